@@ -1,0 +1,98 @@
+"""Value types and the exception tree of the execution layer.
+
+These are the contract the neurons build on; nothing here imports ezkl, so
+they can cross process boundaries (pickle) and be used by code that never
+proves anything (the protocol, the validator's scoring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ExecutionError",
+    "CircuitNotFound",
+    "CircuitMismatch",
+    "VersionMismatch",
+    "KeyDerivationFailed",
+    "ProvingFailed",
+    "Proof",
+    "ProveResult",
+    "Verdict",
+    "Prover",
+]
+
+
+class ExecutionError(Exception):
+    """Root of every error the execution layer raises."""
+
+
+class CircuitNotFound(ExecutionError):
+    """No circuit with this id or name is in the registry."""
+
+
+class CircuitMismatch(ExecutionError):
+    """An artifact on disk does not hash to the value its manifest pins."""
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{path}: sha256 is {actual}, the manifest pins {expected}; "
+            "the file was changed or belongs to another build"
+        )
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class VersionMismatch(ExecutionError):
+    """The circuit was built with another ezkl version than the one installed."""
+
+
+class KeyDerivationFailed(ExecutionError):
+    """Deriving the proving key failed, or the derived vk differs from the pinned one."""
+
+
+class ProvingFailed(ExecutionError):
+    """Witness generation or proving failed for these inputs."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A proof as it travels: the public instances and the raw proof bytes.
+
+    ``instances`` are field elements as ezkl writes them (little-endian hex
+    strings, no 0x), the inputs first, then the outputs, in the order of the
+    circuit's ``model_instance_shapes``. Nothing else of ezkl's proof JSON is
+    carried: only ``instances`` and ``proof`` are checked by ezkl's verifier.
+    """
+
+    circuit_id: str
+    instances: tuple[tuple[str, ...], ...]
+    proof: bytes
+
+
+@dataclass(frozen=True)
+class ProveResult:
+    proof: Proof
+    outputs: tuple[float, ...]  # decoded from the proof's output instances
+    witness_s: float
+    prove_s: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking a proof. ``reason`` is set exactly when rejected."""
+
+    accepted: bool
+    reason: str | None
+    outputs: tuple[float, ...] | None
+    verify_s: float
+
+
+class Prover(Protocol):
+    """What a miner needs from a prover. ``EzklProver`` is the real one."""
+
+    def prove(self, circuit_id: str, inputs: Sequence[float] | np.ndarray) -> ProveResult: ...
