@@ -1,7 +1,81 @@
 #!/usr/bin/env bash
-# Placeholder: replaced by the full installer (see issue on operations).
+# Installs the proof-of-inference subnet into ./.venv on a Debian/Ubuntu machine.
+# Safe to run again: every step checks what is already there.
 set -euo pipefail
 cd "$(dirname "$0")"
-[ -x .venv/bin/python ] || python3 -m venv .venv
+
+usage() {
+  cat <<'USAGE'
+Usage: ./setup.sh [options]
+
+Installs what the miner and validator need into ./.venv and derives the
+circuits' proving keys (cached under ~/.cache/proof-of-inference/keys, or
+$POI_KEY_CACHE). Running it twice is safe and quick.
+
+Options:
+  --with-pm2     also install pm2 (npm install -g pm2), which runs the daemons
+  --no-system    do not apt-get system packages (python3-venv, python3-dev, gcc)
+  --no-keys      skip proving-key derivation (the miner derives them at start)
+  --python PATH  Python 3.11+ interpreter to build the virtualenv with (default: python3)
+  -h, --help     show this help
+USAGE
+}
+
+with_pm2=0; system=1; keys=1; python=python3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --with-pm2) with_pm2=1 ;;
+    --no-system) system=0 ;;
+    --no-keys) keys=0 ;;
+    --python) python="$2"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "setup.sh: unknown option $1 (see ./setup.sh --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_apt=()
+if [ "$system" = 1 ]; then
+  command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
+  "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+  command -v gcc >/dev/null 2>&1 || need_apt+=(gcc python3-dev)
+  if [ "$with_pm2" = 1 ] && ! command -v npm >/dev/null 2>&1; then need_apt+=(nodejs npm); fi
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    step "Installing system packages: ${need_apt[*]}"
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -q
+    $sudo_cmd apt-get install -y -q "${need_apt[@]}"
+  fi
+fi
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup.sh: $("$python" --version 2>&1) is too old; Python 3.11 or newer is needed (--python PATH)." >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  step "Creating the virtualenv in .venv"
+  "$python" -m venv .venv
+fi
+
+step "Installing Python packages (pyproject.toml)"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt
+
+if [ "$keys" = 1 ]; then
+  step "Deriving and checking proving keys"
+  .venv/bin/python -m execution_layer.keys
+fi
+
+if [ "$with_pm2" = 1 ]; then
+  if command -v pm2 >/dev/null 2>&1; then
+    echo "pm2 is already installed: $(command -v pm2)"
+  else
+    step "Installing pm2"
+    npm install -g pm2
+  fi
+fi
+
+step "Done. Next: .venv/bin/python neurons/localnet.py (a whole subnet on this machine)"

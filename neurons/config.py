@@ -1,0 +1,268 @@
+"""Command-line flags of the neurons, as pm2 users type them.
+
+The flag names follow the bittensor convention operators already know
+(``--wallet.name``, ``--subtensor.network``, ``--axon.port``); argparse keeps
+the dotted name as the option string and a plain ``dest`` for code. Every flag
+has help text: ``docs/command_line_arguments.md`` is generated from these
+parsers (``python -m neurons.config``) and a test fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_NETUID",
+    "DEFAULT_NETWORK",
+    "miner_parser",
+    "validator_parser",
+    "localnet_parser",
+    "markdown_reference",
+]
+
+DEFAULT_NETUID = 2
+DEFAULT_NETWORK = "finney"
+DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
+DEFAULT_DEVNET_STATE = "~/.bittensor/devnet/chain.sqlite"
+DEFAULT_KEY_CACHE = "~/.cache/proof-of-inference/keys"
+DEFAULT_STATE_DIR = "~/.bittensor/proof-of-inference"
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults next to each flag and keeps the description's line breaks."""
+
+
+def _add_chain(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("chain")
+    g.add_argument(
+        "--netuid", dest="netuid", type=int, default=DEFAULT_NETUID,
+        help="Subnet id the neuron works on.",
+    )
+    g.add_argument(
+        "--subtensor.network", dest="network", default=DEFAULT_NETWORK,
+        help="Chain to use: finney (main network), test (testnet), local (a subtensor node on "
+        "ws://127.0.0.1:9944), a ws:// or wss:// endpoint, or devnet (the embedded local "
+        "network kept in a SQLite file, no node needed).",
+    )
+    g.add_argument(
+        "--subtensor.devnet_state", dest="devnet_state", type=Path,
+        default=Path(DEFAULT_DEVNET_STATE),
+        help="State file of the embedded devnet; only read with --subtensor.network devnet.",
+    )
+
+
+def _add_wallet(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("wallet")
+    g.add_argument(
+        "--wallet.name", dest="wallet_name", default="default",
+        help="Name of the wallet (the coldkey folder under --wallet.path).",
+    )
+    g.add_argument(
+        "--wallet.hotkey", dest="wallet_hotkey", default="default",
+        help="Name of the hotkey inside the wallet; it must be registered on --netuid.",
+    )
+    g.add_argument(
+        "--wallet.path", dest="wallet_path", type=Path, default=Path(DEFAULT_WALLET_PATH),
+        help="Folder that holds the wallets.",
+    )
+
+
+def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
+    g = parser.add_argument_group("operations")
+    g.add_argument(
+        "--logging.debug", dest="debug", action="store_true",
+        help="Log at debug level (every request, proof and chain call).",
+    )
+    g.add_argument(
+        "--keys.cache", dest="key_cache", type=Path, default=None,
+        help="Where derived proving keys are cached (derived once per circuit, checked "
+        f"against the pinned verifying key). Default: $POI_KEY_CACHE, else {DEFAULT_KEY_CACHE}.",
+    )
+    g.add_argument(
+        "--srs.path", dest="srs_path", type=Path, default=None,
+        help="KZG SRS file the circuits were built against; always checked against the "
+        "manifests' pinned hash. Default: the SRS shipped in models/srs.",
+    )
+    g.add_argument(
+        "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
+        help=f"Folder for the {component}'s persistent state.",
+    )
+    g.add_argument(
+        "--metrics.port", dest="metrics_port", type=int, default=0,
+        help="Serve Prometheus metrics on this port at /metrics; 0 turns the endpoint off.",
+    )
+    g.add_argument(
+        "--wandb.on", dest="wandb_on", action="store_true",
+        help="Log to Weights & Biases (needs WANDB_API_KEY unless --wandb.offline).",
+    )
+    g.add_argument(
+        "--wandb.offline", dest="wandb_offline", action="store_true",
+        help="With --wandb.on: write runs to disk only (sync later with `wandb sync`).",
+    )
+    g.add_argument(
+        "--wandb.project", dest="wandb_project", default="proof-of-inference",
+        help="Weights & Biases project name.",
+    )
+
+
+def miner_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="neurons/miner.py",
+        formatter_class=_Formatter,
+        description="Proof-of-inference miner: proves ONNX inference with EZKL for validators.\n\n"
+        "Serves signed HTTP requests from registered validators, proves in a worker process and\n"
+        "announces its ip:port on chain. Register first: btcli subnets register --netuid 2.",
+    )
+    _add_chain(p)
+    _add_wallet(p)
+    g = p.add_argument_group("axon (the miner's HTTP server)")
+    g.add_argument(
+        "--axon.ip", dest="axon_ip", default="0.0.0.0",
+        help="Address the HTTP server binds to.",
+    )
+    g.add_argument(
+        "--axon.port", dest="axon_port", type=int, default=8091,
+        help="Port the HTTP server listens on.",
+    )
+    g.add_argument(
+        "--axon.external_ip", dest="axon_external_ip", default=None,
+        help="Public IP announced on chain (the SDK does not detect it). Required on real "
+        "networks; defaults to 127.0.0.1 on the devnet.",
+    )
+    g.add_argument(
+        "--axon.external_port", dest="axon_external_port", type=int, default=None,
+        help="Public port announced on chain when it differs from --axon.port (port forwarding).",
+    )
+    g = p.add_argument_group("miner")
+    g.add_argument(
+        "--miner.circuits", dest="circuits", nargs="*", default=None,
+        help="Names or ids of the circuits to serve. Default: every shipped circuit.",
+    )
+    g.add_argument(
+        "--miner.max_queue", dest="max_queue", type=int, default=4,
+        help="Requests waiting for the prover beyond which the miner answers 503 at once.",
+    )
+    g.add_argument(
+        "--miner.workers", dest="workers", type=int, default=1,
+        help="Prover worker processes. EZKL already uses every core for one proof, so more "
+        "than one rarely adds throughput.",
+    )
+    g.add_argument(
+        "--miner.min_stake", dest="min_stake", type=float, default=None,
+        help="Least stake a validator must hold for the miner to serve it. "
+        "Default: 1000 on real networks, 0 on the devnet.",
+    )
+    g.add_argument(
+        "--miner.extra_latency", dest="extra_latency", type=float, default=0.0,
+        help="Seconds added before answering each proof request. For demonstrations and "
+        "tests of scoring only: it lowers the miner's score.",
+    )
+    g.add_argument(
+        "--miner.resync_interval", dest="resync_interval", type=float, default=60.0,
+        help="Seconds between metagraph refreshes (validator permits and stakes).",
+    )
+    _add_common(p, component="miner")
+    return p
+
+
+def validator_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="neurons/validator.py",
+        formatter_class=_Formatter,
+        description="Proof-of-inference validator: challenges miners with fresh inputs, verifies\n"
+        "their proofs against its own inputs, scores them and sets weights on chain.\n\n"
+        "Needs a registered hotkey with a validator permit: btcli subnets register --netuid 2.",
+    )
+    _add_chain(p)
+    _add_wallet(p)
+    g = p.add_argument_group("validator")
+    g.add_argument(
+        "--validator.concurrency", dest="concurrency", type=int, default=8,
+        help="Miners queried at the same time.",
+    )
+    g.add_argument(
+        "--validator.verify_workers", dest="verify_workers", type=int, default=1,
+        help="Worker processes that verify proofs.",
+    )
+    g.add_argument(
+        "--validator.round_interval", dest="round_interval", type=float, default=12.0,
+        help="Least seconds between the starts of two rounds over the miners.",
+    )
+    g.add_argument(
+        "--validator.rounds", dest="rounds", type=int, default=0,
+        help="Stop after this many rounds (0 runs until stopped).",
+    )
+    g.add_argument(
+        "--validator.circuits", dest="circuits", nargs="*", default=None,
+        help="Names or ids of the circuits to challenge with. Default: every shipped circuit.",
+    )
+    _add_common(p, component="validator")
+    return p
+
+
+def localnet_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="neurons/localnet.py",
+        formatter_class=_Formatter,
+        description="Run a whole subnet on this machine: an embedded devnet, N miners and one\n"
+        "validator as separate processes on localhost, then print what happened.",
+    )
+    p.add_argument("--miners", type=int, default=3, help="Number of miners to start.")
+    p.add_argument(
+        "--rounds", type=int, default=3,
+        help="Validator rounds to run before printing the results and exiting.",
+    )
+    p.add_argument(
+        "--forever", action="store_true",
+        help="Keep running (printing the table after every round) until Ctrl-C.",
+    )
+    p.add_argument(
+        "--slow-miner-latency", dest="slow_latency", type=float, default=1.5,
+        help="Extra seconds the last miner waits before answering, so the table shows "
+        "response time in the scores (0 makes every miner honest and equal).",
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path("run/localnet"),
+        help="Folder for the devnet state, wallets, logs and validator state; wiped at start.",
+    )
+    p.add_argument(
+        "--base-port", dest="base_port", type=int, default=18091,
+        help="First miner's HTTP port; the others follow.",
+    )
+    p.add_argument(
+        "--block-time", dest="block_time", type=float, default=1.0,
+        help="Seconds per devnet block.",
+    )
+    p.add_argument(
+        "--keys.cache", dest="key_cache", type=Path, default=None,
+        help=f"Where derived proving keys are cached. Default: $POI_KEY_CACHE, else {DEFAULT_KEY_CACHE}.",
+    )
+    p.add_argument("--logging.debug", dest="debug", action="store_true", help="Debug logs.")
+    return p
+
+
+def markdown_reference() -> str:
+    """The flags of every entry script as Markdown (docs/command_line_arguments.md)."""
+    lines = [
+        "# Command-line arguments",
+        "",
+        "Generated from the argument parsers by `python -m neurons.config > "
+        "docs/command_line_arguments.md`; a test fails when this file drifts from them.",
+        "",
+    ]
+    for parser in (miner_parser(), validator_parser(), localnet_parser()):
+        lines += [f"## `{parser.prog}`", "", (parser.description or "").replace("\n", " "), ""]
+        lines += ["| flag | default | meaning |", "| --- | --- | --- |"]
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = ", ".join(f"`{s}`" for s in action.option_strings)
+            default = "" if action.default is None or action.default is False else f"`{action.default}`"
+            lines.append(f"| {flag} | {default} | {action.help} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_reference(), end="")
