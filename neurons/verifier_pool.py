@@ -1,0 +1,50 @@
+"""Verification in worker processes, so the validator's event loop never blocks.
+
+The worker side is ``RegistryVerifier``: a picklable recipe (models folder, SRS
+path) that loads the circuit registry once per worker process and checks
+proofs against it. ``ProverPool`` (a generic process pool) runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from execution_layer.types import Proof, Verdict
+
+__all__ = ["RegistryVerifier", "make_registry_verifier"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RegistryVerifier:
+    """Checks proofs against the circuits of one registry (runs inside a worker)."""
+
+    models_dir: Path | None = None
+    srs_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        from execution_layer import CircuitRegistry
+
+        kwargs = {} if self.models_dir is None else {"models_dir": self.models_dir}
+        self._registry = CircuitRegistry.load(srs_path=self.srs_path, **kwargs)
+
+    def verify(self, circuit_id: str, proof: Proof, expected_inputs: Sequence[float]) -> Verdict:
+        """Never raises for a bad proof: every failure is a rejected ``Verdict``."""
+        from execution_layer import CircuitNotFound, verify
+
+        try:
+            circuit = self._registry.get(circuit_id)
+        except CircuitNotFound:
+            return Verdict(False, f"unknown circuit {circuit_id}", None, 0.0)
+        return verify(circuit, proof, np.asarray(expected_inputs, dtype=np.float32))
+
+
+def make_registry_verifier(models_dir: Path | None = None, srs_path: Path | None = None) -> RegistryVerifier:
+    """Top-level factory (picklable) for ``ProverPool``."""
+    return RegistryVerifier(models_dir=models_dir, srs_path=srs_path)
