@@ -41,7 +41,11 @@ class Metrics:
             "requests", "Miner: proof requests handled, by outcome.", ["outcome"], namespace=ns, registry=r
         )
         self.verifications = Counter(
-            "verifications", "Validator: miner responses checked, by outcome.", ["outcome"], namespace=ns, registry=r
+            "verifications",
+            "Validator: miner responses checked, by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
         )
         self.proof_seconds = Histogram(
             "proof_seconds",
@@ -63,7 +67,11 @@ class Metrics:
             "queue_depth", "Miner: proof requests waiting or running.", namespace=ns, registry=r
         )
         self.weight_updates = Counter(
-            "weight_updates", "Validator: weight submissions, by outcome.", ["outcome"], namespace=ns, registry=r
+            "weight_updates",
+            "Validator: weight submissions, by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
         )
         self.chain_errors = Counter(
             "chain_errors", "Chain calls that failed, by operation.", ["operation"], namespace=ns, registry=r

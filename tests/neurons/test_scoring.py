@@ -28,7 +28,9 @@ CFG = ScoringConfig()
 
 
 def resp(uid=0, t=1.0, size=1000, verified=True, timeout=10.0, circuit="c"):
-    return Response(uid=uid, circuit_id=circuit, verified=verified, response_s=t, proof_bytes=size, timeout_s=timeout)
+    return Response(
+        uid=uid, circuit_id=circuit, verified=verified, response_s=t, proof_bytes=size, timeout_s=timeout
+    )
 
 
 def stats_with(times, min_size=1000):
@@ -173,7 +175,10 @@ def test_score_round_folds_the_round_in_before_scoring_and_does_not_mutate_input
 
 
 def test_score_round_keeps_circuits_apart():
-    before = {"a": stats_with([1.0 + i / 10 for i in range(20)]), "b": stats_with([10.0 + i for i in range(20)])}
+    before = {
+        "a": stats_with([1.0 + i / 10 for i in range(20)]),
+        "b": stats_with([10.0 + i for i in range(20)]),
+    }
     scored, _ = score_round([resp(uid=1, t=1.0, circuit="a"), resp(uid=2, t=10.0, circuit="b")], before, CFG)
     assert scored[0].score == pytest.approx(scored[1].score)
 

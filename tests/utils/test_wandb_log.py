@@ -50,7 +50,8 @@ def offline_env(tmp_path, monkeypatch):
     real_connect = socket.socket.connect
 
     def local_only(self, address):
-        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1", "localhost")):
+        local = isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1", "localhost")
+        if self.family == socket.AF_UNIX or local:
             return real_connect(self, address)
         raise AssertionError(f"network access attempted: {address!r}")
 
