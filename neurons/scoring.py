@@ -39,6 +39,8 @@ __all__ = [
     "size_component",
     "response_score",
     "score_round",
+    "RoundSummary",
+    "summarize_round",
     "update_average",
     "update_averages",
     "reconcile",
@@ -227,6 +229,30 @@ def score_round(
         ScoredResponse(r, response_score(r, updated.get(r.circuit_id, CircuitStats()), cfg)) for r in batch
     )
     return scored, updated
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """Aggregates of one round, for logs and dashboards."""
+
+    responses: int
+    verified: int  # valid responses (verified, on time, with a proof)
+    mean_score: float  # over all responses, 0 when there were none
+    mean_response_s: float | None  # over valid responses, None when there were none
+
+
+def summarize_round(scored: Iterable[ScoredResponse]) -> RoundSummary:
+    """Count and average a round's scored responses."""
+    batch = tuple(scored)
+    valid_times = [s.response.response_s for s in batch if s.response.valid]
+    return RoundSummary(
+        responses=len(batch),
+        verified=len(valid_times),
+        mean_score=math.fsum(s.score for s in batch) / len(batch) if batch else 0.0,
+        mean_response_s=math.fsum(t for t in valid_times if t is not None) / len(valid_times)
+        if valid_times
+        else None,
+    )
 
 
 def update_average(previous: float, score: float, cfg: ScoringConfig) -> float:

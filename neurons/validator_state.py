@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 
 
+_Uid = Annotated[int, Field(ge=0, le=65535)]
+_Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
 class StateError(Exception):
     """The state file could not be written, or a bad one could not be moved aside."""
 
@@ -45,7 +49,8 @@ class ValidatorState(BaseModel):
 
     ``averages`` and ``hotkeys`` are keyed by uid: the average was earned by
     the hotkey recorded for that uid (see ``scoring.reconcile``).
-    ``last_weights_block`` is the block at which our weights last landed,
+    Averages are within [0, 1]; a file with anything else is treated as
+    corrupt. ``last_weights_block`` is the block at which our weights last landed,
     None before the first success. ``counters`` are free-form totals
     (e.g. rounds, verified proofs) kept for operators.
     """
@@ -53,11 +58,11 @@ class ValidatorState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
-    averages: dict[int, float] = Field(default_factory=dict)
-    hotkeys: dict[int, str] = Field(default_factory=dict)
-    last_weights_block: int | None = None
+    averages: dict[_Uid, _Unit] = Field(default_factory=dict)
+    hotkeys: dict[_Uid, str] = Field(default_factory=dict)
+    last_weights_block: int | None = Field(default=None, ge=0)
     circuits: dict[str, CircuitStats] = Field(default_factory=dict)
-    counters: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ class StateStore:
                 )
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "<root>"
-            return self._quarantine(f"invalid ({e.error_count()} errors; first at {where}: {first['msg']})")
+            return self._quarantine(f"invalid ({e.error_count()} validation error(s); first at {where}: {first['msg']})")
         if state.schema_version > SCHEMA_VERSION:
             return self._quarantine(
                 f"schema_version {state.schema_version} is newer than this validator's {SCHEMA_VERSION}"

@@ -173,13 +173,14 @@ def make_run_logger(
 ) -> RunLogger:
     """A ``NullLogger`` unless ``enabled``; else a ``WandbLogger`` on a new run.
 
+    ``WANDB_MODE=disabled`` in the environment also gives a ``NullLogger``.
     ``component`` (miner / validator) names the run's job type. ``env``
     defaults to ``os.environ``. Raises ``RunLoggerError`` when online
     without ``WANDB_API_KEY`` or when ``wandb.init`` fails.
     """
-    if not enabled:
-        return NullLogger()
     environ = os.environ if env is None else env
+    if not enabled or environ.get("WANDB_MODE", "").lower() == "disabled":
+        return NullLogger()
     offline = offline or environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun")
     if not offline and not environ.get("WANDB_API_KEY"):
         raise RunLoggerError(

@@ -18,6 +18,7 @@ from neurons.scoring import (
     response_score,
     score_round,
     size_component,
+    summarize_round,
     time_component,
     update_average,
     update_averages,
@@ -181,6 +182,19 @@ def test_score_round_keeps_circuits_apart():
     }
     scored, _ = score_round([resp(uid=1, t=1.0, circuit="a"), resp(uid=2, t=10.0, circuit="b")], before, CFG)
     assert scored[0].score == pytest.approx(scored[1].score)
+
+
+def test_summarize_round_counts_valid_and_averages():
+    scored, _ = score_round([resp(uid=1, t=1.0), resp(uid=2, t=3.0), resp(uid=3, verified=False)], {}, CFG)
+    summary = summarize_round(scored)
+    assert (summary.responses, summary.verified) == (3, 2)
+    assert summary.mean_response_s == pytest.approx(2.0)
+    assert summary.mean_score == pytest.approx(sum(s.score for s in scored) / 3)
+
+
+def test_summarize_empty_round():
+    summary = summarize_round(())
+    assert (summary.responses, summary.verified, summary.mean_score, summary.mean_response_s) == (0, 0, 0.0, None)
 
 
 # --- moving average ------------------------------------------------------------------------

@@ -100,6 +100,26 @@ def test_corrupt_file_is_kept_aside_and_validator_starts_fresh(store, content, w
     assert str(loaded.quarantined) in caplog.text
 
 
+def test_unreadable_state_path_is_moved_aside(store):
+    """A directory where the file should be cannot be read: it is renamed, not deleted."""
+    store.path.mkdir(parents=True)
+    (store.path / "inside").write_text("keep me")
+    loaded = store.load()
+    assert loaded.fresh and "unreadable" in loaded.problem
+    assert (loaded.quarantined / "inside").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("averages", {"1": 1.5}), ("averages", {"-1": 0.5}), ("counters", {"rounds": -1})],
+)
+def test_out_of_range_values_count_as_corrupt(store, field, value):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, field: value}))
+    loaded = store.load()
+    assert loaded.quarantined is not None and field in loaded.problem
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -28,6 +28,11 @@ def test_disabled_logger_is_a_null_logger_that_accepts_every_call():
     exercise(logger)
 
 
+def test_wandb_mode_disabled_wins_over_the_flag():
+    logger = make_run_logger(enabled=True, component="miner", env={"WANDB_MODE": "disabled"})
+    assert isinstance(logger, NullLogger)
+
+
 def test_enabled_online_without_api_key_is_a_clear_error():
     with pytest.raises(RunLoggerError, match="WANDB_API_KEY"):
         make_run_logger(enabled=True, component="validator", env={})
