@@ -101,7 +101,9 @@ class StateStore:
                 )
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "<root>"
-            return self._quarantine(f"invalid ({e.error_count()} validation error(s); first at {where}: {first['msg']})")
+            return self._quarantine(
+                f"invalid ({e.error_count()} validation error(s); first at {where}: {first['msg']})"
+            )
         if state.schema_version > SCHEMA_VERSION:
             return self._quarantine(
                 f"schema_version {state.schema_version} is newer than this validator's {SCHEMA_VERSION}"
