@@ -194,7 +194,8 @@ def test_summarize_round_counts_valid_and_averages():
 
 def test_summarize_empty_round():
     summary = summarize_round(())
-    assert (summary.responses, summary.verified, summary.mean_score, summary.mean_response_s) == (0, 0, 0.0, None)
+    s = summary
+    assert (s.responses, s.verified, s.mean_score, s.mean_response_s) == (0, 0, 0.0, None)
 
 
 # --- moving average ------------------------------------------------------------------------
