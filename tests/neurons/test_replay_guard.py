@@ -1,0 +1,106 @@
+"""Replay guard: no input issued twice, no proof accepted twice, memory bounded."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from execution_layer.types import Proof
+from neurons.replay_guard import InputsExhausted, ReplayGuard
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def proof(data: bytes, circuit="c", instances=(("01",),)) -> Proof:
+    return Proof(circuit_id=circuit, instances=instances, proof=data)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def test_same_proof_bytes_are_refused_the_second_time(clock):
+    g = ReplayGuard(clock=clock)
+    assert g.admit_proof(proof(b"abc"))
+    assert not g.admit_proof(proof(b"abc"))
+    assert g.admit_proof(proof(b"abd"))
+
+
+def test_replayed_proof_is_refused_even_with_other_instances_or_circuit(clock):
+    g = ReplayGuard(clock=clock)
+    assert g.admit_proof(proof(b"xyz", circuit="a", instances=(("01",),)))
+    assert not g.admit_proof(proof(b"xyz", circuit="b", instances=(("02",),)))
+
+
+def test_identical_instances_with_distinct_proofs_are_admitted(clock):
+    """Honest miners given the same input produce the same instances but different proofs."""
+    g = ReplayGuard(clock=clock)
+    assert g.admit_proof(proof(b"p1", instances=(("05", "07"),)))
+    assert g.admit_proof(proof(b"p2", instances=(("05", "07"),)))
+
+
+def test_same_input_is_never_claimed_twice(clock):
+    g = ReplayGuard(clock=clock)
+    assert g.claim_input("c", [0.1, 0.2])
+    assert not g.claim_input("c", np.array([0.1, 0.2]))
+    assert g.claim_input("other", [0.1, 0.2])  # other circuit: other input
+    assert g.claim_input("c", [[0.1, 0.2]])  # other shape: other input
+
+
+def test_fresh_input_skips_repeats_from_the_generator(clock):
+    g = ReplayGuard(clock=clock)
+    values = iter([[1.0], [1.0], [1.0], [2.0]])
+    assert g.fresh_input("c", lambda: next(values)) == [1.0]
+    assert g.fresh_input("c", lambda: next(values)) == [2.0]
+
+
+def test_fresh_input_gives_up_on_a_generator_without_entropy(clock):
+    g = ReplayGuard(clock=clock)
+    g.fresh_input("c", lambda: [3.0])
+    with pytest.raises(InputsExhausted, match="not random enough"):
+        g.fresh_input("c", lambda: [3.0], attempts=4)
+
+
+def test_entries_expire_after_the_window(clock):
+    g = ReplayGuard(window_s=60.0, clock=clock)
+    g.admit_proof(proof(b"old"))
+    g.claim_input("c", [1.0])
+    clock.now += 59.0
+    assert not g.admit_proof(proof(b"old"))
+    clock.now += 2.0  # first sighting 61 s ago: expired (a refused repeat does not renew it)
+    assert g.sizes == (0, 0)
+    assert g.admit_proof(proof(b"old"))
+    assert g.claim_input("c", [1.0])
+
+
+def test_memory_is_bounded_oldest_first(clock):
+    g = ReplayGuard(max_entries=3, clock=clock)
+    for i in range(5):
+        clock.now += 1
+        assert g.admit_proof(proof(bytes([i])))
+    assert g.sizes == (0, 3)
+    assert g.admit_proof(proof(bytes([0])))  # evicted, so new again
+    assert not g.admit_proof(proof(bytes([4])))  # still remembered
+
+
+def test_many_random_inputs_stay_within_the_bound(clock):
+    g = ReplayGuard(max_entries=100, clock=clock)
+    rng = np.random.default_rng(0)
+    for _ in itertools.repeat(None, 1000):
+        g.fresh_input("c", lambda: rng.random(4))
+    assert g.sizes == (100, 0)
+
+
+@pytest.mark.parametrize("kwargs", [{"window_s": 0}, {"max_entries": 0}])
+def test_bad_bounds_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        ReplayGuard(**kwargs)

@@ -1,0 +1,301 @@
+"""Scoring: what each response earns, how averages move, how weights are built."""
+
+from __future__ import annotations
+
+import math
+
+import bittensor as bt
+import pytest
+
+from neurons.scoring import (
+    CircuitStats,
+    Response,
+    ScoringConfig,
+    normalized_weights,
+    observe,
+    plan_weights,
+    reconcile,
+    response_score,
+    score_round,
+    size_component,
+    summarize_round,
+    time_component,
+    update_average,
+    update_averages,
+    weights_intent,
+)
+
+CFG = ScoringConfig()
+
+
+def resp(uid=0, t=1.0, size=1000, verified=True, timeout=10.0, circuit="c"):
+    return Response(
+        uid=uid, circuit_id=circuit, verified=verified, response_s=t, proof_bytes=size, timeout_s=timeout
+    )
+
+
+def stats_with(times, min_size=1000):
+    return CircuitStats(times=tuple(times), min_proof_bytes=min_size)
+
+
+# A circuit whose history spans 1 s .. 5 s evenly.
+HISTORY = stats_with([1.0 + 4.0 * i / 99 for i in range(100)])
+
+
+# --- zero scores ---------------------------------------------------------------------------
+
+
+def test_unverified_response_scores_zero():
+    assert response_score(resp(verified=False), HISTORY, CFG) == 0.0
+
+
+def test_late_response_scores_zero_even_if_verified():
+    assert response_score(resp(t=10.5, timeout=10.0), HISTORY, CFG) == 0.0
+
+
+def test_response_exactly_at_timeout_is_not_late():
+    assert response_score(resp(t=10.0, timeout=10.0), HISTORY, CFG) > 0.0
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        Response(0, "c", True, None, 1000, 10.0),  # no timing: nothing came back
+        Response(0, "c", True, float("nan"), 1000, 10.0),
+        Response(0, "c", True, -1.0, 1000, 10.0),
+        Response(0, "c", True, 1.0, 0, 10.0),  # verified flag but no proof bytes
+    ],
+)
+def test_broken_responses_score_zero(broken):
+    assert response_score(broken, HISTORY, CFG) == 0.0
+
+
+def test_invalid_responses_do_not_change_circuit_stats():
+    s = stats_with([1.0] * 10, min_size=1000)
+    assert observe(s, resp(t=9.0, size=10, verified=False), CFG) == s
+    assert observe(s, resp(t=11.0, size=10, timeout=10.0), CFG) == s
+
+
+# --- relative time -------------------------------------------------------------------------
+
+
+def test_fastest_valid_scores_higher_than_slowest_valid():
+    fast = response_score(resp(t=1.0), HISTORY, CFG)
+    slow = response_score(resp(t=5.0), HISTORY, CFG)
+    assert fast > slow > 0.0
+    assert fast == pytest.approx(1.0)  # full time and size components
+
+
+def test_slowest_valid_keeps_the_floor():
+    assert time_component(5.0, HISTORY, CFG) == pytest.approx(CFG.time_floor)
+    assert time_component(100.0, HISTORY, CFG) == pytest.approx(CFG.time_floor)
+
+
+def test_time_component_is_relative_not_absolute():
+    """Same relative position in two circuits with different speeds gives the same score."""
+    quick = stats_with([0.1 + 0.4 * i / 99 for i in range(100)])  # 0.1 .. 0.5 s
+    slow = stats_with([10.0 + 40.0 * i / 99 for i in range(100)])  # 10 .. 50 s
+    assert time_component(0.3, quick, CFG) == pytest.approx(time_component(30.0, slow, CFG))
+
+
+def test_time_component_decreases_monotonically():
+    values = [time_component(t, HISTORY, CFG) for t in (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_too_little_data_scores_time_neutrally():
+    few = stats_with([1.0] * (CFG.min_samples - 1))
+    assert time_component(0.01, few, CFG) == CFG.neutral_time
+    assert time_component(100.0, few, CFG) == CFG.neutral_time
+    assert time_component(1.0, CircuitStats(), CFG) == CFG.neutral_time
+
+
+def test_jitter_below_min_span_is_not_amplified():
+    """Equal miners 1 ms apart score almost the same."""
+    tight = stats_with([1.000 + 0.001 * (i % 3) for i in range(30)])
+    a, b = time_component(1.000, tight, CFG), time_component(1.002, tight, CFG)
+    assert a - b < 0.05
+
+
+def test_outliers_do_not_stretch_the_time_scale():
+    """One extreme response in the window does not make everyone else look fast."""
+    base = [1.0 + i / 99 for i in range(100)]  # 1 .. 2 s
+    with_outlier = stats_with(base[1:] + [600.0])
+    assert time_component(2.0, with_outlier, CFG) < 0.2
+
+
+def test_window_is_bounded():
+    s = CircuitStats()
+    for i in range(CFG.window + 50):
+        s = observe(s, resp(t=float(i) / 1000), CFG)
+    assert len(s.times) == CFG.window
+    assert s.times[-1] == pytest.approx((CFG.window + 49) / 1000)
+
+
+# --- proof size ----------------------------------------------------------------------------
+
+
+def test_bigger_proof_scores_lower_than_smaller_proof():
+    assert response_score(resp(size=1000), HISTORY, CFG) > response_score(resp(size=2000), HISTORY, CFG)
+    assert size_component(2000, HISTORY) == pytest.approx(0.5)
+
+
+def test_size_minimum_only_decreases_and_only_from_valid_proofs():
+    s = observe(CircuitStats(), resp(size=1000), CFG)
+    s = observe(s, resp(size=5000), CFG)
+    assert s.min_proof_bytes == 1000
+    s = observe(s, resp(size=10, verified=False), CFG)
+    assert s.min_proof_bytes == 1000
+    s = observe(s, resp(size=800), CFG)
+    assert s.min_proof_bytes == 800
+
+
+def test_size_component_without_known_minimum_is_one():
+    assert size_component(1234, CircuitStats()) == 1.0
+
+
+# --- a round -------------------------------------------------------------------------------
+
+
+def test_score_round_with_no_history_is_neutral_on_time():
+    responses = [resp(uid=u, t=1.0 + u) for u in range(3)]
+    scored, stats = score_round(responses, {}, CFG)
+    expected = CFG.w_time * CFG.neutral_time + CFG.w_size * 1.0
+    assert [s.score for s in scored] == pytest.approx([expected] * 3)
+    assert len(stats["c"].times) == 3
+
+
+def test_score_round_folds_the_round_in_before_scoring_and_does_not_mutate_input():
+    before = {"c": stats_with([2.0] * 20)}
+    responses = [resp(uid=1, t=0.5), resp(uid=2, t=2.0, verified=False)]
+    scored, after = score_round(responses, before, CFG)
+    assert before["c"].times == (2.0,) * 20
+    assert after["c"].times[-1] == 0.5
+    assert scored[0].score == pytest.approx(1.0)
+    assert scored[1].score == 0.0
+
+
+def test_score_round_keeps_circuits_apart():
+    before = {
+        "a": stats_with([1.0 + i / 10 for i in range(20)]),
+        "b": stats_with([10.0 + i for i in range(20)]),
+    }
+    scored, _ = score_round([resp(uid=1, t=1.0, circuit="a"), resp(uid=2, t=10.0, circuit="b")], before, CFG)
+    assert scored[0].score == pytest.approx(scored[1].score)
+
+
+def test_summarize_round_counts_valid_and_averages():
+    scored, _ = score_round([resp(uid=1, t=1.0), resp(uid=2, t=3.0), resp(uid=3, verified=False)], {}, CFG)
+    summary = summarize_round(scored)
+    assert (summary.responses, summary.verified) == (3, 2)
+    assert summary.mean_response_s == pytest.approx(2.0)
+    assert summary.mean_score == pytest.approx(sum(s.score for s in scored) / 3)
+
+
+def test_summarize_empty_round():
+    summary = summarize_round(())
+    s = summary
+    assert (s.responses, s.verified, s.mean_score, s.mean_response_s) == (0, 0, 0.0, None)
+
+
+# --- moving average ------------------------------------------------------------------------
+
+
+def test_average_falls_faster_on_failure_than_it_rises_on_success():
+    up = update_average(0.5, 1.0, CFG) - 0.5
+    down = 0.5 - update_average(0.5, 0.0, CFG)
+    assert down > up > 0
+
+
+def test_repeated_failures_drain_the_average_quicker_than_successes_fill_it():
+    a = 0.0
+    rounds_to_rise = 0
+    while a < 0.5:
+        a = update_average(a, 1.0, CFG)
+        rounds_to_rise += 1
+    a, rounds_to_fall = 1.0, 0
+    while a > 0.5:
+        a = update_average(a, 0.0, CFG)
+        rounds_to_fall += 1
+    assert rounds_to_fall < rounds_to_rise
+
+
+def test_update_averages_new_uid_starts_from_zero_and_unscored_uids_keep_theirs():
+    out = update_averages({1: 0.6}, {2: 1.0}, CFG)
+    assert out[1] == 0.6
+    assert out[2] == pytest.approx(CFG.rise_alpha)
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+def test_normalized_weights_sum_to_one_and_drop_zero_and_bad_values():
+    w = normalized_weights({3: 0.3, 1: 0.1, 2: 0.0, 4: -1.0, 5: float("nan")})
+    assert list(w) == [1, 3]
+    assert math.fsum(w.values()) == pytest.approx(1.0)
+    assert w[3] == pytest.approx(0.75)
+
+
+def test_all_zero_scores_give_no_weights():
+    assert normalized_weights({1: 0.0, 2: 0.0}) == {}
+    assert normalized_weights({}) == {}
+    plan = plan_weights({1: 0.0}, netuid=7, version_key=1)
+    assert plan.empty and plan.intent.uids == []
+
+
+def test_weights_intent_is_a_set_weights_for_the_netuid_and_version():
+    intent = weights_intent({5: 1.0, 2: 3.0}, netuid=7, version_key=42)
+    assert isinstance(intent, bt.SetWeights)
+    assert intent.netuid == 7 and intent.version_key == 42
+    assert intent.uids == [2, 5]
+    assert intent.weights == pytest.approx([0.75, 0.25])
+
+
+def test_plan_weights_mapping_matches_its_intent():
+    plan = plan_weights({5: 1.0, 2: 3.0}, netuid=7, version_key=0)
+    assert not plan.empty
+    assert plan.weights == pytest.approx({2: 0.75, 5: 0.25})
+    assert list(plan.weights) == plan.intent.uids
+
+
+# --- reconcile -----------------------------------------------------------------------------
+
+
+def test_uid_whose_hotkey_changed_starts_from_zero():
+    r = reconcile({1: 0.9, 2: 0.8}, {1: "hk1", 2: "hk2"}, {1: "hk1", 2: "new"})
+    assert r.averages == {1: 0.9, 2: 0.0}
+    assert r.hotkeys == {1: "hk1", 2: "new"}
+    assert r.reset == (2,)
+
+
+def test_reconcile_drops_departed_uids_and_adds_new_ones_at_zero():
+    r = reconcile({1: 0.9, 3: 0.4}, {1: "hk1", 3: "hk3"}, {1: "hk1", 4: "hk4"})
+    assert r.averages == {1: 0.9, 4: 0.0}
+    assert r.dropped == (3,)
+    assert r.reset == ()
+
+
+def test_average_without_a_recorded_hotkey_is_not_trusted():
+    r = reconcile({1: 0.9}, {}, {1: "hk1"})
+    assert r.averages == {1: 0.0}
+    assert r.reset == (1,)
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"w_time": 0.9, "w_size": 0.2},
+        {"time_floor": 1.5},
+        {"fast_quantile": 0.9, "slow_quantile": 0.1},
+        {"rise_alpha": 0.0},
+        {"min_samples": 1},
+        {"window": 4, "min_samples": 8},
+        {"min_span_s": 0.0},
+    ],
+)
+def test_bad_config_is_refused(kwargs):
+    with pytest.raises(ValueError):
+        ScoringConfig(**kwargs)

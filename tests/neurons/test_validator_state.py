@@ -1,0 +1,174 @@
+"""Validator state: round trip, atomic writes, and bad files kept aside, never lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+import neurons.validator_state as vs
+from neurons.scoring import CircuitStats
+from neurons.validator_state import SCHEMA_VERSION, StateError, StateStore, ValidatorState
+
+NOW = 1_780_000_000.0
+
+
+def sample_state() -> ValidatorState:
+    return ValidatorState(
+        averages={0: 0.25, 7: 0.9},
+        hotkeys={0: "5Fhk0", 7: "5Fhk7"},
+        last_weights_block=1234,
+        circuits={"mnist": CircuitStats(times=(0.5, 0.75, 1.25), min_proof_bytes=4096)},
+        counters={"rounds": 12, "verified": 30},
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    return StateStore(tmp_path / "state" / "validator.json", clock=lambda: NOW)
+
+
+def test_round_trip_restores_an_equal_state(store):
+    store.save(sample_state())
+    loaded = store.load()
+    assert not loaded.fresh and loaded.quarantined is None
+    assert loaded.state == sample_state()
+    assert loaded.state.circuits["mnist"].times == (0.5, 0.75, 1.25)
+
+
+def test_missing_file_starts_fresh_without_complaint(store):
+    loaded = store.load()
+    assert loaded.fresh and loaded.quarantined is None and loaded.problem is None
+    assert loaded.state == ValidatorState()
+
+
+def test_file_is_json_with_a_schema_version(store):
+    store.save(sample_state())
+    data = json.loads(store.path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["averages"] == {"0": 0.25, "7": 0.9}
+
+
+def test_failed_replace_leaves_the_old_file_intact_and_no_temp_behind(store, monkeypatch):
+    """A crash between writing the temp file and renaming it must not touch the old state."""
+    store.save(sample_state())
+    before = store.path.read_bytes()
+
+    def boom(src, dst):
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr(vs.os, "replace", boom)
+    with pytest.raises(StateError, match="simulated crash"):
+        store.save(ValidatorState(averages={1: 1.0}))
+    monkeypatch.undo()
+    assert store.path.read_bytes() == before
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["validator.json"]
+    assert store.load().state == sample_state()
+
+
+def test_save_fsyncs_before_renaming(store, monkeypatch):
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(vs.os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(vs.os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
+    store.save(sample_state())
+    assert calls.index("fsync") < calls.index("replace")
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"{not json", "invalid"),
+        (b"", "invalid"),
+        (b"\xff\xfe\x00garbage", "invalid"),
+        (json.dumps({"schema_version": 1, "averages": {"x": "high"}}).encode(), "averages"),
+        (json.dumps([1, 2, 3]).encode(), "invalid"),
+    ],
+)
+def test_corrupt_file_is_kept_aside_and_validator_starts_fresh(store, content, why, caplog):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(content)
+    with caplog.at_level(logging.ERROR, logger="neurons.validator_state"):
+        loaded = store.load()
+    assert loaded.fresh and loaded.state == ValidatorState()
+    assert loaded.quarantined == store.path.with_name(f"validator.json.corrupt-{int(NOW)}")
+    assert loaded.quarantined.read_bytes() == content  # nothing lost
+    assert not store.path.exists()
+    assert why in loaded.problem
+    assert str(loaded.quarantined) in caplog.text
+
+
+def test_unreadable_state_path_is_moved_aside(store):
+    """A directory where the file should be cannot be read: it is renamed, not deleted."""
+    store.path.mkdir(parents=True)
+    (store.path / "inside").write_text("keep me")
+    loaded = store.load()
+    assert loaded.fresh and "unreadable" in loaded.problem
+    assert (loaded.quarantined / "inside").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("averages", {"1": 1.5}), ("averages", {"-1": 0.5}), ("counters", {"rounds": -1})],
+)
+def test_out_of_range_values_count_as_corrupt(store, field, value):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, field: value}))
+    loaded = store.load()
+    assert loaded.quarantined is not None and field in loaded.problem
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"schema_version": SCHEMA_VERSION + 1},  # would otherwise validate
+        {"schema_version": SCHEMA_VERSION + 1, "new_field": [1]},  # unknown fields
+    ],
+)
+def test_future_schema_version_is_kept_aside_with_a_clear_reason(store, payload):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps(payload))
+    loaded = store.load()
+    assert loaded.fresh and loaded.quarantined is not None
+    assert f"schema_version {SCHEMA_VERSION + 1} is newer" in loaded.problem
+    assert json.loads(loaded.quarantined.read_text()) == payload
+
+
+def test_second_corrupt_file_in_the_same_second_does_not_overwrite_the_first(store):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("bad one")
+    first = store.load().quarantined
+    store.path.write_text("bad two")
+    second = store.load().quarantined
+    assert first != second
+    assert first.read_text() == "bad one" and second.read_text() == "bad two"
+
+
+def test_bad_file_that_cannot_be_moved_aside_raises_instead_of_starting_fresh(store, monkeypatch):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("{broken")
+
+    def refuse(src, dst):
+        raise PermissionError("read-only directory")
+
+    monkeypatch.setattr(vs.os, "replace", refuse)
+    with pytest.raises(StateError, match="moving it aside failed"):
+        store.load()
+    monkeypatch.undo()
+    assert store.path.read_text() == "{broken"
+
+
+def test_save_after_quarantine_writes_a_new_file(store):
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("{broken")
+    loaded = store.load()
+    store.save(sample_state())
+    assert store.load().state == sample_state()
+    assert loaded.quarantined.read_text() == "{broken"
+
+
+def test_state_is_frozen():
+    with pytest.raises(Exception):
+        sample_state().last_weights_block = 5  # type: ignore[misc]

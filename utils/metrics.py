@@ -1,0 +1,127 @@
+"""Prometheus metrics for one neuron, on a registry of its own.
+
+Each ``Metrics`` owns a ``CollectorRegistry``; nothing is registered on
+prometheus_client's global default registry, so several neurons (or tests)
+can live in one process. ``serve_metrics`` exposes a registry on
+``http://<addr>:<port>/metrics`` from a daemon thread; ``MetricsServer.stop``
+shuts it down. Metric names are prefixed with ``namespace`` (default ``poi``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["Metrics", "MetricsServer", "serve_metrics", "weights_stale"]
+
+# Proving with EZKL takes from well under a second to minutes; verifying is faster.
+_PROOF_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0)
+_VERIFY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The metrics both neurons use; each neuron fills in the ones that concern it.
+
+    Miner: ``requests`` (label ``outcome``, e.g. ok / bad_request /
+    auth_failed / proving_failed / busy), ``proof_seconds`` (label
+    ``circuit``), ``queue_depth``. Validator: ``verifications`` (label
+    ``outcome``, e.g. accepted / rejected / replay / late / no_response),
+    ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label
+    ``outcome``: ok / failed / skipped), ``chain_errors`` (label
+    ``operation``), ``blocks_since_weights``.
+    """
+
+    def __init__(self, *, namespace: str = "poi", registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r, ns = self.registry, namespace
+        self.requests = Counter(
+            "requests", "Miner: proof requests handled, by outcome.", ["outcome"], namespace=ns, registry=r
+        )
+        self.verifications = Counter(
+            "verifications",
+            "Validator: miner responses checked, by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.proof_seconds = Histogram(
+            "proof_seconds",
+            "Miner: witness plus proving time per request.",
+            ["circuit"],
+            namespace=ns,
+            registry=r,
+            buckets=_PROOF_BUCKETS,
+        )
+        self.verify_seconds = Histogram(
+            "verify_seconds",
+            "Validator: proof verification time per response.",
+            ["circuit"],
+            namespace=ns,
+            registry=r,
+            buckets=_VERIFY_BUCKETS,
+        )
+        self.queue_depth = Gauge(
+            "queue_depth", "Miner: proof requests waiting or running.", namespace=ns, registry=r
+        )
+        self.weight_updates = Counter(
+            "weight_updates",
+            "Validator: weight submissions, by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.chain_errors = Counter(
+            "chain_errors", "Chain calls that failed, by operation.", ["operation"], namespace=ns, registry=r
+        )
+        self.blocks_since_weights = Gauge(
+            "blocks_since_weights",
+            "Validator: blocks since this validator's weights last landed on chain.",
+            namespace=ns,
+            registry=r,
+        )
+
+
+@dataclass(frozen=True)
+class MetricsServer:
+    """A running /metrics endpoint; ``port`` is the bound port (useful after port 0)."""
+
+    server: WSGIServer
+    thread: threading.Thread
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        """Stop serving and free the port; safe to call twice."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_metrics(registry: CollectorRegistry, *, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve ``registry`` at ``http://addr:port/metrics`` from a daemon thread.
+
+    ``port=0`` binds an ephemeral port (read it from the result). Binding
+    ``0.0.0.0`` exposes the endpoint to other hosts; the default does not.
+    Raises ``OSError`` when the port is taken.
+    """
+    server, thread = start_http_server(port, addr=addr, registry=registry)
+    return MetricsServer(server=server, thread=thread, host=addr, port=server.server_port)
+
+
+def weights_stale(blocks_since_last: int, tempo: int) -> bool:
+    """True when our weights last landed more than two tempos ago.
+
+    Weights are consumed once per tempo; missing two in a row means the
+    validator's vote is no longer current (and the chain may soon mark it
+    inactive). ``tempo`` must be positive.
+    """
+    if tempo <= 0:
+        raise ValueError(f"tempo must be positive, got {tempo}")
+    return blocks_since_last > 2 * tempo
