@@ -60,7 +60,9 @@ async def challenge_miner(
     clock: Callable[[], float] = time.time,
 ) -> ResponseRecord:
     assert neuron.axon is not None, "only serving miners are challenged"
-    inputs = _fresh_inputs(circuit, rng, guard)
+    # Samplers add noise to real samples, so a repeat is astronomically rare;
+    # the guard makes "never the same input twice" a guarantee, not a hope.
+    inputs = guard.fresh_input(circuit.id, lambda: circuit.sample_inputs(rng))
     request = ProofRequest(
         circuit_id=circuit.id,
         inputs=[float(v) for v in inputs.reshape(-1)],
@@ -83,7 +85,7 @@ async def challenge_miner(
         return failed("response does not answer this request", outcome.response_s)
     proof = response.to_proof()
     prove_s = response.prove_s
-    if not guard.remember_proof(proof):
+    if not guard.admit_proof(proof):
         return failed("replayed proof", outcome.response_s, len(proof.proof), prove_s)
 
     verdict = await verify(circuit.id, proof, request.inputs)
@@ -104,12 +106,3 @@ async def challenge_miner(
         len(proof.proof), verdict.outputs, prove_s, verdict.verify_s,
     )
 
-
-def _fresh_inputs(circuit, rng: np.random.Generator, guard: ReplayGuard) -> np.ndarray:
-    # Samplers add noise to real samples, so a repeat is astronomically rare;
-    # the guard makes "never the same input twice" a guarantee, not a hope.
-    for _ in range(16):
-        inputs = circuit.sample_inputs(rng)
-        if guard.remember_input(inputs):
-            return inputs
-    raise RuntimeError(f"sampler of {circuit.name} keeps repeating inputs")

@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from utils.log import add_logging_args
+from utils.wandb_log import add_wandb_args
+
 __all__ = [
     "DEFAULT_NETUID",
     "DEFAULT_NETWORK",
@@ -70,10 +73,7 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
 
 def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
     g = parser.add_argument_group("operations")
-    g.add_argument(
-        "--logging.debug", dest="debug", action="store_true",
-        help="Log at debug level (every request, proof and chain call).",
-    )
+    add_logging_args(g)
     g.add_argument(
         "--keys.cache", dest="key_cache", type=Path, default=None,
         help="Where derived proving keys are cached (derived once per circuit, checked "
@@ -92,18 +92,7 @@ def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
         "--metrics.port", dest="metrics_port", type=int, default=0,
         help="Serve Prometheus metrics on this port at /metrics; 0 turns the endpoint off.",
     )
-    g.add_argument(
-        "--wandb.on", dest="wandb_on", action="store_true",
-        help="Log to Weights & Biases (needs WANDB_API_KEY unless --wandb.offline).",
-    )
-    g.add_argument(
-        "--wandb.offline", dest="wandb_offline", action="store_true",
-        help="With --wandb.on: write runs to disk only (sync later with `wandb sync`).",
-    )
-    g.add_argument(
-        "--wandb.project", dest="wandb_project", default="proof-of-inference",
-        help="Weights & Biases project name.",
-    )
+    add_wandb_args(g)
 
 
 def miner_parser() -> argparse.ArgumentParser:
@@ -238,7 +227,7 @@ def localnet_parser() -> argparse.ArgumentParser:
         "--keys.cache", dest="key_cache", type=Path, default=None,
         help=f"Where derived proving keys are cached. Default: $POI_KEY_CACHE, else {DEFAULT_KEY_CACHE}.",
     )
-    p.add_argument("--logging.debug", dest="debug", action="store_true", help="Debug logs.")
+    add_logging_args(p)
     return p
 
 

@@ -222,6 +222,10 @@ def add_wandb_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write wandb runs to disk only (no key, no network); upload later with `wandb sync`",
     )
-    parser.add_argument("--wandb.project", dest="wandb_project", default="proof-of-inference")
-    parser.add_argument("--wandb.entity", dest="wandb_entity", default=None)
+    parser.add_argument(
+        "--wandb.project", dest="wandb_project", default="proof-of-inference", help="wandb project to log to"
+    )
+    parser.add_argument(
+        "--wandb.entity", dest="wandb_entity", default=None, help="wandb team or user (default: the key's own)"
+    )
     parser.add_argument("--wandb.dir", dest="wandb_dir", default=None, help="where runs are written")

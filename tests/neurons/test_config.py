@@ -26,7 +26,7 @@ def test_pm2_style_flags_parse_with_finney_netuid_2_defaults():
         ["--wallet.name", "m", "--wallet.hotkey", "h", "--axon.port", "9000", "--logging.debug"]
     )
     assert (args.netuid, args.network) == (2, "finney")
-    assert (args.wallet_name, args.wallet_hotkey, args.axon_port, args.debug) == ("m", "h", 9000, True)
+    assert (args.wallet_name, args.wallet_hotkey, args.axon_port, args.logging_debug) == ("m", "h", 9000, True)
     v = validator_parser().parse_args(["--netuid", "7", "--subtensor.network", "devnet"])
     assert (v.netuid, v.network) == (7, "devnet")
 
