@@ -6,7 +6,8 @@ happened. Checks on an answer, in order:
 
 1. transport — ``connect_error`` (no connection), ``timeout`` (no complete
    answer within the time budget);
-2. size — more than the limit is not read (``bad_response``);
+2. size — more than the limit is not read, and compressed bodies are not
+   inflated (``bad_response``);
 3. HTTP status — anything but 200 is ``http_error`` (``error`` carries the
    miner's ``ErrorResponse`` when the body is one);
 4. signature — the answer must be signed by the hotkey asked, for us, bound to
@@ -232,8 +233,15 @@ class MinerClient:
                     f"response declares {declared} bytes, at most {limit} read",
                     http_status=resp.status_code,
                 )
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            if encoding != "identity":
+                raise _Failed(
+                    QueryStatus.BAD_RESPONSE,
+                    f"response is {encoding}-encoded; only identity is accepted",
+                    http_status=resp.status_code,
+                )
             chunks: list[bytes] = []
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.aiter_bytes():
                 read[0] += len(chunk)
                 if read[0] > limit:
                     raise _Failed(

@@ -143,3 +143,38 @@ class RecordingObserver:
 
     def queue_depth(self, running: int, waiting: int) -> None:
         self.depths.append((running, waiting))
+
+
+NETUID = 7
+MIN_STAKE = 100.0
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The wallets of a test network and the metagraph they are registered in.
+
+    ``validator`` may call the miner; ``no_permit`` and ``poor`` are registered but
+    refused by the policy; ``stranger`` is not registered at all.
+    """
+
+    miner: bt.Wallet
+    validator: bt.Wallet
+    no_permit: bt.Wallet
+    poor: bt.Wallet
+    stranger: bt.Wallet
+
+    def metagraph(self) -> MetagraphView:
+        return metagraph_of(
+            NETUID,
+            [
+                neuron(0, hotkey_of(self.miner), stake=0.0, permit=False),
+                neuron(1, hotkey_of(self.validator), stake=MIN_STAKE * 10),
+                neuron(2, hotkey_of(self.no_permit), stake=MIN_STAKE * 10, permit=False),
+                neuron(3, hotkey_of(self.poor), stake=MIN_STAKE / 2),
+            ],
+        )
+
+
+def make_cast(root: Path) -> Cast:
+    names = ("miner", "validator", "no_permit", "poor", "stranger")
+    return Cast(*(make_wallet(root, name, seed) for seed, name in enumerate(names)))
