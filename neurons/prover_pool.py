@@ -111,6 +111,10 @@ class ProverPool:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
     def __enter__(self) -> ProverPool:
         return self
 

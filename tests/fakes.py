@@ -1,6 +1,7 @@
 """Fakes for tests only: wallets, metagraph snapshots, provers, observers.
 
-Nothing here is imported by product code.
+Nothing here is imported by product code. ``FakeProver`` runs inside spawned
+worker processes, so this module keeps its imports light.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import bittensor as bt
+from typing import TYPE_CHECKING
 
 from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed
 from neurons.chain import MetagraphView, NeuronInfo
+
+if TYPE_CHECKING:
+    import bittensor as bt
 
 CIRCUIT_A = "a" * 64
 CIRCUIT_B = "b" * 64
@@ -24,6 +27,8 @@ CIRCUIT_B = "b" * 64
 
 def make_wallet(root: Path, name: str, seed: int) -> bt.Wallet:
     """A password-less wallet in ``root`` whose keys derive from ``seed`` (deterministic)."""
+    import bittensor as bt  # here, so prover-pool workers importing this module stay light
+
     cold = hashlib.sha256(f"cold-{seed}".encode()).hexdigest()
     hot = hashlib.sha256(f"hot-{seed}".encode()).hexdigest()
     bt.wallets.regen_coldkey(seed="0x" + cold, name=name, path=str(root), use_password=False)
