@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 ProveFn = Callable[[str, tuple[float, ...]], Awaitable[ProveResult]]
 """``await prove(circuit_id, inputs)``; raises ``ExecutionError`` when it cannot prove."""
 
+_ROUTES = frozenset({ROUTE_PROVE, ROUTE_CAPABILITIES})
 _EWMA_WEIGHT = 0.3  # weight of the newest proving time in the per-circuit estimate
 
 
@@ -82,7 +83,8 @@ class MinerObserver(Protocol):
     """Hooks for metrics; every method must be cheap and must not raise (errors are logged)."""
 
     def request_finished(self, route: str, outcome: str, status: int) -> None:
-        """One request answered; ``outcome`` is ``"ok"`` or an ``ErrorCode`` value."""
+        """One request answered; ``route`` is a protocol route or ``"other"`` (bounded
+        label set), ``outcome`` is ``"ok"`` or an ``ErrorCode`` value."""
 
     def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
         """One call of the prover returned or raised after ``seconds``."""
@@ -210,7 +212,7 @@ def build_miner_app(
             nonce_ns=nonces(),
         )
         outcome = message.code.value if isinstance(message, ErrorResponse) else "ok"
-        hooks.request_finished(route, outcome, status)
+        hooks.request_finished(route if route in _ROUTES else "other", outcome, status)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
     def refuse(request: Request, route: str, code: ErrorCode, message: str) -> Response:
@@ -277,6 +279,10 @@ def build_miner_app(
             raise _Refused(ErrorCode.INTERNAL, f"prover raised {type(exc).__name__}") from None
         prove_s = time.perf_counter() - started
         hooks.prove_finished(req.circuit_id, prove_s, True)
+        log.info(
+            "proved circuit=%s caller=%s queue_s=%.3f prove_s=%.3f",
+            req.circuit_id[:12], caller, queue_s, prove_s,
+        )
         admission.record(req.circuit_id, prove_s)
         if result.proof.circuit_id != req.circuit_id:
             raise _Refused(ErrorCode.INTERNAL, "prover answered for another circuit")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +45,10 @@ class PoolClosed(ExecutionError):
 def _init_worker(factory: Callable[[], Any]) -> None:
     global _worker_object
     _worker_object = factory()
+
+
+def _ping() -> int:
+    return os.getpid()
 
 
 def _invoke(fn_name: str, args: tuple[Any, ...]) -> Any:
@@ -88,6 +93,24 @@ class ProverPool:
         except BrokenProcessPool as exc:
             self._rebuild(executor)
             raise WorkerCrashed(f"a prover worker died during {fn_name}: {exc}") from None
+
+    async def warm_up(self) -> None:
+        """Start the workers now and build the prover in them, so a failing factory
+        shows at startup (as :class:`WorkerCrashed`) rather than on the first request."""
+        executor = self._executor
+        if self._closed or executor is None:
+            raise PoolClosed("the prover pool is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(executor, _ping) for _ in range(self.workers))
+            )
+        except BrokenProcessPool:
+            self._rebuild(executor)
+            raise WorkerCrashed(
+                "a prover worker died while starting: the prover factory failed "
+                "(its traceback is in the worker's stderr)"
+            ) from None
 
     async def prove(self, circuit_id: str, inputs: Sequence[float]) -> ProveResult:
         """``Prover.prove`` in a worker; raises what it raises, or :class:`WorkerCrashed`."""

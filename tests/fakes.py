@@ -183,3 +183,8 @@ class Cast:
 def make_cast(root: Path) -> Cast:
     names = ("miner", "validator", "no_permit", "poor", "stranger")
     return Cast(*(make_wallet(root, name, seed) for seed, name in enumerate(names)))
+
+
+def broken_factory() -> FakeProver:
+    """A factory that fails in the worker, as a prover with missing artifacts would."""
+    raise ProvingFailed("circuit artifacts missing")

@@ -322,6 +322,7 @@ async def test_unknown_route_and_wrong_method_answer_error_responses(cast):
     miner = Miner(cast)
     missing = await miner.raw.get("/nowhere")
     assert missing.status_code == 404 and error_of(missing).code.value == "not_found"
+    assert miner.observer.requests[-1] == ("other", "not_found", 404)
     wrong = await miner.raw.get(ROUTE_PROVE)
     assert wrong.status_code == 405 and error_of(wrong).code.value == "method_not_allowed"
     assert (await miner.raw.get("/docs")).status_code == 404
@@ -348,3 +349,35 @@ def test_build_refuses_what_the_protocol_cannot_announce(cast):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=-1, **common)
     with pytest.raises(ValueError):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_concurrent=0, **common)
+
+
+async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
+    """The same checks hold on a real socket (raw path, streaming, headers) as in process."""
+    import uvicorn
+
+    miner = Miner(cast)
+    server = uvicorn.Server(
+        uvicorn.Config(miner.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with MinerClient(cast.validator, timeout=10) as client:
+            ok = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
+            caps = await client.capabilities(("127.0.0.1", port), hotkey_of(cast.miner))
+        async with MinerClient(cast.stranger, timeout=10) as client:
+            refused = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
+        async with httpx.AsyncClient() as raw:
+            big = await raw.post(
+                f"http://127.0.0.1:{port}{ROUTE_PROVE}", content=b"x" * (MAX_REQUEST_BYTES + 1)
+            )
+    finally:
+        server.should_exit = True
+        await serving
+    assert ok.status is QueryStatus.OK, ok.detail
+    assert caps.status is QueryStatus.OK, caps.detail
+    assert refused.status is QueryStatus.HTTP_ERROR and refused.http_status == 403
+    assert big.status_code == 413
+    assert len(miner.prover.calls) == 1

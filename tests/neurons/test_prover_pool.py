@@ -10,7 +10,14 @@ import pytest
 
 from execution_layer.types import ExecutionError, ProvingFailed
 from neurons.prover_pool import PoolClosed, ProverPool, WorkerCrashed
-from tests.fakes import CIRCUIT_A, CIRCUIT_B, FakeProver, fake_result, make_fake_prover
+from tests.fakes import (
+    CIRCUIT_A,
+    CIRCUIT_B,
+    FakeProver,
+    broken_factory,
+    fake_result,
+    make_fake_prover,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -88,3 +95,14 @@ async def test_closed_pool_refuses_calls():
 def test_pool_needs_at_least_one_worker():
     with pytest.raises(ValueError):
         ProverPool(make_fake_prover, workers=0)
+
+
+async def test_warm_up_builds_workers_and_surfaces_a_failing_factory():
+    with ProverPool(make_fake_prover, workers=1) as good:
+        await good.warm_up()
+    bad = ProverPool(broken_factory, workers=1)
+    try:
+        with pytest.raises(WorkerCrashed, match="factory failed"):
+            await bad.warm_up()
+    finally:
+        await bad.aclose()
