@@ -22,6 +22,7 @@ last byte read (or the failure).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,37 +187,15 @@ class MinerClient:
             response = self._check(
                 status, resp_headers, raw, model, route, nonce, miner_hotkey, budget
             )
-        except _Failed as exc:
+        except (_Failed, TimeoutError, httpx.HTTPError, httpx.InvalidURL) as exc:
+            failure = exc if isinstance(exc, _Failed) else _classify(exc, budget)
             return QueryOutcome(
-                exc.status,
+                failure.status,
                 None,
                 time.perf_counter() - started,
                 read[0],
-                detail=str(exc),
-                **exc.fields,  # type: ignore[arg-type]
-            )
-        except TimeoutError:
-            return QueryOutcome(
-                QueryStatus.TIMEOUT,
-                None,
-                time.perf_counter() - started,
-                read[0],
-                detail=f"no complete answer within {budget:.1f}s",
-            )
-        except httpx.TimeoutException as exc:
-            return QueryOutcome(
-                QueryStatus.TIMEOUT, None, time.perf_counter() - started, read[0],
-                detail=f"{type(exc).__name__}",
-            )
-        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            return QueryOutcome(
-                QueryStatus.CONNECT_ERROR, None, time.perf_counter() - started, read[0],
-                detail=f"{type(exc).__name__}: {exc}",
-            )
-        except httpx.HTTPError as exc:  # protocol errors, resets mid-body, ...
-            return QueryOutcome(
-                QueryStatus.BAD_RESPONSE, None, time.perf_counter() - started, read[0],
-                detail=f"{type(exc).__name__}: {exc}",
+                detail=str(failure),
+                **failure.fields,  # type: ignore[arg-type]
             )
         return QueryOutcome(QueryStatus.OK, response, elapsed, len(raw), status)
 
@@ -288,6 +267,20 @@ class MinerClient:
             raise _Failed(QueryStatus.BAD_RESPONSE, str(exc), http_status=status) from None
 
 
+def _classify(
+    exc: TimeoutError | httpx.HTTPError | httpx.InvalidURL, budget: float
+) -> _Failed:
+    """The one place transport errors become outcomes."""
+    if isinstance(exc, TimeoutError):
+        return _Failed(QueryStatus.TIMEOUT, f"no complete answer within {budget:.1f}s")
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx.TimeoutException):
+        return _Failed(QueryStatus.TIMEOUT, detail)
+    if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return _Failed(QueryStatus.CONNECT_ERROR, detail)
+    return _Failed(QueryStatus.BAD_RESPONSE, detail)  # protocol errors, resets mid-body, ...
+
+
 def _error_body(raw: bytes) -> ErrorResponse | None:
     try:
         return decode(ErrorResponse, raw, max_bytes=4096)
@@ -296,6 +289,13 @@ def _error_body(raw: bytes) -> ErrorResponse | None:
 
 
 def _url(axon: tuple[str, int], route: str) -> str:
+    """``http://ip:port/route``; an axon that is not an IP address and port is a connect error."""
     ip, port = axon
-    host = f"[{ip}]" if ":" in ip else ip
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        raise _Failed(QueryStatus.CONNECT_ERROR, f"axon ip {ip!r} is not an IP address") from None
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise _Failed(QueryStatus.CONNECT_ERROR, f"axon port {port!r} is not a TCP port")
+    host = f"[{address}]" if address.version == 6 else str(address)
     return f"http://{host}:{port}{route}"

@@ -245,3 +245,12 @@ async def test_compressed_answer_is_not_inflated(cast):
     )
     outcome = await query(cast, transport)
     assert outcome.status is QueryStatus.BAD_RESPONSE and "gzip" in outcome.detail
+
+
+@pytest.mark.parametrize("axon", [("1.2.3.4", 70000), ("1.2.3.4", 0), ("miner.example", 80), ("", 1)])
+async def test_unusable_axon_address_is_a_connect_error_without_sending(cast, axon):
+    sent = []
+    transport = httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200))
+    async with MinerClient(cast.validator, transport=transport) as client:
+        outcome = await client.prove(axon, hotkey_of(cast.miner), proof_request())
+    assert outcome.status is QueryStatus.CONNECT_ERROR and sent == []
