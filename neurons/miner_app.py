@@ -61,9 +61,9 @@ from protocol import (
     Capabilities,
     ErrorCode,
     ErrorResponse,
-    InvalidMessage,
     ProofRequest,
     ProofResponse,
+    ProtocolError,
     decode,
     encode,
 )
@@ -239,7 +239,7 @@ def build_miner_app(
     async def _serve_proof(body: bytes, caller: str) -> ProofResponse:
         try:
             req = decode(ProofRequest, body, max_bytes=max_body_bytes)
-        except InvalidMessage as exc:
+        except ProtocolError as exc:  # the guard already capped the size: this is shape
             raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
         if req.protocol_version != PROTOCOL_VERSION:
             raise _Refused(
