@@ -1,0 +1,67 @@
+"""The wire protocol between validators and miners: the only wire format there is.
+
+Transport is HTTP with JSON bodies; every request and response is signed with
+bittensor's ``btauth/1`` headers (see ``neurons.auth``).
+
+Routes (all under :data:`PROTOCOL_VERSION` 1):
+
+- ``POST`` :data:`ROUTE_PROVE` — body :class:`ProofRequest`, answer :class:`ProofResponse`.
+- ``GET`` or ``POST`` :data:`ROUTE_CAPABILITIES` — empty body, answer :class:`Capabilities`.
+- any refusal — :class:`ErrorResponse` with an :class:`ErrorCode`.
+
+Responses are signed by the miner with method :data:`RESPONSE_METHOD` and the
+target :func:`response_target` (the route plus the request's nonce), receiver
+the caller's hotkey, so a response cannot be replayed for another request.
+"""
+
+from ._codec import InvalidMessage, MessageTooLarge, ProtocolError, decode, encode
+from ._fields import CircuitId, Felt, FiniteFloat, ProofBytes, RequestId, new_request_id
+from ._limits import (
+    MAX_CIRCUITS,
+    MAX_FELTS,
+    MAX_INPUTS,
+    MAX_INSTANCE_GROUPS,
+    MAX_MESSAGE_CHARS,
+    MAX_OUTPUTS,
+    MAX_PROOF_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    PROTOCOL_VERSION,
+    ROUTE_CAPABILITIES,
+    ROUTE_PROVE,
+)
+from ._messages import Capabilities, ErrorCode, ErrorResponse, ProofRequest, ProofResponse
+from ._signing import RESPONSE_METHOD, response_target
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ROUTE_PROVE",
+    "ROUTE_CAPABILITIES",
+    "RESPONSE_METHOD",
+    "response_target",
+    "MAX_REQUEST_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "MAX_INPUTS",
+    "MAX_OUTPUTS",
+    "MAX_PROOF_BYTES",
+    "MAX_INSTANCE_GROUPS",
+    "MAX_FELTS",
+    "MAX_CIRCUITS",
+    "MAX_MESSAGE_CHARS",
+    "CircuitId",
+    "RequestId",
+    "Felt",
+    "FiniteFloat",
+    "ProofBytes",
+    "new_request_id",
+    "ProofRequest",
+    "ProofResponse",
+    "Capabilities",
+    "ErrorCode",
+    "ErrorResponse",
+    "ProtocolError",
+    "MessageTooLarge",
+    "InvalidMessage",
+    "encode",
+    "decode",
+]

@@ -1,0 +1,358 @@
+"""Signed HTTP for both sides: who may ask a miner, and who answered a validator.
+
+Server side, :meth:`RequestGuard.admit` runs, in order, before any body is
+parsed or any work is queued:
+
+1. body size — ``Content-Length`` over the limit, or more bytes than the limit
+   while reading, is :class:`BodyTooLarge` (413); the rest is never read;
+2. ``btauth/1`` signature (``bt.http_auth.verify``): header shape, receiver =
+   this miner's hotkey, freshness, signature, then nonce replay — any failure
+   is :class:`Unauthenticated` (401);
+3. caller policy (:class:`CallerPolicy`) on a metagraph snapshot from an
+   injected callable: registered on the netuid, validator permit, stake at
+   least the minimum — :class:`Forbidden` (403). If no snapshot can be had,
+   :class:`PolicyUnavailable` (503): the guard fails closed.
+
+Responses are signed too (:func:`sign_response`), bound to the request's
+route and nonce (see ``protocol.response_target``) and addressed to the
+caller; the validator checks them with :func:`verify_response`.
+
+Time comes from an injected ``clock`` (unix seconds); nonces signed here are
+strictly increasing per :class:`NonceClock`, so two messages signed in the
+same clock tick never collide.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import bittensor as bt
+from bittensor.http_auth import HEADER_HOTKEY, HEADER_NONCE, AuthError, NonceStore
+from starlette.requests import ClientDisconnect, Request
+
+from neurons.chain import MetagraphView, NeuronInfo
+from protocol import MAX_REQUEST_BYTES, RESPONSE_METHOD, ErrorCode, response_target
+
+__all__ = [
+    "GuardRejected",
+    "BodyTooLarge",
+    "Unauthenticated",
+    "Forbidden",
+    "PolicyUnavailable",
+    "ResponseUntrusted",
+    "CallerPolicy",
+    "Admitted",
+    "NonceClock",
+    "RequestGuard",
+    "MetagraphSource",
+    "sign_request",
+    "sign_response",
+    "verify_response",
+    "claimed_nonce",
+    "claimed_hotkey",
+    "read_capped",
+    "request_target",
+]
+
+log = logging.getLogger(__name__)
+
+MetagraphSource = Callable[[], "MetagraphView | Awaitable[MetagraphView]"]
+"""Returns the latest metagraph snapshot (sync or async); never touches the network itself."""
+
+_MAX_HEADER_ECHO = 64  # longest claimed hotkey / nonce we echo into a response signature
+
+
+class GuardRejected(Exception):
+    """Root of the server-side refusals; ``code`` is the wire error code to answer with.
+
+    Messages are safe to send to the (possibly unauthenticated) caller.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+
+class BodyTooLarge(GuardRejected):
+    """The body is over the byte limit; it was not read to the end."""
+
+    code = ErrorCode.TOO_LARGE
+
+
+class Unauthenticated(GuardRejected):
+    """The ``btauth/1`` signature is missing, malformed, stale, replayed, or wrong."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(GuardRejected):
+    """The signer is authentic but the policy does not let it ask for work."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class PolicyUnavailable(GuardRejected):
+    """No usable metagraph snapshot, so callers cannot be checked; fails closed."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
+class ResponseUntrusted(Exception):
+    """A response's signature is missing, invalid, or by another hotkey than asked."""
+
+
+@dataclass(frozen=True)
+class CallerPolicy:
+    """Who may call: a registered neuron on ``netuid`` with a permit and enough stake.
+
+    ``min_stake`` is in the metagraph's stake unit; 0 relaxes the stake check
+    (devnet). ``require_permit=False`` drops the validator-permit check.
+    """
+
+    netuid: int
+    min_stake: float
+    require_permit: bool = True
+
+    def check(self, hotkey: str, view: MetagraphView) -> NeuronInfo:
+        """The caller's neuron, or :class:`Forbidden` naming the first rule it breaks.
+
+        Checks, in order: registration, permit, stake. Raises
+        :class:`PolicyUnavailable` if ``view`` is for another netuid.
+        """
+        if view.netuid != self.netuid:
+            raise PolicyUnavailable(
+                f"metagraph snapshot is for netuid {view.netuid}, expected {self.netuid}"
+            )
+        neuron = view.by_hotkey(hotkey)
+        if neuron is None:
+            raise Forbidden(f"hotkey {hotkey} is not registered on netuid {self.netuid}")
+        if self.require_permit and not neuron.validator_permit:
+            raise Forbidden(f"uid {neuron.uid} has no validator permit")
+        if neuron.stake < self.min_stake:
+            raise Forbidden(
+                f"uid {neuron.uid} has stake {neuron.stake:g}, at least {self.min_stake:g} needed"
+            )
+        return neuron
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request that passed every check: who sent it, and its raw body (unparsed)."""
+
+    hotkey: str
+    nonce: str
+    neuron: NeuronInfo
+    body: bytes
+
+
+class NonceClock:
+    """Nanosecond nonces from ``clock`` (unix seconds), strictly increasing per instance."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._last = max(int(self._clock() * 1e9), self._last + 1)
+            return self._last
+
+
+class RequestGuard:
+    """The server-side checks of one app instance (owns its nonce store).
+
+    ``nonce_store`` must retain entries for at least ``max_age + allowed_skew``
+    seconds; the default in-memory store is sized for that.
+    """
+
+    def __init__(
+        self,
+        *,
+        hotkey: str,
+        policy: CallerPolicy,
+        metagraph: MetagraphSource,
+        nonce_store: NonceStore | None = None,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_REQUEST_BYTES,
+        max_age: float = bt.http_auth.DEFAULT_MAX_AGE,
+        allowed_skew: float = bt.http_auth.DEFAULT_ALLOWED_SKEW,
+    ) -> None:
+        self.hotkey = hotkey
+        self.policy = policy
+        self._metagraph = metagraph
+        self._nonces = nonce_store or bt.http_auth.InMemoryNonceStore(
+            retention=max(60.0, 2 * (max_age + allowed_skew))
+        )
+        self._clock = clock
+        self.max_body_bytes = max_body_bytes
+        self._max_age = max_age
+        self._allowed_skew = allowed_skew
+
+    async def admit(self, request: Request) -> Admitted:
+        """Run every check on ``request`` (see the module docstring) and return the caller.
+
+        Raises a :class:`GuardRejected` leaf; never parses the body.
+        """
+        body = await read_capped(request, self.max_body_bytes)
+        nonce_header = claimed_nonce(request.headers)
+        try:
+            caller = bt.http_auth.verify(
+                request.headers,
+                body,
+                method=request.method,
+                path=request_target(request),
+                self_hotkey_ss58=self.hotkey,
+                max_age=self._max_age,
+                allowed_skew=self._allowed_skew,
+                require_receiver=True,
+                nonce_store=self._nonces,
+                now_ns=int(self._clock() * 1e9),
+            )
+        except AuthError as exc:
+            raise Unauthenticated(f"{type(exc).__name__}: {exc}") from None
+        view = await self._snapshot()
+        neuron = self.policy.check(caller.hotkey_ss58, view)
+        return Admitted(hotkey=caller.hotkey_ss58, nonce=nonce_header or "", neuron=neuron, body=body)
+
+    async def _snapshot(self) -> MetagraphView:
+        try:
+            view = self._metagraph()
+            if inspect.isawaitable(view):
+                view = await view
+        except Exception as exc:  # any failure of the source means: cannot check callers
+            log.warning("metagraph snapshot unavailable: %s: %s", type(exc).__name__, exc)
+            raise PolicyUnavailable("metagraph snapshot unavailable; try again later") from None
+        if not isinstance(view, MetagraphView):
+            raise PolicyUnavailable("metagraph source returned no snapshot")
+        return view
+
+
+async def read_capped(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it is known to exceed ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > max_bytes:
+                raise BodyTooLarge(f"body is {declared} bytes, at most {max_bytes} allowed")
+        except ValueError:
+            raise BodyTooLarge("unreadable Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge(f"body exceeds {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Unauthenticated("client disconnected before the body was complete") from None
+    return b"".join(chunks)
+
+
+def request_target(request: Request) -> str:
+    """The request target as the client signed it: raw path plus ``?query`` when present."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else request.url.path
+    path = path.split("?", 1)[0]
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def claimed_nonce(headers: Mapping[str, str]) -> str | None:
+    """The request's nonce header as sent (unverified), if short enough to echo."""
+    value = _header(headers, HEADER_NONCE)
+    return value if value and len(value) <= _MAX_HEADER_ECHO else None
+
+
+def claimed_hotkey(headers: Mapping[str, str]) -> str | None:
+    """The request's sender header as sent (unverified), if short enough to echo."""
+    value = _header(headers, HEADER_HOTKEY)
+    return value if value and len(value) <= _MAX_HEADER_ECHO else None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = headers.get(name.lower())
+    return value
+
+
+def sign_request(
+    signer: object, *, method: str, path: str, body: bytes, receiver: str, nonce_ns: int
+) -> dict[str, str]:
+    """The ``btauth/1`` headers for a request to ``receiver`` (a thin, typed wrapper)."""
+    return bt.http_auth.sign(
+        signer, method=method, path=path, body=body, receiver_ss58=receiver, nonce_ns=nonce_ns
+    )
+
+
+def sign_response(
+    signer: object,
+    *,
+    route: str,
+    request_nonce: str | None,
+    body: bytes,
+    receiver: str | None,
+    nonce_ns: int,
+) -> dict[str, str]:
+    """The ``btauth/1`` headers of a response: bound to the request's route and nonce."""
+    return bt.http_auth.sign(
+        signer,
+        method=RESPONSE_METHOD,
+        path=response_target(route, request_nonce),
+        body=body,
+        receiver_ss58=receiver,
+        nonce_ns=nonce_ns,
+    )
+
+
+class _NoReplayCheck:
+    """Responses need no nonce store: binding to the request's fresh nonce already
+    makes each valid response unique, and a shared store could only cause false alarms."""
+
+    retention = None
+
+    def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
+        return True
+
+
+def verify_response(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    route: str,
+    request_nonce: int,
+    self_hotkey: str,
+    expected_hotkey: str,
+    now_ns: int,
+    max_age: float,
+) -> None:
+    """Check that ``expected_hotkey`` signed this exact response to our request.
+
+    ``max_age`` should cover the request's timeout; future skew is allowed up to
+    the default freshness window, as the miner's clock is not ours.
+    Raises :class:`ResponseUntrusted` naming the reason.
+    """
+    try:
+        caller = bt.http_auth.verify(
+            headers,
+            body,
+            method=RESPONSE_METHOD,
+            path=response_target(route, request_nonce),
+            self_hotkey_ss58=self_hotkey,
+            max_age=max_age,
+            allowed_skew=bt.http_auth.DEFAULT_MAX_AGE,
+            require_receiver=True,
+            nonce_store=_NoReplayCheck(),
+            now_ns=now_ns,
+        )
+    except AuthError as exc:
+        raise ResponseUntrusted(f"{type(exc).__name__}: {exc}") from None
+    if caller.hotkey_ss58 != expected_hotkey:
+        raise ResponseUntrusted(
+            f"response signed by {caller.hotkey_ss58}, expected the axon's hotkey {expected_hotkey}"
+        )

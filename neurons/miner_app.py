@@ -1,0 +1,337 @@
+"""The miner's HTTP application: authenticated, bounded, deadline-aware proving.
+
+:func:`build_miner_app` returns a FastAPI app with the routes of ``protocol``.
+Every request first passes the :class:`neurons.auth.RequestGuard` (size, then
+signature, then caller policy) — nothing is parsed or queued before that.
+Every response, refusals included, is a signed JSON body: a protocol message
+on 200, an ``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``).
+
+``POST /v1/prove``, after the guard, checks in order:
+
+1. body is a valid ``ProofRequest`` (422 ``invalid_request``) of this protocol
+   version (422 ``unsupported_version``);
+2. the circuit is served here (404 ``unknown_circuit``);
+3. the deadline has not passed (408 ``deadline_exceeded``);
+4. the deadline can be met, judged by the recent proving time of this circuit
+   and the queue ahead, pessimistically assuming running proofs just started
+   (503 ``busy``);
+5. a queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
+   wait, anything more is answered at once (503 ``busy``);
+6. a worker frees up before the deadline (408 ``deadline_exceeded``).
+
+Then the proof is made: an ``ExecutionError`` is 500 ``proving_failed`` with
+its reason, anything else 500 ``internal``; the server keeps serving. A proof
+that has started is not abandoned when its deadline passes during proving.
+
+``GET``/``POST /v1/capabilities`` answers ``Capabilities`` to admitted callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Protocol
+
+import bittensor as bt
+from fastapi import FastAPI
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from execution_layer.types import ExecutionError, ProveResult
+from neurons.auth import (
+    CallerPolicy,
+    GuardRejected,
+    MetagraphSource,
+    NonceClock,
+    RequestGuard,
+    claimed_hotkey,
+    claimed_nonce,
+    sign_response,
+)
+from protocol import (
+    MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
+    ROUTE_CAPABILITIES,
+    ROUTE_PROVE,
+    Capabilities,
+    ErrorCode,
+    ErrorResponse,
+    ProofRequest,
+    ProofResponse,
+    ProtocolError,
+    decode,
+    encode,
+)
+
+__all__ = ["ProveFn", "MinerObserver", "build_miner_app"]
+
+log = logging.getLogger(__name__)
+
+ProveFn = Callable[[str, tuple[float, ...]], Awaitable[ProveResult]]
+"""``await prove(circuit_id, inputs)``; raises ``ExecutionError`` when it cannot prove."""
+
+_ROUTES = frozenset({ROUTE_PROVE, ROUTE_CAPABILITIES})
+_EWMA_WEIGHT = 0.3  # weight of the newest proving time in the per-circuit estimate
+
+
+class MinerObserver(Protocol):
+    """Hooks for metrics; every method must be cheap and must not raise (errors are logged)."""
+
+    def request_finished(self, route: str, outcome: str, status: int) -> None:
+        """One request answered; ``route`` is a protocol route or ``"other"`` (bounded
+        label set), ``outcome`` is ``"ok"`` or an ``ErrorCode`` value."""
+
+    def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
+        """One call of the prover returned or raised after ``seconds``."""
+
+    def queue_depth(self, running: int, waiting: int) -> None:
+        """The number of requests proving and waiting changed."""
+
+
+class _Refused(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Admission:
+    """The bounded queue in front of the prover, and its proving-time estimate."""
+
+    def __init__(self, max_concurrent: int, max_queue: int, notify: Callable[[], None]) -> None:
+        self.max_concurrent = max_concurrent
+        self.max_queue = max_queue
+        self.running = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._estimate: dict[str, float] = {}
+        self._notify = notify
+
+    def expected_seconds(self, circuit_id: str) -> float | None:
+        """Time until a request arriving now would be proved, or None without history."""
+        per_proof = self._estimate.get(circuit_id)
+        if per_proof is None:
+            return None
+        rounds_ahead = self.waiting // self.max_concurrent
+        if self.running >= self.max_concurrent:
+            rounds_ahead += 1
+        return per_proof * (rounds_ahead + 1)
+
+    def record(self, circuit_id: str, seconds: float) -> None:
+        old = self._estimate.get(circuit_id)
+        self._estimate[circuit_id] = (
+            seconds if old is None else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
+        )
+
+    @asynccontextmanager
+    async def slot(self, wait_s: float) -> AsyncIterator[float]:
+        """Hold a worker slot; yields seconds waited. 503 if full, TimeoutError past ``wait_s``."""
+        if self.running + self.waiting >= self.max_concurrent + self.max_queue:
+            raise _Refused(ErrorCode.BUSY, "queue is full")
+        self.waiting += 1
+        self._notify()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(max(wait_s, 0.0)):
+                await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        self._notify()
+        try:
+            yield time.perf_counter() - started
+        finally:
+            self.running -= 1
+            self._slots.release()
+            self._notify()
+
+
+def build_miner_app(
+    *,
+    wallet: object,
+    prove: ProveFn,
+    circuits: Iterable[str],
+    metagraph: MetagraphSource,
+    netuid: int,
+    min_stake: float,
+    max_queue: int,
+    max_concurrent: int = 1,
+    clock: Callable[[], float] = time.time,
+    observer: MinerObserver | None = None,
+    nonce_store: bt.http_auth.NonceStore | None = None,
+    require_permit: bool = True,
+    max_body_bytes: int = MAX_REQUEST_BYTES,
+) -> FastAPI:
+    """The miner's ASGI app (see the module docstring for routes and status codes).
+
+    ``wallet`` signs responses with its hotkey, which is also the receiver every
+    request must be signed for. ``clock`` (unix seconds) drives deadlines,
+    signature freshness and response nonces. Raises ``ValueError`` for a
+    circuit id or queue size the protocol cannot announce.
+    """
+    if max_concurrent < 1 or max_queue < 0:
+        raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
+    served = frozenset(circuits)
+    try:
+        capabilities = Capabilities(
+            circuits=tuple(sorted(served)), max_concurrent=max_concurrent, max_queue=max_queue
+        )
+    except ValidationError as exc:
+        raise ValueError(f"cannot announce these capabilities: {exc}") from None
+
+    signer = bt.resolve_signer(wallet, role="hotkey")
+    guard = RequestGuard(
+        hotkey=signer.ss58_address,
+        policy=CallerPolicy(netuid=netuid, min_stake=min_stake, require_permit=require_permit),
+        metagraph=metagraph,
+        nonce_store=nonce_store,
+        clock=clock,
+        max_body_bytes=max_body_bytes,
+    )
+    nonces = NonceClock(clock)
+    hooks = _SafeObserver(observer)
+    admission = _Admission(
+        max_concurrent, max_queue, lambda: hooks.queue_depth(admission.running, admission.waiting)
+    )
+
+    def respond(
+        request: Request, route: str, message: BaseModel, *, receiver: str | None = None
+    ) -> Response:
+        status = message.code.http_status if isinstance(message, ErrorResponse) else 200
+        body = encode(message)
+        headers = sign_response(
+            signer,
+            route=route,
+            request_nonce=claimed_nonce(request.headers),
+            body=body,
+            receiver=receiver or claimed_hotkey(request.headers),
+            nonce_ns=nonces(),
+        )
+        outcome = message.code.value if isinstance(message, ErrorResponse) else "ok"
+        hooks.request_finished(route if route in _ROUTES else "other", outcome, status)
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+    def refuse(request: Request, route: str, code: ErrorCode, message: str) -> Response:
+        return respond(request, route, ErrorResponse(code=code, message=message[:500]))
+
+    async def capabilities_route(request: Request) -> Response:
+        try:
+            admitted = await guard.admit(request)
+        except GuardRejected as exc:
+            return refuse(request, ROUTE_CAPABILITIES, exc.code, str(exc))
+        return respond(request, ROUTE_CAPABILITIES, capabilities, receiver=admitted.hotkey)
+
+    async def prove_route(request: Request) -> Response:
+        try:
+            admitted = await guard.admit(request)
+        except GuardRejected as exc:
+            return refuse(request, ROUTE_PROVE, exc.code, str(exc))
+        try:
+            response = await _serve_proof(admitted.body, admitted.hotkey)
+        except _Refused as exc:
+            return refuse(request, ROUTE_PROVE, exc.code, str(exc))
+        return respond(request, ROUTE_PROVE, response, receiver=admitted.hotkey)
+
+    async def _serve_proof(body: bytes, caller: str) -> ProofResponse:
+        try:
+            req = decode(ProofRequest, body, max_bytes=max_body_bytes)
+        except ProtocolError as exc:  # the guard already capped the size: this is shape
+            raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
+        if req.protocol_version != PROTOCOL_VERSION:
+            raise _Refused(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"protocol version {req.protocol_version}, this miner speaks {PROTOCOL_VERSION}",
+            )
+        if req.circuit_id not in served:
+            raise _Refused(ErrorCode.UNKNOWN_CIRCUIT, f"circuit {req.circuit_id} is not served here")
+        remaining = req.deadline - clock()
+        if remaining <= 0:
+            raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline has already passed")
+        expected = admission.expected_seconds(req.circuit_id)
+        if expected is not None and expected > remaining:
+            raise _Refused(
+                ErrorCode.BUSY,
+                f"deadline cannot be met: about {expected:.1f}s needed, {remaining:.1f}s left",
+            )
+        try:
+            async with admission.slot(remaining) as queue_s:
+                if req.deadline <= clock():
+                    raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued")
+                return await _prove(req, caller, queue_s)
+        except TimeoutError:
+            raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued") from None
+
+    async def _prove(req: ProofRequest, caller: str, queue_s: float) -> ProofResponse:
+        started = time.perf_counter()
+        try:
+            result = await prove(req.circuit_id, req.inputs)
+        except ExecutionError as exc:
+            hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
+            log.warning("proving failed: circuit=%s caller=%s: %s", req.circuit_id, caller, exc)
+            raise _Refused(ErrorCode.PROVING_FAILED, f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # the task boundary of one request: log, answer, keep serving
+            hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
+            log.exception("prover raised: circuit=%s caller=%s", req.circuit_id, caller)
+            raise _Refused(ErrorCode.INTERNAL, f"prover raised {type(exc).__name__}") from None
+        prove_s = time.perf_counter() - started
+        hooks.prove_finished(req.circuit_id, prove_s, True)
+        log.info(
+            "proved circuit=%s caller=%s queue_s=%.3f prove_s=%.3f",
+            req.circuit_id[:12], caller, queue_s, prove_s,
+        )
+        admission.record(req.circuit_id, prove_s)
+        if result.proof.circuit_id != req.circuit_id:
+            raise _Refused(ErrorCode.INTERNAL, "prover answered for another circuit")
+        try:
+            return ProofResponse.from_prove_result(
+                result, request_id=req.request_id, queue_s=queue_s, prove_s=prove_s
+            )
+        except ValidationError as exc:
+            log.error("proof breaks protocol limits: circuit=%s: %s", req.circuit_id, exc)
+            raise _Refused(ErrorCode.INTERNAL, "proof does not fit the protocol limits") from None
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+            status, ErrorCode.INTERNAL
+        )
+        return refuse(request, request.url.path, code, f"{request.method} {request.url.path}")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return refuse(request, request.url.path, ErrorCode.INTERNAL, "internal error")
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_route(ROUTE_PROVE, prove_route, methods=["POST"])
+    app.add_api_route(ROUTE_CAPABILITIES, capabilities_route, methods=["GET", "POST"])
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+    return app
+
+
+class _SafeObserver:
+    """Forwards to the observer, if any; an observer bug is logged, never served."""
+
+    def __init__(self, observer: MinerObserver | None) -> None:
+        self._observer = observer
+
+    def _call(self, name: str, *args: object) -> None:
+        if self._observer is None:
+            return
+        try:
+            getattr(self._observer, name)(*args)
+        except Exception:
+            log.exception("metrics observer %s failed", name)
+
+    def request_finished(self, route: str, outcome: str, status: int) -> None:
+        self._call("request_finished", route, outcome, status)
+
+    def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
+        self._call("prove_finished", circuit_id, seconds, ok)
+
+    def queue_depth(self, running: int, waiting: int) -> None:
+        self._call("queue_depth", running, waiting)

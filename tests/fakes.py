@@ -1,0 +1,190 @@
+"""Fakes for tests only: wallets, metagraph snapshots, provers, observers.
+
+Nothing here is imported by product code. ``FakeProver`` runs inside spawned
+worker processes, so this module keeps its imports light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed
+from neurons.chain import MetagraphView, NeuronInfo
+
+if TYPE_CHECKING:
+    import bittensor as bt
+
+CIRCUIT_A = "a" * 64
+CIRCUIT_B = "b" * 64
+
+
+def make_wallet(root: Path, name: str, seed: int) -> bt.Wallet:
+    """A password-less wallet in ``root`` whose keys derive from ``seed`` (deterministic)."""
+    import bittensor as bt  # here, so prover-pool workers importing this module stay light
+
+    cold = hashlib.sha256(f"cold-{seed}".encode()).hexdigest()
+    hot = hashlib.sha256(f"hot-{seed}".encode()).hexdigest()
+    bt.wallets.regen_coldkey(seed="0x" + cold, name=name, path=str(root), use_password=False)
+    return bt.wallets.regen_hotkey(seed="0x" + hot, name=name, hotkey="default", path=str(root))
+
+
+def hotkey_of(wallet: bt.Wallet) -> str:
+    return wallet.hotkey.ss58_address
+
+
+def neuron(uid: int, hotkey: str, *, stake: float = 1000.0, permit: bool = True) -> NeuronInfo:
+    return NeuronInfo(
+        uid=uid,
+        hotkey=hotkey,
+        coldkey="5" + "C" * 47,
+        stake=stake,
+        validator_permit=permit,
+        axon=None,
+        incentive=0.0,
+        last_update=0,
+    )
+
+
+def metagraph_of(netuid: int, neurons: Iterable[NeuronInfo], block: int = 100) -> MetagraphView:
+    return MetagraphView(netuid=netuid, block=block, neurons=tuple(neurons))
+
+
+def fake_result(circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+    """A deterministic, well-formed (but not cryptographically valid) proof of ``inputs``."""
+    outputs = (float(sum(inputs)),)
+    digest = hashlib.sha256(repr((circuit_id, tuple(inputs))).encode()).digest()
+    felts = tuple(hashlib.sha256(bytes([i]) + digest).hexdigest() for i in range(len(inputs) + 1))
+    return ProveResult(
+        proof=Proof(circuit_id=circuit_id, instances=(felts,), proof=digest * 4),
+        outputs=outputs,
+        witness_s=0.01,
+        prove_s=0.02,
+    )
+
+
+class FakeProver:
+    """A picklable prover for the process pool. Extra methods misbehave on purpose."""
+
+    def __init__(self, label: str = "fake") -> None:
+        self.label = label
+        self.pid = os.getpid()
+        self.calls = 0
+
+    def prove(self, circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+        self.calls += 1
+        if circuit_id == CIRCUIT_B:
+            raise ProvingFailed(f"{self.label} cannot prove circuit B")
+        return fake_result(circuit_id, inputs)
+
+    def verify(self, proof: Proof) -> bool:
+        return proof.circuit_id == CIRCUIT_A
+
+    def whoami(self) -> tuple[str, int, int]:
+        """(label, pid where built, calls so far): shows the object persists per process."""
+        self.calls += 1
+        return self.label, self.pid, self.calls
+
+    def sleep(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    def crash(self) -> None:
+        os._exit(3)
+
+    def unpicklable_error(self) -> None:
+        raise CircuitMismatch("model.onnx", "0" * 64, "1" * 64)
+
+
+def make_fake_prover() -> FakeProver:
+    """Module-level (picklable) factory."""
+    return FakeProver("made")
+
+
+@dataclass
+class AsyncFakeProver:
+    """The miner app's ``prove`` callable. Blocks on ``gate`` when set; raises ``error`` if set."""
+
+    gate: asyncio.Event | None = None
+    error: BaseException | None = None
+    delay: float = 0.0
+    calls: list[tuple[str, tuple[float, ...]]] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    result_override: ProveResult | None = None
+
+    async def __call__(self, circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
+        self.calls.append((circuit_id, tuple(inputs)))
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        if self.result_override is not None:
+            return self.result_override
+        return fake_result(circuit_id, inputs)
+
+
+@dataclass
+class RecordingObserver:
+    """Records the miner app's metrics events."""
+
+    requests: list[tuple[str, str, int]] = field(default_factory=list)
+    proofs: list[tuple[str, float, bool]] = field(default_factory=list)
+    depths: list[tuple[int, int]] = field(default_factory=list)
+
+    def request_finished(self, route: str, outcome: str, status: int) -> None:
+        self.requests.append((route, outcome, status))
+
+    def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
+        self.proofs.append((circuit_id, seconds, ok))
+
+    def queue_depth(self, running: int, waiting: int) -> None:
+        self.depths.append((running, waiting))
+
+
+NETUID = 7
+MIN_STAKE = 100.0
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The wallets of a test network and the metagraph they are registered in.
+
+    ``validator`` may call the miner; ``no_permit`` and ``poor`` are registered but
+    refused by the policy; ``stranger`` is not registered at all.
+    """
+
+    miner: bt.Wallet
+    validator: bt.Wallet
+    no_permit: bt.Wallet
+    poor: bt.Wallet
+    stranger: bt.Wallet
+
+    def metagraph(self) -> MetagraphView:
+        return metagraph_of(
+            NETUID,
+            [
+                neuron(0, hotkey_of(self.miner), stake=0.0, permit=False),
+                neuron(1, hotkey_of(self.validator), stake=MIN_STAKE * 10),
+                neuron(2, hotkey_of(self.no_permit), stake=MIN_STAKE * 10, permit=False),
+                neuron(3, hotkey_of(self.poor), stake=MIN_STAKE / 2),
+            ],
+        )
+
+
+def make_cast(root: Path) -> Cast:
+    names = ("miner", "validator", "no_permit", "poor", "stranger")
+    return Cast(*(make_wallet(root, name, seed) for seed, name in enumerate(names)))
+
+
+def broken_factory() -> FakeProver:
+    """A factory that fails in the worker, as a prover with missing artifacts would."""
+    raise ProvingFailed("circuit artifacts missing")

@@ -1,0 +1,272 @@
+"""neurons.auth: the server-side guard (size, signature, policy) and response signatures.
+
+The guard is driven through a minimal app over ``httpx.ASGITransport`` with real
+wallets and real ``btauth/1`` signatures.
+"""
+
+from __future__ import annotations
+
+import time
+
+import bittensor as bt
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from neurons.auth import (
+    BodyTooLarge,
+    CallerPolicy,
+    Forbidden,
+    GuardRejected,
+    NonceClock,
+    PolicyUnavailable,
+    RequestGuard,
+    ResponseUntrusted,
+    sign_response,
+    verify_response,
+)
+from tests.fakes import MIN_STAKE, NETUID, hotkey_of, make_cast, metagraph_of, neuron
+
+pytestmark = pytest.mark.anyio
+
+PATH = "/echo"
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory):
+    return make_cast(tmp_path_factory.mktemp("wallets"))
+
+
+class Guarded:
+    """A one-route app whose handler answers 200 only after the guard admits."""
+
+    def __init__(self, cast, *, metagraph=None, max_body_bytes=1024, clock=time.time):
+        self.handled: list[bytes] = []
+        self.guard = RequestGuard(
+            hotkey=hotkey_of(cast.miner),
+            policy=CallerPolicy(netuid=NETUID, min_stake=MIN_STAKE),
+            metagraph=metagraph or cast.metagraph,
+            clock=clock,
+            max_body_bytes=max_body_bytes,
+        )
+        app = FastAPI()
+
+        async def echo(request: Request):
+            try:
+                admitted = await self.guard.admit(request)
+            except GuardRejected as exc:
+                return JSONResponse({"code": exc.code.value}, status_code=exc.code.http_status)
+            self.handled.append(admitted.body)
+            return JSONResponse({"uid": admitted.neuron.uid})
+
+        app.add_api_route(PATH, echo, methods=["POST"])
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://m")
+
+    async def post(self, body: bytes, headers: dict[str, str], path: str = PATH) -> httpx.Response:
+        return await self.client.post(path, content=body, headers=headers)
+
+
+def signed(wallet, receiver, body=b"{}", *, path=PATH, nonce_ns=None):
+    return bt.http_auth.sign(
+        wallet, method="POST", path=path, body=body, receiver_ss58=receiver, nonce_ns=nonce_ns
+    )
+
+
+async def test_registered_validator_is_admitted(cast):
+    app = Guarded(cast)
+    resp = await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))
+    assert resp.status_code == 200 and resp.json() == {"uid": 1}
+    assert app.handled == [b"{}"]
+
+
+async def test_query_string_is_part_of_the_signed_target(cast):
+    app = Guarded(cast)
+    headers = signed(cast.validator, hotkey_of(cast.miner), path=PATH + "?x=1")
+    assert (await app.post(b"{}", headers, path=PATH + "?x=1")).status_code == 200
+    headers = signed(cast.validator, hotkey_of(cast.miner), path=PATH)
+    assert (await app.post(b"{}", headers, path=PATH + "?x=1")).status_code == 401
+
+
+def _unsigned(cast):
+    return {}
+
+
+def _malformed(cast):
+    h = signed(cast.validator, hotkey_of(cast.miner))
+    h["X-Bittensor-Nonce"] = "yesterday"
+    return h
+
+
+def _wrong_receiver(cast):
+    return signed(cast.validator, hotkey_of(cast.stranger))
+
+
+def _no_receiver(cast):
+    return bt.http_auth.sign(cast.validator, method="POST", path=PATH, body=b"{}")
+
+
+def _stale(cast):
+    return signed(cast.validator, hotkey_of(cast.miner), nonce_ns=time.time_ns() - 60 * 10**9)
+
+
+def _future(cast):
+    return signed(cast.validator, hotkey_of(cast.miner), nonce_ns=time.time_ns() + 60 * 10**9)
+
+
+def _bad_signature(cast):
+    h = signed(cast.validator, hotkey_of(cast.miner))
+    sig = bytearray(bytes.fromhex(h["X-Bittensor-Signature"][2:]))
+    sig[0] ^= 1
+    h["X-Bittensor-Signature"] = "0x" + sig.hex()
+    return h
+
+
+def _other_body(cast):
+    return signed(cast.validator, hotkey_of(cast.miner), body=b'{"other": 1}')
+
+
+def _impersonation(cast):
+    """Signed by the stranger but claiming the validator's hotkey."""
+    h = signed(cast.stranger, hotkey_of(cast.miner))
+    h["X-Bittensor-Hotkey"] = hotkey_of(cast.validator)
+    return h
+
+
+@pytest.mark.parametrize(
+    "make_headers",
+    [_unsigned, _malformed, _wrong_receiver, _no_receiver, _stale, _future, _bad_signature,
+     _other_body, _impersonation],
+)
+async def test_bad_signatures_are_401_before_any_work(cast, make_headers):
+    app = Guarded(cast)
+    resp = await app.post(b"{}", make_headers(cast))
+    assert resp.status_code == 401 and resp.json() == {"code": "unauthenticated"}
+    assert app.handled == []
+
+
+async def test_replayed_nonce_is_401(cast):
+    app = Guarded(cast)
+    headers = signed(cast.validator, hotkey_of(cast.miner))
+    assert (await app.post(b"{}", headers)).status_code == 200
+    assert (await app.post(b"{}", headers)).status_code == 401
+    assert len(app.handled) == 1
+
+
+async def test_each_app_has_its_own_nonce_store(cast):
+    """A nonce accepted by one guard does not poison another (e.g. another miner)."""
+    headers = signed(cast.validator, hotkey_of(cast.miner))
+    assert (await Guarded(cast).post(b"{}", headers)).status_code == 200
+    assert (await Guarded(cast).post(b"{}", headers)).status_code == 200
+
+
+@pytest.mark.parametrize("who", ["stranger", "no_permit", "poor"])
+async def test_policy_refusals_are_403_before_any_work(cast, who):
+    app = Guarded(cast)
+    resp = await app.post(b"{}", signed(getattr(cast, who), hotkey_of(cast.miner)))
+    assert resp.status_code == 403 and resp.json() == {"code": "forbidden"}
+    assert app.handled == []
+
+
+async def test_oversized_body_is_413_even_when_unsigned(cast):
+    app = Guarded(cast, max_body_bytes=10)
+    resp = await app.post(b"x" * 11, {})
+    assert resp.status_code == 413 and app.handled == []
+
+
+async def test_body_over_limit_without_content_length_is_413(cast):
+    """A chunked body with no Content-Length is cut off while streaming."""
+    app = Guarded(cast, max_body_bytes=10)
+
+    async def chunks():
+        for _ in range(100):
+            yield b"xxxx"
+
+    resp = await app.client.post(PATH, content=chunks(), headers={})
+    assert resp.status_code == 413 and app.handled == []
+
+
+async def test_metagraph_failure_fails_closed_with_503(cast):
+    def broken():
+        raise RuntimeError("chain down")
+
+    app = Guarded(cast, metagraph=broken)
+    resp = await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))
+    assert resp.status_code == 503 and app.handled == []
+
+
+async def test_async_metagraph_source_is_awaited(cast):
+    async def source():
+        return cast.metagraph()
+
+    app = Guarded(cast, metagraph=source)
+    assert (await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))).status_code == 200
+
+
+async def test_injected_clock_drives_freshness(cast):
+    """With the server clock an hour ahead, a request signed now is stale."""
+    app = Guarded(cast, clock=lambda: time.time() + 3600)
+    assert (await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))).status_code == 401
+
+
+def test_policy_checks_registration_permit_stake_in_order():
+    policy = CallerPolicy(netuid=NETUID, min_stake=10.0)
+    view = metagraph_of(NETUID, [neuron(1, "hk-ok", stake=10.0), neuron(2, "hk-np", permit=False, stake=0.0)])
+    assert policy.check("hk-ok", view).uid == 1
+    with pytest.raises(Forbidden, match="not registered"):
+        policy.check("hk-none", view)
+    with pytest.raises(Forbidden, match="permit"):
+        policy.check("hk-np", view)
+    with pytest.raises(Forbidden, match="stake"):
+        CallerPolicy(netuid=NETUID, min_stake=11.0).check("hk-ok", view)
+    assert CallerPolicy(netuid=NETUID, min_stake=0.0, require_permit=False).check("hk-np", view).uid == 2
+    with pytest.raises(PolicyUnavailable):
+        policy.check("hk-ok", metagraph_of(NETUID + 1, []))
+
+
+def test_guard_errors_carry_their_wire_codes():
+    assert BodyTooLarge.code.http_status == 413
+    assert Forbidden.code.http_status == 403
+    assert PolicyUnavailable.code.http_status == 503
+
+
+def test_nonce_clock_is_strictly_increasing_on_a_frozen_clock():
+    nonces = NonceClock(lambda: 1000.0)
+    values = [nonces() for _ in range(5)]
+    assert values == sorted(set(values)) and values[0] == 1000 * 10**9
+
+
+def _response(cast, body=b'{"ok":true}', nonce=42, route="/v1/prove", signer=None):
+    return sign_response(
+        signer or cast.miner, route=route, request_nonce=str(nonce), body=body,
+        receiver=hotkey_of(cast.validator), nonce_ns=time.time_ns(),
+    )
+
+
+def _verify(cast, headers, body=b'{"ok":true}', nonce=42, route="/v1/prove"):
+    verify_response(
+        headers, body, route=route, request_nonce=nonce, self_hotkey=hotkey_of(cast.validator),
+        expected_hotkey=hotkey_of(cast.miner), now_ns=time.time_ns(), max_age=10,
+    )
+
+
+def test_response_signature_accepts_the_genuine_answer(cast):
+    _verify(cast, _response(cast))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["body", "nonce", "route", "signer"],
+)
+def test_response_signature_rejects_any_change(cast, change):
+    """Tampered body, an answer to another request or route, or another signer are refused."""
+    headers = _response(cast, signer=cast.stranger if change == "signer" else None)
+    with pytest.raises(ResponseUntrusted):
+        _verify(
+            cast,
+            headers,
+            body=b'{"ok":false}' if change == "body" else b'{"ok":true}',
+            nonce=43 if change == "nonce" else 42,
+            route="/v1/capabilities" if change == "route" else "/v1/prove",
+        )

@@ -1,0 +1,383 @@
+"""neurons.miner_app: the miner's HTTP app, driven in process over ``httpx.ASGITransport``.
+
+Every refusal must come before the prover is called, with the right status and an
+``ErrorResponse`` body signed by the miner; the app must keep serving after failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import bittensor as bt
+import httpx
+import pytest
+
+from execution_layer.types import ProvingFailed
+from neurons.auth import verify_response
+from neurons.miner_app import build_miner_app
+from neurons.miner_client import MinerClient, QueryStatus
+from protocol import (
+    MAX_INPUTS,
+    MAX_REQUEST_BYTES,
+    ROUTE_CAPABILITIES,
+    ROUTE_PROVE,
+    Capabilities,
+    ErrorResponse,
+    ProofRequest,
+    decode,
+    encode,
+    new_request_id,
+)
+from tests.fakes import (
+    CIRCUIT_A,
+    CIRCUIT_B,
+    MIN_STAKE,
+    NETUID,
+    AsyncFakeProver,
+    RecordingObserver,
+    fake_result,
+    hotkey_of,
+    make_cast,
+)
+
+pytestmark = pytest.mark.anyio
+
+AXON = ("127.0.0.1", 8091)
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory):
+    return make_cast(tmp_path_factory.mktemp("wallets"))
+
+
+class Miner:
+    """A miner app with a fake prover, plus a raw client and the real MinerClient on it."""
+
+    def __init__(self, cast, prover=None, **options):
+        self.cast = cast
+        self.prover = prover or AsyncFakeProver()
+        self.observer = options.pop("observer", RecordingObserver())
+        settings = dict(max_queue=2, max_concurrent=1)
+        settings.update(options)
+        self.app = build_miner_app(
+            wallet=cast.miner,
+            prove=self.prover,
+            circuits={CIRCUIT_A, CIRCUIT_B},
+            metagraph=cast.metagraph,
+            netuid=NETUID,
+            min_stake=MIN_STAKE,
+            observer=self.observer,
+            **settings,
+        )
+        transport = httpx.ASGITransport(self.app)
+        self.raw = httpx.AsyncClient(transport=transport, base_url="http://miner")
+        self.client = MinerClient(cast.validator, transport=transport, timeout=10)
+
+    async def prove(self, **fields):
+        return await self.client.prove(AXON, hotkey_of(self.cast.miner), proof_request(**fields))
+
+    async def post_raw(self, body: bytes, *, wallet=None, route=ROUTE_PROVE, headers=None):
+        """POST ``body`` signed correctly by ``wallet`` (default: the validator)."""
+        if headers is None:
+            headers = bt.http_auth.sign(
+                wallet or self.cast.validator, method="POST", path=route, body=body,
+                receiver_ss58=hotkey_of(self.cast.miner),
+            )
+        return await self.raw.post(route, content=body, headers=headers)
+
+
+def proof_request(**fields) -> ProofRequest:
+    values = dict(
+        request_id=new_request_id(), circuit_id=CIRCUIT_A, inputs=(1.0, 2.0), deadline=time.time() + 30
+    )
+    values.update(fields)
+    return ProofRequest(**values)
+
+
+def request_json(**overrides) -> bytes:
+    body = json.loads(encode(proof_request()))
+    body.update(overrides)
+    return json.dumps(body).encode()
+
+
+def error_of(resp: httpx.Response) -> ErrorResponse:
+    return decode(ErrorResponse, resp.content, max_bytes=10_000)
+
+
+async def test_valid_request_is_proved_and_answered(cast):
+    miner = Miner(cast)
+    outcome = await miner.prove(inputs=(1.0, 2.0, 3.0))
+    assert outcome.status is QueryStatus.OK, outcome.detail
+    assert outcome.response.outputs == (6.0,)
+    assert outcome.response.to_proof() == fake_result(CIRCUIT_A, (1.0, 2.0, 3.0)).proof
+    assert outcome.response.queue_s >= 0 and outcome.response.prove_s >= 0
+    assert miner.prover.calls == [(CIRCUIT_A, (1.0, 2.0, 3.0))]
+    assert miner.observer.requests == [(ROUTE_PROVE, "ok", 200)]
+    assert [ok for _, _, ok in miner.observer.proofs] == [True]
+    assert miner.observer.depths[-1] == (0, 0)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_capabilities_are_served_signed(cast, method):
+    miner = Miner(cast, max_queue=5, max_concurrent=2)
+    if method == "GET":
+        outcome = await miner.client.capabilities(AXON, hotkey_of(cast.miner))
+        assert outcome.status is QueryStatus.OK, outcome.detail
+        caps = outcome.response
+    else:
+        resp = await miner.post_raw(b"", route=ROUTE_CAPABILITIES)
+        assert resp.status_code == 200
+        caps = decode(Capabilities, resp.content, max_bytes=10_000)
+    assert caps.circuits == tuple(sorted([CIRCUIT_A, CIRCUIT_B]))
+    assert (caps.max_concurrent, caps.max_queue) == (2, 5)
+
+
+async def test_capabilities_need_authentication(cast):
+    miner = Miner(cast)
+    assert (await miner.raw.get(ROUTE_CAPABILITIES)).status_code == 401
+
+
+def _tamper(headers):
+    sig = bytearray(bytes.fromhex(headers["X-Bittensor-Signature"][2:]))
+    sig[-1] ^= 1
+    return {**headers, "X-Bittensor-Signature": "0x" + sig.hex()}
+
+
+def auth_cases(cast, body):
+    miner_hk = hotkey_of(cast.miner)
+
+    def sign(wallet=cast.validator, receiver=miner_hk, nonce_ns=None, sign_body=body):
+        return bt.http_auth.sign(
+            wallet, method="POST", path=ROUTE_PROVE, body=sign_body,
+            receiver_ss58=receiver, nonce_ns=nonce_ns,
+        )
+
+    return {
+        "unsigned": ({}, 401),
+        "malformed": ({**sign(), "X-Bittensor-Version": "0"}, 401),
+        "wrong_receiver": (sign(receiver=hotkey_of(cast.validator)), 401),
+        "stale": (sign(nonce_ns=time.time_ns() - 30 * 10**9), 401),
+        "bad_signature": (_tamper(sign()), 401),
+        "body_swapped": (sign(sign_body=b"{}"), 401),
+        "unregistered": (sign(wallet=cast.stranger), 403),
+        "no_permit": (sign(wallet=cast.no_permit), 403),
+        "stake_too_low": (sign(wallet=cast.poor), 403),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["unsigned", "malformed", "wrong_receiver", "stale", "bad_signature", "body_swapped",
+     "unregistered", "no_permit", "stake_too_low"],
+)
+async def test_auth_refusals_never_reach_the_prover(cast, case):
+    miner = Miner(cast)
+    body = request_json()
+    headers, status = auth_cases(cast, body)[case]
+    resp = await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)
+    assert resp.status_code == status
+    assert error_of(resp).code.value == ("unauthenticated" if status == 401 else "forbidden")
+    assert miner.prover.calls == []
+    assert miner.observer.depths == []
+
+
+async def test_replayed_request_is_refused_and_proved_once(cast):
+    miner = Miner(cast)
+    body = request_json()
+    headers = bt.http_auth.sign(
+        cast.validator, method="POST", path=ROUTE_PROVE, body=body, receiver_ss58=hotkey_of(cast.miner)
+    )
+    assert (await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)).status_code == 200
+    again = await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)
+    assert again.status_code == 401 and len(miner.prover.calls) == 1
+
+
+async def test_auth_is_checked_before_the_body_is_parsed(cast):
+    """Garbage from an unregistered caller is 403, not 422: nothing is parsed for it."""
+    miner = Miner(cast)
+    resp = await miner.post_raw(b"this is not json", wallet=cast.stranger)
+    assert resp.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        (b"x" * (MAX_REQUEST_BYTES + 1), 413, "too_large"),
+        (request_json(inputs=[0.0] * (MAX_INPUTS + 1)), 422, "invalid_request"),
+        (request_json().replace(b'"inputs": [1.0, 2.0]', b'"inputs": [1.0, NaN]'), 422, "invalid_request"),
+        (request_json().replace(b'"inputs": [1.0, 2.0]', b'"inputs": [1.0, Infinity]'), 422, "invalid_request"),
+        (request_json(inputs=["1.0", "2.0"]), 422, "invalid_request"),
+        (request_json(deadline="tomorrow"), 422, "invalid_request"),
+        (request_json(extra_field=True), 422, "invalid_request"),
+        (request_json(circuit_id="Z" * 64), 422, "invalid_request"),
+        (request_json(circuit_id="c" * 64), 404, "unknown_circuit"),
+        (request_json(protocol_version=2), 422, "unsupported_version"),
+        (b"not json", 422, "invalid_request"),
+        (b"", 422, "invalid_request"),
+    ],
+    ids=["oversized", "too_many_inputs", "nan", "inf", "strings", "deadline_type", "extra_field",
+         "bad_circuit_id", "unknown_circuit", "version", "not_json", "empty"],
+)
+async def test_invalid_requests_are_refused_without_proving(cast, body, status, code):
+    miner = Miner(cast)
+    resp = await miner.post_raw(body)
+    assert resp.status_code == status
+    assert error_of(resp).code.value == code
+    assert miner.prover.calls == []
+    assert miner.observer.requests == [(ROUTE_PROVE, code, status)]
+
+
+async def test_expired_deadline_is_408_without_proving(cast):
+    miner = Miner(cast)
+    resp = await miner.post_raw(request_json(deadline=time.time() - 1))
+    assert resp.status_code == 408 and error_of(resp).code.value == "deadline_exceeded"
+    assert miner.prover.calls == []
+
+
+async def test_deadline_that_cannot_be_met_is_503_without_proving(cast):
+    """After one proof took >= 0.3 s, a request with 0.1 s left is refused at once."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.3))
+    assert (await miner.prove()).status is QueryStatus.OK
+    resp = await miner.post_raw(request_json(deadline=time.time() + 0.1))
+    assert resp.status_code == 503 and "cannot be met" in error_of(resp).message
+    assert len(miner.prover.calls) == 1
+
+
+async def test_full_queue_answers_503_at_once(cast):
+    """One proving, one waiting (max_queue=1): the third is refused immediately, the others finish."""
+    gate = asyncio.Event()
+    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    first = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    second = asyncio.create_task(miner.prove())
+    while miner.observer.depths[-1] != (1, 1):
+        await asyncio.sleep(0.01)
+    third = await miner.post_raw(request_json())
+    assert third.status_code == 503 and error_of(third).code.value == "busy"
+    gate.set()
+    results = await asyncio.gather(first, second)
+    assert [r.status for r in results] == [QueryStatus.OK, QueryStatus.OK]
+    assert len(miner.prover.calls) == 2
+    assert results[1].response.queue_s > 0
+
+
+async def test_deadline_passing_while_queued_is_408_without_proving(cast):
+    gate = asyncio.Event()
+    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    first = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    queued = await miner.post_raw(request_json(deadline=time.time() + 0.2))
+    assert queued.status_code == 408 and error_of(queued).code.value == "deadline_exceeded"
+    gate.set()
+    assert (await first).status is QueryStatus.OK
+    assert len(miner.prover.calls) == 1
+    assert miner.observer.depths[-1] == (0, 0)
+
+
+async def test_proving_failure_is_500_and_the_app_keeps_serving(cast):
+    prover = AsyncFakeProver(error=ProvingFailed("witness generation failed: input out of range"))
+    miner = Miner(cast, prover=prover)
+    resp = await miner.post_raw(request_json())
+    assert resp.status_code == 500
+    err = error_of(resp)
+    assert err.code.value == "proving_failed" and "out of range" in err.message
+    prover.error = None
+    assert (await miner.prove()).status is QueryStatus.OK
+    assert [ok for _, _, ok in miner.observer.proofs] == [False, True]
+
+
+async def test_prover_bug_is_500_internal_and_the_app_keeps_serving(cast):
+    prover = AsyncFakeProver(error=ZeroDivisionError("oops"))
+    miner = Miner(cast, prover=prover)
+    resp = await miner.post_raw(request_json())
+    assert resp.status_code == 500 and error_of(resp).code.value == "internal"
+    prover.error = None
+    assert (await miner.prove()).status is QueryStatus.OK
+
+
+async def test_proof_for_another_circuit_is_500(cast):
+    miner = Miner(cast, prover=AsyncFakeProver(result_override=fake_result(CIRCUIT_B, (1.0,))))
+    resp = await miner.post_raw(request_json())
+    assert resp.status_code == 500 and error_of(resp).code.value == "internal"
+
+
+async def test_refusals_are_signed_by_the_miner_for_the_caller(cast):
+    miner = Miner(cast)
+    body = request_json(circuit_id="c" * 64)
+    headers = bt.http_auth.sign(
+        cast.validator, method="POST", path=ROUTE_PROVE, body=body, receiver_ss58=hotkey_of(cast.miner)
+    )
+    resp = await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)
+    assert resp.status_code == 404
+    verify_response(
+        resp.headers, resp.content, route=ROUTE_PROVE, request_nonce=int(headers["X-Bittensor-Nonce"]),
+        self_hotkey=hotkey_of(cast.validator), expected_hotkey=hotkey_of(cast.miner),
+        now_ns=time.time_ns(), max_age=10,
+    )
+
+
+async def test_unknown_route_and_wrong_method_answer_error_responses(cast):
+    miner = Miner(cast)
+    missing = await miner.raw.get("/nowhere")
+    assert missing.status_code == 404 and error_of(missing).code.value == "not_found"
+    assert miner.observer.requests[-1] == ("other", "not_found", 404)
+    wrong = await miner.raw.get(ROUTE_PROVE)
+    assert wrong.status_code == 405 and error_of(wrong).code.value == "method_not_allowed"
+    assert (await miner.raw.get("/docs")).status_code == 404
+
+
+async def test_a_failing_observer_does_not_break_serving(cast):
+    class Broken:
+        def __getattr__(self, name):
+            def fail(*args):
+                raise RuntimeError("metrics down")
+
+            return fail
+
+    miner = Miner(cast, observer=Broken())
+    assert (await miner.prove()).status is QueryStatus.OK
+
+
+def test_build_refuses_what_the_protocol_cannot_announce(cast):
+    common = dict(wallet=cast.miner, prove=AsyncFakeProver(), metagraph=cast.metagraph,
+                  netuid=NETUID, min_stake=0.0)
+    with pytest.raises(ValueError):
+        build_miner_app(circuits={"not-a-circuit-id"}, max_queue=1, **common)
+    with pytest.raises(ValueError):
+        build_miner_app(circuits={CIRCUIT_A}, max_queue=-1, **common)
+    with pytest.raises(ValueError):
+        build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_concurrent=0, **common)
+
+
+async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
+    """The same checks hold on a real socket (raw path, streaming, headers) as in process."""
+    import uvicorn
+
+    miner = Miner(cast)
+    server = uvicorn.Server(
+        uvicorn.Config(miner.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with MinerClient(cast.validator, timeout=10) as client:
+            ok = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
+            caps = await client.capabilities(("127.0.0.1", port), hotkey_of(cast.miner))
+        async with MinerClient(cast.stranger, timeout=10) as client:
+            refused = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
+        async with httpx.AsyncClient() as raw:
+            big = await raw.post(
+                f"http://127.0.0.1:{port}{ROUTE_PROVE}", content=b"x" * (MAX_REQUEST_BYTES + 1)
+            )
+    finally:
+        server.should_exit = True
+        await serving
+    assert ok.status is QueryStatus.OK, ok.detail
+    assert caps.status is QueryStatus.OK, caps.detail
+    assert refused.status is QueryStatus.HTTP_ERROR and refused.http_status == 403
+    assert big.status_code == 413
+    assert len(miner.prover.calls) == 1
