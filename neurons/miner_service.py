@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
+from neurons.miner_app import build_miner_app
 from neurons.prover_pool import ProverPool
+from utils.metrics import Metrics, serve_metrics
+from utils.wandb_log import NullLogger, make_run_logger
 
 __all__ = ["MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover"]
 
@@ -52,6 +57,8 @@ class MinerSettings:
     wandb_on: bool
     wandb_offline: bool
     wandb_project: str
+    wandb_entity: str | None
+    wandb_dir: str | None
     state_dir: Path
 
 
@@ -81,16 +88,179 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         wandb_on=args.wandb_on,
         wandb_offline=args.wandb_offline,
         wandb_project=args.wandb_project,
+        wandb_entity=args.wandb_entity,
+        wandb_dir=args.wandb_dir,
         state_dir=args.state_dir.expanduser(),
     )
 
 
 def make_ezkl_prover(key_cache: Path | None, srs_path: Path | None):
     """Top-level (picklable) factory: builds the real prover inside a worker process."""
-    from execution_layer import CircuitRegistry, EzklProver
-
     return EzklProver(CircuitRegistry.load(srs_path=srs_path), key_cache=key_cache)
 
 
-async def run_miner(settings: MinerSettings) -> int:
-    raise NotImplementedError
+class _MetricsObserver:
+    """Feeds the miner app's hooks into Prometheus metrics."""
+
+    def __init__(self, metrics: Metrics, names: dict[str, str]) -> None:
+        self._metrics = metrics
+        self._names = names
+
+    def request_finished(self, route: str, outcome: str, status: int) -> None:
+        self._metrics.requests.labels(outcome=outcome).inc()
+
+    def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
+        if ok:
+            self._metrics.proof_seconds.labels(circuit=self._names.get(circuit_id, "other")).observe(seconds)
+
+    def queue_depth(self, running: int, waiting: int) -> None:
+        self._metrics.queue_depth.set(running + waiting)
+
+
+class _QuietServer(uvicorn.Server):
+    # The daemon owns SIGINT/SIGTERM (it must also stop the prover pool and the
+    # resync loop); uvicorn's own capture would re-raise them after shutdown.
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+def _select_circuits(registry, wanted: tuple[str, ...] | None) -> list:
+    if not wanted:
+        return list(registry)
+    chosen = []
+    for key in wanted:
+        try:
+            chosen.append(registry.by_name(key))
+        except CircuitNotFound:
+            chosen.append(registry.get(key))
+    return chosen
+
+
+async def run_miner(
+    settings: MinerSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    chain: ChainAccess | None = None,
+) -> None:
+    """Serve until ``stop`` is set (the entry script sets it on SIGINT/SIGTERM).
+
+    Raises ``ChainFailure`` (wallet missing, not registered, chain unreachable)
+    and ``ExecutionError`` (circuit files do not match their manifest, key
+    derivation failed) before serving anything; the entry script prints them
+    as one line.
+    """
+    s = settings
+    stop = stop or asyncio.Event()
+    wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
+    hotkey = wallet.hotkey.ss58_address
+    owns_chain = chain is None
+    if chain is None:
+        chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
+    pool: ProverPool | None = None
+    metrics_server = None
+    run_logger = NullLogger()
+    try:
+        view = await chain.metagraph(s.netuid)
+        uid = chain_mod.require_registered(
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+        )
+        log.info("hotkey %s is uid %d on netuid %d (%s)", hotkey, uid, s.netuid, s.network)
+        if s.external_ip is None:
+            raise chain_mod.ChainFailure(
+                "--axon.external_ip is required on real networks: the chain must know where to reach "
+                "this miner (the SDK does not detect it)"
+            )
+
+        registry = CircuitRegistry.load(srs_path=s.srs_path)
+        circuits = _select_circuits(registry, s.circuits)
+        prover = EzklProver(registry, key_cache=s.key_cache)
+        for c in circuits:
+            log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])
+            await asyncio.to_thread(prover.ensure_keys, c.id)
+        del prover  # the worker process builds its own; keys are on disk now
+
+        pool = ProverPool(functools.partial(make_ezkl_prover, s.key_cache, s.srs_path), workers=s.workers)
+        await pool.warm_up()
+        log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
+
+        metrics = Metrics()
+        if s.metrics_port:
+            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
+            log.info("metrics at %s", metrics_server.url)
+        run_logger = make_run_logger(
+            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
+            offline=s.wandb_offline, run_dir=s.wandb_dir,
+            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
+        )
+        names = {c.id: c.name for c in circuits}
+        assert pool is not None
+        active_pool = pool
+
+        async def prove(circuit_id: str, inputs):
+            if s.extra_latency > 0:
+                await asyncio.sleep(s.extra_latency)
+            result = await active_pool.prove(circuit_id, inputs)
+            run_logger.log_proof(
+                circuit_id=circuit_id, witness_s=result.witness_s, prove_s=result.prove_s,
+                proof_bytes=len(result.proof.proof),
+            )
+            return result
+
+        snapshot = {"view": view}
+        app = build_miner_app(
+            wallet=wallet, prove=prove, circuits=[c.id for c in circuits],
+            metagraph=lambda: snapshot["view"], netuid=s.netuid, min_stake=s.min_stake,
+            max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(metrics, names),
+        )
+        server = _QuietServer(
+            uvicorn.Config(app, host=s.axon_ip, port=s.axon_port, log_config=None, access_log=False,
+                           lifespan="off", timeout_graceful_shutdown=20)
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving  # surfaces the bind error
+                raise OSError(f"the HTTP server on {s.axon_ip}:{s.axon_port} stopped at start")
+            await asyncio.sleep(0.05)
+        log.info("serving on %s:%d", s.axon_ip, s.axon_port)
+
+        announced = (s.external_ip, s.external_port or s.axon_port)
+        await _announce(chain, wallet, s.netuid, announced, view, uid)
+        while not stop.is_set() and not serving.done():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=s.resync_interval)
+            except asyncio.TimeoutError:
+                pass
+            if stop.is_set() or serving.done():
+                break
+            try:
+                snapshot["view"] = view = await chain.metagraph(s.netuid)
+                await _announce(chain, wallet, s.netuid, announced, view, uid)
+            except Exception as error:  # keep serving on the last good snapshot
+                metrics.chain_errors.labels(operation="metagraph").inc()
+                log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)
+        log.info("stopping: no new requests; finishing the proofs in hand")
+        server.should_exit = True
+        await serving
+    finally:
+        if pool is not None:
+            await pool.aclose()
+        if metrics_server is not None:
+            metrics_server.stop()
+        run_logger.finish()
+        if owns_chain:
+            await chain.close()
+        log.info("miner stopped")
+
+
+async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:
+    """Announce ip:port unless the chain already shows exactly that (saves a write)."""
+    me = view.by_uid(uid)
+    if me is not None and me.axon == axon:
+        return
+    result = await chain.serve_axon(wallet, netuid, axon[0], axon[1])
+    if result.ok:
+        log.info("announced axon %s:%d on netuid %d", axon[0], axon[1], netuid)
+    else:
+        log.warning("announcing axon %s:%d failed: %s (retrying at the next resync)", axon[0], axon[1], result.error)

@@ -273,3 +273,151 @@ def _outcome(r: ResponseRecord) -> str:
         if reason.startswith(key) or key in reason.split(":")[0]:
             return key.replace(" ", "_")
     return "no_response" if r.proof_bytes == 0 else "rejected"
+
+
+# ------------------------------------------------------------------- wiring
+
+
+@dataclass(frozen=True)
+class ValidatorSettings:
+    netuid: int
+    network: str
+    devnet_state: Path
+    wallet_name: str
+    wallet_hotkey: str
+    wallet_path: Path
+    concurrency: int
+    verify_workers: int
+    round_interval: float
+    rounds: int
+    circuits: tuple[str, ...] | None
+    srs_path: Path | None
+    state_dir: Path
+    metrics_port: int
+    wandb_on: bool
+    wandb_offline: bool
+    wandb_project: str
+    wandb_entity: str | None
+    wandb_dir: str | None
+
+
+def settings_from_args(args) -> ValidatorSettings:
+    return ValidatorSettings(
+        netuid=args.netuid,
+        network=args.network,
+        devnet_state=args.devnet_state.expanduser(),
+        wallet_name=args.wallet_name,
+        wallet_hotkey=args.wallet_hotkey,
+        wallet_path=args.wallet_path.expanduser(),
+        concurrency=args.concurrency,
+        verify_workers=args.verify_workers,
+        round_interval=args.round_interval,
+        rounds=args.rounds,
+        circuits=tuple(args.circuits) if args.circuits else None,
+        srs_path=args.srs_path,
+        state_dir=args.state_dir.expanduser(),
+        metrics_port=args.metrics_port,
+        wandb_on=args.wandb_on,
+        wandb_offline=args.wandb_offline,
+        wandb_project=args.wandb_project,
+        wandb_entity=args.wandb_entity,
+        wandb_dir=args.wandb_dir,
+    )
+
+
+async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Build the real collaborators and run rounds until ``stop`` or ``settings.rounds``.
+
+    Raises ``ChainFailure`` / ``ExecutionError`` for what an operator must fix
+    (wallet, registration, chain, circuit files) before any round starts.
+    """
+    import functools
+
+    from execution_layer import CircuitRegistry
+    from neurons import chain as chain_mod
+    from neurons.miner_service import _select_circuits
+    from neurons.prover_pool import ProverPool
+    from neurons.verifier_pool import make_registry_verifier
+    from neurons.version import VERSION_KEY
+    from utils.metrics import serve_metrics
+    from utils.wandb_log import make_run_logger
+
+    s = settings
+    wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
+    hotkey = wallet.hotkey.ss58_address
+    chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
+    pool = None
+    metrics_server = None
+    run_logger = None
+    client = None
+    try:
+        view = await chain.metagraph(s.netuid)
+        uid = chain_mod.require_registered(
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+        )
+        me = view.by_uid(uid)
+        log.info("hotkey %s is uid %d on netuid %d (%s), stake %.2f", hotkey, uid, s.netuid, s.network,
+                 me.stake if me else 0.0)
+        if me is not None and not me.validator_permit:
+            log.warning(
+                "uid %d has no validator permit: miners will refuse its requests and the chain its "
+                "weights until it holds enough stake to get one", uid,
+            )
+        registry = CircuitRegistry.load(srs_path=s.srs_path)
+        circuits = _select_circuits(registry, s.circuits)
+        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
+        await pool.warm_up()
+        verifier_pool = pool
+
+        async def verify(circuit_id, proof, inputs):
+            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
+
+        metrics = Metrics()
+        if s.metrics_port:
+            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
+            log.info("metrics at %s", metrics_server.url)
+        run_logger = make_run_logger(
+            enabled=s.wandb_on, component="validator", project=s.wandb_project, entity=s.wandb_entity,
+            offline=s.wandb_offline, run_dir=s.wandb_dir,
+            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
+        )
+        client = MinerClient(wallet)
+        state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
+        validator = Validator(
+            wallet=wallet, chain=chain, netuid=s.netuid, circuits=circuits, client=client, verify=verify,
+            store=StateStore(state_dir / "state.json"), guard=ReplayGuard(), version_key=VERSION_KEY,
+            metrics=metrics, run_logger=run_logger, concurrency=s.concurrency,
+            reports_path=state_dir / "reports.jsonl",
+        )
+        log.info("validating with circuits %s; state in %s", ", ".join(c.name for c in circuits), state_dir)
+        await validator.run(rounds=s.rounds, round_interval=s.round_interval, stop=stop)
+        if s.rounds:
+            await _final_weights(validator, stop)
+    finally:
+        if client is not None:
+            await client.aclose()
+        if pool is not None:
+            await pool.aclose()
+        if metrics_server is not None:
+            metrics_server.stop()
+        if run_logger is not None:
+            run_logger.finish()
+        await chain.close()
+        log.info("validator stopped")
+
+
+async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0) -> None:
+    """With a fixed number of rounds, make sure the last averages reach the chain.
+
+    Waits out the rate limit (bounded) so a short run ends with its weights set.
+    """
+    deadline = time.monotonic() + max_wait_s
+    last_block = validator.state.last_weights_block
+    while time.monotonic() < deadline and not (stop and stop.is_set()):
+        result = await validator.maybe_set_weights()
+        if result is not None:
+            return
+        if validator.state.last_weights_block != last_block:
+            return
+        await asyncio.sleep(1.0)
+    log.warning("could not set final weights within %.0fs", max_wait_s)
