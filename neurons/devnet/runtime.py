@@ -390,11 +390,8 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list) ->
         return []
     if module != "SubtensorModule":
         raise KeyError(f"{module}.{name}")
-    if name == "TokenSymbol":
-        return [
-            (netuid, list("\u03b1".encode()))
-            for (netuid,) in conn.execute("SELECT netuid FROM subnets")
-        ]
+    # TokenSymbol is deliberately absent: Client.connect then skips its on-disk
+    # symbol cache, which is keyed by network label and shared with btcli.
     if name == "Tempo":
         return list(conn.execute("SELECT netuid, tempo FROM subnets ORDER BY netuid"))
     if name == "NetworksAdded":
