@@ -52,6 +52,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NETWORKS = ("devnet", "finney", "test", "local")
+# Retried: the transport's own error, socket errors, timeouts. Local file errors
+# (a missing key file is an OSError too) are not connection errors.
+_CONNECTION_ERRORS = (RpcConnectionError, OSError, asyncio.TimeoutError)
+_LOCAL_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 _T = TypeVar("_T")
 
 
@@ -188,8 +192,9 @@ async def connect(
         await asyncio.wait_for(client.connect(), timeout)
     except (RpcConnectionError, OSError, asyncio.TimeoutError, ConnectionError) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+        where = network if network == client.endpoint else f"{network} at {client.endpoint}"
         raise ChainUnreachable(
-            f"cannot reach {network} at {client.endpoint} within {timeout:g}s ({detail}); "
+            f"cannot reach {where} within {timeout:g}s ({detail}); "
             "check the node is running and the URL, or use --network devnet"
         ) from None
     return Chain(client, network=network, retries=retries)
@@ -235,7 +240,9 @@ class Chain:
         for attempt in range(self._retries + 1):
             try:
                 return await op()
-            except (RpcConnectionError, ConnectionError, OSError, asyncio.TimeoutError) as error:
+            except _CONNECTION_ERRORS as error:
+                if isinstance(error, _LOCAL_OS_ERRORS):
+                    raise
                 if attempt == self._retries:
                     raise ChainUnreachable(
                         f"lost the connection to {self.network} ({_line(error)}); "
