@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
 
 import bittensor as bt
-from bittensor.result import BittensorError, ChainError, RpcConnectionError
+from bittensor.result import BittensorError, ChainError, ErrorCode, RpcConnectionError
 from bittensor.signing import public_view
 
 __all__ = [
@@ -396,9 +396,16 @@ class Chain:
         except (BittensorError, ValueError, FileNotFoundError) as error:
             return WriteResult(ok=False, error=f"{op}: {_line(error)}")
         if not result.success:
-            reason = result.error.message if result.error is not None else result.message
-            return WriteResult(ok=False, error=f"{op} rejected: {_line(reason)}")
+            return WriteResult(ok=False, error=f"{op} rejected: {self._reason(result)}")
         return WriteResult(ok=True, block=_included_block(result))
+
+    def _reason(self, result: Any) -> str:
+        """One line: the chain's message, plus the SDK's remediation on real networks."""
+        error = result.error
+        reason = _line(error.message if error is not None else result.message)
+        if self.network == "devnet" or error is None or error.code == ErrorCode.UNKNOWN:
+            return reason  # devnet messages carry their own devnet-specific hint
+        return f"{reason} ({error.remediation})"
 
     async def close(self) -> None:
         await self.client.close()

@@ -221,7 +221,8 @@ def _serve_axon(conn, block, params, origin) -> list[dict]:
     uid = _uid(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
-            "HotKeyNotRegisteredInNetwork", f"{origin} is not registered on netuid {netuid}"
+            "HotKeyNotRegisteredInNetwork",
+            f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
         )
     ip_type, ip, port = int(params["ip_type"]), int(params["ip"]), int(params["port"])
     if ip_type not in (4, 6):
@@ -248,7 +249,8 @@ def _set_weights(conn, block, params, origin) -> list[dict]:
     uid = _uid(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
-            "HotKeyNotRegisteredInSubNet", f"{origin} is not registered on netuid {netuid}"
+            "HotKeyNotRegisteredInSubNet",
+            f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
         )
     dests = [int(d) for d in params["dests"]]
     values = [int(v) for v in params["weights"]]
@@ -262,12 +264,17 @@ def _set_weights(conn, block, params, origin) -> list[dict]:
         "SELECT permit, last_update FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)
     ).fetchone()
     if not permit and not self_weight:
-        raise DispatchError("NeuronNoValidatorPermit", f"uid {uid} has no validator permit")
+        raise DispatchError(
+            "NeuronNoValidatorPermit",
+            f"uid {uid} has no validator permit; grant one with "
+            f"`python -m neurons.devnet permit --netuid {netuid} --wallet.name …`",
+        )
     limit = subnet["weights_rate_limit"]
     if last > 0 and block - last < limit:
         raise DispatchError(
             "SettingWeightsTooFast",
-            f"weights set {block - last} blocks ago; the rate limit is {limit} blocks",
+            f"weights set {block - last} blocks ago; the rate limit is {limit} blocks; "
+            f"retry in {limit - (block - last)} blocks",
         )
     if len(dests) != len(values):
         raise DispatchError("WeightVecNotEqualSize", "dests and weights differ in length")
@@ -464,6 +471,10 @@ def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict | None:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _register_hint(netuid: int) -> str:
+    return f"register it with `python -m neurons.devnet register --netuid {netuid} --wallet.name …`"
 
 
 def _event(name: str, attributes: dict) -> dict:

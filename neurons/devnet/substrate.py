@@ -101,7 +101,8 @@ class DevnetSubstrate:
         return None
 
     async def close(self) -> None:
-        return None
+        """Close the store connection (a substrate serves one client lifetime)."""
+        self._store.close()
 
     # Reads -----------------------------------------------------------------------
 
@@ -257,7 +258,8 @@ class DevnetSubstrate:
             signature = keypair.sign(payload)
             if inspect.isawaitable(signature):
                 signature = await signature
-            verified = Keypair(ss58_address=origin).verify(payload, bytes(signature))
+            claimed = Keypair(ss58_address=origin, crypto_type=getattr(keypair, "crypto_type", 1))
+            verified = claimed.verify(payload, bytes(signature))
         except Exception as error:  # a signer that cannot sign is a failed submission
             return _failure("BadSigner", f"the signer for {origin} could not sign: {error}")
         if not verified:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from bittensor.result import RpcConnectionError
@@ -67,10 +66,9 @@ def test_unknown_network_lists_the_valid_ones():
 
 
 def test_unreachable_endpoint_fails_fast_with_one_line():
-    started = time.monotonic()
+    """Nothing listens on port 9: ChainUnreachable naming the endpoint (bounded by timeout=)."""
     with pytest.raises(ChainUnreachable) as caught:
         run(connect("ws://127.0.0.1:9", timeout=5))
-    assert time.monotonic() - started < 30  # generous: only guards against hanging forever
     assert "ws://127.0.0.1:9" in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -250,3 +248,22 @@ def test_require_registered_names_the_register_command():
 def test_all_names_are_exported():
     for name in chain_mod.__all__:
         assert hasattr(chain_mod, name), name
+
+
+class _Result:
+    def __init__(self, error):
+        self.success, self.message, self.error = False, error.message, error
+
+
+def test_real_network_rejections_carry_the_sdk_remediation_in_one_line():
+    """On finney/test/local a failed ExtrinsicResult maps to '<op> rejected: <msg> (<what to do>)'."""
+    from bittensor.result import ChainError
+
+    from neurons.chain import Chain
+
+    chain = Chain(client=None, network="finney")
+    error = ChainError("SettingWeightsTooFast", "SettingWeightsTooFast")
+    reason = chain._reason(_Result(error))
+    assert reason.startswith("SettingWeightsTooFast (") and "rate-limit" in reason
+    assert "\n" not in reason
+    assert Chain(client=None, network="devnet")._reason(_Result(error)) == "SettingWeightsTooFast"
