@@ -16,7 +16,7 @@ from pathlib import Path
 
 import bittensor as bt
 
-from neurons.chain import Chain, ChainFailure, MetagraphView, connect, load_wallet
+from neurons.chain import Chain, MetagraphView, connect, load_wallet
 
 from . import runtime
 from .runtime import SubnetParams
@@ -35,6 +35,8 @@ __all__ = [
     "permit",
     "metagraph",
     "format_metagraph",
+    "MetagraphReport",
+    "SubnetParams",
 ]
 
 DEFAULT_WALLET_PATH = Path("~/.bittensor/wallets")
@@ -65,7 +67,10 @@ def create_subnet(
 
     Returns the block the subnet was created at.
     """
-    store = open_store(state, block_time=block_time)
+    try:
+        store = open_store(state, block_time=block_time)
+    except ValueError as error:
+        raise DevnetError(f"create-subnet: {error}") from None
     try:
         if block_time is not None and block_time != store.block_time():
             store.set_block_time(block_time)
@@ -110,7 +115,9 @@ async def register(
         uid = await chain.uid_of(netuid, wallet.hotkeypub.ss58_address)
     finally:
         await chain.close()
-    assert uid is not None
+    if uid is None:
+        raise DevnetError(f"register: the chain accepted the call but netuid {netuid} has no uid "
+                          "for the hotkey; this is a devnet bug")
     return uid
 
 
@@ -182,5 +189,3 @@ def format_metagraph(report: MetagraphReport) -> str:
         )
     return "\n".join(lines)
 
-
-__all__ += ["MetagraphReport", "ChainFailure"]

@@ -86,6 +86,8 @@ class Store:
         block_time: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if block_time is not None and block_time <= 0:
+            raise ValueError(f"block time must be positive, got {block_time:g}")
         self.path = Path(path).expanduser()
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,12 @@ Contract highlights (see ``bittensor._substrate.Substrate``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
+import sqlite3
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult
@@ -106,9 +108,13 @@ class DevnetSubstrate:
 
     # Reads -----------------------------------------------------------------------
 
-    def _state(self):
-        """A transaction with epochs brought up to date; yields (conn, block)."""
-        return _StateTx(self._store)
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One transaction with due epochs run first; yields (conn, block)."""
+        with self._store.transaction() as conn:
+            block = self._store.block(conn)
+            runtime.run_epochs(conn, block)
+            yield conn, block
 
     async def block_hash(self, block: Optional[int] = None) -> str:
         return _block_hash(self._store.block() if block is None else int(block))
@@ -291,21 +297,3 @@ class DevnetSubstrate:
 def _failure(name: str, docs: str) -> ExtrinsicResult:
     message = f"{name}: {docs}"
     return ExtrinsicResult(success=False, message=message, error=ChainError(message, name))
-
-
-class _StateTx:
-    """Context manager: BEGIN IMMEDIATE, run due epochs, yield (conn, block)."""
-
-    def __init__(self, store: Store):
-        self._store = store
-        self._cm = None
-
-    def __enter__(self):
-        self._cm = self._store.transaction()
-        conn = self._cm.__enter__()
-        block = self._store.block(conn)
-        runtime.run_epochs(conn, block)
-        return conn, block
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)

@@ -104,3 +104,11 @@ def test_python_dash_m_entry_point_reports_errors_without_traceback(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: subnet 4 does not exist on devnet"
+
+
+@pytest.mark.parametrize("flag, value", [("--block-time", "0"), ("--tempo", "0")])
+def test_invalid_subnet_parameters_are_refused_and_nothing_is_created(capsys, paths, flag, value):
+    code, _, err = cli(capsys, "create-subnet", "--netuid", "2", flag, value, *paths)
+    assert code == 1 and err.startswith("error: create-subnet:")
+    code, _, err = cli(capsys, "metagraph", "--netuid", "2", *paths)
+    assert code == 1 and "does not exist" in err

@@ -241,3 +241,48 @@ def test_unsupported_calls_fail_at_compose_with_a_devnet_error(devnet, wallets):
                 )
 
     run(go())
+
+
+def test_devnet_substrate_implements_every_member_of_the_sdk_protocol():
+    """A member added to bittensor.Substrate in an SDK upgrade must be added to the devnet."""
+    from bittensor._substrate import Substrate
+
+    from neurons.devnet.substrate import DevnetSubstrate
+
+    members = {
+        name for name in vars(Substrate)
+        if not name.startswith("_") and name not in ("token_symbols",)
+    } | set(Substrate.__annotations__)
+    missing = [
+        name for name in sorted(members)
+        if name != "token_symbols" and not hasattr(DevnetSubstrate, name)
+    ]
+    assert missing == []
+
+
+def test_client_wait_for_block_follows_wall_time(tmp_path):
+    """client.wait_for_block streams blocks from the devnet's polling subscription."""
+    from neurons.devnet.store import Store
+    from neurons.devnet.substrate import DevnetSubstrate
+
+    async def go():
+        store = Store(tmp_path / "fast.sqlite", block_time=0.05)
+        async with bt.Client("devnet", substrate=DevnetSubstrate(store)) as client:
+            start = await client.block()
+            header = await client.wait_for_block(start + 2, timeout=30)
+            return start, header.number
+
+    start, reached = run(go())
+    assert reached >= start + 2
+
+
+def test_all_zero_weights_are_refused_by_the_sdk_before_signing(devnet, wallets):
+    async def go():
+        client = await _populated(devnet, wallets)
+        before = devnet.dump()
+        with pytest.raises(bt.BittensorError, match="zero"):
+            await client.execute(bt.SetWeights(netuid=2, weights={1: 0.0}), wallets["validator"])
+        await client.close()
+        return before
+
+    assert run(go()) == devnet.dump()
