@@ -20,6 +20,7 @@ Errors (all ``ChainFailure``, ``str(e)`` is one line that says what to do):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,8 @@ async def connect(
     try:
         await asyncio.wait_for(client.connect(), timeout)
     except (RpcConnectionError, OSError, asyncio.TimeoutError, ConnectionError) as error:
+        with contextlib.suppress(Exception):  # best effort: the connection never opened
+            await client.close()
         detail = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
         where = network if network == client.endpoint else f"{network} at {client.endpoint}"
         raise ChainUnreachable(

@@ -1,4 +1,4 @@
-"""Devnet pallet logic: storage reads, call dispatch, the lazy epoch, admin ops.
+"""Devnet pallet logic: call dispatch, the lazy epoch, admin ops (reads: ``storage``).
 
 Every function takes an open sqlite connection inside a ``Store.transaction``
 and the current block. Dispatch raises :class:`DispatchError` (named like the
@@ -18,7 +18,8 @@ from __future__ import annotations
 import ipaddress
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+
+from . import storage as st
 
 __all__ = [
     "DispatchError",
@@ -26,16 +27,12 @@ __all__ = [
     "create_subnet",
     "set_permit",
     "dispatch",
-    "query",
-    "query_map",
-    "metagraph",
     "run_epochs",
+    "SUPPORTED_CALLS",
     "U16_MAX",
 ]
 
 U16_MAX = 65535
-RAO_PER_TAO = 10**9
-_FREE_BALANCE = 1_000_000 * RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
 
 
 class DispatchError(Exception):
@@ -70,7 +67,7 @@ def create_subnet(
         raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
     if params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1:
         raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limit >= 0")
-    if _subnet(conn, netuid) is not None:
+    if st.subnet_row(conn, netuid) is not None:
         raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
     conn.execute(
         "INSERT INTO subnets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -92,7 +89,7 @@ def create_subnet(
 
 def set_permit(conn: sqlite3.Connection, netuid: int, hotkey: str, permit: bool) -> int:
     """Grant or revoke a validator permit; returns the hotkey's uid."""
-    uid = _uid(conn, netuid, hotkey)
+    uid = st.uid_of(conn, netuid, hotkey)
     if uid is None:
         raise DispatchError(
             "HotKeyNotRegisteredInSubNet", f"{hotkey} is not registered on netuid {netuid}"
@@ -181,11 +178,11 @@ def _burned_register(conn, block, params, origin) -> list[dict]:
         raise DispatchError(
             "NonAssociatedColdKey", f"hotkey {hotkey} belongs to another coldkey ({owner[0]})"
         )
-    if _uid(conn, netuid, hotkey) is not None:
+    if st.uid_of(conn, netuid, hotkey) is not None:
         raise DispatchError(
             "HotKeyAlreadyRegisteredInSubNet", f"{hotkey} is already registered on {netuid}"
         )
-    n = _count(conn, netuid)
+    n = st.neuron_count(conn, netuid)
     if n >= subnet["max_uids"]:
         raise DispatchError("TooManyRegistrationsThisBlock", f"subnet {netuid} is full")
     conn.execute(
@@ -204,7 +201,7 @@ def _add_stake(conn, block, params, origin) -> list[dict]:
     _require_subnet(conn, netuid)
     if amount <= 0:
         raise DispatchError("AmountTooLow", "stake amount must be positive")
-    if _uid(conn, netuid, hotkey) is None:
+    if st.uid_of(conn, netuid, hotkey) is None:
         raise DispatchError(
             "HotKeyAccountNotExists", f"{hotkey} is not registered on netuid {netuid}"
         )
@@ -218,7 +215,7 @@ def _add_stake(conn, block, params, origin) -> list[dict]:
 def _serve_axon(conn, block, params, origin) -> list[dict]:
     netuid = int(params["netuid"])
     _require_subnet(conn, netuid)
-    uid = _uid(conn, netuid, origin)
+    uid = st.uid_of(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
             "HotKeyNotRegisteredInNetwork",
@@ -246,7 +243,7 @@ def _set_weights(conn, block, params, origin) -> list[dict]:
     subnet = _require_subnet(conn, netuid)
     if int(params.get("mecid", 0) or 0) != 0:
         raise DispatchError("MechanismDoesNotExist", "devnet subnets have one mechanism (0)")
-    uid = _uid(conn, netuid, origin)
+    uid = st.uid_of(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
             "HotKeyNotRegisteredInSubNet",
@@ -280,7 +277,7 @@ def _set_weights(conn, block, params, origin) -> list[dict]:
         raise DispatchError("WeightVecNotEqualSize", "dests and weights differ in length")
     if len(set(dests)) != len(dests):
         raise DispatchError("DuplicateUids", "a uid appears twice")
-    n = _count(conn, netuid)
+    n = st.neuron_count(conn, netuid)
     if any(d < 0 or d >= n for d in dests) or any(v < 0 or v > U16_MAX for v in values):
         raise DispatchError("UidVecContainInvalidOne", "a uid is not on the subnet")
     if not self_weight and len(dests) < subnet["min_allowed_weights"]:
@@ -315,161 +312,6 @@ _CALLS = {
 SUPPORTED_CALLS = frozenset(_CALLS)
 
 
-# --- storage --------------------------------------------------------------------
-
-
-def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list) -> Any:
-    """One storage item, decoded the way the RPC backend returns it (plain values).
-
-    Raises KeyError for storage the devnet does not model, so an SDK upgrade that
-    reads something new fails loudly instead of silently reading a default.
-    """
-    p = list(params or [])
-    if module == "System" and name == "Account":
-        return {"nonce": 0, "data": {"free": _FREE_BALANCE, "reserved": 0, "frozen": 0}}
-    if module == "Timestamp" and name == "Now":
-        return None  # filled in by the substrate adapter (needs wall time)
-    if module != "SubtensorModule":
-        raise KeyError(f"{module}.{name}")
-    if name == "Uids":
-        return _uid(conn, int(p[0]), str(p[1]))
-    if name == "Keys":
-        row = conn.execute(
-            "SELECT hotkey FROM neurons WHERE netuid = ? AND uid = ?", (int(p[0]), int(p[1]))
-        ).fetchone()
-        return None if row is None else row[0]
-    if name == "Owner":
-        row = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (str(p[0]),)).fetchone()
-        return None if row is None else row[0]
-    if name == "NetworksAdded":
-        return _subnet(conn, int(p[0])) is not None
-    if name == "SubnetworkN":
-        return _count(conn, int(p[0]))
-    if name in ("LastUpdate", "ValidatorPermit", "Incentive", "Dividends"):
-        column = {
-            "LastUpdate": "last_update",
-            "ValidatorPermit": "permit",
-            "Incentive": "incentive",
-            "Dividends": "dividends",
-        }[name]
-        rows = conn.execute(
-            f"SELECT {column} FROM neurons WHERE netuid = ? ORDER BY uid", (int(p[0]),)
-        ).fetchall()
-        return [bool(r[0]) if name == "ValidatorPermit" else int(r[0]) for r in rows]
-    if name == "Weights":
-        return _weights_row(conn, int(p[0]), int(p[1]))
-    if name == "Axons":
-        row = conn.execute(
-            "SELECT ip, port, ip_type, protocol, version, axon_block FROM neurons "
-            "WHERE netuid = ? AND hotkey = ?",
-            (int(p[0]), str(p[1])),
-        ).fetchone()
-        return None if row is None or not row[0] else _axon(row)
-    if name == "CommitRevealWeightsEnabled":
-        return False
-    if name == "SubnetEpochConsensus":
-        return "Yuma"
-    if name == "Burn":
-        return 0
-    column = _SUBNET_COLUMNS.get(name)
-    if column is not None:
-        subnet = _subnet(conn, int(p[0]))
-        return None if subnet is None else subnet[column]
-    raise KeyError(f"{module}.{name}")
-
-
-_SUBNET_COLUMNS = {
-    "Tempo": "tempo",
-    "WeightsSetRateLimit": "weights_rate_limit",
-    "MinAllowedWeights": "min_allowed_weights",
-    "MaxWeightsLimit": "max_weights_limit",
-    "WeightsVersionKey": "weights_version_key",
-    "MaxAllowedUids": "max_uids",
-    "LastEpochBlock": "last_epoch_block",
-    "NetworkRegisteredAt": "created_block",
-}
-
-
-def query_map(conn: sqlite3.Connection, module: str, name: str, params: list) -> list[tuple]:
-    """A whole storage map as ``(key, value)`` pairs; KeyError when not modelled."""
-    p = list(params or [])
-    if module == "Commitments" and name in ("CommitmentOf", "RevealedCommitments"):
-        return []
-    if module != "SubtensorModule":
-        raise KeyError(f"{module}.{name}")
-    # TokenSymbol is deliberately absent: Client.connect then skips its on-disk
-    # symbol cache, which is keyed by network label and shared with btcli.
-    if name == "Tempo":
-        return list(conn.execute("SELECT netuid, tempo FROM subnets ORDER BY netuid"))
-    if name == "NetworksAdded":
-        return [(n, True) for (n,) in conn.execute("SELECT netuid FROM subnets ORDER BY netuid")]
-    if name == "Uids":
-        return list(
-            conn.execute("SELECT hotkey, uid FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
-        )
-    if name == "Keys":
-        return list(
-            conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
-        )
-    if name == "Weights":
-        uids = conn.execute(
-            "SELECT DISTINCT uid FROM weights WHERE netuid = ? ORDER BY uid", (int(p[0]),)
-        ).fetchall()
-        return [(uid, _weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
-    raise KeyError(f"{module}.{name}")
-
-
-def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict | None:
-    """The ``SubnetInfoRuntimeApi.get_metagraph`` record (plain decoded dict), or None."""
-    subnet = _subnet(conn, netuid)
-    if subnet is None:
-        return None
-    rows = conn.execute(
-        "SELECT uid, hotkey, coldkey, stake, permit, ip, port, ip_type, protocol, version, "
-        "axon_block, incentive, dividends, last_update, registered_at "
-        "FROM neurons WHERE netuid = ? ORDER BY uid",
-        (netuid,),
-    ).fetchall()
-    n = len(rows)
-    zeros = [0] * n
-    return {
-        "netuid": netuid,
-        "name": list(f"devnet-{netuid}".encode()),
-        "symbol": list("\u03b1".encode()),
-        "identity": None,
-        "network_registered_at": subnet["created_block"],
-        "owner_hotkey": subnet["owner_hotkey"],
-        "owner_coldkey": subnet["owner_coldkey"],
-        "block": block,
-        "tempo": subnet["tempo"],
-        "last_step": subnet["last_epoch_block"],
-        "blocks_since_last_step": block - subnet["last_epoch_block"],
-        "num_uids": n,
-        "max_uids": subnet["max_uids"],
-        "tao_in": 0,
-        "alpha_in": 0,
-        "moving_price": None,
-        "hotkeys": [r[1] for r in rows],
-        "coldkeys": [r[2] for r in rows],
-        "identities": [None] * n,
-        "axons": [_axon((r[5], r[6], r[7], r[8], r[9], r[10])) for r in rows],
-        "active": [True] * n,
-        "validator_permit": [bool(r[4]) for r in rows],
-        "last_update": [r[13] for r in rows],
-        "block_at_registration": [r[14] for r in rows],
-        "rank": list(zeros),
-        "trust": list(zeros),
-        "consensus": list(zeros),
-        "incentives": [r[11] for r in rows],
-        "dividends": [r[12] for r in rows],
-        "pruning_score": list(zeros),
-        "emission": list(zeros),
-        "alpha_stake": [r[3] for r in rows],
-        "tao_stake": list(zeros),
-        "total_stake": [r[3] for r in rows],
-    }
-
-
 # --- helpers --------------------------------------------------------------------
 
 
@@ -481,50 +323,8 @@ def _event(name: str, attributes: dict) -> dict:
     return {"event": {"module_id": "SubtensorModule", "event_id": name, "attributes": attributes}}
 
 
-def _axon(row: tuple) -> dict:
-    ip, port, ip_type, protocol, version, block = row
-    return {
-        "block": block,
-        "version": version,
-        "ip": ip,
-        "port": port,
-        "ip_type": ip_type,
-        "protocol": protocol,
-        "placeholder1": 0,
-        "placeholder2": 0,
-    }
-
-
-def _weights_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[int, int]]:
-    return list(
-        conn.execute(
-            "SELECT dest, value FROM weights WHERE netuid = ? AND uid = ? ORDER BY dest",
-            (netuid, uid),
-        )
-    )
-
-
-def _subnet(conn: sqlite3.Connection, netuid: int) -> dict | None:
-    cur = conn.execute("SELECT * FROM subnets WHERE netuid = ?", (netuid,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    return dict(zip([d[0] for d in cur.description], row))
-
-
 def _require_subnet(conn: sqlite3.Connection, netuid: int) -> dict:
-    subnet = _subnet(conn, netuid)
+    subnet = st.subnet_row(conn, netuid)
     if subnet is None:
         raise DispatchError("SubnetNotExists", f"subnet {netuid} does not exist")
     return subnet
-
-
-def _uid(conn: sqlite3.Connection, netuid: int, hotkey: str) -> int | None:
-    row = conn.execute(
-        "SELECT uid FROM neurons WHERE netuid = ? AND hotkey = ?", (netuid, hotkey)
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _count(conn: sqlite3.Connection, netuid: int) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM neurons WHERE netuid = ?", (netuid,)).fetchone()[0])

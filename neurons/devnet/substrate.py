@@ -32,7 +32,7 @@ from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult
 from bittensor.sp_core import Keypair
 
-from . import runtime
+from . import runtime, storage
 from .store import Store
 
 __all__ = ["DevnetSubstrate", "DevnetCall", "SPEC_VERSION"]
@@ -153,7 +153,7 @@ class DevnetSubstrate:
             return int(self._store.now() * 1000)
         with self._state() as (conn, block):
             try:
-                return runtime.query(conn, block, module, storage_function, params or [])
+                return storage.query(conn, block, module, storage_function, params or [])
             except KeyError:
                 raise _unsupported(f"storage {module}.{storage_function}") from None
 
@@ -171,7 +171,7 @@ class DevnetSubstrate:
     ) -> list[tuple[Any, Any]]:
         with self._state() as (conn, _block):
             try:
-                return runtime.query_map(conn, module, storage_function, params or [])
+                return storage.query_map(conn, module, storage_function, params or [])
             except KeyError:
                 raise _unsupported(f"storage map {module}.{storage_function}") from None
 
@@ -190,7 +190,7 @@ class DevnetSubstrate:
         if (api, method) != ("SubnetInfoRuntimeApi", "get_metagraph"):
             raise _unsupported(f"runtime API {api}.{method}")
         with self._state() as (conn, block):
-            return runtime.metagraph(conn, block, int(params[0]))
+            return storage.metagraph(conn, block, int(params[0]))
 
     async def constant(self, module: str, name: str) -> Any:
         raise _unsupported(f"constant {module}.{name}")
