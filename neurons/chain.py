@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
@@ -183,7 +184,14 @@ async def connect(
         from neurons.devnet.store import DEFAULT_STATE_PATH, Store
         from neurons.devnet.substrate import DevnetSubstrate
 
-        substrate = DevnetSubstrate(Store(devnet_path or DEFAULT_STATE_PATH))
+        path = Path(devnet_path or DEFAULT_STATE_PATH).expanduser()
+        try:
+            substrate = DevnetSubstrate(Store(path))
+        except (OSError, sqlite3.Error) as error:
+            raise ChainUnreachable(
+                f"cannot open the devnet state {path} ({_line(error)}); "
+                "point the devnet state path at a writable file"
+            ) from None
     if substrate is not None:
         client = bt.Client(network, substrate=substrate)
     else:
@@ -305,9 +313,15 @@ class Chain:
         return value
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
-        """The weights ``uid`` last set, as the chain stored them, normalised to sum 1."""
-        rows = await self._read(lambda: self.client.read("weights", netuid=netuid))
-        return dict(rows.get(uid, {}))
+        """The weights ``uid`` last set, as the chain stored them, normalised to sum 1.
+
+        One storage read (``Weights[netuid, uid]``: u16 values, max-upscaled); an
+        empty dict when the uid never set weights.
+        """
+        row = await self._read(lambda: self.client.query(_st("Weights"), [netuid, uid]))
+        pairs = [(int(dest), int(value)) for dest, value in row or []]
+        total = sum(value for _, value in pairs)
+        return {dest: value / total for dest, value in pairs} if total else {}
 
     async def serve_axon(self, wallet: object, netuid: int, ip: str, port: int) -> WriteResult:
         """Publish ``ip:port`` for the wallet's hotkey (the caller supplies the external IP)."""
@@ -326,10 +340,9 @@ class Chain:
         ``WeightsSetRateLimit`` allow a write at the current block; either
         failure returns ``ok=False`` without submitting.
         """
-        try:
-            hotkey = _hotkey_address(wallet)
-        except (OSError, BittensorError, AttributeError) as error:
-            return WriteResult(ok=False, error=f"set_weights: cannot read the hotkey: {_line(error)}")
+        hotkey = _hotkey_address(wallet)
+        if isinstance(hotkey, WriteResult):
+            return hotkey
         try:
             uid = await self.uid_of(netuid, hotkey)
             if uid is None:
@@ -364,19 +377,17 @@ class Chain:
         Submits ``SubtensorModule.burned_register`` as a raw call (the SDK's
         ``BurnedRegister`` intent routes through the MEV shield).
         """
-        try:
-            hotkey = _hotkey_address(wallet)
-        except (OSError, BittensorError, AttributeError) as error:
-            return WriteResult(ok=False, error=f"register: cannot read the hotkey: {_line(error)}")
+        hotkey = _hotkey_address(wallet)
+        if isinstance(hotkey, WriteResult):
+            return hotkey
         call = bt.calls.SubtensorModule.burned_register(netuid=netuid, hotkey=hotkey)
         return await self._write(call, wallet, op="register")
 
     async def add_stake(self, wallet: object, netuid: int, amount_tao: float) -> WriteResult:
         """Stake ``amount_tao`` from the wallet's coldkey to its hotkey on ``netuid``."""
-        try:
-            hotkey = _hotkey_address(wallet)
-        except (OSError, BittensorError, AttributeError) as error:
-            return WriteResult(ok=False, error=f"add_stake: cannot read the hotkey: {_line(error)}")
+        hotkey = _hotkey_address(wallet)
+        if isinstance(hotkey, WriteResult):
+            return hotkey
         rao = int(round(amount_tao * 10**9))
         call = bt.calls.SubtensorModule.add_stake(hotkey=hotkey, netuid=netuid, amount_staked=rao)
         return await self._write(call, wallet, op="add_stake")
@@ -476,8 +487,12 @@ def _split_axon(axon: str | None) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def _hotkey_address(wallet: object) -> str:
-    return str(public_view(wallet, "hotkey").ss58_address)
+def _hotkey_address(wallet: object) -> str | WriteResult:
+    """The wallet's hotkey ss58 (public view, no unlock), or a failed WriteResult."""
+    try:
+        return str(public_view(wallet, "hotkey").ss58_address)
+    except (OSError, BittensorError, AttributeError, ValueError) as error:
+        return WriteResult(ok=False, error=f"cannot read the wallet's hotkey: {_line(error)}")
 
 
 def _included_block(result: Any) -> int | None:

@@ -105,7 +105,10 @@ async def register(
     netuid: int, wallet_name: str, hotkey: str, *, state: Path | None = None,
     wallet_path: Path | None = None,
 ) -> int:
-    """Register the wallet's hotkey on ``netuid`` (burned_register via the SDK); returns the uid."""
+    """Register the wallet's hotkey on ``netuid`` (burned_register via the SDK).
+
+    Returns the new uid.
+    """
     wallet = load_wallet(wallet_name, hotkey, wallet_path or DEFAULT_WALLET_PATH)
     chain = await open_chain(state)
     try:

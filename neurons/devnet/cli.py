@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "stake", parents=[common, wallet, netuid],
         help="stake TAO from the coldkey to its hotkey (like btcli stake add)",
-        description="Stake from the wallet's coldkey to its hotkey; devnet balances are unlimited.",
+        description="Stake from the wallet's coldkey to its hotkey "
+        "(devnet balances are unlimited).",
     )
     p.add_argument("--amount", type=float, required=True, help="TAO to stake")
     p = sub.add_parser(
@@ -151,7 +152,8 @@ def _run(args: argparse.Namespace) -> str:
             args.netuid, args.wallet_name, args.wallet_hotkey,
             state=args.state, wallet_path=args.wallet_path,
         ))
-        return f"registered {args.wallet_name}/{args.wallet_hotkey} on netuid {args.netuid} as uid {uid}"
+        name = f"{args.wallet_name}/{args.wallet_hotkey}"
+        return f"registered {name} on netuid {args.netuid} as uid {uid}"
     if args.command == "stake":
         asyncio.run(admin.stake(
             args.netuid, args.wallet_name, args.wallet_hotkey, args.amount,

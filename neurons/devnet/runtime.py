@@ -316,7 +316,8 @@ SUPPORTED_CALLS = frozenset(_CALLS)
 
 
 def _register_hint(netuid: int) -> str:
-    return f"register it with `python -m neurons.devnet register --netuid {netuid} --wallet.name …`"
+    command = f"python -m neurons.devnet register --netuid {netuid} --wallet.name …"
+    return f"register it with `{command}`"
 
 
 def _event(name: str, attributes: dict) -> dict:

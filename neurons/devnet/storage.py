@@ -221,4 +221,5 @@ def uid_of(conn: sqlite3.Connection, netuid: int, hotkey: str) -> int | None:
 
 
 def neuron_count(conn: sqlite3.Connection, netuid: int) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM neurons WHERE netuid = ?", (netuid,)).fetchone()[0])
+    row = conn.execute("SELECT COUNT(*) FROM neurons WHERE netuid = ?", (netuid,)).fetchone()
+    return int(row[0])

@@ -76,7 +76,8 @@ class Store:
     """One devnet state file. Cheap to open; open one per process (or per client).
 
     ``block_time`` only applies when the file is new; an existing chain keeps its
-    own (change it with :meth:`set_block_time`).
+    own (change it with :meth:`set_block_time`). ``busy_timeout`` is how long a
+    transaction waits for another process's lock before ``sqlite3.OperationalError``.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class Store:
         *,
         block_time: float | None = None,
         clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
     ) -> None:
         if block_time is not None and block_time <= 0:
             raise ValueError(f"block time must be positive, got {block_time:g}")
@@ -92,10 +94,9 @@ class Store:
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
         # executescript commits implicitly, so the schema goes outside a transaction.
         self._conn.executescript(_SCHEMA)
         with self.transaction() as conn:

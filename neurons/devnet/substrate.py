@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator, Optional
 
 from bittensor.balance import Balance
-from bittensor.result import ChainError, ExtrinsicResult
+from bittensor.result import ChainError, ExtrinsicResult, RpcConnectionError
 from bittensor.sp_core import Keypair
 
 from . import runtime, storage
@@ -110,11 +110,18 @@ class DevnetSubstrate:
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[tuple[sqlite3.Connection, int]]:
-        """One transaction with due epochs run first; yields (conn, block)."""
-        with self._store.transaction() as conn:
-            block = self._store.block(conn)
-            runtime.run_epochs(conn, block)
-            yield conn, block
+        """One transaction with due epochs run first; yields (conn, block).
+
+        SQLite failures (locked past the busy timeout, unreadable file) surface
+        as ``RpcConnectionError``, the SDK's "the chain did not answer" error.
+        """
+        try:
+            with self._store.transaction() as conn:
+                block = self._store.block(conn)
+                runtime.run_epochs(conn, block)
+                yield conn, block
+        except sqlite3.Error as error:
+            raise RpcConnectionError(f"devnet state {self._store.path}: {error}") from error
 
     async def block_hash(self, block: Optional[int] = None) -> str:
         return _block_hash(self._store.block() if block is None else int(block))
@@ -272,7 +279,9 @@ class DevnetSubstrate:
             return _failure("BadProof", f"the signature does not match {origin}")
         try:
             with self._state() as (conn, block):
-                events = runtime.dispatch(conn, block, call.module, call.function, call.params, origin)
+                events = runtime.dispatch(
+                    conn, block, call.module, call.function, call.params, origin
+                )
         except runtime.DispatchError as error:
             return _failure(error.name, error.docs)
         return ExtrinsicResult(

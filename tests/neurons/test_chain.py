@@ -267,3 +267,32 @@ def test_real_network_rejections_carry_the_sdk_remediation_in_one_line():
     assert reason.startswith("SettingWeightsTooFast (") and "rate-limit" in reason
     assert "\n" not in reason
     assert Chain(client=None, network="devnet")._reason(_Result(error)) == "SettingWeightsTooFast"
+
+
+def test_devnet_state_that_cannot_be_opened_is_chain_unreachable(tmp_path):
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(ChainUnreachable, match="cannot open the devnet state"):
+        run(connect("devnet", devnet_path=tmp_path / "dir.sqlite"))
+
+
+def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
+    """Another process holding the write lock past the busy timeout looks like a dead
+    connection: retried with backoff, then ChainUnreachable (no sqlite traceback)."""
+    from neurons.devnet.store import Store
+
+    async def go():
+        impatient = Store(devnet.path, clock=devnet.clock, busy_timeout=0.05)
+        chain = await connect("devnet", substrate=DevnetSubstrate(impatient), retries=1)
+        sleeps = []
+
+        async def sleep(seconds):
+            sleeps.append(seconds)
+
+        chain._sleep = sleep
+        with devnet.store.transaction():
+            with pytest.raises(ChainUnreachable, match="database is locked"):
+                await chain.tempo(2)
+        assert await chain.tempo(2) == 4  # lock released: reads work again
+        return sleeps
+
+    assert run(go()) == [0.5]
