@@ -284,6 +284,8 @@ class DevnetSubstrate:
                 )
         except runtime.DispatchError as error:
             return _failure(error.name, error.docs)
+        except (KeyError, TypeError, ValueError) as error:  # malformed call parameters
+            return _failure("InvalidCall", f"{call.module}.{call.function}: bad parameter {error}")
         return ExtrinsicResult(
             success=True,
             message="Success",

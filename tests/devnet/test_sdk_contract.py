@@ -286,3 +286,20 @@ def test_all_zero_weights_are_refused_by_the_sdk_before_signing(devnet, wallets)
         return before
 
     assert run(go()) == devnet.dump()
+
+
+def test_malformed_call_parameters_are_a_failed_result_and_write_nothing(devnet, wallets):
+    async def go():
+        client = await _populated(devnet, wallets)
+        before = devnet.dump()
+        bad = bt.calls.SubtensorModule.serve_axon(
+            netuid=2, version=1, ip="not-a-number", port=80, ip_type=4, protocol=4,
+            placeholder1=0, placeholder2=0,
+        )
+        result = await client.submit_call(bad, wallets["miner"], signer="hotkey")
+        await client.close()
+        return before, result
+
+    before, result = run(go())
+    assert not result.success and result.error.name == "InvalidCall"
+    assert devnet.dump() == before
