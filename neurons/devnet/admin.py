@@ -1,0 +1,194 @@
+"""Devnet admin operations, importable (the local-subnet runner calls these in process).
+
+Chain writes a user would make on a real network (register, stake) go through
+:class:`neurons.chain.Chain` and the real SDK, signed by the wallet. Operations
+that need the chain's root on a real network (create a subnet with chosen
+hyperparameters, grant a validator permit) write the devnet state directly.
+
+Every failure raises :class:`DevnetError` (or a ``neurons.chain.ChainFailure``)
+with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bittensor as bt
+
+from neurons.chain import Chain, MetagraphView, connect, load_wallet
+
+from . import runtime
+from .runtime import SubnetParams
+from .store import DEFAULT_STATE_PATH, Store
+from .substrate import DevnetSubstrate
+
+__all__ = [
+    "DevnetError",
+    "DEFAULT_WALLET_PATH",
+    "open_store",
+    "open_chain",
+    "create_subnet",
+    "wallet_create",
+    "register",
+    "stake",
+    "permit",
+    "metagraph",
+    "format_metagraph",
+    "MetagraphReport",
+    "SubnetParams",
+]
+
+DEFAULT_WALLET_PATH = Path("~/.bittensor/wallets")
+
+
+class DevnetError(Exception):
+    """An admin operation failed; ``str(e)`` is one line that says what to do."""
+
+
+def open_store(state: Path | None = None, *, block_time: float | None = None) -> Store:
+    """The devnet state at ``state`` (default ``~/.bittensor/devnet/chain.sqlite``)."""
+    return Store(state or DEFAULT_STATE_PATH, block_time=block_time)
+
+
+async def open_chain(state: Path | None = None) -> Chain:
+    """A :class:`Chain` on the devnet at ``state``."""
+    return await connect("devnet", substrate=DevnetSubstrate(open_store(state)))
+
+
+def create_subnet(
+    netuid: int,
+    *,
+    state: Path | None = None,
+    params: SubnetParams = SubnetParams(),
+    block_time: float | None = None,
+) -> int:
+    """Create subnet ``netuid``; ``block_time`` (seconds) also sets the chain's block time.
+
+    Returns the block the subnet was created at.
+    """
+    try:
+        store = open_store(state, block_time=block_time)
+    except ValueError as error:
+        raise DevnetError(f"create-subnet: {error}") from None
+    try:
+        if block_time is not None and block_time != store.block_time():
+            store.set_block_time(block_time)
+        with store.transaction() as conn:
+            block = store.block(conn)
+            runtime.create_subnet(conn, block, netuid, params)
+        return block
+    except runtime.DispatchError as error:
+        raise DevnetError(f"create-subnet: {error.docs}") from None
+    except ValueError as error:
+        raise DevnetError(f"create-subnet: {error}") from None
+    finally:
+        store.close()
+
+
+def wallet_create(name: str, hotkey: str, path: Path | None = None) -> bt.Wallet:
+    """Create an unencrypted coldkey (if absent) and hotkey (if absent); no prompts.
+
+    Existing keys are kept, so this is safe to re-run. Mnemonics are not printed.
+    """
+    root = Path(path or DEFAULT_WALLET_PATH).expanduser()
+    wallet = bt.Wallet(name, hotkey, path=str(root))
+    quiet = lambda *_: None  # noqa: E731
+    if not (root / name / "coldkeypub.txt").exists():
+        wallet.create_new_coldkey(use_password=False, overwrite=False, on_mnemonic=quiet)
+    if not (root / name / "hotkeys" / hotkey).exists():
+        wallet.create_new_hotkey(use_password=False, overwrite=False, on_mnemonic=quiet)
+    return wallet
+
+
+async def register(
+    netuid: int, wallet_name: str, hotkey: str, *, state: Path | None = None,
+    wallet_path: Path | None = None,
+) -> int:
+    """Register the wallet's hotkey on ``netuid`` (burned_register via the SDK).
+
+    Returns the new uid.
+    """
+    wallet = load_wallet(wallet_name, hotkey, wallet_path or DEFAULT_WALLET_PATH)
+    chain = await open_chain(state)
+    try:
+        result = await chain.register(wallet, netuid)
+        if not result.ok:
+            raise DevnetError(f"register: {result.error}")
+        uid = await chain.uid_of(netuid, wallet.hotkeypub.ss58_address)
+    finally:
+        await chain.close()
+    if uid is None:
+        raise DevnetError(f"register: the chain accepted the call but netuid {netuid} has no uid "
+                          "for the hotkey; this is a devnet bug")
+    return uid
+
+
+async def stake(
+    netuid: int, wallet_name: str, hotkey: str, amount: float, *, state: Path | None = None,
+    wallet_path: Path | None = None,
+) -> None:
+    """Stake ``amount`` TAO from the wallet's coldkey onto its hotkey (add_stake via the SDK)."""
+    wallet = load_wallet(wallet_name, hotkey, wallet_path or DEFAULT_WALLET_PATH)
+    chain = await open_chain(state)
+    try:
+        result = await chain.add_stake(wallet, netuid, amount)
+    finally:
+        await chain.close()
+    if not result.ok:
+        raise DevnetError(f"stake: {result.error}")
+
+
+def permit(
+    netuid: int, hotkey_ss58: str, *, granted: bool = True, state: Path | None = None
+) -> int:
+    """Grant (or revoke) a validator permit for a registered hotkey; returns its uid."""
+    store = open_store(state)
+    try:
+        with store.transaction() as conn:
+            return runtime.set_permit(conn, netuid, hotkey_ss58, granted)
+    except runtime.DispatchError as error:
+        raise DevnetError(
+            f"permit: {error.docs}; register it first with "
+            f"python -m neurons.devnet register --netuid {netuid}"
+        ) from None
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class MetagraphReport:
+    """A metagraph plus each neuron's last weights (uid -> fraction)."""
+
+    view: MetagraphView
+    weights: dict[int, dict[int, float]]
+
+
+async def metagraph(netuid: int, *, state: Path | None = None) -> MetagraphReport:
+    """The subnet's metagraph as the SDK decodes it, plus the weight rows."""
+    chain = await open_chain(state)
+    try:
+        view = await chain.metagraph(netuid)
+        rows = {n.uid: await chain.weights_of(netuid, n.uid) for n in view.neurons}
+    finally:
+        await chain.close()
+    return MetagraphReport(view, rows)
+
+
+def format_metagraph(report: MetagraphReport) -> str:
+    """A plain-text table: uid, hotkey, stake, permit, axon, incentive, last update, weights."""
+    view = report.view
+    header = f"{'UID':>4}  {'HOTKEY':<14}  {'STAKE':>12}  {'VPERMIT':<7}  {'AXON':<21}  " \
+        f"{'INCENTIVE':>9}  {'UPDATED':>7}  WEIGHTS"
+    lines = [f"netuid {view.netuid} at block {view.block}: {len(view.neurons)} neurons", header]
+    for n in view.neurons:
+        axon = f"{n.axon[0]}:{n.axon[1]}" if n.axon else "-"
+        row = report.weights.get(n.uid) or {}
+        weights = " ".join(f"{uid}:{w:.3f}" for uid, w in sorted(row.items())) or "-"
+        lines.append(
+            f"{n.uid:>4}  {n.hotkey[:12] + '..':<14}  {n.stake:>12.3f}  "
+            f"{'yes' if n.validator_permit else 'no':<7}  {axon:<21}  {n.incentive:>9.4f}  "
+            f"{n.last_update:>7}  {weights}"
+        )
+    return "\n".join(lines)
+

@@ -1,0 +1,171 @@
+"""``python -m neurons.devnet <command>``: administer the embedded devnet.
+
+Mirrors btcli's workflow (``btcli wallet create``, ``btcli subnets register``,
+``btcli subnets metagraph``) against the SQLite devnet. Errors print one line
+to stderr and exit 1; bad flags exit 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from neurons.chain import ChainFailure, load_wallet
+
+from . import admin
+from .runtime import SubnetParams
+from .store import DEFAULT_BLOCK_TIME, DEFAULT_STATE_PATH
+
+__all__ = ["main", "build_parser"]
+
+_DEFAULTS = SubnetParams()
+
+
+def _common(*, suppress: bool) -> argparse.ArgumentParser:
+    """--state/--wallet.path, accepted before or after the command.
+
+    The per-command copy uses SUPPRESS defaults so it never overwrites a value
+    given before the command name.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state",
+        type=Path,
+        default=argparse.SUPPRESS if suppress else None,
+        help=f"devnet state file (SQLite), shared by every process on this chain "
+        f"(default: {DEFAULT_STATE_PATH})",
+    )
+    common.add_argument(
+        "--wallet.path",
+        dest="wallet_path",
+        type=Path,
+        default=argparse.SUPPRESS if suppress else admin.DEFAULT_WALLET_PATH,
+        help=f"directory holding wallets (default: {admin.DEFAULT_WALLET_PATH})",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(suppress=True)
+    wallet = argparse.ArgumentParser(add_help=False)
+    wallet.add_argument(
+        "--wallet.name", dest="wallet_name", required=True, help="wallet (coldkey) name"
+    )
+    wallet.add_argument(
+        "--wallet.hotkey", dest="wallet_hotkey", default="default",
+        help="hotkey name inside the wallet (default: default)",
+    )
+    netuid = argparse.ArgumentParser(add_help=False)
+    netuid.add_argument("--netuid", type=int, required=True, help="subnet id")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m neurons.devnet",
+        description="Administer the embedded devnet: a local chain in one SQLite file that the "
+        "real bittensor SDK talks to. Start with create-subnet, wallet-create, register.",
+        parents=[_common(suppress=False)],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "create-subnet", parents=[common, netuid],
+        help="create a subnet (and set the chain's block time)",
+        description="Create a subnet with the given hyperparameters.",
+    )
+    p.add_argument("--tempo", type=int, default=_DEFAULTS.tempo,
+                   help=f"blocks between epochs (default: {_DEFAULTS.tempo})")
+    p.add_argument("--weights-rate-limit", type=int, default=_DEFAULTS.weights_rate_limit,
+                   help="blocks a validator must wait between weight updates "
+                   f"(default: {_DEFAULTS.weights_rate_limit})")
+    p.add_argument("--min-allowed-weights", type=int, default=_DEFAULTS.min_allowed_weights,
+                   help=f"fewest non-zero weights a set may carry "
+                   f"(default: {_DEFAULTS.min_allowed_weights})")
+    p.add_argument("--max-uids", type=int, default=_DEFAULTS.max_uids,
+                   help=f"neuron slots on the subnet (default: {_DEFAULTS.max_uids})")
+    p.add_argument("--block-time", type=float, default=None,
+                   help="seconds per block for the whole chain; a new chain defaults to "
+                   f"{DEFAULT_BLOCK_TIME:g}, an existing one keeps its own unless given")
+
+    sub.add_parser(
+        "wallet-create", parents=[common, wallet],
+        help="create an unencrypted coldkey/hotkey (like btcli wallet create --no-password)",
+        description="Create the wallet's coldkey (if absent) and hotkey (if absent), no password.",
+    )
+    sub.add_parser(
+        "register", parents=[common, wallet, netuid],
+        help="register the wallet's hotkey on a subnet (like btcli subnets register)",
+        description="Register by burned_register, signed by the wallet's coldkey.",
+    )
+    p = sub.add_parser(
+        "stake", parents=[common, wallet, netuid],
+        help="stake TAO from the coldkey to its hotkey (like btcli stake add)",
+        description="Stake from the wallet's coldkey to its hotkey "
+        "(devnet balances are unlimited).",
+    )
+    p.add_argument("--amount", type=float, required=True, help="TAO to stake")
+    p = sub.add_parser(
+        "permit", parents=[common, wallet, netuid],
+        help="grant a validator permit to the wallet's hotkey (devnet admin only)",
+        description="Grant (or with --revoke, remove) the hotkey's validator permit.",
+    )
+    p.add_argument("--revoke", action="store_true", help="remove the permit instead")
+    sub.add_parser(
+        "metagraph", parents=[common, netuid],
+        help="print the subnet's neurons (like btcli subnets metagraph)",
+        description="Print uid, hotkey, stake, permit, axon, incentive, last update, weights.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        print(_run(args))
+    except (admin.DevnetError, ChainFailure) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> str:
+    if args.command == "create-subnet":
+        params = SubnetParams(
+            tempo=args.tempo,
+            weights_rate_limit=args.weights_rate_limit,
+            min_allowed_weights=args.min_allowed_weights,
+            max_uids=args.max_uids,
+        )
+        block = admin.create_subnet(
+            args.netuid, state=args.state, params=params, block_time=args.block_time
+        )
+        return f"created subnet {args.netuid} at block {block} ({params})"
+    if args.command == "wallet-create":
+        wallet = admin.wallet_create(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        return (
+            f"wallet {args.wallet_name}/{args.wallet_hotkey}: coldkey "
+            f"{wallet.coldkeypub.ss58_address}, hotkey {wallet.hotkeypub.ss58_address}"
+        )
+    if args.command == "register":
+        uid = asyncio.run(admin.register(
+            args.netuid, args.wallet_name, args.wallet_hotkey,
+            state=args.state, wallet_path=args.wallet_path,
+        ))
+        name = f"{args.wallet_name}/{args.wallet_hotkey}"
+        return f"registered {name} on netuid {args.netuid} as uid {uid}"
+    if args.command == "stake":
+        asyncio.run(admin.stake(
+            args.netuid, args.wallet_name, args.wallet_hotkey, args.amount,
+            state=args.state, wallet_path=args.wallet_path,
+        ))
+        return f"staked {args.amount:g} TAO to {args.wallet_name}/{args.wallet_hotkey}"
+    if args.command == "permit":
+        wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        uid = admin.permit(
+            args.netuid, wallet.hotkeypub.ss58_address, granted=not args.revoke, state=args.state
+        )
+        return f"{'revoked' if args.revoke else 'granted'} validator permit for uid {uid}"
+    if args.command == "metagraph":
+        return admin.format_metagraph(asyncio.run(admin.metagraph(args.netuid, state=args.state)))
+    raise AssertionError(args.command)

@@ -1,0 +1,331 @@
+"""Devnet pallet logic: call dispatch, the lazy epoch, admin ops (reads: ``storage``).
+
+Every function takes an open sqlite connection inside a ``Store.transaction``
+and the current block. Dispatch raises :class:`DispatchError` (named like the
+real subtensor error) before writing anything, so a rejected call writes
+nothing once the transaction rolls back.
+
+What it models: subnets with tempo / weights rate limit / min allowed weights /
+max weight limit / version key; ``burned_register`` (no burn: coldkeys have
+unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
+and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
+set by the devnet admin; an epoch every ``tempo`` blocks that turns permitted
+validators' stake-weighted weights into miner incentive.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+from dataclasses import dataclass
+
+from . import storage as st
+
+__all__ = [
+    "DispatchError",
+    "SubnetParams",
+    "create_subnet",
+    "set_permit",
+    "dispatch",
+    "run_epochs",
+    "SUPPORTED_CALLS",
+    "U16_MAX",
+]
+
+U16_MAX = 65535
+
+
+class DispatchError(Exception):
+    """A call the pallet rejects. ``name`` matches the real subtensor error."""
+
+    def __init__(self, name: str, docs: str):
+        super().__init__(f"{name}: {docs}")
+        self.name = name
+        self.docs = docs
+
+
+@dataclass(frozen=True)
+class SubnetParams:
+    """Hyperparameters of a devnet subnet (defaults suit a local run)."""
+
+    tempo: int = 10
+    weights_rate_limit: int = 5
+    min_allowed_weights: int = 1
+    max_weights_limit: int = U16_MAX
+    weights_version_key: int = 0
+    max_uids: int = 256
+
+
+# --- admin (devnet "sudo") ------------------------------------------------------
+
+
+def create_subnet(
+    conn: sqlite3.Connection, block: int, netuid: int, params: SubnetParams, owner: str = ""
+) -> None:
+    """Create a subnet; raises DispatchError("SubnetExists") when taken."""
+    if netuid < 1 or netuid > 4095:
+        raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
+    if params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1:
+        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limit >= 0")
+    if st.subnet_row(conn, netuid) is not None:
+        raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
+    conn.execute(
+        "INSERT INTO subnets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            netuid,
+            params.tempo,
+            params.weights_rate_limit,
+            params.min_allowed_weights,
+            params.max_weights_limit,
+            params.weights_version_key,
+            params.max_uids,
+            block,
+            block,
+            owner,
+            owner,
+        ),
+    )
+
+
+def set_permit(conn: sqlite3.Connection, netuid: int, hotkey: str, permit: bool) -> int:
+    """Grant or revoke a validator permit; returns the hotkey's uid."""
+    uid = st.uid_of(conn, netuid, hotkey)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInSubNet", f"{hotkey} is not registered on netuid {netuid}"
+        )
+    conn.execute(
+        "UPDATE neurons SET permit = ? WHERE netuid = ? AND uid = ?", (int(permit), netuid, uid)
+    )
+    return uid
+
+
+# --- epoch ----------------------------------------------------------------------
+
+
+def run_epochs(conn: sqlite3.Connection, block: int) -> None:
+    """Run each subnet's epoch if one fell due since the last run.
+
+    Epochs fall at ``created_block + k * tempo``. Missed epochs collapse into one
+    run (state does not change between them, except for weights written in the
+    gap, which the single run then sees).
+    """
+    for netuid, tempo, created, last in conn.execute(
+        "SELECT netuid, tempo, created_block, last_epoch_block FROM subnets"
+    ).fetchall():
+        due = created + tempo * ((block - created) // tempo)
+        if due > last:
+            _epoch(conn, netuid)
+            conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (due, netuid))
+
+
+def _epoch(conn: sqlite3.Connection, netuid: int) -> None:
+    """Incentive = stake-weighted sum of permitted validators' normalised rows.
+
+    Self-weights are ignored. Dividends go to validators by stake, among those
+    that set weights. Both are written as u16 fractions (PerU16).
+    """
+    neurons = conn.execute(
+        "SELECT uid, stake, permit FROM neurons WHERE netuid = ?", (netuid,)
+    ).fetchall()
+    score = {uid: 0.0 for uid, _, _ in neurons}
+    voters: dict[int, float] = {}
+    for uid, stake, permit in neurons:
+        if not permit or stake <= 0:
+            continue
+        row = [
+            (dest, value)
+            for dest, value in conn.execute(
+                "SELECT dest, value FROM weights WHERE netuid = ? AND uid = ?", (netuid, uid)
+            )
+            if dest != uid and dest in score
+        ]
+        total = sum(value for _, value in row)
+        if not total:
+            continue
+        voters[uid] = float(stake)
+        for dest, value in row:
+            score[dest] += stake * value / total
+    score_total = sum(score.values())
+    stake_total = sum(voters.values())
+    for uid in score:
+        incentive = round(U16_MAX * score[uid] / score_total) if score_total else 0
+        dividends = round(U16_MAX * voters.get(uid, 0.0) / stake_total) if stake_total else 0
+        conn.execute(
+            "UPDATE neurons SET incentive = ?, dividends = ? WHERE netuid = ? AND uid = ?",
+            (incentive, dividends, netuid, uid),
+        )
+
+
+# --- dispatch -------------------------------------------------------------------
+
+
+def dispatch(
+    conn: sqlite3.Connection, block: int, module: str, function: str, params: dict, origin: str
+) -> list[dict]:
+    """Apply a signed call from ``origin``; returns triggered events."""
+    handler = _CALLS.get((module, function))
+    if handler is None:
+        raise DispatchError("CallNotSupported", f"devnet does not model {module}.{function}")
+    return handler(conn, block, params, origin)
+
+
+def _burned_register(conn, block, params, origin) -> list[dict]:
+    netuid, hotkey = int(params["netuid"]), str(params["hotkey"])
+    subnet = _require_subnet(conn, netuid)
+    owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (hotkey,)).fetchone()
+    if owner is not None and owner[0] != origin:
+        raise DispatchError(
+            "NonAssociatedColdKey", f"hotkey {hotkey} belongs to another coldkey ({owner[0]})"
+        )
+    if st.uid_of(conn, netuid, hotkey) is not None:
+        raise DispatchError(
+            "HotKeyAlreadyRegisteredInSubNet", f"{hotkey} is already registered on {netuid}"
+        )
+    n = st.neuron_count(conn, netuid)
+    if n >= subnet["max_uids"]:
+        raise DispatchError("TooManyRegistrationsThisBlock", f"subnet {netuid} is full")
+    conn.execute(
+        "INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (hotkey, origin)
+    )
+    conn.execute(
+        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, registered_at) VALUES (?, ?, ?, ?, ?)",
+        (netuid, n, hotkey, origin, block),
+    )
+    return [_event("NeuronRegistered", {"netuid": netuid, "uid": n, "hotkey": hotkey})]
+
+
+def _add_stake(conn, block, params, origin) -> list[dict]:
+    netuid, hotkey = int(params["netuid"]), str(params["hotkey"])
+    amount = int(params["amount_staked"])
+    _require_subnet(conn, netuid)
+    if amount <= 0:
+        raise DispatchError("AmountTooLow", "stake amount must be positive")
+    if st.uid_of(conn, netuid, hotkey) is None:
+        raise DispatchError(
+            "HotKeyAccountNotExists", f"{hotkey} is not registered on netuid {netuid}"
+        )
+    conn.execute(
+        "UPDATE neurons SET stake = stake + ? WHERE netuid = ? AND hotkey = ?",
+        (amount, netuid, hotkey),
+    )
+    return [_event("StakeAdded", {"hotkey": hotkey, "netuid": netuid, "amount": amount})]
+
+
+def _serve_axon(conn, block, params, origin) -> list[dict]:
+    netuid = int(params["netuid"])
+    _require_subnet(conn, netuid)
+    uid = st.uid_of(conn, netuid, origin)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInNetwork",
+            f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
+        )
+    ip_type, ip, port = int(params["ip_type"]), int(params["ip"]), int(params["port"])
+    if ip_type not in (4, 6):
+        raise DispatchError("InvalidIpType", f"ip_type must be 4 or 6, got {ip_type}")
+    try:
+        address = ipaddress.ip_address(ip) if ip_type == 4 else ipaddress.IPv6Address(ip)
+    except ValueError:
+        address = None
+    if address is None or address.version != ip_type or ip == 0 or not 0 < port < 65536:
+        raise DispatchError("InvalidIpAddress", f"{ip}:{port} is not a valid endpoint")
+    conn.execute(
+        "UPDATE neurons SET ip = ?, port = ?, ip_type = ?, protocol = ?, version = ?, "
+        "axon_block = ? WHERE netuid = ? AND uid = ?",
+        (ip, port, ip_type, int(params["protocol"]), int(params["version"]), block, netuid, uid),
+    )
+    return [_event("AxonServed", {"netuid": netuid, "hotkey": origin})]
+
+
+def _set_weights(conn, block, params, origin) -> list[dict]:
+    netuid = int(params["netuid"])
+    subnet = _require_subnet(conn, netuid)
+    if int(params.get("mecid", 0) or 0) != 0:
+        raise DispatchError("MechanismDoesNotExist", "devnet subnets have one mechanism (0)")
+    uid = st.uid_of(conn, netuid, origin)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInSubNet",
+            f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
+        )
+    dests = [int(d) for d in params["dests"]]
+    values = [int(v) for v in params["weights"]]
+    if int(params["version_key"]) < subnet["weights_version_key"]:
+        raise DispatchError(
+            "IncorrectWeightVersionKey",
+            f"version_key {params['version_key']} < required {subnet['weights_version_key']}",
+        )
+    self_weight = dests == [uid]
+    permit, last = conn.execute(
+        "SELECT permit, last_update FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)
+    ).fetchone()
+    if not permit and not self_weight:
+        raise DispatchError(
+            "NeuronNoValidatorPermit",
+            f"uid {uid} has no validator permit; grant one with "
+            f"`python -m neurons.devnet permit --netuid {netuid} --wallet.name …`",
+        )
+    limit = subnet["weights_rate_limit"]
+    if last > 0 and block - last < limit:
+        raise DispatchError(
+            "SettingWeightsTooFast",
+            f"weights set {block - last} blocks ago; the rate limit is {limit} blocks; "
+            f"retry in {limit - (block - last)} blocks",
+        )
+    if len(dests) != len(values):
+        raise DispatchError("WeightVecNotEqualSize", "dests and weights differ in length")
+    if len(set(dests)) != len(dests):
+        raise DispatchError("DuplicateUids", "a uid appears twice")
+    n = st.neuron_count(conn, netuid)
+    if any(d < 0 or d >= n for d in dests) or any(v < 0 or v > U16_MAX for v in values):
+        raise DispatchError("UidVecContainInvalidOne", "a uid is not on the subnet")
+    if not self_weight and len(dests) < subnet["min_allowed_weights"]:
+        raise DispatchError(
+            "WeightVecLengthIsLow", f"need at least {subnet['min_allowed_weights']} weights"
+        )
+    total = sum(values)
+    if not self_weight and len(values) > 1 and total and (
+        max(values) * U16_MAX > subnet["max_weights_limit"] * total
+    ):
+        raise DispatchError("MaxWeightExceeded", "a weight exceeds the subnet's max weight limit")
+    top = max(values) if values else 0
+    conn.execute("DELETE FROM weights WHERE netuid = ? AND uid = ?", (netuid, uid))
+    conn.executemany(
+        "INSERT INTO weights (netuid, uid, dest, value) VALUES (?, ?, ?, ?)",
+        [(netuid, uid, d, round(v * U16_MAX / top)) for d, v in zip(dests, values) if v and top],
+    )
+    conn.execute(
+        "UPDATE neurons SET last_update = ? WHERE netuid = ? AND uid = ?", (block, netuid, uid)
+    )
+    return [_event("WeightsSet", {"netuid": netuid, "uid": uid})]
+
+
+_CALLS = {
+    ("SubtensorModule", "burned_register"): _burned_register,
+    ("SubtensorModule", "add_stake"): _add_stake,
+    ("SubtensorModule", "serve_axon"): _serve_axon,
+    ("SubtensorModule", "set_mechanism_weights"): _set_weights,
+    ("SubtensorModule", "set_weights"): _set_weights,
+}
+
+SUPPORTED_CALLS = frozenset(_CALLS)
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def _register_hint(netuid: int) -> str:
+    command = f"python -m neurons.devnet register --netuid {netuid} --wallet.name …"
+    return f"register it with `{command}`"
+
+
+def _event(name: str, attributes: dict) -> dict:
+    return {"event": {"module_id": "SubtensorModule", "event_id": name, "attributes": attributes}}
+
+
+def _require_subnet(conn: sqlite3.Connection, netuid: int) -> dict:
+    subnet = st.subnet_row(conn, netuid)
+    if subnet is None:
+        raise DispatchError("SubnetNotExists", f"subnet {netuid} does not exist")
+    return subnet

@@ -1,0 +1,225 @@
+"""Devnet storage reads: the items and runtime API the bittensor SDK reads.
+
+Values are returned the way the RPC backend decodes them (plain ints, strings,
+lists, dicts). Storage the devnet does not model raises ``KeyError``, so an SDK
+upgrade that starts reading something new fails loudly (the contract tests
+catch it) instead of silently reading a default.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+__all__ = [
+    "query",
+    "query_map",
+    "metagraph",
+    "subnet_row",
+    "uid_of",
+    "neuron_count",
+    "weights_row",
+    "axon_record",
+    "FREE_BALANCE",
+]
+
+RAO_PER_TAO = 10**9
+FREE_BALANCE = 1_000_000 * RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
+
+
+def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list) -> Any:
+    """One storage item, decoded the way the RPC backend returns it (plain values).
+
+    Raises KeyError for storage the devnet does not model, so an SDK upgrade that
+    reads something new fails loudly instead of silently reading a default.
+    """
+    p = list(params or [])
+    if module == "System" and name == "Account":
+        return {"nonce": 0, "data": {"free": FREE_BALANCE, "reserved": 0, "frozen": 0}}
+    if module == "Timestamp" and name == "Now":
+        return None  # filled in by the substrate adapter (needs wall time)
+    if module != "SubtensorModule":
+        raise KeyError(f"{module}.{name}")
+    if name == "Uids":
+        return uid_of(conn, int(p[0]), str(p[1]))
+    if name == "Keys":
+        row = conn.execute(
+            "SELECT hotkey FROM neurons WHERE netuid = ? AND uid = ?", (int(p[0]), int(p[1]))
+        ).fetchone()
+        return None if row is None else row[0]
+    if name == "Owner":
+        row = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (str(p[0]),)).fetchone()
+        return None if row is None else row[0]
+    if name == "NetworksAdded":
+        return subnet_row(conn, int(p[0])) is not None
+    if name == "SubnetworkN":
+        return neuron_count(conn, int(p[0]))
+    if name in ("LastUpdate", "ValidatorPermit", "Incentive", "Dividends"):
+        column = {
+            "LastUpdate": "last_update",
+            "ValidatorPermit": "permit",
+            "Incentive": "incentive",
+            "Dividends": "dividends",
+        }[name]
+        rows = conn.execute(
+            f"SELECT {column} FROM neurons WHERE netuid = ? ORDER BY uid", (int(p[0]),)
+        ).fetchall()
+        return [bool(r[0]) if name == "ValidatorPermit" else int(r[0]) for r in rows]
+    if name == "Weights":
+        return weights_row(conn, int(p[0]), int(p[1]))
+    if name == "Axons":
+        row = conn.execute(
+            "SELECT ip, port, ip_type, protocol, version, axon_block FROM neurons "
+            "WHERE netuid = ? AND hotkey = ?",
+            (int(p[0]), str(p[1])),
+        ).fetchone()
+        return None if row is None or not row[0] else axon_record(row)
+    if name == "CommitRevealWeightsEnabled":
+        return False
+    if name == "SubnetEpochConsensus":
+        return "Yuma"
+    if name == "Burn":
+        return 0
+    column = _SUBNET_COLUMNS.get(name)
+    if column is not None:
+        subnet = subnet_row(conn, int(p[0]))
+        return None if subnet is None else subnet[column]
+    raise KeyError(f"{module}.{name}")
+
+
+_SUBNET_COLUMNS = {
+    "Tempo": "tempo",
+    "WeightsSetRateLimit": "weights_rate_limit",
+    "MinAllowedWeights": "min_allowed_weights",
+    "MaxWeightsLimit": "max_weights_limit",
+    "WeightsVersionKey": "weights_version_key",
+    "MaxAllowedUids": "max_uids",
+    "LastEpochBlock": "last_epoch_block",
+    "NetworkRegisteredAt": "created_block",
+}
+
+
+def query_map(conn: sqlite3.Connection, module: str, name: str, params: list) -> list[tuple]:
+    """A whole storage map as ``(key, value)`` pairs; KeyError when not modelled."""
+    p = list(params or [])
+    if module == "Commitments" and name in ("CommitmentOf", "RevealedCommitments"):
+        return []
+    if module != "SubtensorModule":
+        raise KeyError(f"{module}.{name}")
+    # TokenSymbol is deliberately absent: Client.connect then skips its on-disk
+    # symbol cache, which is keyed by network label and shared with btcli.
+    if name == "Tempo":
+        return list(conn.execute("SELECT netuid, tempo FROM subnets ORDER BY netuid"))
+    if name == "NetworksAdded":
+        return [(n, True) for (n,) in conn.execute("SELECT netuid FROM subnets ORDER BY netuid")]
+    if name == "Uids":
+        return list(
+            conn.execute("SELECT hotkey, uid FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
+        )
+    if name == "Keys":
+        return list(
+            conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
+        )
+    if name == "Weights":
+        uids = conn.execute(
+            "SELECT DISTINCT uid FROM weights WHERE netuid = ? ORDER BY uid", (int(p[0]),)
+        ).fetchall()
+        return [(uid, weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
+    raise KeyError(f"{module}.{name}")
+
+
+def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict | None:
+    """The ``SubnetInfoRuntimeApi.get_metagraph`` record (plain decoded dict), or None."""
+    subnet = subnet_row(conn, netuid)
+    if subnet is None:
+        return None
+    rows = conn.execute(
+        "SELECT uid, hotkey, coldkey, stake, permit, ip, port, ip_type, protocol, version, "
+        "axon_block, incentive, dividends, last_update, registered_at "
+        "FROM neurons WHERE netuid = ? ORDER BY uid",
+        (netuid,),
+    ).fetchall()
+    n = len(rows)
+    zeros = [0] * n
+    return {
+        "netuid": netuid,
+        "name": list(f"devnet-{netuid}".encode()),
+        "symbol": list("\u03b1".encode()),
+        "identity": None,
+        "network_registered_at": subnet["created_block"],
+        "owner_hotkey": subnet["owner_hotkey"],
+        "owner_coldkey": subnet["owner_coldkey"],
+        "block": block,
+        "tempo": subnet["tempo"],
+        "last_step": subnet["last_epoch_block"],
+        "blocks_since_last_step": block - subnet["last_epoch_block"],
+        "num_uids": n,
+        "max_uids": subnet["max_uids"],
+        "tao_in": 0,
+        "alpha_in": 0,
+        "moving_price": None,
+        "hotkeys": [r[1] for r in rows],
+        "coldkeys": [r[2] for r in rows],
+        "identities": [None] * n,
+        "axons": [axon_record((r[5], r[6], r[7], r[8], r[9], r[10])) for r in rows],
+        "active": [True] * n,
+        "validator_permit": [bool(r[4]) for r in rows],
+        "last_update": [r[13] for r in rows],
+        "block_at_registration": [r[14] for r in rows],
+        "rank": list(zeros),
+        "trust": list(zeros),
+        "consensus": list(zeros),
+        "incentives": [r[11] for r in rows],
+        "dividends": [r[12] for r in rows],
+        "pruning_score": list(zeros),
+        "emission": list(zeros),
+        "alpha_stake": [r[3] for r in rows],
+        "tao_stake": list(zeros),
+        "total_stake": [r[3] for r in rows],
+    }
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def axon_record(row: tuple) -> dict:
+    ip, port, ip_type, protocol, version, block = row
+    return {
+        "block": block,
+        "version": version,
+        "ip": ip,
+        "port": port,
+        "ip_type": ip_type,
+        "protocol": protocol,
+        "placeholder1": 0,
+        "placeholder2": 0,
+    }
+
+
+def weights_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[int, int]]:
+    return list(
+        conn.execute(
+            "SELECT dest, value FROM weights WHERE netuid = ? AND uid = ? ORDER BY dest",
+            (netuid, uid),
+        )
+    )
+
+
+def subnet_row(conn: sqlite3.Connection, netuid: int) -> dict | None:
+    cur = conn.execute("SELECT * FROM subnets WHERE netuid = ?", (netuid,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def uid_of(conn: sqlite3.Connection, netuid: int, hotkey: str) -> int | None:
+    row = conn.execute(
+        "SELECT uid FROM neurons WHERE netuid = ? AND hotkey = ?", (netuid, hotkey)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def neuron_count(conn: sqlite3.Connection, netuid: int) -> int:
+    row = conn.execute("SELECT COUNT(*) FROM neurons WHERE netuid = ?", (netuid,)).fetchone()
+    return int(row[0])

@@ -1,0 +1,156 @@
+"""SQLite-backed chain state for the devnet, shared safely by several processes.
+
+The file is opened in WAL mode; every state access (read or write) runs inside
+one ``BEGIN IMMEDIATE`` transaction, so the lazy epoch a read may trigger and
+the writes a call makes are atomic and serialised across processes. A call
+that raises inside :meth:`Store.transaction` rolls back: it writes nothing.
+
+Blocks follow wall time: ``block = GENESIS_BLOCK + floor((now - genesis_time) / block_time)``
+(genesis is block 1, so no write ever lands on block 0, which the chain's
+rate-limit check treats as "never").
+``clock`` is injectable so tests can drive time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = ["Store", "DEFAULT_BLOCK_TIME", "DEFAULT_STATE_PATH"]
+
+DEFAULT_BLOCK_TIME = 2.0
+GENESIS_BLOCK = 1
+DEFAULT_STATE_PATH = Path("~/.bittensor/devnet/chain.sqlite")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subnets (
+    netuid INTEGER PRIMARY KEY,
+    tempo INTEGER NOT NULL,
+    weights_rate_limit INTEGER NOT NULL,
+    min_allowed_weights INTEGER NOT NULL,
+    max_weights_limit INTEGER NOT NULL,
+    weights_version_key INTEGER NOT NULL,
+    max_uids INTEGER NOT NULL,
+    created_block INTEGER NOT NULL,
+    last_epoch_block INTEGER NOT NULL,
+    owner_coldkey TEXT NOT NULL,
+    owner_hotkey TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS neurons (
+    netuid INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    coldkey TEXT NOT NULL,
+    stake INTEGER NOT NULL DEFAULT 0,
+    permit INTEGER NOT NULL DEFAULT 0,
+    ip INTEGER NOT NULL DEFAULT 0,
+    port INTEGER NOT NULL DEFAULT 0,
+    ip_type INTEGER NOT NULL DEFAULT 4,
+    protocol INTEGER NOT NULL DEFAULT 4,
+    version INTEGER NOT NULL DEFAULT 0,
+    axon_block INTEGER NOT NULL DEFAULT 0,
+    incentive INTEGER NOT NULL DEFAULT 0,
+    dividends INTEGER NOT NULL DEFAULT 0,
+    last_update INTEGER NOT NULL DEFAULT 0,
+    registered_at INTEGER NOT NULL,
+    PRIMARY KEY (netuid, uid),
+    UNIQUE (netuid, hotkey)
+);
+CREATE TABLE IF NOT EXISTS weights (
+    netuid INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    dest INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (netuid, uid, dest)
+);
+"""
+
+
+class Store:
+    """One devnet state file. Cheap to open; open one per process (or per client).
+
+    ``block_time`` only applies when the file is new; an existing chain keeps its
+    own (change it with :meth:`set_block_time`). ``busy_timeout`` is how long a
+    transaction waits for another process's lock before ``sqlite3.OperationalError``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        block_time: float | None = None,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if block_time is not None and block_time <= 0:
+            raise ValueError(f"block time must be positive, got {block_time:g}")
+        self.path = Path(path).expanduser()
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # executescript commits implicitly, so the schema goes outside a transaction.
+        self._conn.executescript(_SCHEMA)
+        with self.transaction() as conn:
+            if _meta(conn, "genesis_time") is None:
+                _set_meta(conn, "genesis_time", repr(self._clock()))
+                _set_meta(conn, "block_time", repr(block_time or DEFAULT_BLOCK_TIME))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls back and propagates."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def block_time(self, conn: sqlite3.Connection | None = None) -> float:
+        return float(_meta(conn or self._conn, "block_time"))
+
+    def block(self, conn: sqlite3.Connection | None = None) -> int:
+        """The current block number, derived from wall time."""
+        conn = conn or self._conn
+        genesis = float(_meta(conn, "genesis_time"))
+        elapsed = max(0.0, self._clock() - genesis)
+        return GENESIS_BLOCK + math.floor(elapsed / self.block_time(conn))
+
+    def now(self) -> float:
+        return self._clock()
+
+    def set_block_time(self, seconds: float) -> None:
+        """Change the block time; the chain keeps its current block number."""
+        if seconds <= 0:
+            raise ValueError("block time must be positive")
+        with self.transaction() as conn:
+            current = self.block(conn)
+            elapsed = (current - GENESIS_BLOCK) * seconds
+            _set_meta(conn, "genesis_time", repr(self._clock() - elapsed))
+            _set_meta(conn, "block_time", repr(float(seconds)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

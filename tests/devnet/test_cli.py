@@ -1,0 +1,114 @@
+"""The devnet admin CLI: the btcli-like workflow end to end, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neurons.devnet.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return ["--state", str(tmp_path / "chain.sqlite"), "--wallet.path", str(tmp_path / "wallets")]
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_workflow_create_wallets_register_stake_permit_metagraph(capsys, paths):
+    """create-subnet → wallet-create → register → stake → permit → metagraph, like btcli."""
+    assert cli(capsys, "create-subnet", "--netuid", "2", "--block-time", "0.25", *paths)[0] == 0
+    for name in ("val", "mine"):
+        code, out, _ = cli(capsys, "wallet-create", "--wallet.name", name, *paths)
+        assert code == 0 and "hotkey 5" in out
+    code, out, _ = cli(capsys, "register", "--netuid", "2", "--wallet.name", "val", *paths)
+    assert code == 0 and "uid 0" in out
+    code, out, _ = cli(capsys, "register", "--netuid", "2", "--wallet.name", "mine", *paths)
+    assert code == 0 and "uid 1" in out
+    assert cli(capsys, "stake", "--netuid", "2", "--amount", "50", "--wallet.name", "val", *paths)[0] == 0
+    assert cli(capsys, "permit", "--netuid", "2", "--wallet.name", "val", *paths)[0] == 0
+    code, out, _ = cli(capsys, "metagraph", "--netuid", "2", *paths)
+    assert code == 0
+    rows = out.splitlines()
+    assert rows[0].startswith("netuid 2 at block") and "INCENTIVE" in rows[1]
+    assert "50.000" in rows[2] and " yes " in rows[2] and " no " in rows[3]
+
+
+def test_wallet_create_is_idempotent_and_never_prompts(capsys, paths):
+    first = cli(capsys, "wallet-create", "--wallet.name", "w", "--wallet.hotkey", "h", *paths)[1]
+    second = cli(capsys, "wallet-create", "--wallet.name", "w", "--wallet.hotkey", "h", *paths)[1]
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["register", "--netuid", "2", "--wallet.name", "ghost"], "btcli wallet create -w ghost"),
+        (["metagraph", "--netuid", "5"], "subnet 5 does not exist"),
+        (["permit", "--netuid", "2", "--wallet.name", "val"], "not registered"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_1(capsys, paths, argv, expected):
+    """Missing wallet, missing subnet, unregistered hotkey: one stderr line, exit 1, no traceback."""
+    cli(capsys, "create-subnet", "--netuid", "2", *paths)
+    cli(capsys, "wallet-create", "--wallet.name", "val", *paths)
+    code, _, err = cli(capsys, *argv, *paths)
+    assert code == 1
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_duplicate_subnet_and_duplicate_registration_are_refused(capsys, paths):
+    cli(capsys, "create-subnet", "--netuid", "2", *paths)
+    code, _, err = cli(capsys, "create-subnet", "--netuid", "2", *paths)
+    assert code == 1 and "already exists" in err
+    cli(capsys, "wallet-create", "--wallet.name", "val", *paths)
+    cli(capsys, "register", "--netuid", "2", "--wallet.name", "val", *paths)
+    code, _, err = cli(capsys, "register", "--netuid", "2", "--wallet.name", "val", *paths)
+    assert code == 1 and "HotKeyAlreadyRegisteredInSubNet" in err
+
+
+def test_every_flag_has_help():
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    assert set(subparsers) == {
+        "create-subnet", "wallet-create", "register", "stake", "permit", "metagraph"
+    }
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+
+
+def test_global_flags_work_before_the_command(capsys, tmp_path):
+    state = str(tmp_path / "c.sqlite")
+    assert main(["--state", state, "create-subnet", "--netuid", "3"]) == 0
+    assert main(["--state", state, "metagraph", "--netuid", "3"]) == 0
+    assert "netuid 3" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point_reports_errors_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BTCLI_TOKEN_SYMBOLS_CACHE": str(tmp_path / "s")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurons.devnet", "metagraph", "--netuid", "4",
+         "--state", str(tmp_path / "c.sqlite")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: subnet 4 does not exist on devnet"
+
+
+@pytest.mark.parametrize("flag, value", [("--block-time", "0"), ("--tempo", "0")])
+def test_invalid_subnet_parameters_are_refused_and_nothing_is_created(capsys, paths, flag, value):
+    code, _, err = cli(capsys, "create-subnet", "--netuid", "2", flag, value, *paths)
+    assert code == 1 and err.startswith("error: create-subnet:")
+    code, _, err = cli(capsys, "metagraph", "--netuid", "2", *paths)
+    assert code == 1 and "does not exist" in err

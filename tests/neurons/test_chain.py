@@ -1,0 +1,298 @@
+"""neurons.chain: connect, the Chain read/write surface on the devnet, retries, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from bittensor.result import RpcConnectionError
+
+from neurons import chain as chain_mod
+from neurons.chain import (
+    ChainUnreachable,
+    MetagraphView,
+    NotRegistered,
+    UnknownNetwork,
+    UnknownSubnet,
+    WalletMissing,
+    connect,
+    load_wallet,
+    require_registered,
+)
+from neurons.devnet.substrate import DevnetSubstrate
+from tests.devnet.fixtures import make_devnet, make_wallet
+
+
+@pytest.fixture(autouse=True)
+def _isolated_sdk_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp_path / "token_symbols.json"))
+
+
+@pytest.fixture(scope="module")
+def wallets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wallets")
+    return {n: make_wallet(root, n, s) for s, n in enumerate(["val", "miner", "outsider"], 40)}
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    net = make_devnet(tmp_path, tempo=4, weights_rate_limit=3)
+    yield net
+    net.store.close()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _chain(devnet, wallets, *, permit=True):
+    """A Chain on the devnet with val (uid 0, staked, permitted) and miner (uid 1)."""
+    chain = await connect("devnet", substrate=DevnetSubstrate(devnet.open()))
+    for name in ("val", "miner"):
+        assert (await chain.register(wallets[name], 2)).ok
+    assert (await chain.add_stake(wallets["val"], 2, 10.0)).ok
+    if permit:
+        devnet.permit(2, wallets["val"])
+    devnet.clock.advance(1)
+    return chain
+
+
+def test_unknown_network_lists_the_valid_ones():
+    with pytest.raises(UnknownNetwork) as caught:
+        run(connect("mainnet"))
+    message = str(caught.value)
+    assert "'mainnet'" in message and "devnet, finney, test, local" in message
+    assert "\n" not in message
+
+
+def test_unreachable_endpoint_fails_fast_with_one_line():
+    """Nothing listens on port 9: ChainUnreachable naming the endpoint (bounded by timeout=)."""
+    with pytest.raises(ChainUnreachable) as caught:
+        run(connect("ws://127.0.0.1:9", timeout=5))
+    assert "ws://127.0.0.1:9" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_connect_devnet_creates_the_state_file(tmp_path):
+    async def go():
+        chain = await connect("devnet", devnet_path=tmp_path / "d" / "chain.sqlite")
+        block = await chain.block()
+        await chain.close()
+        return block
+
+    assert run(go()) >= 1
+    assert (tmp_path / "d" / "chain.sqlite").exists()
+
+
+def test_metagraph_view_and_uid_lookups(devnet, wallets):
+    async def go():
+        chain = await _chain(devnet, wallets)
+        assert (await chain.serve_axon(wallets["miner"], 2, "192.168.1.4", 8443)).ok
+        view = await chain.metagraph(2)
+        uid = await chain.uid_of(2, wallets["miner"].hotkeypub.ss58_address)
+        await chain.close()
+        return view, uid
+
+    view, uid = run(go())
+    assert isinstance(view, MetagraphView) and view.netuid == 2 and uid == 1
+    val, miner = view.neurons
+    assert val.stake == pytest.approx(10.0) and val.validator_permit and val.axon is None
+    assert miner.axon == ("192.168.1.4", 8443) and miner.stake == 0.0
+    assert view.uid_of(wallets["val"].hotkeypub.ss58_address) == 0
+    assert view.by_uid(1) == miner
+
+
+def test_metagraph_of_unknown_subnet_raises(devnet, wallets):
+    async def go():
+        chain = await connect("devnet", substrate=DevnetSubstrate(devnet.open()))
+        try:
+            await chain.metagraph(99)
+        finally:
+            await chain.close()
+
+    with pytest.raises(UnknownSubnet, match="subnet 99 does not exist"):
+        run(go())
+
+
+def test_serve_axon_unregistered_returns_one_line_error(devnet, wallets):
+    async def go():
+        chain = await _chain(devnet, wallets)
+        before = devnet.dump()
+        result = await chain.serve_axon(wallets["outsider"], 2, "10.1.1.1", 9000)
+        await chain.close()
+        return before, result
+
+    before, result = run(go())
+    assert not result.ok and "HotKeyNotRegisteredInNetwork" in result.error
+    assert "\n" not in result.error and devnet.dump() == before
+
+
+def test_serve_axon_with_a_bad_ip_is_a_result_not_an_exception(devnet, wallets):
+    async def go():
+        chain = await _chain(devnet, wallets)
+        result = await chain.serve_axon(wallets["miner"], 2, "not-an-ip", 9000)
+        await chain.close()
+        return result
+
+    result = run(go())
+    assert not result.ok and "not-an-ip" in result.error
+
+
+def test_set_weights_then_weights_of_and_hyperparameters(devnet, wallets):
+    async def go():
+        chain = await _chain(devnet, wallets)
+        result = await chain.set_weights(wallets["val"], 2, {1: 0.8, 0: 0.2}, version_key=0)
+        weights = await chain.weights_of(2, 0)
+        limit, tempo = await chain.weights_rate_limit(2), await chain.tempo(2)
+        await chain.close()
+        return result, weights, limit, tempo
+
+    result, weights, limit, tempo = run(go())
+    assert result.ok and result.block is not None
+    assert weights == pytest.approx({0: 0.2, 1: 0.8}, abs=1e-4)
+    assert (limit, tempo) == (3, 4)
+
+
+def test_set_weights_inside_rate_limit_is_refused_before_submitting(devnet, wallets):
+    """The second set within the limit returns ok=False naming the wait; nothing is written."""
+
+    async def go():
+        chain = await _chain(devnet, wallets)
+        assert (await chain.set_weights(wallets["val"], 2, {1: 1.0}, 0)).ok
+        devnet.clock.advance(1)
+        before = devnet.dump()
+        submitted = []
+        original = chain.client.execute
+        chain.client.execute = lambda *a, **k: submitted.append(a) or original(*a, **k)
+        result = await chain.set_weights(wallets["val"], 2, {0: 1.0, 1: 1.0}, 0)
+        await chain.close()
+        return before, result, submitted
+
+    before, result, submitted = run(go())
+    assert not result.ok and result.error.startswith("rate limited") and "retry in 2 blocks" in result.error
+    assert submitted == [] and devnet.dump() == before
+
+
+def test_set_weights_without_permit_and_unregistered_are_results(devnet, wallets):
+    async def go():
+        chain = await _chain(devnet, wallets, permit=False)
+        no_permit = await chain.set_weights(wallets["val"], 2, {1: 1.0}, 0)
+        outsider = await chain.set_weights(wallets["outsider"], 2, {1: 1.0}, 0)
+        await chain.close()
+        return no_permit, outsider
+
+    no_permit, outsider = run(go())
+    assert not no_permit.ok and "NeuronNoValidatorPermit" in no_permit.error
+    assert not outsider.ok and "not registered on netuid 2" in outsider.error
+
+
+class _Flaky:
+    """Wraps a Substrate; the first ``failures`` block_number calls raise a connection error."""
+
+    def __init__(self, inner, failures):
+        self._inner, self.failures, self.calls = inner, failures, 0
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def block_number(self):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RpcConnectionError("socket closed")
+        return await self._inner.block_number()
+
+
+def test_connection_errors_are_retried_with_backoff_then_reported(devnet):
+    async def go(failures):
+        flaky = _Flaky(DevnetSubstrate(devnet.open()), failures)
+        chain = await connect("devnet", substrate=flaky, retries=2)
+        sleeps = []
+
+        async def sleep(seconds):
+            sleeps.append(seconds)
+
+        chain._sleep = sleep
+        try:
+            return await chain.block(), sleeps
+        except ChainUnreachable as error:
+            return error, sleeps
+
+    block, sleeps = run(go(2))
+    assert isinstance(block, int) and sleeps == [0.5, 1.0]
+    error, sleeps = run(go(5))
+    assert isinstance(error, ChainUnreachable) and "socket closed" in str(error)
+    assert len(sleeps) == 2
+
+
+def test_load_wallet_missing_files_name_the_file_and_the_command(tmp_path, wallets):
+    with pytest.raises(WalletMissing) as caught:
+        load_wallet("nobody", "default", tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "nobody" / "coldkeypub.txt") in message
+    assert "btcli wallet create -w nobody -H default" in message
+
+    root = wallets["val"].path
+    with pytest.raises(WalletMissing, match="btcli wallet new-hotkey -w val -H spare"):
+        load_wallet("val", "spare", root)
+    assert load_wallet("val", "default", root).hotkeypub.ss58_address
+
+
+def test_require_registered_names_the_register_command():
+    view = MetagraphView(netuid=2, block=10, neurons=())
+    with pytest.raises(NotRegistered) as caught:
+        require_registered(view, "5Fake", 2, "finney", wallet_name="w", wallet_hotkey="h")
+    assert "btcli subnets register --netuid 2 -n finney -w w -H h" in str(caught.value)
+    with pytest.raises(NotRegistered, match="python -m neurons.devnet register --netuid 2"):
+        require_registered(view, "5Fake", 2, "devnet")
+
+
+def test_all_names_are_exported():
+    for name in chain_mod.__all__:
+        assert hasattr(chain_mod, name), name
+
+
+class _Result:
+    def __init__(self, error):
+        self.success, self.message, self.error = False, error.message, error
+
+
+def test_real_network_rejections_carry_the_sdk_remediation_in_one_line():
+    """On finney/test/local a failed ExtrinsicResult maps to '<op> rejected: <msg> (<what to do>)'."""
+    from bittensor.result import ChainError
+
+    from neurons.chain import Chain
+
+    chain = Chain(client=None, network="finney")
+    error = ChainError("SettingWeightsTooFast", "SettingWeightsTooFast")
+    reason = chain._reason(_Result(error))
+    assert reason.startswith("SettingWeightsTooFast (") and "rate-limit" in reason
+    assert "\n" not in reason
+    assert Chain(client=None, network="devnet")._reason(_Result(error)) == "SettingWeightsTooFast"
+
+
+def test_devnet_state_that_cannot_be_opened_is_chain_unreachable(tmp_path):
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(ChainUnreachable, match="cannot open the devnet state"):
+        run(connect("devnet", devnet_path=tmp_path / "dir.sqlite"))
+
+
+def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
+    """Another process holding the write lock past the busy timeout looks like a dead
+    connection: retried with backoff, then ChainUnreachable (no sqlite traceback)."""
+    from neurons.devnet.store import Store
+
+    async def go():
+        impatient = Store(devnet.path, clock=devnet.clock, busy_timeout=0.05)
+        chain = await connect("devnet", substrate=DevnetSubstrate(impatient), retries=1)
+        sleeps = []
+
+        async def sleep(seconds):
+            sleeps.append(seconds)
+
+        chain._sleep = sleep
+        with devnet.store.transaction():
+            with pytest.raises(ChainUnreachable, match="database is locked"):
+                await chain.tempo(2)
+        assert await chain.tempo(2) == 4  # lock released: reads work again
+        return sleeps
+
+    assert run(go()) == [0.5]
