@@ -1,0 +1,58 @@
+"""The execution layer: EZKL proofs of ONNX models, pinned by hash.
+
+The only package that imports ezkl. Public API:
+
+- ``CircuitRegistry.load(models_dir, srs_path)`` / ``Circuit``: verified circuits;
+- ``EzklProver`` (the real ``Prover``) and ``make_prover`` (for worker processes);
+- ``verify(circuit, proof, expected_inputs) -> Verdict`` and ``fidelity``;
+- ``proof_to_ezkl`` / ``proof_from_ezkl``: Proof <-> ezkl proof JSON;
+- ``ensure_keys`` / ``default_key_cache``: the proving-key cache;
+- the value types and the ``ExecutionError`` tree from ``execution_layer.types``.
+
+CLIs: ``python -m execution_layer.build``, ``.keys``, ``.demo``.
+"""
+
+from execution_layer.circuit import Circuit, ezkl_version, load_circuit
+from execution_layer.keys import default_key_cache, ensure_keys
+from execution_layer.proofjson import proof_from_ezkl, proof_to_ezkl
+from execution_layer.prover import EzklProver, make_prover
+from execution_layer.registry import CircuitRegistry, default_models_dir
+from execution_layer.types import (
+    CircuitMismatch,
+    CircuitNotFound,
+    ExecutionError,
+    KeyDerivationFailed,
+    Proof,
+    Prover,
+    ProveResult,
+    ProvingFailed,
+    Verdict,
+    VersionMismatch,
+)
+from execution_layer.verifier import fidelity, verify
+
+__all__ = [
+    "Circuit",
+    "CircuitRegistry",
+    "EzklProver",
+    "make_prover",
+    "verify",
+    "fidelity",
+    "proof_from_ezkl",
+    "proof_to_ezkl",
+    "ensure_keys",
+    "default_key_cache",
+    "default_models_dir",
+    "load_circuit",
+    "ezkl_version",
+    "ExecutionError",
+    "CircuitNotFound",
+    "CircuitMismatch",
+    "VersionMismatch",
+    "KeyDerivationFailed",
+    "ProvingFailed",
+    "Proof",
+    "ProveResult",
+    "Verdict",
+    "Prover",
+]

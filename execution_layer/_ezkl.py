@@ -1,0 +1,56 @@
+"""The one place ezkl's errors are translated, and its JSON files written/read.
+
+ezkl's Python API works on files and signals failure by raising RuntimeError
+(or occasionally returning False). ``call`` runs one ezkl function and maps
+any failure to the given ExecutionError subclass with ezkl's message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from execution_layer.types import ExecutionError
+
+__all__ = ["call", "write_input", "SRS_HEADER_BYTES", "srs_logrows"]
+
+T = TypeVar("T")
+SRS_HEADER_BYTES = 4
+
+
+def _clean(message: str) -> str:
+    message = re.sub(r"\s+", " ", message).strip()
+    return message[:500]
+
+
+def call(error: type[ExecutionError], stage: str, fn: Callable[..., T], *args, **kwargs) -> T:
+    """Run ``fn``; on an exception or a False result raise ``error("<stage>: <ezkl message>")``."""
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as e:  # ezkl raises RuntimeError, pyo3 may raise others (TypeError, ValueError)
+        message = _clean(str(e)) or type(e).__name__
+        if "OOR" in message or "out of range" in message.lower():
+            message += " (an input or intermediate value lies outside the range the circuit was calibrated for)"
+        raise error(f"{stage}: {message}") from None
+    if result is False:
+        raise error(f"{stage}: ezkl returned False")
+    return result
+
+
+def write_input(path: Path, values: np.ndarray) -> None:
+    """Write ezkl's input JSON for one model input: ``{"input_data": [[floats]]}``."""
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    path.write_text(json.dumps({"input_data": [[float(v) for v in flat]]}))
+
+
+def srs_logrows(path: Path) -> int:
+    """The logrows (k) of a KZG SRS file: halo2 writes k as a little-endian u32 first."""
+    with open(path, "rb") as f:
+        head = f.read(SRS_HEADER_BYTES)
+    if len(head) != SRS_HEADER_BYTES:
+        raise ExecutionError(f"{path}: not an SRS file")
+    return int.from_bytes(head, "little")

@@ -1,0 +1,153 @@
+"""Build a model's circuit artifacts: ``python -m execution_layer.build models/<name>``.
+
+For model authors only; users never rebuild (compiled circuits are not
+byte-reproducible and ``settings.json`` carries a timestamp, so the artifacts
+are built once and committed). Steps, in order:
+
+1. gen_settings with decomp_base=512, decomp_legs=4 (set before calibration:
+   ezkl's defaults force logrows >= 15), inputs and outputs public, params fixed;
+2. calibrate over data spanning the sampler's whole range: the held-out
+   samples, sampler draws, all-low, all-high, random corners and uniform draws
+   (ezkl's lookups only cover the calibrated range);
+3. pin logrows to the SRS's k (ezkl re-derives a smaller SRS on every call
+   otherwise, costing seconds per proof and per verification) and compile;
+4. create the SRS if missing (LOCAL/TEST ONLY: whoever generates an SRS can
+   forge proofs), setup to derive vk.key, mock-prove the extreme inputs;
+5. write manifest.json pinning every file by sha256, the SRS and the ezkl version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ezkl
+import numpy as np
+
+from execution_layer import _ezkl, _manifest
+from execution_layer.circuit import ezkl_version
+from execution_layer.types import ExecutionError
+from models.sampling import InputSpec, sample_near
+
+__all__ = ["build", "calibration_inputs", "main"]
+
+log = logging.getLogger(__name__)
+
+DECOMP_BASE = 512
+DECOMP_LEGS = 4
+DEFAULT_LOGROWS = 12
+FILES = {
+    "onnx": "model.onnx",
+    "settings": "settings.json",
+    "compiled": "model.compiled",
+    "vk": "vk.key",
+    "metadata": "metadata.json",
+    "samples": "samples.npy",
+}
+
+
+class BuildFailed(ExecutionError):
+    """A build step failed."""
+
+
+def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Generator, draws: int = 200) -> np.ndarray:
+    """Rows spanning the sampler's range: real samples, sampler draws and the extremes."""
+    size = int(np.prod(spec.shape))
+    real = np.asarray(samples, dtype=np.float32).reshape(len(samples), size)
+    drawn = np.stack([sample_near(samples, spec, rng).reshape(size) for _ in range(draws)])
+    extremes = np.stack([np.full(size, spec.low), np.full(size, spec.high)])
+    corners = rng.choice([spec.low, spec.high], size=(16, size))
+    uniform = rng.uniform(spec.low, spec.high, size=(16, size))
+    return np.concatenate([real, drawn, extremes, corners, uniform]).astype(np.float32)
+
+
+def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None) -> dict:
+    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written."""
+    folder = Path(folder).resolve()
+    metadata = json.loads((folder / FILES["metadata"]).read_text())
+    spec = InputSpec.from_json(metadata["input"])
+    samples = np.load(folder / FILES["samples"])
+    onnx, settings, compiled = (str(folder / FILES[k]) for k in ("onnx", "settings", "compiled"))
+
+    if not srs_path.exists():
+        log.warning("no SRS at %s: generating one at logrows %d. LOCAL/TEST USE ONLY: whoever generates "
+                    "an SRS can forge proofs; a public network uses the public ceremony SRS", srs_path, logrows)
+        srs_path.parent.mkdir(parents=True, exist_ok=True)
+        _ezkl.call(BuildFailed, "gen_srs", ezkl.gen_srs, str(srs_path), logrows)
+    k = _ezkl.srs_logrows(srs_path)
+
+    run_args = ezkl.PyRunArgs()
+    run_args.decomp_base = DECOMP_BASE
+    run_args.decomp_legs = DECOMP_LEGS
+    run_args.input_visibility = "public"
+    run_args.output_visibility = "public"
+    run_args.param_visibility = "fixed"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, onnx, settings, py_run_args=run_args)
+        data = tmp / "calibration.json"
+        rows = calibration_inputs(samples, spec, np.random.default_rng(0))
+        data.write_text(json.dumps({"input_data": [[float(v) for v in rows.reshape(-1)]]}))
+        log.info("calibrating over %d inputs", len(rows))
+        _ezkl.call(BuildFailed, "calibrate_settings", ezkl.calibrate_settings, str(data), onnx, settings,
+                   "resources", scales=scales, max_logrows=k)
+        doc = json.loads(Path(settings).read_text())
+        needed = doc["run_args"]["logrows"]
+        if needed > k:
+            raise BuildFailed(f"{folder.name} needs logrows {needed} but the SRS has {k}; "
+                              "rebuild every circuit against a larger SRS")
+        doc["run_args"]["logrows"] = k
+        Path(settings).write_text(json.dumps(doc))
+        _ezkl.call(BuildFailed, "compile_circuit", ezkl.compile_circuit, onnx, compiled, settings)
+
+        t0 = time.perf_counter()
+        _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES["vk"]), str(tmp / "pk.key"),
+                   srs_path=str(srs_path))
+        log.info("setup in %.1fs", time.perf_counter() - t0)
+        for label, values in (("low", np.full(spec.shape, spec.low)), ("high", np.full(spec.shape, spec.high))):
+            _ezkl.write_input(tmp / "in.json", values)
+            _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), compiled,
+                       str(tmp / "w.json"), vk_path=str(folder / FILES["vk"]), srs_path=str(srs_path))
+            _ezkl.call(BuildFailed, f"mock({label})", ezkl.mock, str(tmp / "w.json"), compiled)
+
+    manifest = {
+        "name": metadata["name"],
+        "ezkl_version": ezkl_version(),
+        "artifacts": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
+                      for k2 in _manifest.ARTIFACTS},
+        "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path)},
+        "data": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
+                 for k2 in _manifest.DATA},
+    }
+    manifest["circuit_id"] = _manifest.circuit_id(
+        {k2: v["sha256"] for k2, v in manifest["artifacts"].items()}, manifest["srs"]["sha256"])
+    (folder / _manifest.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
+    parser.add_argument("--srs", type=Path, default=None,
+                        help="KZG SRS (default: <models>/srs/kzg<logrows>.srs; created if missing, local use only)")
+    parser.add_argument("--logrows", type=int, default=DEFAULT_LOGROWS, help="k of a newly generated SRS")
+    parser.add_argument("--scales", default="12", help="comma-separated scales calibration may try")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
+    try:
+        manifest = build(args.folder, srs, logrows=args.logrows, scales=[int(s) for s in args.scales.split(",")])
+    except (ExecutionError, OSError, ValueError, KeyError) as e:
+        print(f"build failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{manifest['name']}: circuit {manifest['circuit_id']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
