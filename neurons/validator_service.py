@@ -90,6 +90,7 @@ class Validator:
         self.clock = clock
         self.state: ValidatorState = store.load().state
         self.rounds_done = 0
+        self.last_report: RoundReport | None = None
 
     # ------------------------------------------------------------------ rounds
 
@@ -141,6 +142,7 @@ class Validator:
         weights = await self.maybe_set_weights(metagraph)
         report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
         self._publish(report)
+        self.last_report = report
         return report
 
     def _align(self, metagraph: MetagraphView) -> None:
@@ -411,13 +413,15 @@ async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_w
 
     Waits out the rate limit (bounded) so a short run ends with its weights set.
     """
+    report = validator.last_report
+    if report is not None and report.weights is not None and report.weights.ok:
+        return  # the last round's averages already landed
     deadline = time.monotonic() + max_wait_s
-    last_block = validator.state.last_weights_block
     while time.monotonic() < deadline and not (stop and stop.is_set()):
         result = await validator.maybe_set_weights()
-        if result is not None:
+        if result is not None and result.ok:
             return
-        if validator.state.last_weights_block != last_block:
+        if result is None and not validator.state.averages:
             return
         await asyncio.sleep(1.0)
     log.warning("could not set final weights within %.0fs", max_wait_s)
