@@ -421,7 +421,7 @@ async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_w
         result = await validator.maybe_set_weights()
         if result is not None and result.ok:
             return
-        if result is None and not validator.state.averages:
-            return
+        if not scoring.normalized_weights(validator.state.averages):
+            return  # nothing positive to set
         await asyncio.sleep(1.0)
     log.warning("could not set final weights within %.0fs", max_wait_s)
