@@ -212,6 +212,14 @@ def localnet_parser() -> argparse.ArgumentParser:
         "response time in the scores (0 makes every miner honest and equal).",
     )
     p.add_argument(
+        "--round-interval", dest="round_interval", type=float, default=2.0,
+        help="Least seconds between the starts of two validator rounds.",
+    )
+    p.add_argument(
+        "--start-timeout", dest="start_timeout", type=float, default=300.0,
+        help="Seconds the miners may take to start (the first start derives proving keys).",
+    )
+    p.add_argument(
         "--workdir", type=Path, default=Path("run/localnet"),
         help="Folder for the devnet state, wallets, logs and validator state; wiped at start.",
     )

@@ -58,7 +58,7 @@ class ScoringConfig:
     w_size: float = 0.2
     time_floor: float = 0.1  # the slowest valid response still earns this time component
     neutral_time: float = 0.5  # time component while a circuit has too few samples
-    min_samples: int = 8  # valid response times needed before times are compared
+    min_samples: int = 3  # valid response times needed before times are compared
     window: int = 128  # recent valid response times kept per circuit
     fast_quantile: float = 0.05  # "fastest" = this quantile of the window
     slow_quantile: float = 0.95  # "slowest" = this quantile of the window

@@ -157,12 +157,20 @@ def test_size_component_without_known_minimum_is_one():
 # --- a round -------------------------------------------------------------------------------
 
 
-def test_score_round_with_no_history_is_neutral_on_time():
-    responses = [resp(uid=u, t=1.0 + u) for u in range(3)]
+def test_score_round_with_too_little_history_is_neutral_on_time():
+    n = CFG.min_samples - 1
+    responses = [resp(uid=u, t=1.0 + u) for u in range(n)]
     scored, stats = score_round(responses, {}, CFG)
     expected = CFG.w_time * CFG.neutral_time + CFG.w_size * 1.0
-    assert [s.score for s in scored] == pytest.approx([expected] * 3)
-    assert len(stats["c"].times) == 3
+    assert [s.score for s in scored] == pytest.approx([expected] * n)
+    assert len(stats["c"].times) == n
+
+
+def test_first_round_with_enough_miners_already_ranks_them_by_time():
+    responses = [resp(uid=u, t=1.0 + u) for u in range(CFG.min_samples)]
+    scored, _ = score_round(responses, {}, CFG)
+    scores = [s.score for s in scored]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
 
 
 def test_score_round_folds_the_round_in_before_scoring_and_does_not_mutate_input():
