@@ -16,6 +16,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,5 +55,10 @@ def test_localnet_honest_miner_is_verified_scored_and_weighted_on_chain(tmp_path
     report = asyncio.run(admin.metagraph(2, state=workdir / "chain.sqlite"))
     validator = next(n for n in report.view.neurons if n.validator_permit)
     assert report.weights[validator.uid] == {miner_uid: 1.0}
+    # The devnet's epoch runs every tempo (5 blocks here); wait for one to pass.
+    deadline = time.monotonic() + 15
+    while report.view.by_uid(miner_uid).incentive == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        report = asyncio.run(admin.metagraph(2, state=workdir / "chain.sqlite"))
     assert report.view.by_uid(miner_uid).incentive > 0
     assert "weights on chain" in run.stdout
