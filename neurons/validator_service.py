@@ -3,10 +3,12 @@
 A round, in order: read the metagraph; align stored averages with it (a uid
 whose hotkey changed starts from zero); challenge every serving miner except
 ourselves once, shuffled, at most ``concurrency`` at a time, each with its
-own fresh input for a randomly chosen circuit; score the round; fold the
+own fresh input for a randomly chosen circuit (a challenge that raises
+scores zero for that miner, logged, and the round goes on); score the round; fold the
 scores into the per-miner moving averages (registered uids that do not serve
 score zero); write the state atomically; append the round to
-``reports.jsonl``; then set weights if the chain's rate limit allows.
+``reports.jsonl``; then set weights if the chain's rate limit allows (a
+chain failure there is logged and retried next round; the round stands).
 
 Every collaborator is injected; ``neurons/validator.py`` builds the real ones.
 """
@@ -25,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from neurons import scoring
-from neurons.chain import ChainAccess, MetagraphView, WriteResult
+from neurons.chain import ChainAccess, ChainFailure, MetagraphView, WriteResult
 from neurons.challenge import ResponseRecord, VerifyFn, challenge_miner
 from neurons.miner_client import MinerClient
 from neurons.replay_guard import ReplayGuard
@@ -130,16 +132,32 @@ class Validator:
         async def one(neuron) -> ResponseRecord:
             circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
             async with limit:
-                return await challenge_miner(
-                    neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                    guard=self.guard, rng=self.rng, clock=self.clock,
-                )
+                try:
+                    return await challenge_miner(
+                        neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
+                        guard=self.guard, rng=self.rng, clock=self.clock,
+                    )
+                except Exception as error:
+                    # The task boundary of one challenge: whatever broke here must
+                    # not cost the other miners their round. It scores zero.
+                    log.exception("uid %d %s: challenge on %s failed in the validator",
+                                  neuron.uid, neuron.hotkey[:10], circuit.name)
+                    return ResponseRecord(
+                        neuron.uid, neuron.hotkey, circuit.id, circuit.name, False,
+                        f"validator error: {type(error).__name__}", 0.0, 0, None, None, 0.0,
+                    )
 
         records = tuple(await asyncio.gather(*(one(n) for n in targets)))
         scores = self._score(records, metagraph)
         self.rounds_done = index
         self._save()
-        weights = await self.maybe_set_weights(metagraph)
+        try:
+            weights = await self.maybe_set_weights(metagraph)
+        except ChainFailure as error:
+            # The round's scores are saved; only the write waits for the next round.
+            self.metrics.chain_errors.labels(operation="set_weights").inc()
+            log.warning("round %d: could not set weights: %s", index, error)
+            weights = None
         report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
         self._publish(report)
         self.last_report = report
