@@ -19,7 +19,6 @@ import pytest
 
 from execution_layer.types import ProvingFailed
 from neurons.auth import sign_response
-from neurons.chain import NeuronInfo
 from neurons.miner_app import build_miner_app
 from neurons.miner_client import MinerClient
 from neurons.replay_guard import ReplayGuard
@@ -140,14 +139,16 @@ class Net:
         self.wallets = wallets
         self.tmp_path = tmp_path
         self.circuits = list(circuits)
-        validator = serving(neuron(VALIDATOR_UID, hotkey_of(wallets[0]), stake=MIN_STAKE * 10), VALIDATOR_AXON)
+        me = neuron(VALIDATOR_UID, hotkey_of(wallets[0]), stake=MIN_STAKE * 10)
+        validator = serving(me, VALIDATOR_AXON)
         self.chain = FakeChain(NETUID, {VALIDATOR_UID: validator})
         self.routing = RoutingTransport()
         # The validator serves an axon too; a request to it would be an honest answer.
         self.routing.routes[VALIDATOR_AXON] = honest(self.chain, wallets[0])
         for uid, build in behaviours.items():
             axon = axon_of(uid) if build is not None else None
-            self.chain.neurons[uid] = serving(neuron(uid, hotkey_of(wallets[uid]), stake=0.0, permit=False), axon)
+            miner = neuron(uid, hotkey_of(wallets[uid]), stake=0.0, permit=False)
+            self.chain.neurons[uid] = serving(miner, axon)
             if build is not None:
                 self.routing.routes[axon] = build(self.chain, wallets[uid])
         self.verify = FakeVerifier()
