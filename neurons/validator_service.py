@@ -269,8 +269,16 @@ class Validator:
         return result
 
     def _publish(self, report: RoundReport) -> None:
+        """Append the round to ``reports_path``; a write failure is logged, the round stands."""
         if self.reports_path is None:
             return
+        try:
+            self._append_report(report)
+        except OSError:
+            log.exception("could not append round %d to %s", report.index, self.reports_path)
+
+    def _append_report(self, report: RoundReport) -> None:
+        assert self.reports_path is not None
         line = {
             "round": report.index,
             "block": report.block,
@@ -426,7 +434,9 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
         log.info("validator stopped")
 
 
-async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0) -> None:
+async def _final_weights(
+    validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0, poll_s: float = 1.0
+) -> None:
     """With a fixed number of rounds, make sure the last averages reach the chain.
 
     Waits out the rate limit (bounded) so a short run ends with its weights set.
@@ -436,10 +446,14 @@ async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_w
         return  # the last round's averages already landed
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
-        result = await validator.maybe_set_weights()
+        try:
+            result = await validator.maybe_set_weights()
+        except ChainFailure as error:  # a chain hiccup: the wait goes on
+            log.warning("final weights: %s", error)
+            result = None
         if result is not None and result.ok:
             return
         if not scoring.normalized_weights(validator.state.averages):
             return  # nothing positive to set
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(poll_s)
     log.warning("could not set final weights within %.0fs", max_wait_s)

@@ -22,7 +22,7 @@ from neurons.auth import sign_response
 from neurons.miner_app import build_miner_app
 from neurons.miner_client import MinerClient
 from neurons.replay_guard import ReplayGuard
-from neurons.validator_service import Validator
+from neurons.validator_service import Validator, _final_weights
 from neurons.validator_state import StateStore, ValidatorState
 from neurons.version import VERSION_KEY
 from protocol import ProofRequest, ProofResponse, encode
@@ -283,6 +283,17 @@ async def test_each_round_is_appended_to_the_reports_file(nets):
     assert {rec["uid"] for rec in rounds[0]["records"]} == {1, 2}
 
 
+async def test_an_unwritable_reports_file_does_not_fail_the_round(nets, caplog):
+    net = nets({1: honest})
+    reports = net.tmp_path / "reports-is-a-directory"
+    reports.mkdir(parents=True)
+    validator = net.validator(reports_path=reports)
+    with caplog.at_level(logging.ERROR, logger="validator"):
+        report = await validator.run_round()
+    assert report.records[0].verified and validator.last_report is report
+    assert "could not append round 1" in caplog.text
+
+
 # --- weights ----------------------------------------------------------------------
 
 
@@ -360,6 +371,28 @@ async def test_chain_failure_while_setting_weights_keeps_the_round(nets, caplog)
     assert validator.last_report is report
     assert net.store.load().state.averages[1] == report.averages[1] > 0
     assert "could not set weights" in caplog.text
+
+
+async def test_final_weights_wait_out_the_rate_limit_and_a_chain_hiccup(nets):
+    """A fixed-rounds run ends with its weights on chain even if the last round could not
+    set them (rate limit) and the chain drops a read while it waits."""
+    net = nets({1: honest})
+    chain = net.chain
+    chain.set_neuron(VALIDATOR_UID, last_update=chain.current_block - 10)
+    validator = net.validator()
+    assert (await validator.run_round()).weights is None
+    chain.current_block += chain.rate_limit
+    chain.fail_reads = 1
+    await asyncio.wait_for(_final_weights(validator, None, max_wait_s=5.0, poll_s=0.01), timeout=10)
+    assert len(chain.weight_calls) == 1 and set(chain.weight_calls[0][1]) == {1}
+
+
+async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
+    net = nets({1: failing})
+    validator = net.validator()
+    await validator.run_round()
+    await asyncio.wait_for(_final_weights(validator, None, max_wait_s=30.0, poll_s=5.0), timeout=5)
+    assert net.chain.weight_calls == []
 
 
 # --- state across restarts ----------------------------------------------------------
