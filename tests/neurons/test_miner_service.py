@@ -36,7 +36,7 @@ NETUID = 3
 
 
 @pytest.fixture(scope="module")
-def registry():
+def shipped():
     return CircuitRegistry.load()
 
 
@@ -87,18 +87,18 @@ def test_explicit_flags_win_over_network_defaults():
 # --- circuits ----------------------------------------------------------------------
 
 
-def test_select_circuits_defaults_to_every_shipped_circuit(registry):
-    assert _select_circuits(registry, None) == list(registry)
+def test_select_circuits_defaults_to_every_shipped_circuit(shipped):
+    assert _select_circuits(shipped, None) == list(shipped)
 
 
-def test_select_circuits_by_name_or_id_in_the_order_given(registry):
-    wine, digits = registry.by_name("wine_mlp"), registry.by_name("digits_cnn")
-    assert _select_circuits(registry, ("wine_mlp", digits.id)) == [wine, digits]
+def test_select_circuits_by_name_or_id_in_the_order_given(shipped):
+    wine, digits = shipped.by_name("wine_mlp"), shipped.by_name("digits_cnn")
+    assert _select_circuits(shipped, ("wine_mlp", digits.id)) == [wine, digits]
 
 
-def test_select_circuits_names_what_is_missing(registry):
+def test_select_circuits_names_what_is_missing(shipped):
     with pytest.raises(CircuitNotFound, match="no circuit with id 'nope'"):
-        _select_circuits(registry, ("nope",))
+        _select_circuits(shipped, ("nope",))
 
 
 # --- announcing ----------------------------------------------------------------------
@@ -185,7 +185,7 @@ async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):
 
 
 @pytest.fixture(scope="module")
-def key_cache(request, tmp_path_factory):
+def keys(request, tmp_path_factory):
     """The session key cache when the suite provides one, else a fresh one for this module."""
     try:
         return request.getfixturevalue("key_cache")
@@ -200,20 +200,20 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(wallets, registry, key_cache):
+async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(wallets, shipped, keys):
     root, miner, validator = wallets
     port = free_port()
     chain = chain_with(miner, validator)
     stop = asyncio.Event()
     task = asyncio.create_task(run_miner(
-        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=key_cache),
+        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
         stop=stop, chain=chain,
     ))
     try:
         await wait_for(lambda: chain.axon_calls or task.done())
         assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.1", port)]
 
-        circuit = registry.by_name("wine_mlp")
+        circuit = shipped.by_name("wine_mlp")
         inputs = circuit.sample_inputs(np.random.default_rng(5))
         request = ProofRequest(request_id=new_request_id(), circuit_id=circuit.id,
                                inputs=tuple(float(v) for v in inputs.reshape(-1)),
@@ -233,7 +233,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     assert port_is_free(port) and not chain.closed
 
 
-async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, key_cache):
+async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, keys):
     root, miner, validator = wallets
     port = free_port()
 
@@ -244,7 +244,7 @@ async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, ke
     chain = Exploding(NETUID, chain_with(miner, validator).neurons)
     with pytest.raises(RuntimeError, match="SDK bug"):
         await asyncio.wait_for(run_miner(
-            miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=key_cache),
+            miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
             chain=chain,
         ), timeout=60)
     assert port_is_free(port)

@@ -500,3 +500,54 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
     assert not by_uid[2].verified and "other inputs" in by_uid[2].reason
     assert report.scores[2] == 0.0
     assert set(net.chain.weight_calls[0][1]) == {1}
+
+
+@pytest.fixture(scope="module")
+def real_proof(request, real):
+    """(inputs, ProveResult) for the real circuit: the session's, or one made here."""
+    circuit, prover, _ = real
+    try:
+        return request.getfixturevalue("proofs")[circuit.name]
+    except pytest.FixtureLookupError:
+        inputs = circuit.sample_inputs(np.random.default_rng(11))
+        return inputs, prover.prove(circuit.id, inputs)
+
+
+async def test_registry_verifier_in_a_worker_process_as_the_validator_runs_it(real, real_proof):
+    """The production verify path: ``make_registry_verifier`` built inside a spawned ProverPool."""
+    from neurons.prover_pool import ProverPool
+    from neurons.verifier_pool import make_registry_verifier
+
+    circuit = real[0]
+    inputs, result = real_proof
+    sent = [float(v) for v in np.asarray(inputs).reshape(-1)]
+    other = [float(v) for v in circuit.sample_inputs(np.random.default_rng(12)).reshape(-1)]
+    pool = ProverPool(make_registry_verifier, workers=1)
+    try:
+        accepted = await pool.call("verify", circuit.id, result.proof, sent)
+        wrong_inputs = await pool.call("verify", circuit.id, result.proof, other)
+        unknown = await pool.call("verify", "f" * 64, result.proof, sent)
+    finally:
+        await pool.aclose()
+    assert accepted.accepted and accepted.outputs == pytest.approx(result.outputs)
+    assert not wrong_inputs.accepted and "other inputs" in wrong_inputs.reason
+    assert not unknown.accepted and unknown.reason.startswith("unknown circuit")
+
+
+def test_registry_verifier_turns_a_rust_panic_into_a_rejection(real, real_proof, monkeypatch):
+    """pyo3 raises Rust panics as PanicException, a BaseException that ``except Exception``
+    misses; the verifier must still answer with a rejected Verdict."""
+    import execution_layer
+
+    class PanicException(BaseException):
+        pass
+
+    def panicking_verify(*args):
+        raise PanicException("index out of bounds")
+
+    circuit, _, verifier = real
+    inputs, result = real_proof
+    monkeypatch.setattr(execution_layer, "verify", panicking_verify)
+    verdict = verifier.verify(circuit.id, result.proof, list(np.asarray(inputs).reshape(-1)))
+    assert not verdict.accepted
+    assert verdict.reason == "verifier panicked: PanicException: index out of bounds"
