@@ -18,6 +18,7 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, TypeVar
 
 import uvicorn
 
@@ -32,6 +33,7 @@ from utils.wandb_log import NullLogger, make_run_logger
 __all__ = ["MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover"]
 
 log = logging.getLogger("miner")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,21 @@ async def _stop_server(server: uvicorn.Server, serving: asyncio.Task) -> None:
     await serving
 
 
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """Await ``work``; if ``stop`` is set first, cancel it and return None."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
+
+
 def _select_circuits(registry, wanted: tuple[str, ...] | None) -> list:
     if not wanted:
         return list(registry)
@@ -255,6 +272,11 @@ async def run_miner(
 
         announced = (s.external_ip, s.external_port or s.axon_port)
         await _announce(chain, wallet, s.netuid, announced, view, uid)
+
+        async def _resync() -> None:
+            snapshot["view"] = fresh = await chain.metagraph(s.netuid)
+            await _announce(chain, wallet, s.netuid, announced, fresh, uid)
+
         while not stop.is_set() and not serving.done():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=s.resync_interval)
@@ -263,8 +285,7 @@ async def run_miner(
             if stop.is_set() or serving.done():
                 break
             try:
-                snapshot["view"] = view = await chain.metagraph(s.netuid)
-                await _announce(chain, wallet, s.netuid, announced, view, uid)
+                await _unless_stopped(_resync(), stop)  # a stalled chain must not delay a stop
             except Exception as error:  # keep serving on the last good snapshot
                 metrics.chain_errors.labels(operation="metagraph").inc()
                 log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)

@@ -210,7 +210,8 @@ class FakeChain:
     ``weights_error`` is set, stamps the caller's ``last_update`` with the
     current block (as the chain does). ``fail_reads`` makes that many next
     reads raise ``ChainUnreachable``; ``fail_ops`` names operations that
-    always fail while present.
+    always fail while present; ``hang_ops`` names operations that never
+    answer (a stalled connection), counting callers in ``hung``.
     """
 
     netuid: int
@@ -221,13 +222,18 @@ class FakeChain:
     weights_error: str | None = None
     fail_reads: int = 0
     fail_ops: set[str] = field(default_factory=set)
+    hang_ops: set[str] = field(default_factory=set)
+    hung: int = 0
     weight_calls: list[tuple[int, dict[int, float], int]] = field(default_factory=list)
     axon_calls: list[tuple[str, str, int]] = field(default_factory=list)
     closed: bool = False
 
-    def _read(self, op: str) -> None:
+    async def _read(self, op: str) -> None:
         from neurons.chain import ChainUnreachable
 
+        if op in self.hang_ops:
+            self.hung += 1
+            await asyncio.Event().wait()
         if op in self.fail_ops:
             raise ChainUnreachable(f"fake chain: {op} is down")
         if self.fail_reads > 0:
@@ -242,11 +248,11 @@ class FakeChain:
         self.neurons[uid] = replace(self.neurons[uid], **changes)
 
     async def block(self) -> int:
-        self._read("block")
+        await self._read("block")
         return self.current_block
 
     async def metagraph(self, netuid: int) -> MetagraphView:
-        self._read("metagraph")
+        await self._read("metagraph")
         assert netuid == self.netuid
         return self.view()
 
@@ -272,15 +278,15 @@ class FakeChain:
         return WriteResult(ok=True, block=self.current_block)
 
     async def weights_rate_limit(self, netuid: int) -> int:
-        self._read("weights_rate_limit")
+        await self._read("weights_rate_limit")
         return self.rate_limit
 
     async def tempo(self, netuid: int) -> int:
-        self._read("tempo")
+        await self._read("tempo")
         return self.tempo_blocks
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
-        self._read("weights_of")
+        await self._read("weights_of")
         return {}
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from neurons.miner_service import (
     _select_circuits,
     _start_server,
     _stop_server,
+    _unless_stopped,
     run_miner,
     settings_from_args,
 )
@@ -227,10 +228,34 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
         chain.set_neuron(1, axon=("127.0.0.1", 1))
         await wait_for(lambda: len(chain.axon_calls) >= 2 or task.done())
         assert chain.neurons[1].axon == ("127.0.0.1", port)
+
+        # The chain stalls in the middle of a resync: a stop must still stop.
+        chain.hang_ops.add("metagraph")
+        await wait_for(lambda: chain.hung > 0 or task.done())
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
     assert port_is_free(port) and not chain.closed
+
+
+async def test_unless_stopped_returns_the_result_or_cancels_on_stop():
+    stop = asyncio.Event()
+    assert await _unless_stopped(asyncio.sleep(0, result=7), stop) == 7
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def forever():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    waiting = asyncio.create_task(_unless_stopped(forever(), stop))
+    await started.wait()
+    stop.set()
+    assert await asyncio.wait_for(waiting, timeout=5) is None
+    assert cancelled.is_set()
 
 
 async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, keys):
