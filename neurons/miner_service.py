@@ -18,13 +18,13 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, TypeVar
 
 import uvicorn
 
 from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
+from neurons.daemon import until_stopped
 from neurons.miner_app import build_miner_app
 from neurons.prover_pool import ProverPool
 from utils.metrics import Metrics, serve_metrics
@@ -33,7 +33,6 @@ from utils.wandb_log import NullLogger, make_run_logger
 __all__ = ["MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover"]
 
 log = logging.getLogger("miner")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -162,21 +161,6 @@ async def _stop_server(server: uvicorn.Server, serving: asyncio.Task) -> None:
     await serving
 
 
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """Await ``work``; if ``stop`` is set first, cancel it and return None."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if task.cancelled() else task.result()
-
-
 def _select_circuits(registry, wanted: tuple[str, ...] | None) -> list:
     if not wanted:
         return list(registry)
@@ -285,7 +269,7 @@ async def run_miner(
             if stop.is_set() or serving.done():
                 break
             try:
-                await _unless_stopped(_resync(), stop)  # a stalled chain must not delay a stop
+                await until_stopped(_resync(), stop)  # a stalled chain must not delay a stop
             except Exception as error:  # keep serving on the last good snapshot
                 metrics.chain_errors.labels(operation="metagraph").inc()
                 log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)

@@ -29,6 +29,7 @@ import numpy as np
 from neurons import scoring
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, WriteResult
 from neurons.challenge import ResponseRecord, VerifyFn, challenge_miner
+from neurons.daemon import until_stopped
 from neurons.miner_client import MinerClient
 from neurons.replay_guard import ReplayGuard
 from neurons.validator_state import StateStore, ValidatorState
@@ -101,12 +102,14 @@ class Validator:
 
         One broad ``except`` per round keeps the loop alive through anything a
         round can hit (chain hiccups included); it logs and waits for the next.
+        A stop abandons the round in flight (the last saved state stands), so a
+        stalled chain read cannot hold the validator up.
         """
         stop = stop or asyncio.Event()
         while not stop.is_set() and (rounds == 0 or self.rounds_done < rounds):
             started = self.clock()
             try:
-                await self.run_round()
+                await until_stopped(self.run_round(), stop)
             except Exception:
                 log.exception("round %d failed; trying again next round", self.rounds_done + 1)
                 self.rounds_done += 1

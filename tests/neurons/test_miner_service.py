@@ -18,13 +18,13 @@ import pytest
 from execution_layer import CircuitNotFound, CircuitRegistry, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
 from neurons.config import miner_parser
+from neurons.daemon import until_stopped
 from neurons.miner_client import MinerClient, QueryStatus
 from neurons.miner_service import (
     _announce,
     _select_circuits,
     _start_server,
     _stop_server,
-    _unless_stopped,
     run_miner,
     settings_from_args,
 )
@@ -238,9 +238,9 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     assert port_is_free(port) and not chain.closed
 
 
-async def test_unless_stopped_returns_the_result_or_cancels_on_stop():
+async def test_until_stopped_returns_the_result_or_cancels_on_stop():
     stop = asyncio.Event()
-    assert await _unless_stopped(asyncio.sleep(0, result=7), stop) == 7
+    assert await until_stopped(asyncio.sleep(0, result=7), stop) == 7
     started, cancelled = asyncio.Event(), asyncio.Event()
 
     async def forever():
@@ -251,7 +251,7 @@ async def test_unless_stopped_returns_the_result_or_cancels_on_stop():
             cancelled.set()
             raise
 
-    waiting = asyncio.create_task(_unless_stopped(forever(), stop))
+    waiting = asyncio.create_task(until_stopped(forever(), stop))
     await started.wait()
     stop.set()
     assert await asyncio.wait_for(waiting, timeout=5) is None

@@ -437,6 +437,19 @@ async def test_a_round_that_raises_does_not_stop_run(nets, caplog):
     assert validator.last_report is not None and validator.last_report.records[0].verified
 
 
+async def test_stop_is_honoured_while_the_chain_stalls_mid_round(nets):
+    net = nets({1: honest})
+    validator = net.validator()
+    net.chain.hang_ops.add("metagraph")
+    stop = asyncio.Event()
+    task = asyncio.create_task(validator.run(round_interval=0.0, stop=stop))
+    while net.chain.hung == 0:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert validator.rounds_done == 0 and validator.last_report is None
+
+
 async def test_run_stops_when_asked(nets):
     net = nets({1: honest})
     validator = net.validator()
