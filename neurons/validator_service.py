@@ -3,12 +3,12 @@
 A round, in order: read the metagraph; align stored averages with it (a uid
 whose hotkey changed starts from zero); challenge every serving miner except
 ourselves once, shuffled, at most ``concurrency`` at a time, each with its
-own fresh input for a randomly chosen circuit (a challenge that raises
-scores zero for that miner, logged, and the round goes on); score the round; fold the
-scores into the per-miner moving averages (registered uids that do not serve
-score zero); write the state atomically; append the round to
-``reports.jsonl``; then set weights if the chain's rate limit allows (a
-chain failure there is logged and retried next round; the round stands).
+own fresh input for a randomly chosen circuit (a challenge that raises is
+logged and scores zero for that miner; the round goes on); score the round;
+fold the scores into the per-miner moving averages (registered uids that do
+not serve score zero); write the state atomically; set weights if the
+chain's rate limit allows (a chain failure there is logged and retried next
+round; the round stands); then append the round to ``reports.jsonl``.
 
 Every collaborator is injected; ``neurons/validator.py`` builds the real ones.
 """
