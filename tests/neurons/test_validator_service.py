@@ -254,6 +254,13 @@ async def test_validator_skips_itself_and_non_serving_uids_score_zero(nets):
     assert report.scores[2] == 0.0 and report.averages[2] == 0.0
 
 
+async def test_a_subnet_with_no_miners_makes_an_empty_round(nets):
+    net = nets({})
+    report = await net.validator().run_round()
+    assert report.records == () and report.scores == {} and report.weights is None
+    assert net.chain.weight_calls == [] and net.routing.seen == []
+
+
 async def test_every_serving_miner_is_challenged_once_per_round(nets):
     net = nets({1: honest, 2: honest, 3: honest, 4: honest})
     report = await net.validator(concurrency=2).run_round()
