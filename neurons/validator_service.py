@@ -356,11 +356,15 @@ def settings_from_args(args) -> ValidatorSettings:
     )
 
 
-async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | None = None) -> None:
+async def run_validator(
+    settings: ValidatorSettings, *, stop: asyncio.Event | None = None, chain: ChainAccess | None = None
+) -> None:
     """Build the real collaborators and run rounds until ``stop`` or ``settings.rounds``.
 
     Raises ``ChainFailure`` / ``ExecutionError`` for what an operator must fix
     (wallet, registration, chain, circuit files) before any round starts.
+    ``chain`` replaces the connection to ``settings.network`` (tests); an
+    injected chain is not closed here.
     """
     import functools
 
@@ -376,7 +380,9 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
     s = settings
     wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
     hotkey = wallet.hotkey.ss58_address
-    chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
+    owns_chain = chain is None
+    if chain is None:
+        chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
     pool = None
     metrics_server = None
     run_logger = None
@@ -433,7 +439,8 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
             metrics_server.stop()
         if run_logger is not None:
             run_logger.finish()
-        await chain.close()
+        if owns_chain:
+            await chain.close()
         log.info("validator stopped")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 
 import httpx
@@ -571,3 +572,44 @@ def test_registry_verifier_turns_a_rust_panic_into_a_rejection(real, real_proof,
     verdict = verifier.verify(circuit.id, result.proof, list(np.asarray(inputs).reshape(-1)))
     assert not verdict.accepted
     assert verdict.reason == "verifier panicked: PanicException: index out of bounds"
+
+
+async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weights(wallets, tmp_path, real):
+    """The wiring as the entry script runs it, with only the chain faked: wallet files,
+    registry, the spawned verifier pool, a real miner over TCP, state, reports, weights."""
+    from pathlib import Path
+
+    from neurons.config import validator_parser
+    from neurons.miner_service import _start_server, _stop_server
+    from neurons.validator_service import run_validator, settings_from_args
+
+    circuit, prover, _ = real
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    me = neuron(VALIDATOR_UID, hotkey_of(wallets[0]), stake=MIN_STAKE * 10)
+    miner = serving(neuron(1, hotkey_of(wallets[1]), stake=0.0, permit=False), ("127.0.0.1", port))
+    chain = FakeChain(NETUID, {VALIDATOR_UID: me, 1: miner})
+
+    async def prove(circuit_id, inputs):
+        return await asyncio.to_thread(prover.prove, circuit_id, inputs)
+
+    app = build_miner_app(wallet=wallets[1], prove=prove, circuits={circuit.id}, metagraph=chain.view,
+                          netuid=NETUID, min_stake=MIN_STAKE, max_queue=4)
+    settings = settings_from_args(validator_parser().parse_args([
+        "--subtensor.network", "devnet", "--netuid", str(NETUID), "--wallet.name", "w0",
+        "--wallet.path", str(Path(wallets[0].path)), "--validator.rounds", "1",
+        "--validator.circuits", circuit.name, "--state.dir", str(tmp_path / "state"),
+    ]))
+    server, task = await _start_server(app, "127.0.0.1", port)
+    try:
+        await asyncio.wait_for(run_validator(settings, chain=chain), timeout=120)
+    finally:
+        await _stop_server(server, task)
+    assert chain.weight_calls == [(NETUID, {1: pytest.approx(1.0)}, VERSION_KEY)]
+    (state_dir,) = (tmp_path / "state").iterdir()
+    (line,) = (state_dir / "reports.jsonl").read_text().splitlines()
+    (record,) = json.loads(line)["records"]
+    assert record["uid"] == 1 and record["verified"], record["reason"]
+    assert StateStore(state_dir / "state.json").load().state.averages[1] > 0
+    assert not chain.closed
