@@ -3,6 +3,8 @@
 ``challenge_miner`` is the validator's unit of work. It never raises for
 anything a miner does: every way a response can go wrong becomes a
 ``ResponseRecord`` with ``verified=False`` and a reason, which scores zero.
+A verifier that raises on a proof (e.g. its worker process died) rejects
+that proof too.
 Checks, in order: transport (timeout, HTTP error, bad signature, malformed
 body), request echo (request id, circuit id), replay guard (proof bytes seen
 before), then the proof itself against the validator's own inputs (circuit,
@@ -88,7 +90,20 @@ async def challenge_miner(
     if not guard.admit_proof(proof):
         return failed("replayed proof", outcome.response_s, len(proof.proof), prove_s)
 
-    verdict = await verify(circuit.id, proof, request.inputs)
+    try:
+        verdict = await verify(circuit.id, proof, request.inputs)
+    except Exception as error:
+        # A worker that dies on this proof (WorkerCrashed) or any verifier
+        # failure rejects this response; it must not cost the other miners
+        # their round. Logged loudly: if it repeats, the verifier is broken.
+        log.warning(
+            "uid %d %s: %s: verifier raised on this proof: %s: %s",
+            neuron.uid, neuron.hotkey[:10], circuit.name, type(error).__name__, error,
+        )
+        return failed(
+            f"proof rejected: verification error ({type(error).__name__})",
+            outcome.response_s, len(proof.proof), prove_s,
+        )
     if not verdict.accepted:
         return failed(f"proof rejected: {verdict.reason}", outcome.response_s, len(proof.proof), prove_s)
     if outcome.response_s > circuit.timeout_s:

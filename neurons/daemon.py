@@ -1,29 +1,52 @@
-"""What both entry scripts share: signals, and errors printed as one line.
+"""What both daemons share: signals, errors printed as one line, stoppable waits.
 
 ``run_daemon`` runs a daemon coroutine with SIGINT/SIGTERM wired to a stop
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
 unreachable chain, circuit files that do not match) into one log line and
-exit code 1 instead of a traceback.
+exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
+wait that may stall (a chain read) as soon as a stop is asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from execution_layer.types import ExecutionError
 from neurons.chain import ChainFailure
 
-__all__ = ["run_daemon", "repo_root"]
+__all__ = ["run_daemon", "repo_root", "until_stopped"]
+
+T = TypeVar("T")
 
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """Await ``work``, unless ``stop`` is set first: then cancel it and return None.
+
+    For waits that may stall (a chain read on a dead connection), so a stop
+    request is honoured at once. ``work``'s own exception propagates.
+    """
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: str) -> int:

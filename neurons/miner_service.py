@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import uvicorn
 from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
+from neurons.daemon import until_stopped
 from neurons.miner_app import build_miner_app
 from neurons.prover_pool import ProverPool
 from utils.metrics import Metrics, serve_metrics
@@ -125,6 +127,40 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+async def _start_server(app, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+    """Listen on ``host:port`` and serve ``app``; returns once the server accepts connections.
+
+    The socket is bound here, so a port in use is an ``OSError`` naming the
+    address (uvicorn's own bind failure is a ``SystemExit`` that would skip the
+    daemon's clean error and shutdown).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as error:
+        raise OSError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); "
+            "is another process using it? choose another --axon.port"
+        ) from None
+    server = _QuietServer(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=20)
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            sock.close()
+            await serving
+            raise OSError(f"the HTTP server on {host}:{port} stopped at start")
+        await asyncio.sleep(0.02)
+    return server, serving
+
+
+async def _stop_server(server: uvicorn.Server, serving: asyncio.Task) -> None:
+    """Stop taking connections, let requests in flight finish (bounded), wait for the server."""
+    server.should_exit = True
+    await serving
+
+
 def _select_circuits(registry, wanted: tuple[str, ...] | None) -> list:
     if not wanted:
         return list(registry)
@@ -160,6 +196,8 @@ async def run_miner(
     pool: ProverPool | None = None
     metrics_server = None
     run_logger = NullLogger()
+    server: uvicorn.Server | None = None
+    serving: asyncio.Task | None = None
     try:
         view = await chain.metagraph(s.netuid)
         uid = chain_mod.require_registered(
@@ -213,20 +251,16 @@ async def run_miner(
             metagraph=lambda: snapshot["view"], netuid=s.netuid, min_stake=s.min_stake,
             max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(metrics, names),
         )
-        server = _QuietServer(
-            uvicorn.Config(app, host=s.axon_ip, port=s.axon_port, log_config=None, access_log=False,
-                           lifespan="off", timeout_graceful_shutdown=20)
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                await serving  # surfaces the bind error
-                raise OSError(f"the HTTP server on {s.axon_ip}:{s.axon_port} stopped at start")
-            await asyncio.sleep(0.05)
+        server, serving = await _start_server(app, s.axon_ip, s.axon_port)
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
 
         announced = (s.external_ip, s.external_port or s.axon_port)
         await _announce(chain, wallet, s.netuid, announced, view, uid)
+
+        async def _resync() -> None:
+            snapshot["view"] = fresh = await chain.metagraph(s.netuid)
+            await _announce(chain, wallet, s.netuid, announced, fresh, uid)
+
         while not stop.is_set() and not serving.done():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=s.resync_interval)
@@ -235,15 +269,17 @@ async def run_miner(
             if stop.is_set() or serving.done():
                 break
             try:
-                snapshot["view"] = view = await chain.metagraph(s.netuid)
-                await _announce(chain, wallet, s.netuid, announced, view, uid)
+                await until_stopped(_resync(), stop)  # a stalled chain must not delay a stop
             except Exception as error:  # keep serving on the last good snapshot
                 metrics.chain_errors.labels(operation="metagraph").inc()
                 log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)
         log.info("stopping: no new requests; finishing the proofs in hand")
-        server.should_exit = True
-        await serving
+        stopping, server = server, None
+        await _stop_server(stopping, serving)  # re-raises what stopped the server, if anything did
     finally:
+        if server is not None and serving is not None:  # an error after start: free the port
+            with contextlib.suppress(Exception):
+                await _stop_server(server, serving)
         if pool is not None:
             await pool.aclose()
         if metrics_server is not None:

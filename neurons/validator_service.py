@@ -3,10 +3,12 @@
 A round, in order: read the metagraph; align stored averages with it (a uid
 whose hotkey changed starts from zero); challenge every serving miner except
 ourselves once, shuffled, at most ``concurrency`` at a time, each with its
-own fresh input for a randomly chosen circuit; score the round; fold the
-scores into the per-miner moving averages (registered uids that do not serve
-score zero); write the state atomically; append the round to
-``reports.jsonl``; then set weights if the chain's rate limit allows.
+own fresh input for a randomly chosen circuit (a challenge that raises is
+logged and scores zero for that miner; the round goes on); score the round;
+fold the scores into the per-miner moving averages (registered uids that do
+not serve score zero); write the state atomically; set weights if the
+chain's rate limit allows (a chain failure there is logged and retried next
+round; the round stands); then append the round to ``reports.jsonl``.
 
 Every collaborator is injected; ``neurons/validator.py`` builds the real ones.
 """
@@ -25,8 +27,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from neurons import scoring
-from neurons.chain import ChainAccess, MetagraphView, WriteResult
+from neurons.chain import ChainAccess, ChainFailure, MetagraphView, WriteResult
 from neurons.challenge import ResponseRecord, VerifyFn, challenge_miner
+from neurons.daemon import until_stopped
 from neurons.miner_client import MinerClient
 from neurons.replay_guard import ReplayGuard
 from neurons.validator_state import StateStore, ValidatorState
@@ -99,12 +102,14 @@ class Validator:
 
         One broad ``except`` per round keeps the loop alive through anything a
         round can hit (chain hiccups included); it logs and waits for the next.
+        A stop abandons the round in flight (the last saved state stands), so a
+        stalled chain read cannot hold the validator up.
         """
         stop = stop or asyncio.Event()
         while not stop.is_set() and (rounds == 0 or self.rounds_done < rounds):
             started = self.clock()
             try:
-                await self.run_round()
+                await until_stopped(self.run_round(), stop)
             except Exception:
                 log.exception("round %d failed; trying again next round", self.rounds_done + 1)
                 self.rounds_done += 1
@@ -130,16 +135,32 @@ class Validator:
         async def one(neuron) -> ResponseRecord:
             circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
             async with limit:
-                return await challenge_miner(
-                    neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                    guard=self.guard, rng=self.rng, clock=self.clock,
-                )
+                try:
+                    return await challenge_miner(
+                        neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
+                        guard=self.guard, rng=self.rng, clock=self.clock,
+                    )
+                except Exception as error:
+                    # The task boundary of one challenge: whatever broke here must
+                    # not cost the other miners their round. It scores zero.
+                    log.exception("uid %d %s: challenge on %s failed in the validator",
+                                  neuron.uid, neuron.hotkey[:10], circuit.name)
+                    return ResponseRecord(
+                        neuron.uid, neuron.hotkey, circuit.id, circuit.name, False,
+                        f"validator error: {type(error).__name__}", 0.0, 0, None, None, 0.0,
+                    )
 
         records = tuple(await asyncio.gather(*(one(n) for n in targets)))
         scores = self._score(records, metagraph)
         self.rounds_done = index
         self._save()
-        weights = await self.maybe_set_weights(metagraph)
+        try:
+            weights = await self.maybe_set_weights(metagraph)
+        except ChainFailure as error:
+            # The round's scores are saved; only the write waits for the next round.
+            self.metrics.chain_errors.labels(operation="set_weights").inc()
+            log.warning("round %d: could not set weights: %s", index, error)
+            weights = None
         report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
         self._publish(report)
         self.last_report = report
@@ -251,8 +272,16 @@ class Validator:
         return result
 
     def _publish(self, report: RoundReport) -> None:
+        """Append the round to ``reports_path``; a write failure is logged, the round stands."""
         if self.reports_path is None:
             return
+        try:
+            self._append_report(report)
+        except OSError:
+            log.exception("could not append round %d to %s", report.index, self.reports_path)
+
+    def _append_report(self, report: RoundReport) -> None:
+        assert self.reports_path is not None
         line = {
             "round": report.index,
             "block": report.block,
@@ -327,11 +356,15 @@ def settings_from_args(args) -> ValidatorSettings:
     )
 
 
-async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | None = None) -> None:
+async def run_validator(
+    settings: ValidatorSettings, *, stop: asyncio.Event | None = None, chain: ChainAccess | None = None
+) -> None:
     """Build the real collaborators and run rounds until ``stop`` or ``settings.rounds``.
 
     Raises ``ChainFailure`` / ``ExecutionError`` for what an operator must fix
     (wallet, registration, chain, circuit files) before any round starts.
+    ``chain`` replaces the connection to ``settings.network`` (tests); an
+    injected chain is not closed here.
     """
     import functools
 
@@ -347,7 +380,9 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
     s = settings
     wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
     hotkey = wallet.hotkey.ss58_address
-    chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
+    owns_chain = chain is None
+    if chain is None:
+        chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
     pool = None
     metrics_server = None
     run_logger = None
@@ -404,11 +439,14 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
             metrics_server.stop()
         if run_logger is not None:
             run_logger.finish()
-        await chain.close()
+        if owns_chain:
+            await chain.close()
         log.info("validator stopped")
 
 
-async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0) -> None:
+async def _final_weights(
+    validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0, poll_s: float = 1.0
+) -> None:
     """With a fixed number of rounds, make sure the last averages reach the chain.
 
     Waits out the rate limit (bounded) so a short run ends with its weights set.
@@ -418,10 +456,14 @@ async def _final_weights(validator: Validator, stop: asyncio.Event | None, max_w
         return  # the last round's averages already landed
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
-        result = await validator.maybe_set_weights()
+        try:
+            result = await validator.maybe_set_weights()
+        except ChainFailure as error:  # a chain hiccup: the wait goes on
+            log.warning("final weights: %s", error)
+            result = None
         if result is not None and result.ok:
             return
         if not scoring.normalized_weights(validator.state.averages):
             return  # nothing positive to set
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(poll_s)
     log.warning("could not set final weights within %.0fs", max_wait_s)

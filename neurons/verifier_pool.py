@@ -35,14 +35,25 @@ class RegistryVerifier:
         self._registry = CircuitRegistry.load(srs_path=self.srs_path, **kwargs)
 
     def verify(self, circuit_id: str, proof: Proof, expected_inputs: Sequence[float]) -> Verdict:
-        """Never raises for a bad proof: every failure is a rejected ``Verdict``."""
+        """Never raises for a bad proof: every failure is a rejected ``Verdict``.
+
+        That includes a Rust panic inside ezkl: pyo3 raises it as ``PanicException``,
+        a ``BaseException`` that ``execution_layer.verify``'s ``except Exception``
+        does not catch (and that cannot be pickled back to the validator).
+        """
         from execution_layer import CircuitNotFound, verify
 
         try:
             circuit = self._registry.get(circuit_id)
         except CircuitNotFound:
             return Verdict(False, f"unknown circuit {circuit_id}", None, 0.0)
-        return verify(circuit, proof, np.asarray(expected_inputs, dtype=np.float32))
+        try:
+            return verify(circuit, proof, np.asarray(expected_inputs, dtype=np.float32))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            reason = f"verifier panicked: {type(error).__name__}: {error}"
+            return Verdict(False, reason[:300], None, 0.0)
 
 
 def make_registry_verifier(models_dir: Path | None = None, srs_path: Path | None = None) -> RegistryVerifier:

@@ -1,4 +1,4 @@
-"""Fakes for tests only: wallets, metagraph snapshots, provers, observers.
+"""Fakes for tests only: wallets, metagraph snapshots, provers, observers, a chain.
 
 Nothing here is imported by product code. ``FakeProver`` runs inside spawned
 worker processes, so this module keeps its imports light.
@@ -10,16 +10,19 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed
-from neurons.chain import MetagraphView, NeuronInfo
+import httpx
+
+from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed, Verdict
+from neurons.chain import MetagraphView, NeuronInfo, WriteResult
 
 if TYPE_CHECKING:
     import bittensor as bt
+    import numpy as np
 
 CIRCUIT_A = "a" * 64
 CIRCUIT_B = "b" * 64
@@ -188,3 +191,160 @@ def make_cast(root: Path) -> Cast:
 def broken_factory() -> FakeProver:
     """A factory that fails in the worker, as a prover with missing artifacts would."""
     raise ProvingFailed("circuit artifacts missing")
+
+
+# --- the validator's outside world ------------------------------------------------
+
+
+def serving(info: NeuronInfo, axon: tuple[str, int] | None) -> NeuronInfo:
+    """``info`` with ``axon`` announced (None: not serving)."""
+    return replace(info, axon=axon)
+
+
+@dataclass
+class FakeChain:
+    """An in-memory ``ChainAccess`` for one subnet.
+
+    ``neurons`` is the metagraph, by uid; tests edit it between rounds.
+    ``set_weights`` records every call in ``weight_calls`` and, unless
+    ``weights_error`` is set, stamps the caller's ``last_update`` with the
+    current block (as the chain does). ``fail_reads`` makes that many next
+    reads raise ``ChainUnreachable``; ``fail_ops`` names operations that
+    always fail while present; ``hang_ops`` names operations that never
+    answer (a stalled connection), counting callers in ``hung``.
+    """
+
+    netuid: int
+    neurons: dict[int, NeuronInfo]
+    current_block: int = 1000
+    rate_limit: int = 100
+    tempo_blocks: int = 360
+    weights_error: str | None = None
+    fail_reads: int = 0
+    fail_ops: set[str] = field(default_factory=set)
+    hang_ops: set[str] = field(default_factory=set)
+    hung: int = 0
+    weight_calls: list[tuple[int, dict[int, float], int]] = field(default_factory=list)
+    axon_calls: list[tuple[str, str, int]] = field(default_factory=list)
+    closed: bool = False
+
+    async def _read(self, op: str) -> None:
+        from neurons.chain import ChainUnreachable
+
+        if op in self.hang_ops:
+            self.hung += 1
+            await asyncio.Event().wait()
+        if op in self.fail_ops:
+            raise ChainUnreachable(f"fake chain: {op} is down")
+        if self.fail_reads > 0:
+            self.fail_reads -= 1
+            raise ChainUnreachable(f"fake chain: {op} failed (connection lost)")
+
+    def view(self) -> MetagraphView:
+        return metagraph_of(self.netuid, sorted(self.neurons.values(), key=lambda n: n.uid),
+                            block=self.current_block)
+
+    def set_neuron(self, uid: int, **changes: object) -> None:
+        self.neurons[uid] = replace(self.neurons[uid], **changes)
+
+    async def block(self) -> int:
+        await self._read("block")
+        return self.current_block
+
+    async def metagraph(self, netuid: int) -> MetagraphView:
+        await self._read("metagraph")
+        assert netuid == self.netuid
+        return self.view()
+
+    async def serve_axon(self, wallet: object, netuid: int, ip: str, port: int) -> WriteResult:
+        hotkey = wallet.hotkey.ss58_address  # type: ignore[attr-defined]
+        self.axon_calls.append((hotkey, ip, port))
+        for uid, n in self.neurons.items():
+            if n.hotkey == hotkey:
+                self.neurons[uid] = replace(n, axon=(ip, port))
+                return WriteResult(ok=True, block=self.current_block)
+        return WriteResult(ok=False, error=f"hotkey {hotkey} is not registered")
+
+    async def set_weights(
+        self, wallet: object, netuid: int, weights: Mapping[int, float], version_key: int
+    ) -> WriteResult:
+        self.weight_calls.append((netuid, dict(weights), version_key))
+        if self.weights_error is not None:
+            return WriteResult(ok=False, error=self.weights_error)
+        hotkey = wallet.hotkey.ss58_address  # type: ignore[attr-defined]
+        for uid, n in self.neurons.items():
+            if n.hotkey == hotkey:
+                self.neurons[uid] = replace(n, last_update=self.current_block)
+        return WriteResult(ok=True, block=self.current_block)
+
+    async def weights_rate_limit(self, netuid: int) -> int:
+        await self._read("weights_rate_limit")
+        return self.rate_limit
+
+    async def tempo(self, netuid: int) -> int:
+        await self._read("tempo")
+        return self.tempo_blocks
+
+    async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
+        await self._read("weights_of")
+        return {}
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends each request to the transport registered for its ``ip:port``.
+
+    An address with no transport is a connection error, as a dead axon is.
+    ``seen`` lists the addresses asked, in order.
+    """
+
+    def __init__(self, routes: dict[tuple[str, int], httpx.AsyncBaseTransport] | None = None) -> None:
+        self.routes = dict(routes or {})
+        self.seen: list[tuple[str, int]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        address = (request.url.host, request.url.port or 80)
+        self.seen.append(address)
+        target = self.routes.get(address)
+        if target is None:
+            raise httpx.ConnectError(f"connection refused at {address[0]}:{address[1]}", request=request)
+        return await target.handle_async_request(request)
+
+
+@dataclass(frozen=True)
+class FakeCircuit:
+    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout, a sampler."""
+
+    id: str
+    name: str
+    timeout_s: float = 2.0
+    size: int = 4
+
+    def sample_inputs(self, rng) -> "np.ndarray":
+        import numpy as np
+
+        return rng.uniform(-1.0, 1.0, size=(1, self.size)).astype(np.float32)
+
+
+@dataclass
+class FakeVerifier:
+    """The validator's ``verify``: accepts exactly ``fake_result(circuit_id, inputs)``'s proof.
+
+    So a proof of other inputs, or any other bytes, is rejected, like the real
+    input binding and SNARK check would. ``error`` makes it raise instead;
+    ``calls`` records (circuit id, proof bytes).
+    """
+
+    error: BaseException | None = None
+    calls: list[tuple[str, bytes]] = field(default_factory=list)
+
+    async def __call__(self, circuit_id: str, proof: Proof, inputs: Sequence[float]) -> Verdict:
+        self.calls.append((circuit_id, proof.proof))
+        if self.error is not None:
+            raise self.error
+        expected = fake_result(circuit_id, tuple(float(v) for v in inputs))
+        if proof != expected.proof:
+            return Verdict(False, "input instances differ from the inputs sent", None, 0.001)
+        return Verdict(True, None, expected.outputs, 0.001)

@@ -1,0 +1,222 @@
+"""neurons.challenge: one challenge of one miner always ends in a ResponseRecord, never a raise.
+
+The miner side is the real miner app (``build_miner_app``) over ``httpx.ASGITransport``
+with scripted provers, or a mock transport where the app cannot misbehave the way a
+hostile miner would; the validator side is the real ``MinerClient``; ``verify`` is
+``FakeVerifier``, which accepts exactly the fake proof of the inputs the validator sent.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from execution_layer.types import ProvingFailed
+from neurons.auth import sign_response
+from neurons.challenge import challenge_miner
+from neurons.chain import NeuronInfo
+from neurons.miner_app import build_miner_app
+from neurons.miner_client import MinerClient, QueryOutcome, QueryStatus
+from neurons.prover_pool import WorkerCrashed
+from neurons.replay_guard import ReplayGuard
+from protocol import ProofRequest, ProofResponse, encode
+from tests.fakes import (
+    CIRCUIT_A,
+    MIN_STAKE,
+    NETUID,
+    AsyncFakeProver,
+    FakeCircuit,
+    FakeVerifier,
+    RoutingTransport,
+    fake_result,
+    hotkey_of,
+    make_cast,
+    neuron,
+    serving,
+)
+
+pytestmark = pytest.mark.anyio
+
+AXON = ("10.0.0.2", 8091)
+CIRCUIT = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory):
+    return make_cast(tmp_path_factory.mktemp("wallets"))
+
+
+def app_transport(cast, prove, wallet=None) -> httpx.ASGITransport:
+    """The real miner app of ``cast.miner`` (or ``wallet``) proving with ``prove``."""
+    app = build_miner_app(
+        wallet=wallet or cast.miner, prove=prove, circuits={CIRCUIT_A}, metagraph=cast.metagraph,
+        netuid=NETUID, min_stake=MIN_STAKE, max_queue=2,
+    )
+    return httpx.ASGITransport(app)
+
+
+def miner_neuron(cast) -> NeuronInfo:
+    return serving(neuron(0, hotkey_of(cast.miner)), AXON)
+
+
+async def challenge(cast, transport, *, verify=None, guard=None, circuit=CIRCUIT):
+    verify = verify or FakeVerifier()
+    async with MinerClient(cast.validator, transport=RoutingTransport({AXON: transport})) as client:
+        return await challenge_miner(
+            neuron=miner_neuron(cast), circuit=circuit, client=client, verify=verify,
+            guard=guard or ReplayGuard(), rng=np.random.default_rng(),
+        )
+
+
+def genuine_body(request: httpx.Request) -> bytes:
+    """The body an honest miner would send for ``request``."""
+    req = ProofRequest.model_validate_json(request.content)
+    result = fake_result(req.circuit_id, req.inputs)
+    return encode(ProofResponse.from_prove_result(result, request_id=req.request_id, queue_s=0.0))
+
+
+def signed_by(wallet, body: bytes | None = None, status: int = 200) -> httpx.MockTransport:
+    """A hostile miner: answers ``body`` (default: the genuine answer) signed by ``wallet``."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        content = body if body is not None else genuine_body(request)
+        headers = sign_response(
+            wallet, route=request.url.path, request_nonce=request.headers["X-Bittensor-Nonce"],
+            body=content, receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
+        )
+        return httpx.Response(status, content=content, headers=headers)
+
+    return httpx.MockTransport(handler)
+
+
+async def test_honest_miner_is_verified_with_its_measurements(cast):
+    verify = FakeVerifier()
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
+    assert record.verified and record.reason is None
+    assert record.uid == 0 and record.hotkey == hotkey_of(cast.miner) and record.circuit_id == CIRCUIT_A
+    assert record.proof_bytes == len(fake_result(CIRCUIT_A, (0.0,)).proof.proof)
+    assert record.outputs is not None and record.prove_s is not None
+    assert 0.0 < record.response_s <= CIRCUIT.timeout_s
+    assert len(verify.calls) == 1
+
+
+async def test_each_challenge_sends_fresh_inputs(cast):
+    prover = AsyncFakeProver()
+    transport = app_transport(cast, prover)
+    guard = ReplayGuard()
+    for _ in range(3):
+        assert (await challenge(cast, transport, guard=guard)).verified
+    assert len({inputs for _, inputs in prover.calls}) == 3
+
+
+async def test_proof_of_other_inputs_is_rejected(cast):
+    async def cheat(circuit_id, inputs):
+        return fake_result(circuit_id, tuple(v + 0.5 for v in inputs))
+
+    record = await challenge(cast, app_transport(cast, cheat))
+    assert not record.verified and record.reason.startswith("proof rejected")
+    assert record.proof_bytes > 0 and record.outputs is None
+
+
+async def test_garbage_proof_bytes_are_rejected(cast):
+    garbage = fake_result(CIRCUIT_A, (9.0,))
+    garbage = type(garbage)(
+        proof=type(garbage.proof)(CIRCUIT_A, garbage.proof.instances, b"\x00garbage" * 8),
+        outputs=(1.0,), witness_s=0.0, prove_s=0.0,
+    )
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver(result_override=garbage)))
+    assert not record.verified and record.reason.startswith("proof rejected")
+
+
+async def test_garbage_body_with_a_valid_signature_is_a_bad_response(cast):
+    verify = FakeVerifier()
+    record = await challenge(cast, signed_by(cast.miner, b'{"not": "a proof"}'), verify=verify)
+    assert not record.verified and record.reason.startswith("bad_response")
+    assert record.proof_bytes == 0 and verify.calls == []
+
+
+async def test_miner_too_slow_is_a_timeout(cast):
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=5.0)),
+                             circuit=FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=0.3))
+    assert not record.verified and record.reason.startswith("timeout")
+    assert record.response_s < 5.0
+
+
+async def test_prover_failure_is_an_http_error(cast):
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver(error=ProvingFailed("nope"))))
+    assert not record.verified and record.reason.startswith("http_error")
+    assert "500" in record.reason
+
+
+async def test_answer_signed_by_another_hotkey_is_a_bad_signature(cast):
+    """A server at the miner's address answering correctly, but as another hotkey."""
+    verify = FakeVerifier()
+    record = await challenge(cast, signed_by(cast.stranger), verify=verify)
+    assert not record.verified and record.reason.startswith("bad_signature")
+    assert verify.calls == []
+
+
+async def test_genuine_answer_signed_by_the_miner_is_verified(cast):
+    """The control for the hostile mock miners above: the same answer, signed right, passes."""
+    assert (await challenge(cast, signed_by(cast.miner))).verified
+
+
+async def test_unreachable_axon_is_a_connect_error(cast):
+    async with MinerClient(cast.validator, transport=RoutingTransport()) as client:
+        record = await challenge_miner(
+            neuron=miner_neuron(cast), circuit=CIRCUIT, client=client, verify=FakeVerifier(),
+            guard=ReplayGuard(), rng=np.random.default_rng(),
+        )
+    assert not record.verified and record.reason.startswith("connect_error")
+
+
+async def test_replayed_proof_bytes_are_rejected_before_verification(cast):
+    """A miner resending proof bytes already seen (its own, or copied) gets nothing."""
+    first = None
+
+    async def replayer(circuit_id, inputs):
+        nonlocal first
+        genuine = fake_result(circuit_id, inputs)
+        first = first or genuine.proof.proof
+        return type(genuine)(type(genuine.proof)(circuit_id, genuine.proof.instances, first),
+                             genuine.outputs, 0.0, 0.0)
+
+    guard, verify = ReplayGuard(), FakeVerifier()
+    transport = app_transport(cast, replayer)
+    assert (await challenge(cast, transport, guard=guard, verify=verify)).verified
+    again = await challenge(cast, transport, guard=guard, verify=verify)
+    assert not again.verified and again.reason == "replayed proof"
+    assert len(verify.calls) == 1
+
+
+async def test_verifier_that_raises_rejects_the_proof_instead_of_raising(cast):
+    """A proof that kills the verifier's worker must not escape as an exception (it would
+    end the whole round for every miner)."""
+    verify = FakeVerifier(error=WorkerCrashed("a prover worker died during verify"))
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
+    assert not record.verified
+    assert record.reason == "proof rejected: verification error (WorkerCrashed)"
+
+
+class _LateClient:
+    """A client reporting a valid answer that took longer than the circuit's timeout."""
+
+    def __init__(self, response_s: float) -> None:
+        self.response_s = response_s
+
+    async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
+        result = fake_result(request.circuit_id, request.inputs)
+        response = ProofResponse.from_prove_result(result, request_id=request.request_id, queue_s=0.0)
+        return QueryOutcome(QueryStatus.OK, response, self.response_s, len(encode(response)), 200)
+
+
+async def test_valid_proof_after_the_timeout_is_late(cast):
+    record = await challenge_miner(
+        neuron=miner_neuron(cast), circuit=CIRCUIT, client=_LateClient(CIRCUIT.timeout_s + 0.5),
+        verify=FakeVerifier(), guard=ReplayGuard(), rng=np.random.default_rng(),
+    )
+    assert not record.verified and record.reason.startswith("late")
+    assert record.proof_bytes > 0

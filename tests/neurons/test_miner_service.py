@@ -1,0 +1,275 @@
+"""neurons.miner_service: settings, circuit choice, announcing, and the daemon on a fake chain.
+
+``run_miner`` takes an injected chain (``FakeChain``); everything else in it is real:
+wallet files, the circuit registry, proving keys, the spawned prover worker, uvicorn
+on a free local port, and a real ``MinerClient`` asking it for a real proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from execution_layer import CircuitNotFound, CircuitRegistry, verify
+from neurons.chain import ChainFailure, NotRegistered, WriteResult
+from neurons.config import miner_parser
+from neurons.daemon import until_stopped
+from neurons.miner_client import MinerClient, QueryStatus
+from neurons.miner_service import (
+    _announce,
+    _select_circuits,
+    _start_server,
+    _stop_server,
+    run_miner,
+    settings_from_args,
+)
+from protocol import ProofRequest, new_request_id
+from tests.fakes import FakeChain, hotkey_of, make_wallet, neuron, serving
+
+pytestmark = pytest.mark.anyio
+
+NETUID = 3
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return CircuitRegistry.load()
+
+
+@pytest.fixture(scope="module")
+def wallets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wallets")
+    return root, make_wallet(root, "miner", 11), make_wallet(root, "validator", 12)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    try:
+        socket.create_server(("127.0.0.1", port)).close()
+    except OSError:
+        return False
+    return True
+
+
+def settings(*args: str):
+    return settings_from_args(miner_parser().parse_args(list(args)))
+
+
+# --- settings ----------------------------------------------------------------------
+
+
+def test_devnet_defaults_serve_everyone_on_localhost():
+    s = settings("--subtensor.network", "devnet")
+    assert s.min_stake == 0.0 and s.external_ip == "127.0.0.1"
+    assert s.external_port is None and s.circuits is None and s.key_cache is None
+
+
+def test_real_network_defaults_ask_for_stake_and_an_external_ip():
+    s = settings("--subtensor.network", "finney")
+    assert s.min_stake == 1000.0 and s.external_ip is None
+
+
+def test_explicit_flags_win_over_network_defaults():
+    s = settings("--subtensor.network", "devnet", "--miner.min_stake", "5", "--axon.external_ip", "1.2.3.4",
+                 "--axon.external_port", "9000", "--miner.circuits", "wine_mlp")
+    assert (s.min_stake, s.external_ip, s.external_port, s.circuits) == (5.0, "1.2.3.4", 9000, ("wine_mlp",))
+
+
+# --- circuits ----------------------------------------------------------------------
+
+
+def test_select_circuits_defaults_to_every_shipped_circuit(shipped):
+    assert _select_circuits(shipped, None) == list(shipped)
+
+
+def test_select_circuits_by_name_or_id_in_the_order_given(shipped):
+    wine, digits = shipped.by_name("wine_mlp"), shipped.by_name("digits_cnn")
+    assert _select_circuits(shipped, ("wine_mlp", digits.id)) == [wine, digits]
+
+
+def test_select_circuits_names_what_is_missing(shipped):
+    with pytest.raises(CircuitNotFound, match="no circuit with id 'nope'"):
+        _select_circuits(shipped, ("nope",))
+
+
+# --- announcing ----------------------------------------------------------------------
+
+
+async def test_announce_skips_the_write_when_the_chain_already_shows_the_axon(wallets):
+    _, miner, _ = wallets
+    chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view(), 1)
+    assert chain.axon_calls == []
+
+
+async def test_announce_writes_a_new_or_changed_axon(wallets):
+    _, miner, _ = wallets
+    chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 9000), chain.view(), 1)
+    assert chain.axon_calls == [(hotkey_of(miner), "1.2.3.4", 9000)]
+    assert chain.neurons[1].axon == ("1.2.3.4", 9000)
+
+
+async def test_announce_failure_is_logged_not_raised(wallets, caplog):
+    _, miner, _ = wallets
+
+    class Refusing(FakeChain):
+        async def serve_axon(self, wallet, netuid, ip, port):
+            return WriteResult(ok=False, error="serve_axon rejected: rate limited")
+
+    chain = Refusing(NETUID, {1: neuron(1, hotkey_of(miner))})
+    with caplog.at_level(logging.WARNING, logger="miner"):
+        await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view(), 1)
+    assert "rate limited" in caplog.text and "retrying at the next resync" in caplog.text
+
+
+# --- the HTTP server ----------------------------------------------------------------
+
+
+async def test_port_in_use_is_an_os_error_naming_the_address():
+    """Not uvicorn's SystemExit, which would skip the daemon's one-line error and cleanup."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}.*--axon.port"):
+            await _start_server(object(), "127.0.0.1", port)
+
+
+async def test_server_starts_and_stops_freeing_its_port():
+    from fastapi import FastAPI
+
+    port = free_port()
+    server, task = await _start_server(FastAPI(), "127.0.0.1", port)
+    assert not port_is_free(port)
+    await asyncio.wait_for(_stop_server(server, task), timeout=10)
+    assert task.done() and port_is_free(port)
+
+
+# --- run_miner on a fake chain ------------------------------------------------------------
+
+
+def miner_settings(root, *network_args: str, port: int = 0, key_cache=None):
+    args = ["--netuid", str(NETUID), "--wallet.name", "miner", "--wallet.path", str(root),
+            "--axon.ip", "127.0.0.1", "--axon.port", str(port), "--miner.circuits", "wine_mlp",
+            "--miner.resync_interval", "0.2", "--state.dir", str(root / "state"), *network_args]
+    if key_cache is not None:
+        args += ["--keys.cache", str(key_cache)]
+    return settings(*args)
+
+
+def chain_with(miner, validator) -> FakeChain:
+    return FakeChain(NETUID, {0: neuron(0, hotkey_of(validator)), 1: neuron(1, hotkey_of(miner), stake=0.0)})
+
+
+async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(wallets):
+    root, miner, validator = wallets
+    chain = chain_with(miner, validator)
+    with pytest.raises(ChainFailure, match="--axon.external_ip is required"):
+        await run_miner(miner_settings(root, "--subtensor.network", "finney"), chain=chain)
+    assert not chain.closed  # an injected chain belongs to the caller
+
+
+async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):
+    root, _, validator = wallets
+    chain = FakeChain(NETUID, {0: neuron(0, hotkey_of(validator))})
+    with pytest.raises(NotRegistered, match="python -m neurons.devnet register"):
+        await run_miner(miner_settings(root, "--subtensor.network", "devnet"), chain=chain)
+
+
+@pytest.fixture(scope="module")
+def keys(request, tmp_path_factory):
+    """The session key cache when the suite provides one, else a fresh one for this module."""
+    try:
+        return request.getfixturevalue("key_cache")
+    except pytest.FixtureLookupError:
+        return tmp_path_factory.mktemp("keys")
+
+
+async def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(wallets, shipped, keys):
+    root, miner, validator = wallets
+    port = free_port()
+    chain = chain_with(miner, validator)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_miner(
+        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
+        stop=stop, chain=chain,
+    ))
+    try:
+        await wait_for(lambda: chain.axon_calls or task.done())
+        assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.1", port)]
+
+        circuit = shipped.by_name("wine_mlp")
+        inputs = circuit.sample_inputs(np.random.default_rng(5))
+        request = ProofRequest(request_id=new_request_id(), circuit_id=circuit.id,
+                               inputs=tuple(float(v) for v in inputs.reshape(-1)),
+                               deadline=time.time() + 30)
+        async with MinerClient(validator) as client:
+            outcome = await client.prove(("127.0.0.1", port), hotkey_of(miner), request)
+        assert outcome.status is QueryStatus.OK, outcome.detail
+        assert verify(circuit, outcome.response.to_proof(), inputs).accepted
+
+        # A resync picks up a moved axon on chain and announces ours again.
+        chain.set_neuron(1, axon=("127.0.0.1", 1))
+        await wait_for(lambda: len(chain.axon_calls) >= 2 or task.done())
+        assert chain.neurons[1].axon == ("127.0.0.1", port)
+
+        # The chain stalls in the middle of a resync: a stop must still stop.
+        chain.hang_ops.add("metagraph")
+        await wait_for(lambda: chain.hung > 0 or task.done())
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert port_is_free(port) and not chain.closed
+
+
+async def test_until_stopped_returns_the_result_or_cancels_on_stop():
+    stop = asyncio.Event()
+    assert await until_stopped(asyncio.sleep(0, result=7), stop) == 7
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def forever():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    waiting = asyncio.create_task(until_stopped(forever(), stop))
+    await started.wait()
+    stop.set()
+    assert await asyncio.wait_for(waiting, timeout=5) is None
+    assert cancelled.is_set()
+
+
+async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, keys):
+    root, miner, validator = wallets
+    port = free_port()
+
+    class Exploding(FakeChain):
+        async def serve_axon(self, wallet, netuid, ip, port):
+            raise RuntimeError("SDK bug while announcing")
+
+    chain = Exploding(NETUID, chain_with(miner, validator).neurons)
+    with pytest.raises(RuntimeError, match="SDK bug"):
+        await asyncio.wait_for(run_miner(
+            miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
+            chain=chain,
+        ), timeout=60)
+    assert port_is_free(port)
