@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from execution_layer import CircuitNotFound, EzklProver, ProvingFailed, make_prover, verify
+from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver, ProvingFailed, make_prover, verify
 
 
 def test_unknown_circuit_raises_circuit_not_found(prover):
@@ -50,7 +50,7 @@ def test_ezkl_errors_are_mapped_to_proving_failed(registry, prover, tmp_path):
 
 def _prove_in_worker(key_cache, seed):
     prover = make_prover(key_cache=key_cache)
-    circuit = prover.circuit(next(iter(prover._circuits)))
+    circuit = CircuitRegistry.load().default
     inputs = circuit.sample_inputs(np.random.default_rng(seed))
     return circuit, inputs, prover.prove(circuit.id, inputs)
 
