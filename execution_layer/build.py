@@ -12,7 +12,8 @@ are built once and committed). Steps, in order:
 3. pin logrows to the SRS's k (ezkl re-derives a smaller SRS on every call
    otherwise, costing seconds per proof and per verification) and compile;
 4. create the SRS if missing (LOCAL/TEST ONLY: whoever generates an SRS can
-   forge proofs), setup to derive vk.key, mock-prove the extreme inputs;
+   forge proofs), setup to derive vk.key, prove and verify the all-low and
+   all-high inputs (recording the proof length);
 5. write manifest.json pinning every file by sha256, the SRS and the ezkl version.
 """
 
@@ -109,11 +110,16 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES["vk"]), str(tmp / "pk.key"),
                    srs_path=str(srs_path))
         log.info("setup in %.1fs", time.perf_counter() - t0)
+        vk = str(folder / FILES["vk"])
         for label, values in (("low", np.full(spec.shape, spec.low)), ("high", np.full(spec.shape, spec.high))):
             _ezkl.write_input(tmp / "in.json", values)
             _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), compiled,
-                       str(tmp / "w.json"), vk_path=str(folder / FILES["vk"]), srs_path=str(srs_path))
-            _ezkl.call(BuildFailed, f"mock({label})", ezkl.mock, str(tmp / "w.json"), compiled)
+                       str(tmp / "w.json"), vk_path=vk, srs_path=str(srs_path))
+            _ezkl.call(BuildFailed, f"prove({label})", ezkl.prove, str(tmp / "w.json"), compiled,
+                       str(tmp / "pk.key"), str(tmp / "proof.json"), srs_path=str(srs_path))
+            _ezkl.call(BuildFailed, f"verify({label})", ezkl.verify, str(tmp / "proof.json"), settings, vk,
+                       srs_path=str(srs_path))
+        proof_bytes = len(json.loads((tmp / "proof.json").read_text())["proof"])
 
     manifest = {
         "name": metadata["name"],
@@ -121,6 +127,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         "artifacts": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                       for k2 in _manifest.ARTIFACTS},
         "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path)},
+        "proof_bytes": proof_bytes,
         "data": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                  for k2 in _manifest.DATA},
     }
