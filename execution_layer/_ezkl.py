@@ -8,6 +8,7 @@ any failure to the given ExecutionError subclass with ezkl's message.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -16,7 +17,7 @@ import numpy as np
 
 from execution_layer.types import ExecutionError
 
-__all__ = ["call", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
+__all__ = ["quiet_native_logs", "call", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
 
 T = TypeVar("T")
 SRS_HEADER_BYTES = 4
@@ -32,6 +33,18 @@ def is_felt(value: object) -> bool:
     """
     return (isinstance(value, str) and _HEX64.fullmatch(value) is not None
             and int.from_bytes(bytes.fromhex(value), "little") < FIELD_MODULUS)
+
+
+NATIVE_LOGGERS = ("ezkl", "halo2_proofs")
+
+
+def quiet_native_logs(level: int = logging.WARNING) -> None:
+    """Raise the level of the loggers ezkl's native code logs to (hundreds of INFO lines per proof).
+
+    For entry scripts, after they configure logging; the library never calls it itself.
+    """
+    for name in NATIVE_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def _clean(message: str) -> str:

@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="12", help="comma-separated scales calibration may try")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    _ezkl.quiet_native_logs()
     srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
         manifest = build(args.folder, srs, logrows=args.logrows, scales=[int(s) for s in args.scales.split(",")])

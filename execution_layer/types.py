@@ -8,7 +8,8 @@ proves anything (the protocol, the validator's scoring).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -96,3 +97,7 @@ class Prover(Protocol):
     """What a miner needs from a prover. ``EzklProver`` is the real one."""
 
     def prove(self, circuit_id: str, inputs: Sequence[float] | np.ndarray) -> ProveResult: ...
+
+    def ensure_keys(self, circuit_id: str, progress: Callable[[str], None] | None = None) -> Path:
+        """Make the circuit's proving key available (deriving it if needed); return its path."""
+        ...
