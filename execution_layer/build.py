@@ -138,7 +138,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description="Build a model's circuit artifacts (for model authors).")
     parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
     parser.add_argument("--srs", type=Path, default=None,
                         help="KZG SRS (default: <models>/srs/kzg<logrows>.srs; created if missing, local use only)")

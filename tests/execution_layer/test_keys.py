@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from execution_layer import KeyDerivationFailed, default_key_cache, ensure_keys
-from execution_layer.keys import main as keys_main
+from execution_layer.keys import main as keys_main  # the CLI
 
 
 def test_cache_root_is_argument_then_env_then_home(monkeypatch, tmp_path):
