@@ -64,6 +64,10 @@ def verify(circuit: Circuit, proof: Proof, expected_inputs) -> Verdict:
     exactly; ezkl.verify accepts the proof bytes and instances. The first failing
     check is the rejection reason. Accepted verdicts carry the outputs decoded
     from the proof at the output scale. Never raises.
+
+    ``expected_inputs`` must be exactly the values the validator sent (they are
+    compared as float32 quantised at the input scale): if the wire format
+    rounds them, pass the rounded values.
     """
     started = time.perf_counter()
     try:
