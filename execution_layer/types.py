@@ -64,9 +64,10 @@ class ProvingFailed(ExecutionError):
 class Proof:
     """A proof as it travels: the public instances and the raw proof bytes.
 
-    ``instances`` are field elements as ezkl writes them (little-endian hex
-    strings, no 0x), the inputs first, then the outputs, in the order of the
-    circuit's ``model_instance_shapes``. Nothing else of ezkl's proof JSON is
+    ``instances`` are field elements as ezkl writes them (64 lowercase hex
+    chars, little-endian, no 0x), laid out as ezkl does: one instance column
+    (so one inner tuple) holding the flattened inputs first, then the outputs,
+    in the order of the circuit's ``model_instance_shapes``. Nothing else of ezkl's proof JSON is
     carried: only ``instances`` and ``proof`` are checked by ezkl's verifier.
     """
 

@@ -54,7 +54,7 @@ def test_tampered_input_instance_is_rejected_by_the_binding_check(digits):
     _rejected(verify(circuit, _with_instances(proof, flat), inputs), "input instances differ", "position")
 
 
-def test_proof_made_for_other_inputs_is_rejected(registry, prover, digits):
+def test_proof_made_for_other_inputs_is_rejected(digits):
     """A valid proof of other inputs (e.g. a replayed or precomputed one) does not count."""
     circuit, inputs, proof = digits
     other = circuit.sample_inputs(np.random.default_rng(99))
