@@ -8,7 +8,7 @@
       "circuit_id": "<sha256 hex>",
       "artifacts": {"onnx": {"path": "model.onnx", "sha256": "..."},
                     "settings": {...}, "compiled": {...}, "vk": {...}},
-      "srs": {"file": "kzg12.srs", "logrows": 12, "sha256": "..."},
+      "srs": {"file": "kzg11.srs", "logrows": 11, "sha256": "..."},
       "proof_bytes": 3072,
       "data": {"metadata": {"path": "metadata.json", "sha256": "..."},
                "samples": {"path": "samples.npy", "sha256": "..."}}

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 DECOMP_BASE = 512
 DECOMP_LEGS = 4
-DEFAULT_LOGROWS = 12
+DEFAULT_LOGROWS = 11
 FILES = {
     "onnx": "model.onnx",
     "settings": "settings.json",
@@ -68,10 +68,16 @@ def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Gene
 
 
 def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None) -> dict:
-    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written."""
+    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
+
+    ``scales`` defaults to metadata.json's ``calibration_scales`` (else ezkl's own choice);
+    ``logrows`` is only used when the SRS must be generated.
+    """
     folder = Path(folder).resolve()
     metadata = json.loads((folder / FILES["metadata"]).read_text())
     spec = InputSpec.from_json(metadata["input"])
+    if scales is None:
+        scales = metadata.get("calibration_scales")
     samples = np.load(folder / FILES["samples"])
     onnx, settings, compiled = (str(folder / FILES[k]) for k in ("onnx", "settings", "compiled"))
 
@@ -143,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--srs", type=Path, default=None,
                         help="KZG SRS (default: <models>/srs/kzg<logrows>.srs; created if missing, local use only)")
     parser.add_argument("--logrows", type=int, default=DEFAULT_LOGROWS, help="k of a newly generated SRS")
-    parser.add_argument("--scales", default="12", help="comma-separated scales calibration may try")
+    parser.add_argument("--scales", default=None,
+                        help="comma-separated scales calibration may try (default: metadata.json's calibration_scales)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     _ezkl.quiet_native_logs()
     srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
-        manifest = build(args.folder, srs, logrows=args.logrows, scales=[int(s) for s in args.scales.split(",")])
+        scales = [int(s) for s in args.scales.split(",")] if args.scales else None
+        manifest = build(args.folder, srs, logrows=args.logrows, scales=scales)
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

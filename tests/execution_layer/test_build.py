@@ -34,6 +34,6 @@ def test_build_writes_a_loadable_pinned_circuit(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["run_args"]["decomp_base"] == 512 and settings["run_args"]["decomp_legs"] == 4
-    assert settings["run_args"]["logrows"] == manifest["srs"]["logrows"] == 12
+    assert settings["run_args"]["logrows"] == manifest["srs"]["logrows"] == 11
     circuit = CircuitRegistry.load(models).by_name("wine_mlp")
     assert circuit.id == manifest["circuit_id"]
