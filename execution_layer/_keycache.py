@@ -59,14 +59,17 @@ def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], Non
     ``progress`` receives human-readable lines: a start line, a heartbeat about
     every second while ezkl.setup runs (it is one blocking call), and a done line
     with the elapsed time. Raises KeyDerivationFailed if setup fails or the
-    derived vk differs from the pinned one.
+    derived vk differs from the pinned one, or the cache cannot be written.
     """
     target = pk_path(circuit, key_cache)
     if target.is_file():
         return target
     say = progress or (lambda line: log.info("%s", line))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".derive-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".derive-", dir=target.parent))
+    except OSError as e:
+        raise KeyDerivationFailed(f"cannot write the key cache {target.parent}: {e}") from None
     try:
         say(f"{circuit.name}: deriving proving key (logrows {circuit.logrows}) into {target.parent}")
         started = time.perf_counter()

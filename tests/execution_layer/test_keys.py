@@ -63,3 +63,10 @@ def test_keys_command_checks_every_circuit(key_cache, capsys):
     assert keys_main(["--key-cache", str(key_cache)]) == 0
     out = capsys.readouterr().out
     assert "digits_cnn" in out and "wine_mlp" in out
+
+
+def test_an_unwritable_cache_is_a_key_derivation_failure(registry, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(KeyDerivationFailed, match="cannot write the key cache"):
+        ensure_keys(registry.default, blocker / "keys")
