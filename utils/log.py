@@ -19,7 +19,7 @@ from typing import TextIO
 __all__ = ["configure_logging", "add_logging_args"]
 
 # Chatty dependencies whose INFO/DEBUG lines drown ours unless we are debugging.
-_NOISY = ("httpx", "httpcore", "urllib3", "websockets", "asyncio", "wandb", "substrateinterface", "ezkl")
+_NOISY = ("httpx", "httpcore", "urllib3", "websockets", "asyncio", "wandb", "substrateinterface", "ezkl", "halo2_proofs")
 
 
 class _Formatter(logging.Formatter):
