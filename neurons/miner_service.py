@@ -2,7 +2,8 @@
 
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
-load and hash-check the circuits, derive or load the proving keys (progress in
+bind the HTTP port (a taken port fails here, before the slow steps), load and
+hash-check the circuits, derive or load the proving keys (progress in
 the log), start the prover worker, serve HTTP, announce ip:port on chain. Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,12 +160,14 @@ async def run_miner(
     if chain is None:
         chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
     pool: ProverPool | None = None
+    listener: socket.socket | None = None
     metrics_server = None
     run_logger = NullLogger()
     try:
         view = await chain.metagraph(s.netuid)
         uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
+            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
         )
         log.info("hotkey %s is uid %d on netuid %d (%s)", hotkey, uid, s.netuid, s.network)
         if s.external_ip is None:
@@ -171,6 +175,9 @@ async def run_miner(
                 "--axon.external_ip is required on real networks: the chain must know where to reach "
                 "this miner (the SDK does not detect it)"
             )
+
+        # Bind before the slow start-up so a taken port fails at once, as one line.
+        listener = _bind_axon(s.axon_ip, s.axon_port)
 
         registry = CircuitRegistry.load(srs_path=s.srs_path)
         circuits = _select_circuits(registry, s.circuits)
@@ -217,7 +224,7 @@ async def run_miner(
             uvicorn.Config(app, host=s.axon_ip, port=s.axon_port, log_config=None, access_log=False,
                            lifespan="off", timeout_graceful_shutdown=20)
         )
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=[listener]))
         while not server.started:
             if serving.done():
                 await serving  # surfaces the bind error
@@ -246,12 +253,30 @@ async def run_miner(
     finally:
         if pool is not None:
             await pool.aclose()
+        if listener is not None:
+            listener.close()
         if metrics_server is not None:
             metrics_server.stop()
         run_logger.finish()
         if owns_chain:
             await chain.close()
         log.info("miner stopped")
+
+
+def _bind_axon(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; OSError with one line saying what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); stop what holds the "
+            "port or choose another with --axon.port"
+        ) from None
+    return sock
 
 
 async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:

@@ -355,7 +355,8 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
     try:
         view = await chain.metagraph(s.netuid)
         uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
+            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
         )
         me = view.by_uid(uid)
         log.info("hotkey %s is uid %d on netuid %d (%s), stake %.2f", hotkey, uid, s.netuid, s.network,
