@@ -11,6 +11,7 @@ code 1, instead of a traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -63,6 +64,11 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
 def _os_line(error: OSError) -> str:
     """One line for a file or socket error; a path error names the flags that set paths."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{error.strerror or error}: a port this daemon listens on (--metrics.port, the "
+            "miner's --axon.port) is taken; stop what holds it or choose another port"
+        )
     if error.filename is None:
         return str(error)
     return (

@@ -386,6 +386,7 @@ async def run_validator(settings: ValidatorSettings, *, stop: asyncio.Event | No
         )
         client = MinerClient(wallet)
         state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
+        state_dir.mkdir(parents=True, exist_ok=True)  # an unusable --state.dir fails here, as one line
         validator = Validator(
             wallet=wallet, chain=chain, netuid=s.netuid, circuits=circuits, client=client, verify=verify,
             store=StateStore(state_dir / "state.json"), guard=ReplayGuard(), version_key=VERSION_KEY,

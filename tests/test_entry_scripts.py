@@ -160,11 +160,30 @@ def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, keys):
     assert line
 
 
+def test_validator_metrics_port_in_use_names_the_flag(chain, env, keys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run(script_argv("validator", chain, keys, ["--metrics.port", str(port)]), env)
+    assert_one_clear_error(proc, "Address already in use", "--metrics.port", "choose another port")
+
+
 def test_miner_key_cache_that_cannot_be_created_names_the_path_and_the_flag(chain, env, keys, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     proc = run(script_argv("miner", chain, keys, ["--keys.cache", str(blocker / "keys")]), env)
     assert_one_clear_error(proc, f"cannot use {blocker}", "--keys.cache")
+
+
+def test_validator_state_dir_that_cannot_be_created_fails_before_any_round(chain, env, keys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = run(script_argv("validator", chain, keys, ["--state.dir", str(blocker / "state")]), env)
+    assert_one_clear_error(proc, f"cannot use {blocker}", "--state.dir")
+    assert "round 1" not in proc.stderr
 
 
 def test_bad_flag_value_is_argparse_usage_error_exit_2(chain, env, keys):
