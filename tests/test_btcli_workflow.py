@@ -12,10 +12,12 @@ starts with that wallet and its axon appears on chain; SIGTERM stops it with exi
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from pathlib import Path
 
+from neurons.devnet import admin
 from tests.entry_support import (
     PYTHON,
     ROOT,
@@ -96,3 +98,64 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
     assert f"hotkey {hotkey} is uid 0 on netuid 2 (devnet)" in text
     assert f"127.0.0.1:{port}" in uid_row(graph.stdout, 0), graph.stdout
     assert code == 0 and "Traceback" not in text and not error_lines(text), text
+
+
+DOCS = ["running_on_mainnet.md", "running_on_testnet.md", "running_locally.md", "troubleshooting.md",
+        "devnet.md", "pm2.md"]
+_BTCLI_IN_DOCS = re.compile(r"btcli ((?:wallet|subnets|stake) [^`|\n]*)")
+
+
+def documented_btcli_commands() -> list[list[str]]:
+    """Every ``btcli wallet|subnets|stake …`` command quoted in the operator docs, tokenised."""
+    commands = []
+    for name in DOCS:
+        for match in _BTCLI_IN_DOCS.finditer((ROOT / "docs" / name).read_text()):
+            text = match.group(1).split(" #")[0].strip().rstrip(".")
+            commands.append(shlex.split(text))
+    return commands
+
+
+# Parses each command with btcli's own parser (click, via typer) without running it: unknown
+# commands, unknown options, missing required options and surplus arguments all fail.
+_PARSE_WITH_BTCLI = """
+import json, sys
+import typer
+from bittensor.cli.main import app
+root = typer.main.get_command(app)
+ctx = root.make_context("btcli", ["wallet", "--help"], resilient_parsing=True)
+for tokens in json.load(sys.stdin):
+    try:
+        group = root.get_command(ctx, tokens[0])
+        command = group.get_command(ctx, tokens[1])
+        command.make_context(tokens[1], tokens[2:], parent=ctx)
+    except Exception as error:
+        message = getattr(error, "format_message", lambda: str(error))()
+        print(f"btcli {' '.join(tokens)}: {type(error).__name__}: {message}")
+"""
+
+
+def printed_btcli_commands(tmp_path: Path) -> list[list[str]]:
+    """The btcli commands the daemons' error lines tell the operator to run."""
+    from neurons.chain import WalletMissing, load_wallet, register_command
+
+    printed = [register_command(2, "finney", "miner", "default", wallet_path=tmp_path / "w")]
+    admin.wallet_create("only-coldkey", "default", tmp_path / "w")
+    for name, hotkey in (("nobody", "default"), ("only-coldkey", "spare")):
+        try:
+            load_wallet(name, hotkey, tmp_path / "w")
+        except WalletMissing as error:
+            printed.append(str(error).split("create it: ", 1)[1])
+    assert len(printed) == 3
+    return [shlex.split(line)[1:] for line in printed]
+
+
+def test_every_btcli_command_in_the_docs_and_errors_parses_under_btcli_11(tmp_path):
+    """A btcli upgrade that renames a command or an option fails here, not in a user's shell."""
+    commands = documented_btcli_commands() + printed_btcli_commands(tmp_path)
+    assert len(commands) > 20
+    proc = subprocess.run(
+        [PYTHON, "-c", _PARSE_WITH_BTCLI], input=json.dumps(commands), cwd=ROOT,
+        env=isolated_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "", proc.stdout
