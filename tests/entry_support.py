@@ -77,12 +77,12 @@ def wait_for_log(log: Path, needle: str, proc: subprocess.Popen, timeout: float)
     raise AssertionError(f"no {needle!r} within {timeout}s:\n{log.read_text()}")
 
 
-def stop(proc: subprocess.Popen, timeout: float) -> int:
-    """SIGTERM ``proc`` and return its exit code; kill it (and fail) past ``timeout``."""
-    proc.send_signal(signal.SIGTERM)
+def stop(proc: subprocess.Popen, timeout: float, sig: signal.Signals = signal.SIGTERM) -> int:
+    """Send ``sig`` to ``proc`` and return its exit code; kill it (and fail) past ``timeout``."""
+    proc.send_signal(sig)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError(f"still running {timeout}s after SIGTERM") from None
+        raise AssertionError(f"still running {timeout}s after {sig.name}") from None

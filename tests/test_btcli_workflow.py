@@ -6,7 +6,7 @@ embedded devnet, so registration and the metagraph check use our devnet CLI,
 the devnet's stand-in for ``btcli subnets register`` / ``btcli subnets metagraph``.
 Must hold: the miner started before registering refuses with the exact command
 to register; running that command registers the btcli wallet; the miner then
-starts with that wallet and its axon appears on chain; SIGTERM stops it with exit 0.
+starts with that wallet and its axon appears on chain; SIGINT (pm2's stop) ends it with exit 0.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 import subprocess
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
         try:
             wait_for_log(log, f"announced axon 127.0.0.1:{port} on netuid 2", proc, timeout=90)
             graph = run(chain.devnet("metagraph", "--netuid", "2"), env)
-            code = stop(proc, timeout=20)
+            code = stop(proc, timeout=20, sig=signal.SIGINT)  # what pm2 sends
         finally:
             if proc.poll() is None:
                 proc.kill()

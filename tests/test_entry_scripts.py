@@ -242,3 +242,22 @@ def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp
     assert "SIGTERM received: stopping cleanly" in text
     assert text.rstrip().endswith("miner stopped"), text
     assert "Traceback" not in text and not error_lines(text), text
+
+
+def test_sigterm_stops_a_running_validator_cleanly_with_exit_0(chain, env, keys, tmp_path):
+    log = tmp_path / "validator.log"
+    argv = script_argv("validator", chain, keys, ["--validator.rounds", "0", "--validator.round_interval", "1"])
+    with log.open("w") as sink:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            wait_for_log(log, "round 1 at block", proc, timeout=90)
+            code = stop(proc, timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert "SIGTERM received: stopping cleanly" in text
+    assert text.rstrip().endswith("validator stopped"), text
+    assert "Traceback" not in text and not error_lines(text), text
