@@ -1,10 +1,12 @@
 """The entry scripts, run as a user runs them (``python neurons/miner.py …``), given bad input.
 
 For each mistake an operator makes (wrong network name, chain down, no wallet,
-hotkey not registered, wrong subnet, circuit files that do not match, port in
-use, unusable key folder) the script must exit non-zero with exactly ONE error
-line that says what to do, and no traceback anywhere in its output. A running
-miner stopped with SIGTERM must exit 0 and log a clean stop.
+hotkey not registered, wrong subnet, an SRS that does not match the manifests,
+unknown circuit, port in use, unusable key or state folder) the script must
+exit 1 with exactly ONE error line that says what to do, and no traceback
+anywhere in its output. A running miner or validator stopped with SIGTERM must
+exit 0 and log a clean stop. (Changed artifacts under models/ fail the same
+way as the SRS; they are not tampered with here because that folder is shared.)
 
 One devnet (in a temporary folder) serves the whole module: wallet ``m1`` is
 registered on netuid 2, wallet ``ghost`` exists but is not registered.
