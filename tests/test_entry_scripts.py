@@ -2,11 +2,11 @@
 
 For each mistake an operator makes (wrong network name, chain down, no wallet,
 hotkey not registered, wrong subnet, an SRS that does not match the manifests,
-unknown circuit, port in use, unusable key or state folder) the script must
+a changed circuit file, unknown circuit, port in use, unusable key or state folder) the script must
 exit 1 with exactly ONE error line that says what to do, and no traceback
 anywhere in its output. A running miner or validator stopped with SIGTERM must
-exit 0 and log a clean stop. (Changed artifacts under models/ fail the same
-way as the SRS; they are not tampered with here because that folder is shared.)
+exit 0 and log a clean stop. (A changed circuit file is tried on a copy of the
+code: the repository's models/ folder is never touched.)
 
 One devnet (in a temporary folder) serves the whole module: wallet ``m1`` is
 registered on netuid 2, wallet ``ghost`` exists but is not registered.
@@ -137,6 +137,24 @@ def test_bad_input_gives_one_line_saying_what_to_do_and_exit_1(chain, env, keys,
     extra, fragments = _cases(chain, tmp_path)[case]
     proc = run(script_argv(script, chain, keys, extra), env)
     assert_one_clear_error(proc, *fragments)
+
+
+def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_path):
+    """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file."""
+    import shutil
+
+    copy = tmp_path / "checkout"
+    for package in ("neurons", "execution_layer", "models", "protocol", "utils"):
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    changed = copy / "models" / "digits_cnn" / "model.onnx"
+    with changed.open("ab") as f:
+        f.write(b"\0")
+    argv = script_argv("miner", chain, keys, [])
+    argv[1] = str(copy / "neurons" / "miner.py")
+    proc = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=90)
+    assert_one_clear_error(
+        proc, f"{changed}: sha256 is", "the manifest pins", "restore the shipped circuit files (git checkout models/"
+    )
 
 
 def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, keys):
