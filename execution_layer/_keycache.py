@@ -69,7 +69,10 @@ def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], Non
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".derive-", dir=target.parent))
     except OSError as e:
-        raise KeyDerivationFailed(f"cannot write the key cache {target.parent}: {e}") from None
+        raise KeyDerivationFailed(
+            f"cannot write the key cache {target.parent} ({e.strerror or e}); choose a writable "
+            "folder with --keys.cache or the POI_KEY_CACHE environment variable"
+        ) from None
     try:
         say(f"{circuit.name}: deriving proving key (logrows {circuit.logrows}) into {target.parent}")
         started = time.perf_counter()

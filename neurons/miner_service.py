@@ -2,7 +2,8 @@
 
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
-load and hash-check the circuits, derive or load the proving keys (progress in
+bind the HTTP port (a taken port fails here, before the slow steps), load and
+hash-check the circuits, derive or load the proving keys (progress in
 the log), start the prover worker, serve HTTP, announce ip:port on chain. Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
@@ -127,21 +128,13 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _start_server(app, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
-    """Listen on ``host:port`` and serve ``app``; returns once the server accepts connections.
+async def _start_server(app, sock: socket.socket, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
+    """Serve ``app`` on the already bound ``sock``; returns once the server accepts connections.
 
-    The socket is bound here, so a port in use is an ``OSError`` naming the
-    address (uvicorn's own bind failure is a ``SystemExit`` that would skip the
-    daemon's clean error and shutdown).
+    The socket is bound by the caller (``_bind_axon``), so a port in use is an
+    ``OSError`` naming the address (uvicorn's own bind failure is a
+    ``SystemExit`` that would skip the daemon's clean error and shutdown).
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family)
-    except OSError as error:
-        raise OSError(
-            f"cannot listen on {host}:{port} ({error.strerror or error}); "
-            "is another process using it? choose another --axon.port"
-        ) from None
     server = _QuietServer(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=20)
     )
@@ -194,6 +187,7 @@ async def run_miner(
     if chain is None:
         chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
     pool: ProverPool | None = None
+    listener: socket.socket | None = None
     metrics_server = None
     run_logger = NullLogger()
     server: uvicorn.Server | None = None
@@ -201,7 +195,8 @@ async def run_miner(
     try:
         view = await chain.metagraph(s.netuid)
         uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
+            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
         )
         log.info("hotkey %s is uid %d on netuid %d (%s)", hotkey, uid, s.netuid, s.network)
         if s.external_ip is None:
@@ -209,6 +204,9 @@ async def run_miner(
                 "--axon.external_ip is required on real networks: the chain must know where to reach "
                 "this miner (the SDK does not detect it)"
             )
+
+        # Bind before the slow start-up so a taken port fails at once, as one line.
+        listener = _bind_axon(s.axon_ip, s.axon_port)
 
         registry = CircuitRegistry.load(srs_path=s.srs_path)
         circuits = _select_circuits(registry, s.circuits)
@@ -251,7 +249,7 @@ async def run_miner(
             metagraph=lambda: snapshot["view"], netuid=s.netuid, min_stake=s.min_stake,
             max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(metrics, names),
         )
-        server, serving = await _start_server(app, s.axon_ip, s.axon_port)
+        server, serving = await _start_server(app, listener, s.axon_ip, s.axon_port)
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
 
         announced = (s.external_ip, s.external_port or s.axon_port)
@@ -282,12 +280,30 @@ async def run_miner(
                 await _stop_server(server, serving)
         if pool is not None:
             await pool.aclose()
+        if listener is not None:
+            listener.close()
         if metrics_server is not None:
             metrics_server.stop()
         run_logger.finish()
         if owns_chain:
             await chain.close()
         log.info("miner stopped")
+
+
+def _bind_axon(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; OSError with one line saying what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); stop what holds the "
+            "port or choose another with --axon.port"
+        ) from None
+    return sock
 
 
 async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:

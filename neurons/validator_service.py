@@ -390,7 +390,8 @@ async def run_validator(
     try:
         view = await chain.metagraph(s.netuid)
         uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey
+            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
+            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
         )
         me = view.by_uid(uid)
         log.info("hotkey %s is uid %d on netuid %d (%s), stake %.2f", hotkey, uid, s.netuid, s.network,
@@ -420,6 +421,7 @@ async def run_validator(
         )
         client = MinerClient(wallet)
         state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
+        state_dir.mkdir(parents=True, exist_ok=True)  # an unusable --state.dir fails here, as one line
         validator = Validator(
             wallet=wallet, chain=chain, netuid=s.netuid, circuits=circuits, client=client, verify=verify,
             store=StateStore(state_dir / "state.json"), guard=ReplayGuard(), version_key=VERSION_KEY,

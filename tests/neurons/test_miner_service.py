@@ -23,6 +23,7 @@ from neurons.miner_client import MinerClient, QueryStatus
 from neurons.miner_service import (
     _announce,
     _select_circuits,
+    _bind_axon,
     _start_server,
     _stop_server,
     run_miner,
@@ -141,14 +142,14 @@ async def test_port_in_use_is_an_os_error_naming_the_address():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}.*--axon.port"):
-            await _start_server(object(), "127.0.0.1", port)
+            _bind_axon("127.0.0.1", port)
 
 
 async def test_server_starts_and_stops_freeing_its_port():
     from fastapi import FastAPI
 
     port = free_port()
-    server, task = await _start_server(FastAPI(), "127.0.0.1", port)
+    server, task = await _start_server(FastAPI(), _bind_axon("127.0.0.1", port), "127.0.0.1", port)
     assert not port_is_free(port)
     await asyncio.wait_for(_stop_server(server, task), timeout=10)
     assert task.done() and port_is_free(port)

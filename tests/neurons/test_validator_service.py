@@ -580,7 +580,7 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
     from pathlib import Path
 
     from neurons.config import validator_parser
-    from neurons.miner_service import _start_server, _stop_server
+    from neurons.miner_service import _bind_axon, _start_server, _stop_server
     from neurons.validator_service import run_validator, settings_from_args
 
     circuit, prover, _ = real
@@ -601,7 +601,7 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
         "--wallet.path", str(Path(wallets[0].path)), "--validator.rounds", "1",
         "--validator.circuits", circuit.name, "--state.dir", str(tmp_path / "state"),
     ]))
-    server, task = await _start_server(app, "127.0.0.1", port)
+    server, task = await _start_server(app, _bind_axon("127.0.0.1", port), "127.0.0.1", port)
     try:
         await asyncio.wait_for(run_validator(settings, chain=chain), timeout=120)
     finally:
