@@ -255,11 +255,11 @@ async def run_miner(
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
 
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(chain, wallet, s.netuid, announced, view, uid)
+        await _announce(chain, wallet, s.netuid, announced, view, uid, metrics)
 
         async def _resync() -> None:
             snapshot["view"] = fresh = await chain.metagraph(s.netuid)
-            await _announce(chain, wallet, s.netuid, announced, fresh, uid)
+            await _announce(chain, wallet, s.netuid, announced, fresh, uid, metrics)
 
         while not stop.is_set() and not serving.done():
             try:
@@ -290,8 +290,14 @@ async def run_miner(
         log.info("miner stopped")
 
 
-async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:
-    """Announce ip:port unless the chain already shows exactly that (saves a write)."""
+async def _announce(
+    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int, metrics: Metrics
+) -> None:
+    """Announce ip:port unless the chain already shows exactly that (saves a write).
+
+    A refused write is counted in ``chain_errors{operation="serve_axon"}`` and logged; the
+    next resync tries again.
+    """
     me = view.by_uid(uid)
     if me is not None and me.axon == axon:
         return
@@ -299,4 +305,5 @@ async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, in
     if result.ok:
         log.info("announced axon %s:%d on netuid %d", axon[0], axon[1], netuid)
     else:
+        metrics.chain_errors.labels(operation="serve_axon").inc()
         log.warning("announcing axon %s:%d failed: %s (retrying at the next resync)", axon[0], axon[1], result.error)

@@ -110,6 +110,10 @@ class Validator:
             started = self.clock()
             try:
                 await until_stopped(self.run_round(), stop)
+            except ChainFailure as error:  # a chain hiccup: one line, no traceback
+                self.metrics.chain_errors.labels(operation="round").inc()
+                log.warning("round %d: chain read failed (%s); trying again next round", self.rounds_done + 1, error)
+                self.rounds_done += 1
             except Exception:
                 log.exception("round %d failed; trying again next round", self.rounds_done + 1)
                 self.rounds_done += 1
@@ -456,6 +460,8 @@ async def _final_weights(
         return  # the last round's averages already landed
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
+        if not scoring.normalized_weights(validator.state.averages):
+            return  # nothing positive to set (the round already logged that)
         try:
             result = await validator.maybe_set_weights()
         except ChainFailure as error:  # a chain hiccup: the wait goes on
@@ -463,7 +469,5 @@ async def _final_weights(
             result = None
         if result is not None and result.ok:
             return
-        if not scoring.normalized_weights(validator.state.averages):
-            return  # nothing positive to set
         await asyncio.sleep(poll_s)
     log.warning("could not set final weights within %.0fs", max_wait_s)
