@@ -56,7 +56,14 @@ def test_the_components_own_logger_is_not_repeated(restore_root):
     assert out.getvalue().split("Z ", 1)[1] == "INFO validator: round 1: 1/1 verified\n"
 
 
-def test_noisy_dependencies_are_held_at_warning_without_debug(restore_root):
+def test_noisy_dependencies_are_held_at_warning_without_debug(restore_root, monkeypatch):
+    # A test that ran uvicorn with its default log config leaves its own handlers behind;
+    # the daemons pass log_config=None, so start from plain loggers like they do.
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [])
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "level", logging.NOTSET)
     out = io.StringIO()
     configure_logging("miner", debug=False, stream=out)
     logging.getLogger("httpx").info("HTTP Request: GET ...")
