@@ -158,3 +158,13 @@ def _wait_for_axon(net, *, uid: int, timeout: float, log: Path) -> tuple[str, in
         time.sleep(0.5)
     raise AssertionError(f"no axon for uid {uid} within {timeout:.0f}s; pm2 log:\n"
                          f"{log.read_text() if log.exists() else '(none)'}")
+
+
+def test_every_prometheus_metric_is_listed_in_the_monitoring_table():
+    """docs/pm2.md's metric table names exactly the metric families a neuron exports."""
+    from utils.metrics import Metrics
+
+    exported = {family.name for family in Metrics().registry.collect()}  # counters without "_total"
+    section = DOC.read_text().split("**Prometheus.**", 1)[1].split("\n\n")[1]
+    listed = set(re.findall(r"^\| `(poi_\w+)", section, flags=re.M))
+    assert {name.removesuffix("_total") for name in listed} == exported
