@@ -3,8 +3,8 @@
 ``run_daemon`` runs a daemon coroutine with SIGINT/SIGTERM wired to a stop
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
-unreachable chain, circuit files that do not match) into one log line and
-exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
+unreachable chain, circuit files that do not match, wandb on without a key)
+into one log line and exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
 wait that may stall (a chain read) as soon as a stop is asked for.
 """
 
@@ -20,6 +20,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from execution_layer.types import ExecutionError
 from neurons.chain import ChainFailure
+from utils.wandb_log import RunLoggerError
 
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
 
@@ -69,7 +70,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except (ChainFailure, ExecutionError) as error:
+    except (ChainFailure, ExecutionError, RunLoggerError) as error:
         log.error("%s", error)
         return 1
     except OSError as error:

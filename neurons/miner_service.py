@@ -209,6 +209,16 @@ async def run_miner(
                 "--axon.external_ip is required on real networks: the chain must know where to reach "
                 "this miner (the SDK does not detect it)"
             )
+        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
+        metrics = Metrics()
+        if s.metrics_port:
+            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
+            log.info("metrics at %s", metrics_server.url)
+        run_logger = make_run_logger(
+            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
+            offline=s.wandb_offline, run_dir=s.wandb_dir,
+            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
+        )
 
         registry = CircuitRegistry.load(srs_path=s.srs_path)
         circuits = _select_circuits(registry, s.circuits)
@@ -222,15 +232,6 @@ async def run_miner(
         await pool.warm_up()
         log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
 
-        metrics = Metrics()
-        if s.metrics_port:
-            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
-            log.info("metrics at %s", metrics_server.url)
-        run_logger = make_run_logger(
-            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
-            offline=s.wandb_offline, run_dir=s.wandb_dir,
-            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
-        )
         names = {c.id: c.name for c in circuits}
         assert pool is not None
         active_pool = pool

@@ -404,15 +404,7 @@ async def run_validator(
                 "uid %d has no validator permit: miners will refuse its requests and the chain its "
                 "weights until it holds enough stake to get one", uid,
             )
-        registry = CircuitRegistry.load(srs_path=s.srs_path)
-        circuits = _select_circuits(registry, s.circuits)
-        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
-        await pool.warm_up()
-        verifier_pool = pool
-
-        async def verify(circuit_id, proof, inputs):
-            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
-
+        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
         metrics = Metrics()
         if s.metrics_port:
             metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
@@ -422,6 +414,15 @@ async def run_validator(
             offline=s.wandb_offline, run_dir=s.wandb_dir,
             config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
         )
+        registry = CircuitRegistry.load(srs_path=s.srs_path)
+        circuits = _select_circuits(registry, s.circuits)
+        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
+        await pool.warm_up()
+        verifier_pool = pool
+
+        async def verify(circuit_id, proof, inputs):
+            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
+
         client = MinerClient(wallet)
         state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
         validator = Validator(

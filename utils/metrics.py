@@ -111,9 +111,15 @@ def serve_metrics(registry: CollectorRegistry, *, port: int, addr: str = "127.0.
 
     ``port=0`` binds an ephemeral port (read it from the result). Binding
     ``0.0.0.0`` exposes the endpoint to other hosts; the default does not.
-    Raises ``OSError`` when the port is taken.
+    Raises ``OSError`` naming ``addr:port`` when it cannot bind (port taken).
     """
-    server, thread = start_http_server(port, addr=addr, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as error:
+        raise OSError(
+            f"cannot serve metrics on {addr}:{port}: {error.strerror or error}; "
+            "stop what holds the port or choose another --metrics.port"
+        ) from None
     return MetricsServer(server=server, thread=thread, host=addr, port=server.server_port)
 
 
