@@ -41,7 +41,7 @@ const daemon = {
   min_uptime: "60s",
   exp_backoff_restart_delay: 1000, // 1 s, doubling, so a crash loop does not hammer the chain
   kill_timeout: 30000, // SIGINT first; 30 s lets a proof finish and state be written
-  time: true,
+  time: false, // our log lines carry their own UTC timestamp
 };
 
 module.exports = {

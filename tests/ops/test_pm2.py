@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from neurons.config import miner_parser, validator_parser
-from tests.ops.support import NETUID, REPO, free_port, make_devnet, neuron_env
+from tests.ops.support import LOG_LINE, NETUID, REPO, free_port, make_devnet, neuron_env
 
 NODE = shutil.which("node")
 PM2 = shutil.which("pm2")
@@ -131,7 +131,9 @@ def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path
         status = {p["name"]: p["pm2_env"]["status"] for p in json.loads(pm2("jlist"))}
         assert status[name] == "online"
         pm2("delete", name)  # SIGINT, then up to kill_timeout for a clean stop
-        assert "miner stopped" in log.read_text()
+        lines = log.read_text().splitlines()
+        assert lines[-1].endswith("INFO miner: miner stopped")
+        assert all(LOG_LINE.fullmatch(line) for line in lines), "pm2 adds nothing to our log lines"
     finally:
         subprocess.run([PM2, "kill"], env=env, capture_output=True, timeout=60)
         shutil.rmtree(home, ignore_errors=True)
