@@ -7,6 +7,7 @@ start it; ``Neuron.stop`` sends SIGINT like pm2 does and waits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -119,13 +120,18 @@ class Neuron:
         self.wait_for(repr(fragment), lambda: fragment in self.text(), timeout)
 
     def stop(self, timeout: float = 40.0) -> int:
-        """SIGINT (what pm2 sends), then wait; SIGKILL only if it hangs. Returns the exit code."""
+        """SIGINT to the whole process group, as Ctrl-C and pm2 send it; SIGKILL only if it hangs.
+
+        Returns the exit code.
+        """
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # it may exit meanwhile
+                os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._out.close()
         return self.proc.returncode

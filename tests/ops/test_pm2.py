@@ -133,7 +133,7 @@ def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path
         pm2("delete", name)  # SIGINT, then up to kill_timeout for a clean stop
         lines = log.read_text().splitlines()
         assert lines[-1].endswith("INFO miner: miner stopped")
-        assert all(LOG_LINE.fullmatch(line) for line in lines), "pm2 adds nothing to our log lines"
+        assert all(LOG_LINE.fullmatch(line) for line in lines), "\n".join(lines)
     finally:
         subprocess.run([PM2, "kill"], env=env, capture_output=True, timeout=60)
         shutil.rmtree(home, ignore_errors=True)
