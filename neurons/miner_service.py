@@ -256,11 +256,11 @@ async def run_miner(
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
 
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(chain, wallet, s.netuid, announced, view, uid, metrics)
+        await _announce(chain, wallet, s.netuid, announced, view, uid, metrics=metrics)
 
         async def _resync() -> None:
             snapshot["view"] = fresh = await chain.metagraph(s.netuid)
-            await _announce(chain, wallet, s.netuid, announced, fresh, uid, metrics)
+            await _announce(chain, wallet, s.netuid, announced, fresh, uid, metrics=metrics)
 
         while not stop.is_set() and not serving.done():
             try:
@@ -292,7 +292,8 @@ async def run_miner(
 
 
 async def _announce(
-    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int, metrics: Metrics
+    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
+    metrics: Metrics | None = None,
 ) -> None:
     """Announce ip:port unless the chain already shows exactly that (saves a write).
 
@@ -306,5 +307,6 @@ async def _announce(
     if result.ok:
         log.info("announced axon %s:%d on netuid %d", axon[0], axon[1], netuid)
     else:
-        metrics.chain_errors.labels(operation="serve_axon").inc()
+        if metrics is not None:
+            metrics.chain_errors.labels(operation="serve_axon").inc()
         log.warning("announcing axon %s:%d failed: %s (retrying at the next resync)", axon[0], axon[1], result.error)
