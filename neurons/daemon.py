@@ -4,7 +4,7 @@
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
 unreachable chain, circuit files that do not match, a taken port, a path
-that cannot be written) into one log line that says what to do, and exit
+that cannot be written, wandb on without a key) into one log line that says what to do, and exit
 code 1, instead of a traceback. ``until_stopped`` lets a daemon abandon a
 wait that may stall (a chain read) as soon as a stop is asked for.
 """
@@ -22,6 +22,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from execution_layer.types import CircuitMismatch, CircuitNotFound, ExecutionError
 from neurons.chain import ChainFailure
+from utils.wandb_log import RunLoggerError
 
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
 
@@ -71,7 +72,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except ChainFailure as error:
+    except (ChainFailure, RunLoggerError) as error:
         log.error("%s", error)
         return 1
     except ExecutionError as error:

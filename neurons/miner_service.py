@@ -204,6 +204,16 @@ async def run_miner(
                 "--axon.external_ip is required on real networks: the chain must know where to reach "
                 "this miner (the SDK does not detect it)"
             )
+        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
+        metrics = Metrics()
+        if s.metrics_port:
+            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
+            log.info("metrics at %s", metrics_server.url)
+        run_logger = make_run_logger(
+            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
+            offline=s.wandb_offline, run_dir=s.wandb_dir,
+            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
+        )
 
         # Bind before the slow start-up so a taken port fails at once, as one line.
         listener = _bind_axon(s.axon_ip, s.axon_port)
@@ -220,15 +230,6 @@ async def run_miner(
         await pool.warm_up()
         log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
 
-        metrics = Metrics()
-        if s.metrics_port:
-            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
-            log.info("metrics at %s", metrics_server.url)
-        run_logger = make_run_logger(
-            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
-            offline=s.wandb_offline, run_dir=s.wandb_dir,
-            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
-        )
         names = {c.id: c.name for c in circuits}
         assert pool is not None
         active_pool = pool
@@ -253,11 +254,11 @@ async def run_miner(
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
 
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(chain, wallet, s.netuid, announced, view, uid)
+        await _announce(chain, wallet, s.netuid, announced, view, uid, metrics=metrics)
 
         async def _resync() -> None:
             snapshot["view"] = fresh = await chain.metagraph(s.netuid)
-            await _announce(chain, wallet, s.netuid, announced, fresh, uid)
+            await _announce(chain, wallet, s.netuid, announced, fresh, uid, metrics=metrics)
 
         while not stop.is_set() and not serving.done():
             try:
@@ -306,8 +307,15 @@ def _bind_axon(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:
-    """Announce ip:port unless the chain already shows exactly that (saves a write)."""
+async def _announce(
+    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
+    metrics: Metrics | None = None,
+) -> None:
+    """Announce ip:port unless the chain already shows exactly that (saves a write).
+
+    A refused write is counted in ``chain_errors{operation="serve_axon"}`` and logged; the
+    next resync tries again.
+    """
     me = view.by_uid(uid)
     if me is not None and me.axon == axon:
         return
@@ -315,4 +323,6 @@ async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, in
     if result.ok:
         log.info("announced axon %s:%d on netuid %d", axon[0], axon[1], netuid)
     else:
+        if metrics is not None:
+            metrics.chain_errors.labels(operation="serve_axon").inc()
         log.warning("announcing axon %s:%d failed: %s (retrying at the next resync)", axon[0], axon[1], result.error)

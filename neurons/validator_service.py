@@ -110,6 +110,10 @@ class Validator:
             started = self.clock()
             try:
                 await until_stopped(self.run_round(), stop)
+            except ChainFailure as error:  # a chain hiccup: one line, no traceback
+                self.metrics.chain_errors.labels(operation="round").inc()
+                log.warning("round %d: chain read failed (%s); trying again next round", self.rounds_done + 1, error)
+                self.rounds_done += 1
             except Exception:
                 log.exception("round %d failed; trying again next round", self.rounds_done + 1)
                 self.rounds_done += 1
@@ -401,15 +405,7 @@ async def run_validator(
                 "uid %d has no validator permit: miners will refuse its requests and the chain its "
                 "weights until it holds enough stake to get one", uid,
             )
-        registry = CircuitRegistry.load(srs_path=s.srs_path)
-        circuits = _select_circuits(registry, s.circuits)
-        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
-        await pool.warm_up()
-        verifier_pool = pool
-
-        async def verify(circuit_id, proof, inputs):
-            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
-
+        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
         metrics = Metrics()
         if s.metrics_port:
             metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
@@ -419,6 +415,15 @@ async def run_validator(
             offline=s.wandb_offline, run_dir=s.wandb_dir,
             config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
         )
+        registry = CircuitRegistry.load(srs_path=s.srs_path)
+        circuits = _select_circuits(registry, s.circuits)
+        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
+        await pool.warm_up()
+        verifier_pool = pool
+
+        async def verify(circuit_id, proof, inputs):
+            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
+
         client = MinerClient(wallet)
         state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
         state_dir.mkdir(parents=True, exist_ok=True)  # an unusable --state.dir fails here, as one line
@@ -458,6 +463,8 @@ async def _final_weights(
         return  # the last round's averages already landed
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline and not (stop and stop.is_set()):
+        if not scoring.normalized_weights(validator.state.averages):
+            return  # nothing positive to set (the round already logged that)
         try:
             result = await validator.maybe_set_weights()
         except ChainFailure as error:  # a chain hiccup: the wait goes on
@@ -465,7 +472,5 @@ async def _final_weights(
             result = None
         if result is not None and result.ok:
             return
-        if not scoring.normalized_weights(validator.state.averages):
-            return  # nothing positive to set
         await asyncio.sleep(poll_s)
     log.warning("could not set final weights within %.0fs", max_wait_s)

@@ -188,7 +188,7 @@ def test_validator_metrics_port_in_use_names_the_flag(chain, env, keys):
         taken.listen()
         port = taken.getsockname()[1]
         proc = run(script_argv("validator", chain, keys, ["--metrics.port", str(port)]), env)
-    assert_one_clear_error(proc, "Address already in use", "--metrics.port", "choose another port")
+    assert_one_clear_error(proc, "Address already in use", "--metrics.port", "choose another")
 
 
 def test_miner_key_cache_that_cannot_be_created_names_the_path_and_the_flag(chain, env, keys, tmp_path):
