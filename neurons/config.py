@@ -32,6 +32,36 @@ DEFAULT_KEY_CACHE = "~/.cache/proof-of-inference/keys"
 DEFAULT_STATE_DIR = "~/.bittensor/proof-of-inference"
 
 
+def _bounded(kind: type, low: float | None = None, high: float | None = None, what: str = ""):
+    """An argparse type that parses ``kind`` and checks ``low <= value <= high``.
+
+    A value out of range is a usage error (exit 2) before anything starts,
+    not a traceback after the slow start-up.
+    """
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if value != value or (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+_netuid = _bounded(int, 0, 65535, "a netuid (0-65535)")
+_port = _bounded(int, 1, 65535, "a TCP port (1-65535)")
+_port_or_off = _bounded(int, 0, 65535, "a TCP port (1-65535) or 0 for off")
+_count = _bounded(int, 1, None, "a whole number of at least 1")
+_non_negative = _bounded(int, 0, None, "a whole number of at least 0")
+_seconds = _bounded(float, 0.0, None, "a number of seconds (0 or more)")
+_interval = _bounded(float, 0.05, None, "a number of seconds (at least 0.05)")
+_stake = _bounded(float, 0.0, None, "a stake (0 or more)")
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults next to each flag and keeps the description's line breaks."""
 
@@ -39,7 +69,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def _add_chain(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("chain")
     g.add_argument(
-        "--netuid", dest="netuid", type=int, default=DEFAULT_NETUID,
+        "--netuid", dest="netuid", type=_netuid, default=DEFAULT_NETUID,
         help="Subnet id the neuron works on.",
     )
     g.add_argument(
@@ -89,7 +119,7 @@ def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
         help=f"Folder for the {component}'s persistent state.",
     )
     g.add_argument(
-        "--metrics.port", dest="metrics_port", type=int, default=0,
+        "--metrics.port", dest="metrics_port", type=_port_or_off, default=0,
         help="Serve Prometheus metrics on this port at /metrics; 0 turns the endpoint off.",
     )
     add_wandb_args(g)
@@ -111,7 +141,7 @@ def miner_parser() -> argparse.ArgumentParser:
         help="Address the HTTP server binds to.",
     )
     g.add_argument(
-        "--axon.port", dest="axon_port", type=int, default=8091,
+        "--axon.port", dest="axon_port", type=_port, default=8091,
         help="Port the HTTP server listens on.",
     )
     g.add_argument(
@@ -120,7 +150,7 @@ def miner_parser() -> argparse.ArgumentParser:
         "networks; defaults to 127.0.0.1 on the devnet.",
     )
     g.add_argument(
-        "--axon.external_port", dest="axon_external_port", type=int, default=None,
+        "--axon.external_port", dest="axon_external_port", type=_port, default=None,
         help="Public port announced on chain when it differs from --axon.port (port forwarding).",
     )
     g = p.add_argument_group("miner")
@@ -129,26 +159,26 @@ def miner_parser() -> argparse.ArgumentParser:
         help="Names or ids of the circuits to serve. Default: every shipped circuit.",
     )
     g.add_argument(
-        "--miner.max_queue", dest="max_queue", type=int, default=4,
+        "--miner.max_queue", dest="max_queue", type=_non_negative, default=4,
         help="Requests waiting for the prover beyond which the miner answers 503 at once.",
     )
     g.add_argument(
-        "--miner.workers", dest="workers", type=int, default=1,
+        "--miner.workers", dest="workers", type=_count, default=1,
         help="Prover worker processes. EZKL already uses every core for one proof, so more "
         "than one rarely adds throughput.",
     )
     g.add_argument(
-        "--miner.min_stake", dest="min_stake", type=float, default=None,
+        "--miner.min_stake", dest="min_stake", type=_stake, default=None,
         help="Least stake a validator must hold for the miner to serve it. "
         "Default: 1000 on real networks, 0 on the devnet.",
     )
     g.add_argument(
-        "--miner.extra_latency", dest="extra_latency", type=float, default=0.0,
+        "--miner.extra_latency", dest="extra_latency", type=_seconds, default=0.0,
         help="Seconds added before answering each proof request. For demonstrations and "
         "tests of scoring only: it lowers the miner's score.",
     )
     g.add_argument(
-        "--miner.resync_interval", dest="resync_interval", type=float, default=60.0,
+        "--miner.resync_interval", dest="resync_interval", type=_interval, default=60.0,
         help="Seconds between metagraph refreshes (validator permits and stakes).",
     )
     _add_common(p, component="miner")
@@ -167,19 +197,19 @@ def validator_parser() -> argparse.ArgumentParser:
     _add_wallet(p)
     g = p.add_argument_group("validator")
     g.add_argument(
-        "--validator.concurrency", dest="concurrency", type=int, default=8,
+        "--validator.concurrency", dest="concurrency", type=_count, default=8,
         help="Miners queried at the same time.",
     )
     g.add_argument(
-        "--validator.verify_workers", dest="verify_workers", type=int, default=1,
+        "--validator.verify_workers", dest="verify_workers", type=_count, default=1,
         help="Worker processes that verify proofs.",
     )
     g.add_argument(
-        "--validator.round_interval", dest="round_interval", type=float, default=12.0,
+        "--validator.round_interval", dest="round_interval", type=_seconds, default=12.0,
         help="Least seconds between the starts of two rounds over the miners.",
     )
     g.add_argument(
-        "--validator.rounds", dest="rounds", type=int, default=0,
+        "--validator.rounds", dest="rounds", type=_non_negative, default=0,
         help="Stop after this many rounds (0 runs until stopped).",
     )
     g.add_argument(
@@ -197,9 +227,9 @@ def localnet_parser() -> argparse.ArgumentParser:
         description="Run a whole subnet on this machine: an embedded devnet, N miners and one\n"
         "validator as separate processes on localhost, then print what happened.",
     )
-    p.add_argument("--miners", type=int, default=3, help="Number of miners to start.")
+    p.add_argument("--miners", type=_count, default=3, help="Number of miners to start.")
     p.add_argument(
-        "--rounds", type=int, default=3,
+        "--rounds", type=_count, default=3,
         help="Validator rounds to run before printing the results and exiting.",
     )
     p.add_argument(
@@ -207,16 +237,16 @@ def localnet_parser() -> argparse.ArgumentParser:
         help="Keep running (printing the table after every round) until Ctrl-C.",
     )
     p.add_argument(
-        "--slow-miner-latency", dest="slow_latency", type=float, default=1.5,
+        "--slow-miner-latency", dest="slow_latency", type=_seconds, default=1.5,
         help="Extra seconds the last miner waits before answering, so the table shows "
         "response time in the scores (0 makes every miner honest and equal).",
     )
     p.add_argument(
-        "--round-interval", dest="round_interval", type=float, default=2.0,
+        "--round-interval", dest="round_interval", type=_seconds, default=2.0,
         help="Least seconds between the starts of two validator rounds.",
     )
     p.add_argument(
-        "--start-timeout", dest="start_timeout", type=float, default=300.0,
+        "--start-timeout", dest="start_timeout", type=_interval, default=300.0,
         help="Seconds the miners may take to start (the first start derives proving keys).",
     )
     p.add_argument(
@@ -224,11 +254,11 @@ def localnet_parser() -> argparse.ArgumentParser:
         help="Folder for the devnet state, wallets, logs and validator state; wiped at start.",
     )
     p.add_argument(
-        "--base-port", dest="base_port", type=int, default=18091,
+        "--base-port", dest="base_port", type=_port, default=18091,
         help="First miner's HTTP port; the others follow.",
     )
     p.add_argument(
-        "--block-time", dest="block_time", type=float, default=1.0,
+        "--block-time", dest="block_time", type=_interval, default=1.0,
         help="Seconds per devnet block.",
     )
     p.add_argument(

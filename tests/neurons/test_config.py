@@ -36,3 +36,32 @@ def test_unknown_flag_exits_with_usage_error(capsys):
         miner_parser().parse_args(["--wallet.nmae", "x"])
     assert e.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "parser, argv, message",
+    [
+        (miner_parser, ["--miner.workers", "0"], "is not a whole number of at least 1"),
+        (miner_parser, ["--miner.max_queue", "-1"], "is not a whole number of at least 0"),
+        (miner_parser, ["--axon.port", "99999"], "is not a TCP port"),
+        (miner_parser, ["--metrics.port", "70000"], "is not a TCP port (1-65535) or 0 for off"),
+        (miner_parser, ["--miner.resync_interval", "0"], "at least 0.05"),
+        (miner_parser, ["--miner.extra_latency", "nan"], "is not a number of seconds"),
+        (validator_parser, ["--validator.concurrency", "0"], "is not a whole number of at least 1"),
+        (validator_parser, ["--validator.verify_workers", "0"], "is not a whole number of at least 1"),
+        (validator_parser, ["--netuid", "two"], "invalid int value: 'two'"),
+        (localnet_parser, ["--miners", "0"], "is not a whole number of at least 1"),
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors_before_anything_starts(parser, argv, message, capsys):
+    """Tried: values that would hang (0 workers or concurrency) or crash late (bad ports).
+    Must hold: argparse refuses them with exit 2 and a message naming the flag."""
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert argv[0] in err and message in err
+
+
+def test_metrics_port_zero_still_means_off():
+    assert miner_parser().parse_args(["--metrics.port", "0"]).metrics_port == 0
