@@ -3,8 +3,9 @@
 ``run_daemon`` runs a daemon coroutine with SIGINT/SIGTERM wired to a stop
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
-unreachable chain, circuit files that do not match) into one log line and
-exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
+unreachable chain, circuit files that do not match, a state file that
+cannot be written or moved aside, wandb that cannot start, a port in use)
+into one log line and exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
 wait that may stall (a chain read) as soon as a stop is asked for.
 """
 
@@ -20,10 +21,15 @@ from typing import Awaitable, Callable, TypeVar
 
 from execution_layer.types import ExecutionError
 from neurons.chain import ChainFailure
+from neurons.validator_state import StateError
+from utils.wandb_log import RunLoggerError
 
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
 
 T = TypeVar("T")
+
+# What an operator fixes (flags, files, keys, the chain): one line, exit code 1.
+_OPERATOR_ERRORS = (ChainFailure, ExecutionError, StateError, RunLoggerError, OSError)
 
 
 def repo_root() -> Path:
@@ -50,6 +56,8 @@ async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
 
 
 def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: str) -> int:
+    """Run ``main(stop)`` to the end; the process exit code: 0, 1 (an operator error, logged
+    as one line on the ``component`` logger) or 130 (interrupted). Anything else propagates."""
     log = logging.getLogger(component)
 
     async def runner() -> None:
@@ -69,10 +77,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except (ChainFailure, ExecutionError) as error:
-        log.error("%s", error)
-        return 1
-    except OSError as error:
+    except _OPERATOR_ERRORS as error:
         log.error("%s", error)
         return 1
     except KeyboardInterrupt:
