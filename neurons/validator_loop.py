@@ -9,8 +9,8 @@ logged and scores zero for that miner; the round goes on). Unless
 (loopback, private, link-local, unspecified, reserved, multicast) is not
 queried: on a real network such an address is a misconfiguration at best and
 points the validator at its own network at worst. Then: score the round;
-fold the scores into the per-miner moving averages (registered uids that do
-not serve score zero); write the state atomically; set weights if the
+fold the scores into the per-miner moving averages (registered uids not
+challenged, because they do not serve or sit at such an address, score zero); write the state atomically; set weights if the
 chain's rate limit allows (a chain failure there is logged and retried next
 round; the round stands); then append the round to ``reports.jsonl``.
 
@@ -48,6 +48,8 @@ log = logging.getLogger("validator")
 
 @dataclass(frozen=True)
 class RoundReport:
+    """One round: its records (challenged miners only) and every registered miner's score."""
+
     index: int
     block: int
     records: tuple[ResponseRecord, ...]
