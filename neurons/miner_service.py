@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from execution_layer import CircuitRegistry, EzklProver
+from neurons.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
 from neurons.daemon import until_stopped
 from neurons.http_server import serving
@@ -130,6 +131,11 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         raise ChainFailure(
             "--axon.external_ip is required on real networks: the chain must know where to reach "
             "this miner (the SDK does not detect it)"
+        )
+    if not s.chain.on_this_machine and not routable(s.external_ip):
+        log.warning(
+            "--axon.external_ip %s is not a public address: validators on %s will not query this "
+            "miner, and it will earn nothing", s.external_ip, s.chain.network,
         )
 
     registry = CircuitRegistry.load(srs_path=s.srs_path)

@@ -11,12 +11,12 @@ these groups plus their own flags.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-__all__ = ["ChainSettings", "WalletSettings", "ObservabilitySettings", "is_loopback_endpoint"]
+from neurons.addresses import is_loopback_endpoint
+
+__all__ = ["ChainSettings", "WalletSettings", "ObservabilitySettings"]
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,6 @@ class ChainSettings:
         there may also be a local copy of a real network, which this cannot tell.
         """
         return self.devnet or self.network == "local" or is_loopback_endpoint(self.network)
-
-
-def is_loopback_endpoint(url: str) -> bool:
-    """True for a ws:// or wss:// URL whose host is ``localhost`` or a loopback address."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:  # another host name: not known to be this machine
-        return False
 
 
 @dataclass(frozen=True)

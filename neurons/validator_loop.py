@@ -20,7 +20,6 @@ Every collaborator is injected; ``neurons.validator_service`` builds the real on
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -32,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from neurons import scoring
+from neurons.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
 from neurons.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
 from neurons.daemon import until_stopped
@@ -41,7 +41,7 @@ from neurons.validator_state import StateStore, ValidatorState
 from utils.metrics import Metrics, weights_stale
 from utils.wandb_log import NullLogger, RunLogger
 
-__all__ = ["Validator", "RoundReport", "routable"]
+__all__ = ["Validator", "RoundReport"]
 
 log = logging.getLogger("validator")
 
@@ -56,15 +56,6 @@ class RoundReport:
     scores: dict[int, float]  # this round's score per uid
     averages: dict[int, float]  # moving averages after the round
     weights: WriteResult | None  # the weight write this round made, if any
-
-
-def routable(ip: str) -> bool:
-    """True when ``ip`` is a globally routable unicast address (an axon worth querying on a real network)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:  # the chain stores numbers, so this is not an address at all
-        return False
-    return address.is_global and not address.is_multicast
 
 
 class Validator:

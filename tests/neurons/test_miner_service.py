@@ -8,13 +8,14 @@ on a free local port, and a real ``MinerClient`` asking it for a real proof.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
 import numpy as np
 import pytest
 
-from execution_layer import verify
+from execution_layer import CircuitNotFound, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
 from neurons.config import miner_parser
 from neurons.miner_client import MinerClient, QueryStatus
@@ -110,6 +111,18 @@ async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(w
     with pytest.raises(ChainFailure, match="--axon.external_ip is required"):
         await run_miner(miner_settings(root, "--subtensor.network", "finney"), chain=chain)
     assert not chain.closed  # an injected chain belongs to the caller
+
+
+@pytest.mark.parametrize("ip, warned", [("10.0.0.7", True), ("1.2.3.4", False)])
+async def test_run_miner_on_a_real_network_warns_when_its_external_ip_is_not_public(wallets, caplog, ip, warned):
+    """Validators on real networks skip non-public axons; the miner says so at start.
+    (An unknown circuit then stops the start-up early: nothing is served here.)"""
+    root, miner, validator = wallets
+    settings_ = miner_settings(root, "--subtensor.network", "finney", "--axon.external_ip", ip)
+    settings_ = dataclasses.replace(settings_, circuits=("no-such-circuit",))
+    with caplog.at_level(logging.WARNING, logger="miner"), pytest.raises(CircuitNotFound):
+        await run_miner(settings_, chain=chain_with(miner, validator))
+    assert ("is not a public address" in caplog.text) is warned
 
 
 async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):

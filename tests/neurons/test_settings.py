@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from neurons.config import miner_parser, validator_parser
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings, is_loopback_endpoint
+from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
 
 
 @pytest.mark.parametrize("parser", [miner_parser, validator_parser], ids=["miner", "validator"])
@@ -20,16 +20,6 @@ def test_both_parsers_give_the_same_shared_settings(parser):
     assert WalletSettings.from_args(args) == WalletSettings("n", "h", Path("~/w").expanduser())
     obs = ObservabilitySettings.from_args(args)
     assert obs.metrics_port == 9100 and obs.wandb_on is False
-
-
-@pytest.mark.parametrize(
-    "url, local",
-    [("ws://127.0.0.1:9944", True), ("ws://127.1.2.3", True), ("wss://localhost:443", True),
-     ("ws://[::1]:9944", True), ("ws://10.0.0.5:9944", False), ("wss://entrypoint-finney.opentensor.ai:443", False),
-     ("http://127.0.0.1:9944", False), ("finney", False), ("local", False), ("ws://", False)],
-)
-def test_loopback_endpoint_is_a_ws_url_to_this_machine(url, local):
-    assert is_loopback_endpoint(url) is local
 
 
 @pytest.mark.parametrize(
