@@ -5,7 +5,7 @@ const path = require("path");
 
 const env = (name, fallback) => process.env[name] || fallback;
 const root = __dirname;
-const python = path.join(root, ".venv", "bin", "python");
+const python = env("PYTHON", path.join(root, ".venv", "bin", "python"));
 
 function common(prefix) {
   const args = [
@@ -15,6 +15,8 @@ function common(prefix) {
     "--wallet.hotkey", env(`${prefix}_HOTKEY`, "default"),
   ];
   if (process.env.WALLET_PATH) args.push("--wallet.path", process.env.WALLET_PATH);
+  if (process.env.DEVNET_STATE) args.push("--subtensor.devnet_state", process.env.DEVNET_STATE);
+  if (process.env.KEY_CACHE) args.push("--keys.cache", process.env.KEY_CACHE);
   if (process.env[`${prefix}_METRICS_PORT`]) args.push("--metrics.port", process.env[`${prefix}_METRICS_PORT`]);
   if (process.env.WANDB_ON === "1") args.push("--wandb.on");
   if (process.env.LOGGING_DEBUG === "1") args.push("--logging.debug");
@@ -39,7 +41,7 @@ const daemon = {
   min_uptime: "60s",
   exp_backoff_restart_delay: 1000, // 1 s, doubling, so a crash loop does not hammer the chain
   kill_timeout: 30000, // SIGINT first; 30 s lets a proof finish and state be written
-  time: true,
+  time: false, // our log lines carry their own UTC timestamp
 };
 
 module.exports = {

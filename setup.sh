@@ -74,7 +74,14 @@ if [ "$with_pm2" = 1 ]; then
     echo "pm2 is already installed: $(command -v pm2)"
   else
     step "Installing pm2"
-    npm install -g pm2
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$node_major" -lt 18 ]; then
+      echo "setup.sh: pm2 needs Node.js 18 or newer; this machine has $(node --version 2>/dev/null || echo none)." >&2
+      echo "          Install a current Node.js (e.g. from https://nodejs.org or NodeSource), then run again." >&2
+      exit 1
+    fi
+    # npm's global folder is usually root's (/usr/lib/node_modules): sudo when it is not ours.
+    if [ -w "$(npm prefix -g)/lib" ] || [ "$(id -u)" = 0 ]; then npm install -g pm2; else sudo npm install -g pm2; fi
   fi
 fi
 

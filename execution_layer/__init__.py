@@ -9,11 +9,18 @@ The only package that imports ezkl. Public API:
 - ``ensure_keys`` / ``default_key_cache``: the proving-key cache;
 - the value types and the ``ExecutionError`` tree from ``execution_layer.types``.
 
+- ``quiet_native_logs()``: for entry scripts; ezkl logs hundreds of INFO lines per
+  proof through stdlib logging (loggers ``ezkl.*``, ``halo2_proofs.*``).
+
 CLIs: ``python -m execution_layer.build``, ``.keys``, ``.demo``.
+
+Processes that prove must be started with the ``spawn`` method: forking a
+process whose ezkl threads have already run can deadlock.
 """
 
+from execution_layer._ezkl import quiet_native_logs
 from execution_layer.circuit import Circuit, ezkl_version, load_circuit
-from execution_layer.keys import default_key_cache, ensure_keys
+from execution_layer._keycache import default_key_cache, ensure_keys
 from execution_layer.proofjson import proof_from_ezkl, proof_to_ezkl
 from execution_layer.prover import EzklProver, make_prover
 from execution_layer.registry import CircuitRegistry, default_models_dir
@@ -45,6 +52,7 @@ __all__ = [
     "default_models_dir",
     "load_circuit",
     "ezkl_version",
+    "quiet_native_logs",
     "ExecutionError",
     "CircuitNotFound",
     "CircuitMismatch",

@@ -8,6 +8,7 @@ any failure to the given ExecutionError subclass with ezkl's message.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -16,10 +17,34 @@ import numpy as np
 
 from execution_layer.types import ExecutionError
 
-__all__ = ["call", "write_input", "SRS_HEADER_BYTES", "srs_logrows"]
+__all__ = ["quiet_native_logs", "call", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
 
 T = TypeVar("T")
 SRS_HEADER_BYTES = 4
+# The order of BN254's scalar field, where ezkl's (halo2's) instances live.
+FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_felt(value: object) -> bool:
+    """True for a canonical field element as ezkl writes it: 64 lowercase hex chars, little-endian, < p.
+
+    Checked before handing values to ezkl, whose parsers panic on non-canonical input.
+    """
+    return (isinstance(value, str) and _HEX64.fullmatch(value) is not None
+            and int.from_bytes(bytes.fromhex(value), "little") < FIELD_MODULUS)
+
+
+NATIVE_LOGGERS = ("ezkl", "halo2_proofs")
+
+
+def quiet_native_logs(level: int = logging.WARNING) -> None:
+    """Raise the level of the loggers ezkl's native code logs to (hundreds of INFO lines per proof).
+
+    For entry scripts, after they configure logging; the library never calls it itself.
+    """
+    for name in NATIVE_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def _clean(message: str) -> str:
@@ -31,7 +56,9 @@ def call(error: type[ExecutionError], stage: str, fn: Callable[..., T], *args, *
     """Run ``fn``; on an exception or a False result raise ``error("<stage>: <ezkl message>")``."""
     try:
         result = fn(*args, **kwargs)
-    except Exception as e:  # ezkl raises RuntimeError, pyo3 may raise others (TypeError, ValueError)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # RuntimeError, TypeError, ValueError, or pyo3's PanicException (a BaseException)
         message = _clean(str(e)) or type(e).__name__
         if "OOR" in message or "out of range" in message.lower():
             message += " (an input or intermediate value lies outside the range the circuit was calibrated for)"

@@ -8,7 +8,8 @@
       "circuit_id": "<sha256 hex>",
       "artifacts": {"onnx": {"path": "model.onnx", "sha256": "..."},
                     "settings": {...}, "compiled": {...}, "vk": {...}},
-      "srs": {"file": "kzg12.srs", "logrows": 12, "sha256": "..."},
+      "srs": {"file": "kzg11.srs", "logrows": 11, "sha256": "..."},
+      "proof_bytes": 3072,
       "data": {"metadata": {"path": "metadata.json", "sha256": "..."},
                "samples": {"path": "samples.npy", "sha256": "..."}}
     }
@@ -16,7 +17,9 @@
 The circuit id is the sha256 of the canonical JSON (sorted keys, no spaces)
 of ``{"onnx": h, "settings": h, "compiled": h, "vk": h, "srs": h}``: the
 files a proof depends on. ``data`` is pinned too but is not part of the id
-(it only feeds the sampler and the display).
+(it only feeds the sampler and the display). ``proof_bytes`` is the length
+of this circuit's proofs, measured at build: ezkl's verifier ignores trailing
+bytes, so the verifier pins the length.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def read_manifest(directory: Path) -> dict:
             section = manifest["artifacts"] if name in ARTIFACTS else manifest["data"]
             section[name]["path"], section[name]["sha256"]
         manifest["srs"]["sha256"], manifest["srs"]["logrows"], manifest["ezkl_version"]
-        manifest["name"], manifest["circuit_id"]
+        manifest["name"], manifest["circuit_id"], int(manifest["proof_bytes"])
     except FileNotFoundError:
         raise ExecutionError(f"{path}: no manifest; build the circuit with python -m execution_layer.build") from None
     except (ValueError, KeyError, TypeError) as e:

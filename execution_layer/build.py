@@ -12,7 +12,8 @@ are built once and committed). Steps, in order:
 3. pin logrows to the SRS's k (ezkl re-derives a smaller SRS on every call
    otherwise, costing seconds per proof and per verification) and compile;
 4. create the SRS if missing (LOCAL/TEST ONLY: whoever generates an SRS can
-   forge proofs), setup to derive vk.key, mock-prove the extreme inputs;
+   forge proofs), setup to derive vk.key, prove and verify the all-low and
+   all-high inputs (recording the proof length);
 5. write manifest.json pinning every file by sha256, the SRS and the ezkl version.
 """
 
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 DECOMP_BASE = 512
 DECOMP_LEGS = 4
-DEFAULT_LOGROWS = 12
+DEFAULT_LOGROWS = 11
 FILES = {
     "onnx": "model.onnx",
     "settings": "settings.json",
@@ -67,10 +68,16 @@ def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Gene
 
 
 def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None) -> dict:
-    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written."""
+    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
+
+    ``scales`` defaults to metadata.json's ``calibration_scales`` (else ezkl's own choice);
+    ``logrows`` is only used when the SRS must be generated.
+    """
     folder = Path(folder).resolve()
     metadata = json.loads((folder / FILES["metadata"]).read_text())
     spec = InputSpec.from_json(metadata["input"])
+    if scales is None:
+        scales = metadata.get("calibration_scales")
     samples = np.load(folder / FILES["samples"])
     onnx, settings, compiled = (str(folder / FILES[k]) for k in ("onnx", "settings", "compiled"))
 
@@ -109,11 +116,16 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES["vk"]), str(tmp / "pk.key"),
                    srs_path=str(srs_path))
         log.info("setup in %.1fs", time.perf_counter() - t0)
+        vk = str(folder / FILES["vk"])
         for label, values in (("low", np.full(spec.shape, spec.low)), ("high", np.full(spec.shape, spec.high))):
             _ezkl.write_input(tmp / "in.json", values)
             _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), compiled,
-                       str(tmp / "w.json"), vk_path=str(folder / FILES["vk"]), srs_path=str(srs_path))
-            _ezkl.call(BuildFailed, f"mock({label})", ezkl.mock, str(tmp / "w.json"), compiled)
+                       str(tmp / "w.json"), vk_path=vk, srs_path=str(srs_path))
+            _ezkl.call(BuildFailed, f"prove({label})", ezkl.prove, str(tmp / "w.json"), compiled,
+                       str(tmp / "pk.key"), str(tmp / "proof.json"), srs_path=str(srs_path))
+            _ezkl.call(BuildFailed, f"verify({label})", ezkl.verify, str(tmp / "proof.json"), settings, vk,
+                       srs_path=str(srs_path))
+        proof_bytes = len(json.loads((tmp / "proof.json").read_text())["proof"])
 
     manifest = {
         "name": metadata["name"],
@@ -121,6 +133,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         "artifacts": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                       for k2 in _manifest.ARTIFACTS},
         "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path)},
+        "proof_bytes": proof_bytes,
         "data": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                  for k2 in _manifest.DATA},
     }
@@ -131,17 +144,20 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description="Build a model's circuit artifacts (for model authors).")
     parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
     parser.add_argument("--srs", type=Path, default=None,
                         help="KZG SRS (default: <models>/srs/kzg<logrows>.srs; created if missing, local use only)")
     parser.add_argument("--logrows", type=int, default=DEFAULT_LOGROWS, help="k of a newly generated SRS")
-    parser.add_argument("--scales", default="12", help="comma-separated scales calibration may try")
+    parser.add_argument("--scales", default=None,
+                        help="comma-separated scales calibration may try (default: metadata.json's calibration_scales)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    _ezkl.quiet_native_logs()
     srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
-        manifest = build(args.folder, srs, logrows=args.logrows, scales=[int(s) for s in args.scales.split(",")])
+        scales = [int(s) for s in args.scales.split(",")] if args.scales else None
+        manifest = build(args.folder, srs, logrows=args.logrows, scales=scales)
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

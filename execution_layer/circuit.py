@@ -16,7 +16,7 @@ from pathlib import Path
 import ezkl
 import numpy as np
 
-from execution_layer import _manifest
+from execution_layer import _ezkl, _manifest
 from execution_layer.types import CircuitMismatch, ExecutionError, VersionMismatch
 from models.sampling import InputSpec, sample_near
 
@@ -50,6 +50,7 @@ class Circuit:
     srs_path: Path
     samples_path: Path
     vk_sha256: str
+    proof_bytes: int
 
     @property
     def input_scale(self) -> int:
@@ -100,7 +101,11 @@ class Circuit:
         return (tuple(ezkl.float_to_felt(float(x), scale) for x in arr),)
 
     def decode_outputs(self, felts) -> tuple[float, ...]:
-        """Floats of the output field elements, by ``ezkl.felt_to_float`` at the output scale."""
+        """Floats of the output field elements, by ``ezkl.felt_to_float`` at the output scale.
+
+        Raises ValueError for a value that is not a canonical field element."""
+        if not all(_ezkl.is_felt(f) for f in felts):
+            raise ValueError("outputs must be canonical field elements")
         scale = self.output_scales[0]
         return tuple(float(ezkl.felt_to_float(f, scale)) for f in felts)
 
@@ -184,6 +189,7 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
             srs_path=srs,
             samples_path=paths["samples"],
             vk_sha256=manifest["artifacts"]["vk"]["sha256"],
+            proof_bytes=int(manifest["proof_bytes"]),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise ExecutionError(f"{directory}: settings or metadata malformed ({e!r})") from None

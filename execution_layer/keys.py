@@ -1,110 +1,28 @@
-"""Proving keys: derived locally from the committed circuit and SRS, cached outside the repo.
+"""Derive or check the proving key of every shipped circuit, with progress.
 
-The proving key is large (MBs) and deterministic given the compiled circuit
-and the SRS, so it is not committed: ``ensure_keys`` derives it once with
-``ezkl.setup`` into ``<key cache>/<circuit id>/pk.key`` and checks that the vk
-derived alongside hashes to the pinned ``vk.key`` (a mismatch means the
-circuit or SRS is not what the manifest says). Derivation writes into a
-temporary directory inside the cache and renames atomically, so concurrent
-derivations (several miner workers) are safe: the last rename wins, and all
-produce the same file.
+``python -m execution_layer.keys [--key-cache DIR] [--models DIR] [--srs FILE]``
 
-The cache root is, in order: the ``key_cache`` argument, ``$POI_KEY_CACHE``,
-``~/.cache/proof-of-inference/keys``.
-
-CLI: ``python -m execution_layer.keys [--key-cache DIR] [--models DIR] [--srs FILE]``
-derives (or checks) the keys of every shipped circuit, with progress.
+Keys go to ``<cache>/<circuit id>/pk.key``; the cache is ``--key-cache``, else
+``$POI_KEY_CACHE``, else ``~/.cache/proof-of-inference/keys``. Keys already
+cached are reported, not derived again. Exit status 1 on any error.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import shutil
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Callable
 
-import ezkl
+from execution_layer._keycache import ENV_VAR, default_key_cache, ensure_keys
+from execution_layer.registry import CircuitRegistry, default_models_dir
+from execution_layer.types import ExecutionError
 
-from execution_layer import _ezkl, _manifest
-from execution_layer.circuit import Circuit
-from execution_layer.types import ExecutionError, KeyDerivationFailed
-
-__all__ = ["default_key_cache", "pk_path", "ensure_keys", "main"]
-
-log = logging.getLogger(__name__)
-ENV_VAR = "POI_KEY_CACHE"
-PK_FILE = "pk.key"
-HEARTBEAT_S = 1.0
-
-
-def default_key_cache(key_cache: Path | None = None) -> Path:
-    """Resolve the cache root: argument, then $POI_KEY_CACHE, then ~/.cache/proof-of-inference/keys."""
-    if key_cache is not None:
-        return Path(key_cache).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return Path.home() / ".cache" / "proof-of-inference" / "keys"
-
-
-def pk_path(circuit: Circuit, key_cache: Path) -> Path:
-    return Path(key_cache) / circuit.id / PK_FILE
-
-
-def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Return the path of ``circuit``'s proving key, deriving it first if it is not cached.
-
-    ``progress`` receives human-readable lines: a start line, a heartbeat about
-    every second while ezkl.setup runs (it is one blocking call), and a done line
-    with the elapsed time. Raises KeyDerivationFailed if setup fails or the
-    derived vk differs from the pinned one.
-    """
-    target = pk_path(circuit, key_cache)
-    if target.is_file():
-        return target
-    say = progress or (lambda line: log.info("%s", line))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".derive-", dir=target.parent))
-    try:
-        say(f"{circuit.name}: deriving proving key (logrows {circuit.logrows}) into {target.parent}")
-        started = time.perf_counter()
-        done = threading.Event()
-
-        def heartbeat() -> None:
-            while not done.wait(HEARTBEAT_S):
-                say(f"{circuit.name}: ezkl.setup running, {time.perf_counter() - started:.0f}s")
-
-        beat = threading.Thread(target=heartbeat, daemon=True)
-        beat.start()
-        try:
-            _ezkl.call(KeyDerivationFailed, f"setup of {circuit.name}", ezkl.setup, str(circuit.compiled_path),
-                       str(work / "vk.key"), str(work / PK_FILE), srs_path=str(circuit.srs_path))
-        finally:
-            done.set()
-            beat.join()
-        derived_vk = _manifest.sha256_file(work / "vk.key")
-        if derived_vk != circuit.vk_sha256:
-            raise KeyDerivationFailed(
-                f"{circuit.name}: the derived vk hashes to {derived_vk}, the manifest pins {circuit.vk_sha256}; "
-                "the compiled circuit or the SRS does not match the build")
-        os.replace(work / PK_FILE, target)
-        size_mb = target.stat().st_size / 1e6
-        say(f"{circuit.name}: proving key ready ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f}s")
-        return target
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from execution_layer.registry import CircuitRegistry, default_models_dir
-
     parser = argparse.ArgumentParser(prog="python -m execution_layer.keys",
-                                     description="Derive or check the proving key of every shipped circuit.")
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--key-cache", type=Path, default=None,
                         help=f"cache root (default ${ENV_VAR} or ~/.cache/proof-of-inference/keys)")
     parser.add_argument("--models", type=Path, default=default_models_dir())

@@ -8,7 +8,8 @@ proves anything (the protocol, the validator's scoring).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -63,9 +64,10 @@ class ProvingFailed(ExecutionError):
 class Proof:
     """A proof as it travels: the public instances and the raw proof bytes.
 
-    ``instances`` are field elements as ezkl writes them (little-endian hex
-    strings, no 0x), the inputs first, then the outputs, in the order of the
-    circuit's ``model_instance_shapes``. Nothing else of ezkl's proof JSON is
+    ``instances`` are field elements as ezkl writes them (64 lowercase hex
+    chars, little-endian, no 0x), laid out as ezkl does: one instance column
+    (so one inner tuple) holding the flattened inputs first, then the outputs,
+    in the order of the circuit's ``model_instance_shapes``. Nothing else of ezkl's proof JSON is
     carried: only ``instances`` and ``proof`` are checked by ezkl's verifier.
     """
 
@@ -96,3 +98,7 @@ class Prover(Protocol):
     """What a miner needs from a prover. ``EzklProver`` is the real one."""
 
     def prove(self, circuit_id: str, inputs: Sequence[float] | np.ndarray) -> ProveResult: ...
+
+    def ensure_keys(self, circuit_id: str, progress: Callable[[str], None] | None = None) -> Path:
+        """Make the circuit's proving key available (deriving it if needed); return its path."""
+        ...

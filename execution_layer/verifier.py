@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 
@@ -20,9 +19,6 @@ from execution_layer.types import ExecutionError, Proof, Verdict
 
 __all__ = ["verify", "fidelity"]
 
-_FELT = re.compile(r"[0-9a-f]{64}")
-
-
 class _Rejected(ExecutionError):
     pass
 
@@ -35,8 +31,12 @@ def _check(circuit: Circuit, proof: Proof, expected_inputs) -> tuple[float, ...]
         raise _Rejected(f"proof has {[len(c) for c in proof.instances]} instances, "
                         f"the circuit expects [{circuit.num_instances}] "
                         f"(shapes {list(map(list, circuit.model_instance_shapes))})")
-    if not all(isinstance(v, str) and _FELT.fullmatch(v) for v in flat):
-        raise _Rejected("instances must be 64-char lowercase hex field elements")
+    if not all(_ezkl.is_felt(v) for v in flat):
+        raise _Rejected("instances must be canonical field elements (64 lowercase hex chars, little-endian, < p)")
+    if not isinstance(proof.proof, bytes) or len(proof.proof) != circuit.proof_bytes:
+        size = len(proof.proof) if isinstance(proof.proof, bytes) else type(proof.proof).__name__
+        raise _Rejected(f"proof is {size} bytes, proofs of this circuit are {circuit.proof_bytes} "
+                        "(ezkl ignores trailing bytes, so the length is pinned)")
     try:
         expected = [v for column in circuit.encode_inputs(expected_inputs) for v in column]
     except ValueError as e:
@@ -45,8 +45,6 @@ def _check(circuit: Circuit, proof: Proof, expected_inputs) -> tuple[float, ...]
     if mismatched:
         raise _Rejected(f"input instances differ from the inputs sent at {len(mismatched)} "
                         f"position(s), first {mismatched[0]}: the proof is for other inputs")
-    if not proof.proof:
-        raise _Rejected("empty proof bytes")
     with tempfile.TemporaryDirectory(prefix="poi-verify-") as tmp:
         path = f"{tmp}/proof.json"
         with open(path, "w") as f:
@@ -60,11 +58,16 @@ def verify(circuit: Circuit, proof: Proof, expected_inputs) -> Verdict:
     """Check ``proof`` for ``circuit`` on the validator's ``expected_inputs``.
 
     Checks, in order: the proof's circuit id equals ``circuit.id``; the instance
-    count matches ``circuit.model_instance_shapes`` and each instance is a field
-    element string; the input instances equal ``circuit.encode_inputs(expected_inputs)``
+    count matches ``circuit.model_instance_shapes`` and each instance is a canonical
+    field element string; the proof length equals the circuit's (pinned at build:
+    ezkl would accept trailing bytes); the input instances equal ``circuit.encode_inputs(expected_inputs)``
     exactly; ezkl.verify accepts the proof bytes and instances. The first failing
     check is the rejection reason. Accepted verdicts carry the outputs decoded
     from the proof at the output scale. Never raises.
+
+    ``expected_inputs`` must be exactly the values the validator sent (they are
+    compared as float32 quantised at the input scale): if the wire format
+    rounds them, pass the rounded values.
     """
     started = time.perf_counter()
     try:

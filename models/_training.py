@@ -66,8 +66,13 @@ def export(
     held_out_accuracy: float,
     samples: np.ndarray,
     labels: list[str],
+    calibration_scales: list[int],
 ) -> None:
-    """Write ``model.onnx`` (opset 17, legacy exporter), ``samples.npy`` and ``metadata.json``."""
+    """Write ``model.onnx`` (opset 17, legacy exporter), ``samples.npy`` and ``metadata.json``.
+
+    ``calibration_scales`` are the fixed-point scales the circuit build may try
+    (``python -m execution_layer.build`` reads them from metadata.json).
+    """
     import torch
 
     folder = Path(folder)
@@ -89,5 +94,6 @@ def export(
         "held_out_accuracy": round(held_out_accuracy, 4),
         "input": spec.to_json(),
         "labels": labels,
+        "calibration_scales": calibration_scales,
     }
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")

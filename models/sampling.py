@@ -49,7 +49,8 @@ class InputSpec:
 def sample_near(samples: np.ndarray, spec: InputSpec, rng: np.random.Generator) -> np.ndarray:
     """Return one fresh input of ``spec.shape`` (float32) drawn with ``rng``.
 
-    ``samples`` is an array of real inputs, one per row (any trailing shape
+    Pass an ``rng`` seeded from OS entropy (``np.random.default_rng()``) in
+    production; seeded generators are for tests. ``samples`` is an array of real inputs, one per row (any trailing shape
     whose size equals the input's). The result is a uniformly chosen row plus
     N(0, noise_std) noise per element, clipped to ``[low, high]``.
     """

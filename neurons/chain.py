@@ -58,6 +58,7 @@ NETWORKS = ("devnet", "finney", "test", "local")
 # (a missing key file is an OSError too) are not connection errors.
 _CONNECTION_ERRORS = (RpcConnectionError, OSError, asyncio.TimeoutError)
 _LOCAL_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_DEFAULT_WALLET_PATH = Path("~/.bittensor/wallets")
 _T = TypeVar("_T")
 
 
@@ -206,19 +207,46 @@ async def connect(
         where = network if network == client.endpoint else f"{network} at {client.endpoint}"
         raise ChainUnreachable(
             f"cannot reach {where} within {timeout:g}s ({detail}); "
-            "check the node is running and the URL, or use --network devnet"
+            "check the node is running and the URL, or use --subtensor.network devnet"
         ) from None
     return Chain(client, network=network, retries=retries)
 
 
-def register_command(netuid: int, network: str, wallet_name: str, hotkey: str) -> str:
-    """The command that registers ``hotkey`` on ``netuid``: btcli, or the devnet admin CLI."""
+def register_command(
+    netuid: int,
+    network: str,
+    wallet_name: str,
+    hotkey: str,
+    *,
+    wallet_path: str | Path | None = None,
+    devnet_state: str | Path | None = None,
+) -> str:
+    """The command that registers ``hotkey`` on ``netuid``: btcli, or the devnet admin CLI.
+
+    ``wallet_path`` and ``devnet_state`` are added to the command only when they
+    differ from the defaults, so the line can be pasted as it is.
+    """
+    wallets = _non_default(wallet_path, _DEFAULT_WALLET_PATH)
     if network == "devnet":
+        from neurons.devnet.store import DEFAULT_STATE_PATH
+
+        state = _non_default(devnet_state, DEFAULT_STATE_PATH)
         return (
             f"python -m neurons.devnet register --netuid {netuid} "
             f"--wallet.name {wallet_name} --wallet.hotkey {hotkey}"
+            + (f" --wallet.path {wallets}" if wallets else "")
+            + (f" --state {state}" if state else "")
         )
-    return f"btcli subnets register --netuid {netuid} -n {network} -w {wallet_name} -H {hotkey}"
+    return f"btcli subnets register --netuid {netuid} -n {network} -w {wallet_name} -H {hotkey}" + (
+        f" --wallet-path {wallets}" if wallets else ""
+    )
+
+
+def _non_default(path: str | Path | None, default: Path) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    return None if path == default.expanduser() else path
 
 
 # --- the chain --------------------------------------------------------------------
@@ -276,7 +304,7 @@ class Chain:
         """The subnet's neurons, from ``client.subnets.metagraph`` (no commitments)."""
         graph = await self._read(lambda: self.client.subnets.metagraph(netuid, commitments=False))
         if graph is None:
-            raise UnknownSubnet(f"subnet {netuid} does not exist on {self.network}")
+            raise UnknownSubnet(_no_subnet(netuid, self.network))
         return MetagraphView(
             netuid=netuid,
             block=int(graph.block),
@@ -309,7 +337,7 @@ class Chain:
     async def _subnet_value(self, item: str, netuid: int) -> Any:
         value = await self._read(lambda: self.client.query(_st(item), [netuid]))
         if value is None:
-            raise UnknownSubnet(f"subnet {netuid} does not exist on {self.network}")
+            raise UnknownSubnet(_no_subnet(netuid, self.network))
         return value
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
@@ -457,18 +485,32 @@ def require_registered(
     *,
     wallet_name: str = "WALLET",
     wallet_hotkey: str = "HOTKEY",
+    wallet_path: str | Path | None = None,
+    devnet_state: str | Path | None = None,
 ) -> int:
-    """The hotkey's uid; raises :class:`NotRegistered` with the command to register."""
+    """The hotkey's uid; raises :class:`NotRegistered` with the command to register
+    (see :func:`register_command` for the path arguments)."""
     uid = metagraph.uid_of(hotkey)
     if uid is None:
         raise NotRegistered(
             f"hotkey {hotkey} is not registered on netuid {netuid} ({network}); register it: "
-            + register_command(netuid, network, wallet_name, wallet_hotkey)
+            + register_command(
+                netuid, network, wallet_name, wallet_hotkey,
+                wallet_path=wallet_path, devnet_state=devnet_state,
+            )
         )
     return uid
 
 
 # --- helpers ------------------------------------------------------------------------
+
+
+def _no_subnet(netuid: int, network: str) -> str:
+    if network == "devnet":
+        hint = f"check --netuid, or create it: python -m neurons.devnet create-subnet --netuid {netuid}"
+    else:
+        hint = "check --netuid and --subtensor.network"
+    return f"subnet {netuid} does not exist on {network}; {hint}"
 
 
 def _st(item: str) -> tuple[str, str]:

@@ -3,9 +3,10 @@
 ``run_daemon`` runs a daemon coroutine with SIGINT/SIGTERM wired to a stop
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
-unreachable chain, circuit files that do not match, a state file that
-cannot be written or moved aside, wandb that cannot start, a port in use)
-into one log line and exit code 1 instead of a traceback. ``until_stopped`` lets a daemon abandon a
+unreachable chain, circuit files that do not match, a taken port, a path
+that cannot be written, a state file that cannot be written or moved aside,
+wandb on without a key) into one log line that says what to do, and exit
+code 1, instead of a traceback. ``until_stopped`` lets a daemon abandon a
 wait that may stall (a chain read) as soon as a stop is asked for.
 """
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
-from execution_layer.types import ExecutionError
+from execution_layer.types import CircuitMismatch, CircuitNotFound, ExecutionError
 from neurons.chain import ChainFailure
 from neurons.validator_state import StateError
 from utils.wandb_log import RunLoggerError
@@ -27,9 +29,6 @@ from utils.wandb_log import RunLoggerError
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
 
 T = TypeVar("T")
-
-# What an operator fixes (flags, files, keys, the chain): one line, exit code 1.
-_OPERATOR_ERRORS = (ChainFailure, ExecutionError, StateError, RunLoggerError, OSError)
 
 
 def repo_root() -> Path:
@@ -77,12 +76,49 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except _OPERATOR_ERRORS as error:
+    except (ChainFailure, StateError, RunLoggerError) as error:
         log.error("%s", error)
+        return 1
+    except ExecutionError as error:
+        log.error("%s%s", error, _execution_hint(error))
+        return 1
+    except OSError as error:
+        log.error("%s", _os_line(error))
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _os_line(error: OSError) -> str:
+    """One line for a file or socket error; a path error names the flags that set paths."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{error.strerror or error}: a port this daemon listens on (--metrics.port, the "
+            "miner's --axon.port) is taken; stop what holds it or choose another port"
+        )
+    if error.filename is None:
+        return str(error)
+    return (
+        f"cannot use {error.filename}: {error.strerror}; check the path exists and is writable "
+        "(set by --keys.cache, --state.dir, --wallet.path, --subtensor.devnet_state)"
+    )
+
+
+def _execution_hint(error: ExecutionError) -> str:
+    """What to do about an execution-layer error whose own message does not say it."""
+    if isinstance(error, CircuitMismatch):
+        return (
+            "; restore the shipped circuit files (git checkout models/, or git pull for a new "
+            "release), or pass the SRS they were built with in --srs.path"
+        )
+    if isinstance(error, CircuitNotFound):
+        models = repo_root() / "models"
+        names = sorted(p.parent.name for p in models.glob("*/manifest.json"))
+        if names and all(name in str(error) for name in names):
+            return ""  # the message lists them already (neurons.startup.select_circuits)
+        return f"; the shipped circuits are {', '.join(names) or 'none'} (see models/)"
+    return ""
 
 
 if __name__ == "__main__":  # pragma: no cover

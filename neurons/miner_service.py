@@ -2,8 +2,11 @@
 
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
-load and hash-check the circuits, derive or load the proving keys (progress in
-the log), start the prover worker, serve HTTP, announce ip:port on chain. Then
+start the metrics endpoint and run logger and bind the HTTP port (a taken port
+or wandb without a key fails here, before the slow steps), load and hash-check
+the circuits, derive or load the proving keys (progress in the log), start the
+prover worker, serve HTTP, announce ip:port on chain (a refused announcement is
+counted in ``chain_errors{operation="serve_axon"}`` and retried). Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
 """
@@ -22,7 +25,7 @@ from execution_layer import CircuitRegistry, EzklProver
 from neurons.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
 from neurons.daemon import until_stopped
-from neurons.http_server import serving
+from neurons.http_server import bind, serving
 from neurons.miner_app import build_miner_app
 from neurons.prover_pool import ProverPool
 from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
@@ -109,10 +112,11 @@ async def run_miner(
 ) -> None:
     """Serve until ``stop`` is set (the entry script sets it on SIGINT/SIGTERM).
 
-    Raises ``ChainFailure`` (wallet missing, not registered, chain unreachable)
-    and ``ExecutionError`` (circuit files do not match their manifest, key
-    derivation failed) before serving anything; the entry script prints them
-    as one line.
+    Raises ``ChainFailure`` (wallet missing, not registered, chain unreachable),
+    ``RunLoggerError`` (wandb on without a key), ``OSError`` (axon or metrics
+    port taken, unusable key cache) and ``ExecutionError`` (circuit files do
+    not match their manifest, key derivation failed) before serving anything;
+    the entry script prints them as one line.
     """
     s = settings
     stop = stop or asyncio.Event()
@@ -138,6 +142,11 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
             "miner, and it will earn nothing", s.external_ip, s.chain.network,
         )
 
+    # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
+    obs = stack.enter_context(observability(s.observability, component="miner", config=me.run_config()))
+    listener = bind(s.axon_ip, s.axon_port)
+    stack.callback(listener.close)  # the server closes it too; this covers a failed start-up
+
     registry = CircuitRegistry.load(srs_path=s.srs_path)
     circuits = select_circuits(registry, s.circuits)
     prover = EzklProver(registry, key_cache=s.key_cache)
@@ -151,7 +160,6 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     await pool.warm_up()
     log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
 
-    obs = stack.enter_context(observability(s.observability, component="miner", config=me.run_config()))
     names = {c.id: c.name for c in circuits}
 
     async def prove(circuit_id: str, inputs):
@@ -170,14 +178,14 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         metagraph=lambda: snapshot["view"], netuid=me.netuid, min_stake=s.min_stake,
         max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
     )
-    async with serving(app, s.axon_ip, s.axon_port) as server_task:
+    async with serving(app, listener) as server_task:
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(me.chain, me.wallet, me.netuid, announced, me.view, me.uid)
+        await _announce(me.chain, me.wallet, me.netuid, announced, me.view, me.uid, metrics=obs.metrics)
 
         async def resync() -> None:
             snapshot["view"] = fresh = await me.chain.metagraph(me.netuid)
-            await _announce(me.chain, me.wallet, me.netuid, announced, fresh, me.uid)
+            await _announce(me.chain, me.wallet, me.netuid, announced, fresh, me.uid, metrics=obs.metrics)
 
         while not stop.is_set() and not server_task.done():
             try:
@@ -195,8 +203,15 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     # Leaving ``serving`` re-raised whatever stopped the server, if anything did.
 
 
-async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int) -> None:
-    """Announce ip:port unless the chain already shows exactly that (saves a write)."""
+async def _announce(
+    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
+    metrics: Metrics | None = None,
+) -> None:
+    """Announce ip:port unless the chain already shows exactly that (saves a write).
+
+    A refused write is counted in ``chain_errors{operation="serve_axon"}`` (when
+    ``metrics`` is given) and logged as one warning; the next resync tries again.
+    """
     me = view.by_uid(uid)
     if me is not None and me.axon == axon:
         return
@@ -204,4 +219,6 @@ async def _announce(chain: ChainAccess, wallet, netuid: int, axon: tuple[str, in
     if result.ok:
         log.info("announced axon %s:%d on netuid %d", axon[0], axon[1], netuid)
     else:
+        if metrics is not None:
+            metrics.chain_errors.labels(operation="serve_axon").inc()
         log.warning("announcing axon %s:%d failed: %s (retrying at the next resync)", axon[0], axon[1], result.error)

@@ -10,6 +10,8 @@ Errors: whatever the method raises comes back as raised (an exception that
 cannot cross the process boundary becomes an ``ExecutionError`` with its
 text). A worker that dies (segfault, OOM kill, ``os._exit``) fails the calls
 in flight with :class:`WorkerCrashed`; the pool is rebuilt for the next call.
+Workers ignore SIGINT, so a stop signal sent to the whole process group
+(Ctrl-C, pm2) is handled by the parent alone.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +47,9 @@ class PoolClosed(ExecutionError):
 
 def _init_worker(factory: Callable[[], Any]) -> None:
     global _worker_object
+    # Ctrl-C in a terminal and pm2's stop signal the whole process tree; the parent
+    # handles SIGINT (finishes the call in hand, then closes the pool), so workers ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_object = factory()
 
 

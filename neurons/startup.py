@@ -3,13 +3,16 @@
 - ``registered_neuron``: load the wallet, connect to the chain (unless one is
   injected), read the metagraph and find our uid. Raises ``WalletMissing``
   (naming the file and the command that creates it), ``ChainUnreachable`` /
-  ``UnknownNetwork``, or ``NotRegistered`` (naming the register command);
+  ``UnknownNetwork``, or ``NotRegistered`` (naming the register command, with
+  ``--wallet.path`` / the devnet state file when they are not the defaults);
   closes a chain it opened when the block ends, never an injected one.
 - ``select_circuits``: the circuits a ``--miner.circuits`` /
   ``--validator.circuits`` flag names, by name or id.
 - ``observability``: the Prometheus endpoint (when a port is set) and the
   Weights & Biases run (when on), both stopped when the block ends. Raises
-  ``RunLoggerError`` when wandb cannot start, ``OSError`` when the port is taken.
+  ``RunLoggerError`` when wandb cannot start (no key), ``OSError`` when the
+  port is taken; daemons enter it right after registration, before their slow
+  start-up, so these fail fast.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ async def registered_neuron(
     try:
         view = await chain.metagraph(c.netuid)
         uid = chain_mod.require_registered(
-            view, hotkey, c.netuid, c.network, wallet_name=w.name, wallet_hotkey=w.hotkey
+            view, hotkey, c.netuid, c.network, wallet_name=w.name, wallet_hotkey=w.hotkey,
+            wallet_path=w.path, devnet_state=c.devnet_state,
         )
         yield Registered(wallet, hotkey, chain, view, uid, c.netuid, c.network)
     finally:

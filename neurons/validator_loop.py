@@ -118,7 +118,9 @@ class Validator:
         """Run rounds until ``rounds`` are done (0: forever) or ``stop`` is set.
 
         One broad ``except`` per round keeps the loop alive through anything a
-        round can hit (chain hiccups included); it logs and waits for the next.
+        round can hit; it logs and waits for the next. A chain failure (the
+        round's metagraph read) is one WARNING line without a traceback,
+        counted in ``chain_errors{operation="round"}``.
         A stop abandons the round in flight (the last saved state stands), so a
         stalled chain read cannot hold the validator up.
         """
@@ -127,6 +129,10 @@ class Validator:
             started = self.clock()
             try:
                 await until_stopped(self.run_round(), stop)
+            except ChainFailure as error:  # a chain hiccup: one line, no traceback
+                self.metrics.chain_errors.labels(operation="round").inc()
+                log.warning("round %d: chain read failed (%s); trying again next round", self.rounds_done + 1, error)
+                self.rounds_done += 1
             except Exception:
                 log.exception("round %d failed; trying again next round", self.rounds_done + 1)
                 self.rounds_done += 1
@@ -338,6 +344,8 @@ class Validator:
             return  # the last round's averages already landed
         deadline = time.monotonic() + max_wait_s
         while time.monotonic() < deadline and not (stop and stop.is_set()):
+            if not scoring.normalized_weights(self.state.averages):
+                return  # nothing positive to set (the round already logged that)
             try:
                 result = await self.maybe_set_weights()
             except ChainFailure as error:  # a chain hiccup: the wait goes on
@@ -345,7 +353,5 @@ class Validator:
                 result = None
             if result is not None and result.ok:
                 return
-            if not scoring.normalized_weights(self.state.averages):
-                return  # nothing positive to set
             await asyncio.sleep(poll_s)
         log.warning("could not set final weights within %.0fs", max_wait_s)

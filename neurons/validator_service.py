@@ -2,8 +2,10 @@
 
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command; a
-missing validator permit is only a warning), load and hash-check the circuits,
-start the verifier worker(s), then the metrics endpoint and run logger. Then
+missing validator permit is only a warning), start the metrics endpoint and
+run logger and create the state folder (a taken port, wandb without a key or
+an unusable ``--state.dir`` fails here, as one line, before the slow steps),
+load and hash-check the circuits, start the verifier worker(s). Then
 ``neurons.validator_loop.Validator`` runs rounds until SIGINT/SIGTERM or
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting.
@@ -85,9 +87,11 @@ async def run_validator(
 ) -> None:
     """Build the real collaborators and run rounds until ``stop`` or ``settings.rounds``.
 
-    Raises ``ChainFailure`` / ``ExecutionError`` for what an operator must fix
-    (wallet, registration, chain, circuit files) before any round starts, and
-    ``StateError`` when a corrupt state file cannot be moved aside.
+    Raises ``ChainFailure`` / ``ExecutionError`` / ``RunLoggerError`` /
+    ``OSError`` for what an operator must fix (wallet, registration, chain,
+    circuit files, wandb key, a taken metrics port, an unusable state folder)
+    before any round starts, and ``StateError`` when a corrupt state file
+    cannot be moved aside.
     ``chain`` replaces the connection to ``settings.chain.network`` (tests); an
     injected chain is not closed here.
     """
@@ -103,6 +107,13 @@ async def run_validator(
                     "uid %d has no validator permit: miners will refuse its requests and the chain its "
                     "weights until it holds enough stake to get one", me.uid,
                 )
+            # Operator settings that can fail (port taken, wandb key missing, state folder
+            # not writable) fail before the slow part.
+            obs = stack.enter_context(
+                observability(s.observability, component="validator", config=me.run_config())
+            )
+            s.run_dir.mkdir(parents=True, exist_ok=True)
+
             registry = CircuitRegistry.load(srs_path=s.srs_path)
             circuits = select_circuits(registry, s.circuits)
             pool = ProverPool(
@@ -114,9 +125,6 @@ async def run_validator(
             async def verify(circuit_id, proof, inputs):
                 return await pool.call("verify", circuit_id, proof, list(inputs))
 
-            obs = stack.enter_context(
-                observability(s.observability, component="validator", config=me.run_config())
-            )
             client = await stack.enter_async_context(MinerClient(me.wallet))
             validator = Validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,

@@ -2,10 +2,12 @@
 
 One line per event::
 
-    2026-11-26T15:20:01Z INFO validator neurons.scoring: uid 3 hotkey 5F..: scored 0.82
+    2026-11-26T15:20:01Z INFO validator: round 4: 3/3 verified, mean score 0.712
+    2026-11-26T15:20:01Z INFO validator neurons.challenge: uid 3 5FHneW46xG: digits_cnn failed: timeout
 
-(time in UTC, level, component, logger, message; tracebacks follow on the
-next lines). ``--logging.debug`` on the command line maps to ``debug=True``.
+(time in UTC, level, component, then the logger when it is not the
+component's own, message; tracebacks follow on the next lines).
+``--logging.debug`` on the command line maps to ``debug=True``.
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ from typing import TextIO
 __all__ = ["configure_logging", "add_logging_args"]
 
 # Chatty dependencies whose INFO/DEBUG lines drown ours unless we are debugging.
-_NOISY = ("httpx", "httpcore", "urllib3", "websockets", "asyncio", "wandb", "substrateinterface", "ezkl")
+# uvicorn's INFO lines repeat what the miner logs itself ("serving on ...") and
+# tell a pm2-managed process to "Press CTRL+C"; its errors still show.
+_NOISY = (
+    "httpx", "httpcore", "urllib3", "websockets", "asyncio", "wandb", "substrateinterface", "ezkl", "halo2_proofs", "uvicorn",
+)
 
 
 class _Formatter(logging.Formatter):
     converter = time.gmtime
 
     def __init__(self, component: str) -> None:
-        super().__init__(
-            fmt=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s",
-            datefmt="%Y-%m-%dT%H:%M:%SZ",
-        )
+        super().__init__(fmt="%(asctime)s %(levelname)s %(where)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+        self._component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name
+        record.where = self._component if name in (self._component, "root") else f"{self._component} {name}"
+        return super().format(record)
 
 
 def configure_logging(component: str, debug: bool, *, stream: TextIO | None = None) -> None:

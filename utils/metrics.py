@@ -25,13 +25,16 @@ _VERIFY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class Metrics:
     """The metrics both neurons use; each neuron fills in the ones that concern it.
 
-    Miner: ``requests`` (label ``outcome``, e.g. ok / bad_request /
-    auth_failed / proving_failed / busy), ``proof_seconds`` (label
-    ``circuit``), ``queue_depth``. Validator: ``verifications`` (label
-    ``outcome``, e.g. accepted / rejected / replay / late / no_response),
+    Miner: ``requests`` (label ``outcome``: ok or the refusal's
+    ``protocol.ErrorCode`` value, e.g. busy / unauthenticated / proving_failed),
+    ``proof_seconds`` (label ``circuit``), ``queue_depth``. Validator:
+    ``verifications`` (label ``outcome``: a ``neurons.challenge.Outcome``
+    value: accepted / no_response / http_error / bad_response /
+    bad_signature / replayed / rejected / late / validator_error),
     ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label
-    ``outcome``: ok / failed / skipped), ``chain_errors`` (label
-    ``operation``), ``blocks_since_weights``.
+    ``outcome``: ok / failed / skipped), ``blocks_since_weights``. Both:
+    ``chain_errors`` (label ``operation``: metagraph / serve_axon /
+    set_weights / round). The table in docs/pm2.md lists them for operators.
     """
 
     def __init__(self, *, namespace: str = "poi", registry: CollectorRegistry | None = None) -> None:
@@ -109,9 +112,15 @@ def serve_metrics(registry: CollectorRegistry, *, port: int, addr: str = "127.0.
 
     ``port=0`` binds an ephemeral port (read it from the result). Binding
     ``0.0.0.0`` exposes the endpoint to other hosts; the default does not.
-    Raises ``OSError`` when the port is taken.
+    Raises ``OSError`` naming ``addr:port`` when it cannot bind (port taken).
     """
-    server, thread = start_http_server(port, addr=addr, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as error:
+        raise OSError(
+            f"cannot serve metrics on {addr}:{port}: {error.strerror or error}; "
+            "stop what holds the port or choose another --metrics.port"
+        ) from None
     return MetricsServer(server=server, thread=thread, host=addr, port=server.server_port)
 
 

@@ -184,8 +184,8 @@ def make_run_logger(
     offline = offline or environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun")
     if not offline and not environ.get("WANDB_API_KEY"):
         raise RunLoggerError(
-            "wandb logging is on but WANDB_API_KEY is not set; export it, "
-            "use offline mode (runs kept on disk), or turn wandb logging off"
+            "wandb logging is on (--wandb.on) but WANDB_API_KEY is not set: export it, "
+            "add --wandb.offline to keep runs on disk only, or drop --wandb.on"
         )
     import wandb  # heavy; only when a run is really wanted
 

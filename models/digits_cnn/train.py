@@ -14,7 +14,9 @@ from models import _training
 from models.digits_cnn import FOLDER, NAME, SPEC
 
 SEED = 7
-CHANNELS = 3
+CHANNELS = 2
+# Scale 10 keeps the circuit under 2,048 rows (logrows 11); scale 11-12 needs logrows 12.
+CALIBRATION_SCALES = [10]
 
 
 def build_model():
@@ -51,6 +53,7 @@ def main() -> None:
         held_out_accuracy=acc,
         samples=x_test,
         labels=[str(d) for d in range(10)],
+        calibration_scales=CALIBRATION_SCALES,
     )
 
 

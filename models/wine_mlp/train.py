@@ -19,6 +19,7 @@ from models.wine_mlp import FOLDER, NAME, SPEC
 
 SEED = 11
 HIDDEN = 16
+CALIBRATION_SCALES = [12]
 
 
 def build_model():
@@ -55,6 +56,7 @@ def main() -> None:
         held_out_accuracy=acc,
         samples=x_test,
         labels=["class_0", "class_1", "class_2"],
+        calibration_scales=CALIBRATION_SCALES,
     )
     scaler = {"mean": mean.round(8).tolist(), "std": std.round(8).tolist()}
     (FOLDER / "scaler.json").write_text(json.dumps(scaler, indent=2) + "\n")

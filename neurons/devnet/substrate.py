@@ -274,7 +274,12 @@ class DevnetSubstrate:
             claimed = Keypair(ss58_address=origin, crypto_type=getattr(keypair, "crypto_type", 1))
             verified = claimed.verify(payload, bytes(signature))
         except Exception as error:  # a signer that cannot sign is a failed submission
-            return _failure("BadSigner", f"the signer for {origin} could not sign: {error}")
+            reason = str(error).strip() or type(error).__name__
+            return _failure(
+                "BadSigner",
+                f"the signer for {origin} could not sign ({reason}); an encrypted coldkey needs "
+                "its password: type it at the prompt or set BT_WALLET_PASSWORD",
+            )
         if not verified:
             return _failure("BadProof", f"the signature does not match {origin}")
         try:

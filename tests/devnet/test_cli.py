@@ -103,7 +103,10 @@ def test_python_dash_m_entry_point_reports_errors_without_traceback(tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "error: subnet 4 does not exist on devnet"
+    assert proc.stderr.strip() == (
+        "error: subnet 4 does not exist on devnet; check --netuid, or create it: "
+        "python -m neurons.devnet create-subnet --netuid 4"
+    )
 
 
 @pytest.mark.parametrize("flag, value", [("--block-time", "0"), ("--tempo", "0")])

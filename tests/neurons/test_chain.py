@@ -17,6 +17,7 @@ from neurons.chain import (
     WalletMissing,
     connect,
     load_wallet,
+    register_command,
     require_registered,
 )
 from neurons.devnet.substrate import DevnetSubstrate
@@ -243,6 +244,20 @@ def test_require_registered_names_the_register_command():
     assert "btcli subnets register --netuid 2 -n finney -w w -H h" in str(caught.value)
     with pytest.raises(NotRegistered, match="python -m neurons.devnet register --netuid 2"):
         require_registered(view, "5Fake", 2, "devnet")
+
+
+def test_register_command_adds_only_non_default_paths_so_it_can_be_pasted(tmp_path):
+    devnet = register_command(2, "devnet", "m", "h", wallet_path=tmp_path / "w", devnet_state=tmp_path / "c.sqlite")
+    assert devnet == (
+        f"python -m neurons.devnet register --netuid 2 --wallet.name m --wallet.hotkey h "
+        f"--wallet.path {tmp_path / 'w'} --state {tmp_path / 'c.sqlite'}"
+    )
+    assert register_command(
+        2, "devnet", "m", "h", wallet_path="~/.bittensor/wallets", devnet_state="~/.bittensor/devnet/chain.sqlite"
+    ) == "python -m neurons.devnet register --netuid 2 --wallet.name m --wallet.hotkey h"
+    assert register_command(2, "test", "m", "h", wallet_path=tmp_path) == (
+        f"btcli subnets register --netuid 2 -n test -w m -H h --wallet-path {tmp_path}"
+    )
 
 
 def test_all_names_are_exported():

@@ -255,3 +255,20 @@ def test_a_record_whose_verified_flag_contradicts_its_outcome_is_refused():
         ResponseRecord(verified=True, outcome=Outcome.REJECTED, **fields)
     with pytest.raises(ValueError, match="contradicts"):
         ResponseRecord(verified=False, outcome=Outcome.ACCEPTED, **fields)
+
+
+def test_every_outcome_is_documented_for_operators():
+    """The verifications label values: utils.metrics' docstring and docs/pm2.md's metric table
+    name every Outcome, so an operator can read any label a validator exports."""
+    import re
+    from pathlib import Path
+
+    import utils.metrics
+
+    doc = " ".join((utils.metrics.Metrics.__doc__ or "").split())
+    table = Path(__file__).resolve().parents[2] / "docs" / "pm2.md"
+    (row,) = [line for line in table.read_text().splitlines() if line.startswith("| `poi_verifications_total")]
+    documented = set(re.findall(r"`(\w+)`", row))
+    for outcome in Outcome:
+        assert outcome.value in doc, outcome
+        assert outcome.value in documented, outcome

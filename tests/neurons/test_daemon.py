@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from execution_layer.types import CircuitMismatch
+from execution_layer.types import CircuitMismatch, CircuitNotFound
 from neurons.chain import NotRegistered
 from neurons.daemon import run_daemon, until_stopped
 from neurons.validator_state import StateError
@@ -33,11 +33,32 @@ def failing_with(error: BaseException):
     ids=["chain", "execution", "state", "wandb", "os"],
 )
 def test_an_operator_error_is_one_log_line_and_exit_code_1(error, caplog):
+    """The line is the error's own text, with a hint on what to do appended for some."""
     with caplog.at_level(logging.ERROR, logger="validator"):
         code = run_daemon(failing_with(error), "validator")
     assert code == 1
     (record,) = [r for r in caplog.records if r.name == "validator"]
-    assert record.getMessage() == str(error) and record.exc_info is None
+    line = record.getMessage()
+    assert line.startswith(str(error)) and "\n" not in line and record.exc_info is None
+
+
+def test_a_changed_circuit_file_says_how_to_restore_it(caplog):
+    error = CircuitMismatch("models/wine_mlp/model.compiled", "ab" * 32, "cd" * 32)
+    with caplog.at_level(logging.ERROR, logger="miner"):
+        assert run_daemon(failing_with(error), "miner") == 1
+    assert "git checkout models/" in caplog.text and "--srs.path" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "message, hinted",
+    [("no circuit with id 'nope'", True), ("no circuit named 'x' or with that id (have: digits_cnn, wine_mlp)", False)],
+    ids=["bare", "lists-them-already"],
+)
+def test_an_unknown_circuit_names_the_shipped_ones_once(message, hinted, caplog):
+    with caplog.at_level(logging.ERROR, logger="miner"):
+        assert run_daemon(failing_with(CircuitNotFound(message)), "miner") == 1
+    assert caplog.text.count("digits_cnn") == 1
+    assert ("the shipped circuits are digits_cnn, wine_mlp" in caplog.text) is hinted
 
 
 def test_a_clean_finish_is_exit_code_0():

@@ -69,6 +69,18 @@ async def test_registered_neuron_refuses_a_missing_wallet_or_an_unregistered_hot
             pass
 
 
+async def test_the_register_command_names_the_wallet_folder_and_devnet_state_in_use(wallet):
+    """Pasted as printed, the command must register this hotkey in this wallet folder
+    on this devnet, not in the defaults."""
+    root, _ = wallet
+    with pytest.raises(NotRegistered) as refused:
+        async with registered_neuron(chain_settings(), WalletSettings("w", "default", root),
+                                     chain=FakeChain(NETUID, {})):
+            pass
+    assert (f"python -m neurons.devnet register --netuid {NETUID} --wallet.name w --wallet.hotkey default"
+            f" --wallet.path {root} --state unused.sqlite") in str(refused.value)
+
+
 # --- observability -----------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from neurons.config import validator_parser
-from neurons.http_server import serving
+from neurons.http_server import bind, serving
 from neurons.miner_app import build_miner_app
 from neurons.validator_service import run_validator, settings_from_args
 from neurons.validator_state import StateStore
@@ -94,7 +94,7 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
 
     app = build_miner_app(wallet=wallets[1], prove=prove, circuits={circuit.id}, metagraph=chain.view,
                           netuid=NETUID, min_stake=MIN_STAKE, max_queue=4)
-    async with serving(app, "127.0.0.1", port):
+    async with serving(app, bind("127.0.0.1", port)):
         await asyncio.wait_for(
             run_validator(validator_settings(wallets, tmp_path, "devnet", circuit.name), chain=chain), timeout=120
         )

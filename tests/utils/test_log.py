@@ -49,11 +49,28 @@ def test_debug_shows_debug_lines_and_reconfiguring_does_not_duplicate(restore_ro
     assert out.getvalue().count("DEBUG miner x: detail") == 1
 
 
-def test_noisy_dependencies_are_held_at_warning_without_debug(restore_root):
+def test_the_components_own_logger_is_not_repeated(restore_root):
+    out = io.StringIO()
+    configure_logging("validator", debug=False, stream=out)
+    logging.getLogger("validator").info("round 1: 1/1 verified")
+    assert out.getvalue().split("Z ", 1)[1] == "INFO validator: round 1: 1/1 verified\n"
+
+
+def test_noisy_dependencies_are_held_at_warning_without_debug(restore_root, monkeypatch):
+    # A test that ran uvicorn with its default log config leaves its own handlers behind;
+    # the daemons pass log_config=None, so start from plain loggers like they do.
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [])
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "level", logging.NOTSET)
     out = io.StringIO()
     configure_logging("miner", debug=False, stream=out)
     logging.getLogger("httpx").info("HTTP Request: GET ...")
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://0.0.0.0:8091 (Press CTRL+C to quit)")
     assert out.getvalue() == ""
+    logging.getLogger("uvicorn.error").error("[Errno 98] address already in use")
+    assert "ERROR miner uvicorn.error: [Errno 98]" in out.getvalue()
 
 
 def test_logging_debug_flag_maps_to_debug():

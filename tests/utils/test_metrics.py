@@ -83,3 +83,12 @@ def test_weights_stale_after_more_than_two_tempos(blocks, tempo, stale):
 def test_weights_stale_refuses_a_non_positive_tempo():
     with pytest.raises(ValueError):
         weights_stale(10, 0)
+
+
+def test_taken_port_is_an_oserror_naming_address_port_and_flag():
+    first = serve_metrics(Metrics().registry, port=0)
+    try:
+        with pytest.raises(OSError, match=rf"cannot serve metrics on 127\.0\.0\.1:{first.port}: .*--metrics\.port"):
+            serve_metrics(Metrics().registry, port=first.port)
+    finally:
+        first.stop()

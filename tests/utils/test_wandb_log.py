@@ -34,7 +34,7 @@ def test_wandb_mode_disabled_wins_over_the_flag():
 
 
 def test_enabled_online_without_api_key_is_a_clear_error():
-    with pytest.raises(RunLoggerError, match="WANDB_API_KEY"):
+    with pytest.raises(RunLoggerError, match=r"WANDB_API_KEY is not set: .*--wandb\.offline"):
         make_run_logger(enabled=True, component="validator", env={})
 
 

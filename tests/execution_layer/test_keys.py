@@ -1,0 +1,72 @@
+"""The proving-key cache: location, derivation checks, concurrency."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
+
+from execution_layer import KeyDerivationFailed, default_key_cache, ensure_keys
+from execution_layer.keys import main as keys_main  # the CLI
+
+
+def test_cache_root_is_argument_then_env_then_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("POI_KEY_CACHE", raising=False)
+    assert default_key_cache() == Path.home() / ".cache" / "proof-of-inference" / "keys"
+    monkeypatch.setenv("POI_KEY_CACHE", str(tmp_path / "env"))
+    assert default_key_cache() == tmp_path / "env"
+    assert default_key_cache(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_session_keys_are_cached_per_circuit_id(registry, key_cache):
+    for circuit in registry:
+        pk = key_cache / circuit.id / "pk.key"
+        assert pk.is_file() and pk.stat().st_size > 1_000_000
+        assert ensure_keys(circuit, key_cache) == pk  # a cache hit: no derivation, no progress
+    assert not any(p.name.startswith(".derive-") for p in key_cache.rglob("*"))
+
+
+def test_a_derived_vk_that_differs_from_the_pin_fails_and_caches_nothing(registry, tmp_path):
+    circuit = dataclasses.replace(registry.by_name("wine_mlp"), vk_sha256="0" * 64)
+    lines = []
+    with pytest.raises(KeyDerivationFailed, match="derived vk"):
+        ensure_keys(circuit, tmp_path, progress=lines.append)
+    assert not (tmp_path / circuit.id / "pk.key").exists()
+    assert list((tmp_path / circuit.id).iterdir()) == []
+    assert lines and "deriving" in lines[0]
+
+
+def test_concurrent_derivations_are_safe(registry, tmp_path):
+    """Two workers deriving the same key at once both succeed and leave one complete key."""
+    circuit = registry.by_name("wine_mlp")
+    results, errors = [], []
+
+    def derive():
+        try:
+            results.append(ensure_keys(circuit, tmp_path, progress=lambda line: None))
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=derive) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results[0] == results[1] == tmp_path / circuit.id / "pk.key"
+    assert [p.name for p in (tmp_path / circuit.id).iterdir()] == ["pk.key"]
+
+
+def test_keys_command_checks_every_circuit(key_cache, capsys):
+    assert keys_main(["--key-cache", str(key_cache)]) == 0
+    out = capsys.readouterr().out
+    assert "digits_cnn" in out and "wine_mlp" in out
+
+
+def test_an_unwritable_cache_is_a_key_derivation_failure(registry, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(KeyDerivationFailed, match="cannot write the key cache"):
+        ensure_keys(registry.default, blocker / "keys")

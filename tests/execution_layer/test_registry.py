@@ -1,0 +1,129 @@
+"""Loading circuits: lookups, and loud failures when an artifact or the ezkl version does not match."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+import execution_layer
+from execution_layer import (
+    CircuitMismatch,
+    CircuitNotFound,
+    CircuitRegistry,
+    ExecutionError,
+    VersionMismatch,
+    default_models_dir,
+)
+
+MODELS = default_models_dir()
+
+
+@pytest.fixture
+def models_copy(tmp_path) -> Path:
+    """A private copy of the shipped models folder (circuits and SRS) to corrupt."""
+    target = tmp_path / "models"
+    target.mkdir()
+    for name in ("digits_cnn", "wine_mlp", "srs"):
+        shutil.copytree(MODELS / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def test_public_names_are_exported():
+    for name in execution_layer.__all__:
+        assert hasattr(execution_layer, name), name
+
+
+def test_registry_lookups(registry):
+    assert len(registry) == 2 and set(registry.ids) == {c.id for c in registry}
+    assert registry.default.name == "digits_cnn"
+    digits = registry.by_name("digits_cnn")
+    assert registry.get(digits.id) is digits
+    assert digits.id in registry
+    assert len(digits.id) == 64 and digits.input_shape == (1, 1, 8, 8)
+    assert digits.input_range == (0.0, 1.0) and digits.timeout_s > 0
+    assert digits.input_scale == digits.input_scales[0]
+    assert digits.model_instance_shapes == ((1, 1, 8, 8), (1, 10))
+    with pytest.raises(CircuitNotFound):
+        registry.get("0" * 64)
+    with pytest.raises(CircuitNotFound, match="have: "):
+        registry.by_name("nope")
+
+
+def test_circuits_and_registry_survive_pickling(registry):
+    """Circuits cross process boundaries (the miner's worker pool)."""
+    assert pickle.loads(pickle.dumps(registry)) == registry
+
+
+def test_a_copy_loads_with_the_same_ids(registry, models_copy):
+    assert CircuitRegistry.load(models_copy).ids == registry.ids
+
+
+@pytest.mark.parametrize("victim", ["model.onnx", "settings.json", "model.compiled", "vk.key", "samples.npy",
+                                    "metadata.json"])
+def test_a_changed_artifact_raises_circuit_mismatch_naming_the_file(models_copy, victim):
+    path = models_copy / "wine_mlp" / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CircuitMismatch) as err:
+        CircuitRegistry.load(models_copy)
+    assert err.value.path == str(path)
+    assert victim in str(err.value) and "manifest pins" in str(err.value)
+
+
+def test_a_missing_artifact_raises_circuit_mismatch(models_copy):
+    (models_copy / "digits_cnn" / "vk.key").unlink()
+    with pytest.raises(CircuitMismatch, match="vk.key"):
+        CircuitRegistry.load(models_copy)
+
+
+def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
+    """The SRS is always hash-checked, also when its path is given explicitly."""
+    (srs,) = (models_copy / "srs").glob("kzg*.srs")
+    other = tmp_path / "other.srs"
+    data = bytearray(srs.read_bytes())
+    data[-1] ^= 0x01
+    other.write_bytes(bytes(data))
+    with pytest.raises(CircuitMismatch, match="other.srs"):
+        CircuitRegistry.load(models_copy, srs_path=other)
+    assert len(CircuitRegistry.load(models_copy, srs_path=srs)) == 2
+    srs.unlink()
+    with pytest.raises(CircuitMismatch, match="missing"):
+        CircuitRegistry.load(models_copy)
+
+
+def test_an_edited_pin_breaks_the_circuit_id(models_copy):
+    """Re-pinning a changed file in the manifest changes the id, which is itself checked."""
+    manifest_path = models_copy / "digits_cnn" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    path = models_copy / "digits_cnn" / "model.onnx"
+    path.write_bytes(path.read_bytes() + b"\0")
+    from execution_layer._manifest import sha256_file
+
+    manifest["artifacts"]["onnx"]["sha256"] = sha256_file(path)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CircuitMismatch, match="manifest.json"):
+        CircuitRegistry.load(models_copy)
+
+
+def test_another_ezkl_version_raises_version_mismatch(models_copy):
+    manifest_path = models_copy / "digits_cnn" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["ezkl_version"] = "22.0.0"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(VersionMismatch) as err:
+        CircuitRegistry.load(models_copy)
+    message = str(err.value)
+    assert "22.0.0" in message and execution_layer.ezkl_version() in message and "digits_cnn" in message
+
+
+def test_malformed_or_absent_manifests_are_clear_errors(models_copy, tmp_path):
+    (models_copy / "digits_cnn" / "manifest.json").write_text("{not json")
+    with pytest.raises(ExecutionError, match="malformed manifest"):
+        CircuitRegistry.load(models_copy)
+    with pytest.raises(ExecutionError, match="no circuits"):
+        CircuitRegistry.load(tmp_path / "empty")
