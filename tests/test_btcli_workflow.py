@@ -102,7 +102,7 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
 
 
 DOCS = ["running_on_mainnet.md", "running_on_testnet.md", "running_locally.md", "troubleshooting.md",
-        "devnet.md", "pm2.md"]
+        "devnet.md", "pm2.md", "../README.md"]
 _BTCLI_IN_DOCS = re.compile(r"btcli ((?:wallet|subnets|stake) [^`|\n]*)")
 
 
