@@ -2,13 +2,17 @@
 
 ``challenge_miner`` is the validator's unit of work. It never raises for
 anything a miner does: every way a response can go wrong becomes a
-``ResponseRecord`` with ``verified=False`` and a reason, which scores zero.
+``ResponseRecord`` with ``verified=False``, an ``Outcome`` naming the kind of
+failure (for metrics) and a one-line ``reason`` (for people); it scores zero.
 A verifier that raises on a proof (e.g. its worker process died) rejects
 that proof too.
-Checks, in order: transport (timeout, HTTP error, bad signature, malformed
-body), request echo (request id, circuit id), replay guard (proof bytes seen
-before), then the proof itself against the validator's own inputs (circuit,
-input binding, SNARK) in a worker process, then the deadline.
+Checks, in order, with the outcome each failure gets: transport
+(``no_response`` for a timeout or no connection, ``http_error``,
+``bad_signature``, ``bad_response`` for a malformed body), request echo
+(request id, circuit id: ``bad_response``), replay guard (proof bytes seen
+before: ``replayed``), then the proof itself against the validator's own
+inputs (circuit, input binding, SNARK) in a worker process (``rejected``),
+then the deadline (``late``).
 """
 
 from __future__ import annotations
@@ -17,38 +21,83 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Awaitable, Callable, Sequence
 
 import numpy as np
 
 from execution_layer.types import Proof, Verdict
 from neurons.chain import NeuronInfo
-from neurons.miner_client import MinerClient
+from neurons.miner_client import MinerClient, QueryStatus
 from neurons.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
-__all__ = ["ResponseRecord", "challenge_miner", "VerifyFn"]
+__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn"]
 
 log = logging.getLogger(__name__)
 
 VerifyFn = Callable[[str, Proof, Sequence[float]], Awaitable[Verdict]]
 
 
+class Outcome(StrEnum):
+    """The kind of result one challenge had; a metrics label and a field in reports.jsonl."""
+
+    ACCEPTED = "accepted"
+    NO_RESPONSE = "no_response"  # timeout, or no connection
+    HTTP_ERROR = "http_error"  # the miner answered, but not 200 (busy, refused, failed to prove)
+    BAD_RESPONSE = "bad_response"  # unreadable body, or not an answer to this request
+    BAD_SIGNATURE = "bad_signature"  # not signed by the miner's hotkey for this request
+    REPLAYED = "replayed"  # proof bytes seen before
+    REJECTED = "rejected"  # the proof does not verify against our inputs
+    LATE = "late"  # a valid proof after the circuit's timeout
+    VALIDATOR_ERROR = "validator_error"  # the validator broke on this challenge; not the miner's fault
+
+
+_FROM_QUERY = {
+    QueryStatus.TIMEOUT: Outcome.NO_RESPONSE,
+    QueryStatus.CONNECT_ERROR: Outcome.NO_RESPONSE,
+    QueryStatus.HTTP_ERROR: Outcome.HTTP_ERROR,
+    QueryStatus.BAD_RESPONSE: Outcome.BAD_RESPONSE,
+    QueryStatus.BAD_SIGNATURE: Outcome.BAD_SIGNATURE,
+}
+
+
 @dataclass(frozen=True)
 class ResponseRecord:
-    """What one challenge of one miner came to."""
+    """What one challenge of one miner came to.
+
+    ``verified`` is exactly ``outcome is Outcome.ACCEPTED`` (kept as a field so
+    reports.jsonl readers need not know the outcomes); ``reason`` is None then.
+    """
 
     uid: int
     hotkey: str
     circuit_id: str
     circuit_name: str
     verified: bool
-    reason: str | None  # why it failed; None when verified
+    outcome: Outcome
+    reason: str | None  # why it failed, one line for people; None when verified
     response_s: float  # wall time seen by the validator, request sent to body read
     proof_bytes: int  # raw proof bytes the miner sent (0 when none)
     outputs: tuple[float, ...] | None
     prove_s: float | None  # the miner's own report, for information only
     verify_s: float
+
+    def __post_init__(self) -> None:
+        if self.verified != (self.outcome is Outcome.ACCEPTED):
+            raise ValueError(f"verified={self.verified} contradicts outcome {self.outcome}")
+
+    @classmethod
+    def failure(
+        cls, neuron: NeuronInfo, circuit, outcome: Outcome, reason: str, *,
+        response_s: float = 0.0, proof_bytes: int = 0, prove_s: float | None = None,
+    ) -> ResponseRecord:
+        """A challenge of ``neuron`` on ``circuit`` that failed with ``outcome``."""
+        return cls(
+            uid=neuron.uid, hotkey=neuron.hotkey, circuit_id=circuit.id, circuit_name=circuit.name,
+            verified=False, outcome=outcome, reason=reason, response_s=response_s,
+            proof_bytes=proof_bytes, outputs=None, prove_s=prove_s, verify_s=0.0,
+        )
 
 
 async def challenge_miner(
@@ -72,23 +121,22 @@ async def challenge_miner(
         deadline=clock() + circuit.timeout_s,
     )
 
-    def failed(reason: str, response_s: float = 0.0, proof_bytes: int = 0, prove_s=None) -> ResponseRecord:
-        log.info("uid %d %s: %s failed: %s", neuron.uid, neuron.hotkey[:10], circuit.name, reason)
-        return ResponseRecord(
-            neuron.uid, neuron.hotkey, circuit.id, circuit.name, False, reason,
-            response_s, proof_bytes, None, prove_s, 0.0,
-        )
+    def failed(kind: Outcome, reason: str, **measured) -> ResponseRecord:
+        log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
+        return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
 
-    outcome = await client.prove(neuron.axon, neuron.hotkey, request)
-    if outcome.response is None:
-        return failed(f"{outcome.status}: {outcome.detail}", outcome.response_s)
-    response = outcome.response
+    query = await client.prove(neuron.axon, neuron.hotkey, request)
+    if query.response is None:
+        kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
+        return failed(kind, f"{query.status}: {query.detail}", response_s=query.response_s)
+    response = query.response
     if response.request_id != request.request_id or response.circuit_id != circuit.id:
-        return failed("response does not answer this request", outcome.response_s)
+        return failed(Outcome.BAD_RESPONSE, "response does not answer this request", response_s=query.response_s)
     proof = response.to_proof()
-    prove_s = response.prove_s
+    # Measurements of a response that carried a proof, for every later failure.
+    measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)
     if not guard.admit_proof(proof):
-        return failed("replayed proof", outcome.response_s, len(proof.proof), prove_s)
+        return failed(Outcome.REPLAYED, "replayed proof", **measured)
 
     try:
         verdict = await verify(circuit.id, proof, request.inputs)
@@ -100,24 +148,20 @@ async def challenge_miner(
             "uid %d %s: %s: verifier raised on this proof: %s: %s",
             neuron.uid, neuron.hotkey[:10], circuit.name, type(error).__name__, error,
         )
-        return failed(
-            f"proof rejected: verification error ({type(error).__name__})",
-            outcome.response_s, len(proof.proof), prove_s,
-        )
+        return failed(Outcome.REJECTED, f"proof rejected: verification error ({type(error).__name__})", **measured)
     if not verdict.accepted:
-        return failed(f"proof rejected: {verdict.reason}", outcome.response_s, len(proof.proof), prove_s)
-    if outcome.response_s > circuit.timeout_s:
-        return failed(
-            f"late: {outcome.response_s:.2f}s > {circuit.timeout_s:.2f}s",
-            outcome.response_s, len(proof.proof), prove_s,
-        )
+        return failed(Outcome.REJECTED, f"proof rejected: {verdict.reason}", **measured)
+    if query.response_s > circuit.timeout_s:
+        return failed(Outcome.LATE, f"late: {query.response_s:.2f}s > {circuit.timeout_s:.2f}s", **measured)
     log.debug(
         "uid %d %s: %s verified in %.3fs (response %.2fs, %d proof bytes)",
         neuron.uid, neuron.hotkey[:10], circuit.name, verdict.verify_s,
-        outcome.response_s, len(proof.proof),
+        query.response_s, len(proof.proof),
     )
     return ResponseRecord(
-        neuron.uid, neuron.hotkey, circuit.id, circuit.name, True, None, outcome.response_s,
-        len(proof.proof), verdict.outputs, prove_s, verdict.verify_s,
+        uid=neuron.uid, hotkey=neuron.hotkey, circuit_id=circuit.id, circuit_name=circuit.name,
+        verified=True, outcome=Outcome.ACCEPTED, reason=None, response_s=query.response_s,
+        proof_bytes=len(proof.proof), outputs=verdict.outputs, prove_s=response.prove_s,
+        verify_s=verdict.verify_s,
     )
 

@@ -4,7 +4,8 @@
 event (the first asks for a clean stop; a second one interrupts), and turns
 the errors an operator can fix (missing wallet, unregistered hotkey,
 unreachable chain, circuit files that do not match, a taken port, a path
-that cannot be written, wandb on without a key) into one log line that says what to do, and exit
+that cannot be written, a state file that cannot be written or moved aside,
+wandb on without a key) into one log line that says what to do, and exit
 code 1, instead of a traceback. ``until_stopped`` lets a daemon abandon a
 wait that may stall (a chain read) as soon as a stop is asked for.
 """
@@ -22,6 +23,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from execution_layer.types import CircuitMismatch, CircuitNotFound, ExecutionError
 from neurons.chain import ChainFailure
+from neurons.validator_state import StateError
 from utils.wandb_log import RunLoggerError
 
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
@@ -53,6 +55,8 @@ async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
 
 
 def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: str) -> int:
+    """Run ``main(stop)`` to the end; the process exit code: 0, 1 (an operator error, logged
+    as one line on the ``component`` logger) or 130 (interrupted). Anything else propagates."""
     log = logging.getLogger(component)
 
     async def runner() -> None:
@@ -72,7 +76,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except (ChainFailure, RunLoggerError) as error:
+    except (ChainFailure, StateError, RunLoggerError) as error:
         log.error("%s", error)
         return 1
     except ExecutionError as error:
@@ -111,6 +115,8 @@ def _execution_hint(error: ExecutionError) -> str:
     if isinstance(error, CircuitNotFound):
         models = repo_root() / "models"
         names = sorted(p.parent.name for p in models.glob("*/manifest.json"))
+        if names and all(name in str(error) for name in names):
+            return ""  # the message lists them already (neurons.startup.select_circuits)
         return f"; the shipped circuits are {', '.join(names) or 'none'} (see models/)"
     return ""
 

@@ -2,9 +2,11 @@
 
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
-bind the HTTP port (a taken port fails here, before the slow steps), load and
-hash-check the circuits, derive or load the proving keys (progress in
-the log), start the prover worker, serve HTTP, announce ip:port on chain. Then
+start the metrics endpoint and run logger and bind the HTTP port (a taken port
+or wandb without a key fails here, before the slow steps), load and hash-check
+the circuits, derive or load the proving keys (progress in the log), start the
+prover worker, serve HTTP, announce ip:port on chain (a refused announcement is
+counted in ``chain_errors{operation="serve_axon"}`` and retried). Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
 """
@@ -16,20 +18,19 @@ import asyncio
 import contextlib
 import functools
 import logging
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver
-from neurons import chain as chain_mod
-from neurons.chain import ChainAccess, MetagraphView
+from execution_layer import CircuitRegistry, EzklProver
+from neurons.addresses import routable
+from neurons.chain import ChainAccess, ChainFailure, MetagraphView
 from neurons.daemon import until_stopped
+from neurons.http_server import bind, serving
 from neurons.miner_app import build_miner_app
 from neurons.prover_pool import ProverPool
-from utils.metrics import Metrics, serve_metrics
-from utils.wandb_log import NullLogger, make_run_logger
+from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.startup import Registered, observability, registered_neuron, select_circuits
+from utils.metrics import Metrics
 
 __all__ = ["MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover"]
 
@@ -38,12 +39,9 @@ log = logging.getLogger("miner")
 
 @dataclass(frozen=True)
 class MinerSettings:
-    netuid: int
-    network: str
-    devnet_state: Path
-    wallet_name: str
-    wallet_hotkey: str
-    wallet_path: Path
+    chain: ChainSettings
+    wallet: WalletSettings
+    observability: ObservabilitySettings
     axon_ip: str
     axon_port: int
     external_ip: str | None
@@ -56,28 +54,20 @@ class MinerSettings:
     resync_interval: float
     key_cache: Path | None
     srs_path: Path | None
-    metrics_port: int
-    wandb_on: bool
-    wandb_offline: bool
-    wandb_project: str
-    wandb_entity: str | None
-    wandb_dir: str | None
     state_dir: Path
 
 
 def settings_from_args(args: argparse.Namespace) -> MinerSettings:
-    devnet = args.network == "devnet"
-    min_stake = args.min_stake if args.min_stake is not None else (0.0 if devnet else 1000.0)
+    """The miner's settings; on the devnet, 127.0.0.1 and no stake floor unless flags say otherwise."""
+    chain = ChainSettings.from_args(args)
+    min_stake = args.min_stake if args.min_stake is not None else (0.0 if chain.devnet else 1000.0)
     return MinerSettings(
-        netuid=args.netuid,
-        network=args.network,
-        devnet_state=args.devnet_state.expanduser(),
-        wallet_name=args.wallet_name,
-        wallet_hotkey=args.wallet_hotkey,
-        wallet_path=args.wallet_path.expanduser(),
+        chain=chain,
+        wallet=WalletSettings.from_args(args),
+        observability=ObservabilitySettings.from_args(args),
         axon_ip=args.axon_ip,
         axon_port=args.axon_port,
-        external_ip=args.axon_external_ip or ("127.0.0.1" if devnet else None),
+        external_ip=args.axon_external_ip or ("127.0.0.1" if chain.devnet else None),
         external_port=args.axon_external_port,
         circuits=tuple(args.circuits) if args.circuits else None,
         max_queue=args.max_queue,
@@ -87,12 +77,6 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         resync_interval=args.resync_interval,
         key_cache=args.key_cache.expanduser() if args.key_cache else None,
         srs_path=args.srs_path,
-        metrics_port=args.metrics_port,
-        wandb_on=args.wandb_on,
-        wandb_offline=args.wandb_offline,
-        wandb_project=args.wandb_project,
-        wandb_entity=args.wandb_entity,
-        wandb_dir=args.wandb_dir,
         state_dir=args.state_dir.expanduser(),
     )
 
@@ -120,52 +104,6 @@ class _MetricsObserver:
         self._metrics.queue_depth.set(running + waiting)
 
 
-class _QuietServer(uvicorn.Server):
-    # The daemon owns SIGINT/SIGTERM (it must also stop the prover pool and the
-    # resync loop); uvicorn's own capture would re-raise them after shutdown.
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
-        yield
-
-
-async def _start_server(app, sock: socket.socket, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
-    """Serve ``app`` on the already bound ``sock``; returns once the server accepts connections.
-
-    The socket is bound by the caller (``_bind_axon``), so a port in use is an
-    ``OSError`` naming the address (uvicorn's own bind failure is a
-    ``SystemExit`` that would skip the daemon's clean error and shutdown).
-    """
-    server = _QuietServer(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=20)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            sock.close()
-            await serving
-            raise OSError(f"the HTTP server on {host}:{port} stopped at start")
-        await asyncio.sleep(0.02)
-    return server, serving
-
-
-async def _stop_server(server: uvicorn.Server, serving: asyncio.Task) -> None:
-    """Stop taking connections, let requests in flight finish (bounded), wait for the server."""
-    server.should_exit = True
-    await serving
-
-
-def _select_circuits(registry, wanted: tuple[str, ...] | None) -> list:
-    if not wanted:
-        return list(registry)
-    chosen = []
-    for key in wanted:
-        try:
-            chosen.append(registry.by_name(key))
-        except CircuitNotFound:
-            chosen.append(registry.get(key))
-    return chosen
-
-
 async def run_miner(
     settings: MinerSettings,
     *,
@@ -174,137 +112,95 @@ async def run_miner(
 ) -> None:
     """Serve until ``stop`` is set (the entry script sets it on SIGINT/SIGTERM).
 
-    Raises ``ChainFailure`` (wallet missing, not registered, chain unreachable)
-    and ``ExecutionError`` (circuit files do not match their manifest, key
-    derivation failed) before serving anything; the entry script prints them
-    as one line.
+    Raises ``ChainFailure`` (wallet missing, not registered, chain unreachable),
+    ``RunLoggerError`` (wandb on without a key), ``OSError`` (axon or metrics
+    port taken, unusable key cache) and ``ExecutionError`` (circuit files do
+    not match their manifest, key derivation failed) before serving anything;
+    the entry script prints them as one line.
     """
     s = settings
     stop = stop or asyncio.Event()
-    wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
-    hotkey = wallet.hotkey.ss58_address
-    owns_chain = chain is None
-    if chain is None:
-        chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
-    pool: ProverPool | None = None
-    listener: socket.socket | None = None
-    metrics_server = None
-    run_logger = NullLogger()
-    server: uvicorn.Server | None = None
-    serving: asyncio.Task | None = None
     try:
-        view = await chain.metagraph(s.netuid)
-        uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
-            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
+        async with contextlib.AsyncExitStack() as stack:
+            me = await stack.enter_async_context(registered_neuron(s.chain, s.wallet, chain=chain))
+            await _serve(s, me, stack, stop)
+    finally:
+        log.info("miner stopped")
+
+
+async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
+    """Everything after registration; every resource goes on ``stack``."""
+    log.info("hotkey %s is uid %d on netuid %d (%s)", me.hotkey, me.uid, me.netuid, me.network)
+    if s.external_ip is None:
+        raise ChainFailure(
+            "--axon.external_ip is required on real networks: the chain must know where to reach "
+            "this miner (the SDK does not detect it)"
         )
-        log.info("hotkey %s is uid %d on netuid %d (%s)", hotkey, uid, s.netuid, s.network)
-        if s.external_ip is None:
-            raise chain_mod.ChainFailure(
-                "--axon.external_ip is required on real networks: the chain must know where to reach "
-                "this miner (the SDK does not detect it)"
-            )
-        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
-        metrics = Metrics()
-        if s.metrics_port:
-            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
-            log.info("metrics at %s", metrics_server.url)
-        run_logger = make_run_logger(
-            enabled=s.wandb_on, component="miner", project=s.wandb_project, entity=s.wandb_entity,
-            offline=s.wandb_offline, run_dir=s.wandb_dir,
-            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
+    if not s.chain.on_this_machine and not routable(s.external_ip):
+        log.warning(
+            "--axon.external_ip %s is not a public address: validators on %s will not query this "
+            "miner, and it will earn nothing", s.external_ip, s.chain.network,
         )
 
-        # Bind before the slow start-up so a taken port fails at once, as one line.
-        listener = _bind_axon(s.axon_ip, s.axon_port)
+    # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
+    obs = stack.enter_context(observability(s.observability, component="miner", config=me.run_config()))
+    listener = bind(s.axon_ip, s.axon_port)
+    stack.callback(listener.close)  # the server closes it too; this covers a failed start-up
 
-        registry = CircuitRegistry.load(srs_path=s.srs_path)
-        circuits = _select_circuits(registry, s.circuits)
-        prover = EzklProver(registry, key_cache=s.key_cache)
-        for c in circuits:
-            log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])
-            await asyncio.to_thread(prover.ensure_keys, c.id)
-        del prover  # the worker process builds its own; keys are on disk now
+    registry = CircuitRegistry.load(srs_path=s.srs_path)
+    circuits = select_circuits(registry, s.circuits)
+    prover = EzklProver(registry, key_cache=s.key_cache)
+    for c in circuits:
+        log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])
+        await asyncio.to_thread(prover.ensure_keys, c.id)
+    del prover  # the worker process builds its own; keys are on disk now
 
-        pool = ProverPool(functools.partial(make_ezkl_prover, s.key_cache, s.srs_path), workers=s.workers)
-        await pool.warm_up()
-        log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
+    pool = ProverPool(functools.partial(make_ezkl_prover, s.key_cache, s.srs_path), workers=s.workers)
+    stack.push_async_callback(pool.aclose)
+    await pool.warm_up()
+    log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
 
-        names = {c.id: c.name for c in circuits}
-        assert pool is not None
-        active_pool = pool
+    names = {c.id: c.name for c in circuits}
 
-        async def prove(circuit_id: str, inputs):
-            if s.extra_latency > 0:
-                await asyncio.sleep(s.extra_latency)
-            result = await active_pool.prove(circuit_id, inputs)
-            run_logger.log_proof(
-                circuit_id=circuit_id, witness_s=result.witness_s, prove_s=result.prove_s,
-                proof_bytes=len(result.proof.proof),
-            )
-            return result
-
-        snapshot = {"view": view}
-        app = build_miner_app(
-            wallet=wallet, prove=prove, circuits=[c.id for c in circuits],
-            metagraph=lambda: snapshot["view"], netuid=s.netuid, min_stake=s.min_stake,
-            max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(metrics, names),
+    async def prove(circuit_id: str, inputs):
+        if s.extra_latency > 0:
+            await asyncio.sleep(s.extra_latency)
+        result = await pool.prove(circuit_id, inputs)
+        obs.run_logger.log_proof(
+            circuit_id=circuit_id, witness_s=result.witness_s, prove_s=result.prove_s,
+            proof_bytes=len(result.proof.proof),
         )
-        server, serving = await _start_server(app, listener, s.axon_ip, s.axon_port)
+        return result
+
+    snapshot = {"view": me.view}
+    app = build_miner_app(
+        wallet=me.wallet, prove=prove, circuits=[c.id for c in circuits],
+        metagraph=lambda: snapshot["view"], netuid=me.netuid, min_stake=s.min_stake,
+        max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
+    )
+    async with serving(app, listener) as server_task:
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
-
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(chain, wallet, s.netuid, announced, view, uid, metrics=metrics)
+        await _announce(me.chain, me.wallet, me.netuid, announced, me.view, me.uid, metrics=obs.metrics)
 
-        async def _resync() -> None:
-            snapshot["view"] = fresh = await chain.metagraph(s.netuid)
-            await _announce(chain, wallet, s.netuid, announced, fresh, uid, metrics=metrics)
+        async def resync() -> None:
+            snapshot["view"] = fresh = await me.chain.metagraph(me.netuid)
+            await _announce(me.chain, me.wallet, me.netuid, announced, fresh, me.uid, metrics=obs.metrics)
 
-        while not stop.is_set() and not serving.done():
+        while not stop.is_set() and not server_task.done():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=s.resync_interval)
             except asyncio.TimeoutError:
                 pass
-            if stop.is_set() or serving.done():
+            if stop.is_set() or server_task.done():
                 break
             try:
-                await until_stopped(_resync(), stop)  # a stalled chain must not delay a stop
+                await until_stopped(resync(), stop)  # a stalled chain must not delay a stop
             except Exception as error:  # keep serving on the last good snapshot
-                metrics.chain_errors.labels(operation="metagraph").inc()
+                obs.metrics.chain_errors.labels(operation="metagraph").inc()
                 log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)
         log.info("stopping: no new requests; finishing the proofs in hand")
-        stopping, server = server, None
-        await _stop_server(stopping, serving)  # re-raises what stopped the server, if anything did
-    finally:
-        if server is not None and serving is not None:  # an error after start: free the port
-            with contextlib.suppress(Exception):
-                await _stop_server(server, serving)
-        if pool is not None:
-            await pool.aclose()
-        if listener is not None:
-            listener.close()
-        if metrics_server is not None:
-            metrics_server.stop()
-        run_logger.finish()
-        if owns_chain:
-            await chain.close()
-        log.info("miner stopped")
-
-
-def _bind_axon(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` for uvicorn; OSError with one line saying what to do."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise OSError(
-            f"cannot listen on {host}:{port} ({error.strerror or error}); stop what holds the "
-            "port or choose another with --axon.port"
-        ) from None
-    return sock
+    # Leaving ``serving`` re-raised whatever stopped the server, if anything did.
 
 
 async def _announce(
@@ -313,8 +209,8 @@ async def _announce(
 ) -> None:
     """Announce ip:port unless the chain already shows exactly that (saves a write).
 
-    A refused write is counted in ``chain_errors{operation="serve_axon"}`` and logged; the
-    next resync tries again.
+    A refused write is counted in ``chain_errors{operation="serve_axon"}`` (when
+    ``metrics`` is given) and logged as one warning; the next resync tries again.
     """
     me = view.by_uid(uid)
     if me is not None and me.axon == axon:

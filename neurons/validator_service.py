@@ -1,326 +1,52 @@
-"""The validator's loop: challenge every serving miner, score, persist, set weights.
+"""The validator daemon: settings from flags, the real collaborators, then the loop.
 
-A round, in order: read the metagraph; align stored averages with it (a uid
-whose hotkey changed starts from zero); challenge every serving miner except
-ourselves once, shuffled, at most ``concurrency`` at a time, each with its
-own fresh input for a randomly chosen circuit (a challenge that raises is
-logged and scores zero for that miner; the round goes on); score the round;
-fold the scores into the per-miner moving averages (registered uids that do
-not serve score zero); write the state atomically; set weights if the
-chain's rate limit allows (a chain failure there is logged and retried next
-round; the round stands); then append the round to ``reports.jsonl``.
+Start-up, in order: load the wallet (clear error when missing), connect to the
+chain, check the hotkey is registered (the error names the btcli command; a
+missing validator permit is only a warning), start the metrics endpoint and
+run logger and create the state folder (a taken port, wandb without a key or
+an unusable ``--state.dir`` fails here, as one line, before the slow steps),
+load and hash-check the circuits, start the verifier worker(s). Then
+``neurons.validator_loop.Validator`` runs rounds until SIGINT/SIGTERM or
+``--validator.rounds``; with a fixed number of rounds the last averages are
+pushed to the chain before exiting.
 
-Every collaborator is injected; ``neurons/validator.py`` builds the real ones.
+Axons on loopback or private addresses are queried only when the chain itself
+is on this machine (``ChainSettings.on_this_machine``: devnet, ``local``, a
+ws:// URL to localhost), where every neuron announces such an address.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
+import contextlib
+import functools
 import logging
-import time
-from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
-import numpy as np
-
-from neurons import scoring
-from neurons.chain import ChainAccess, ChainFailure, MetagraphView, WriteResult
-from neurons.challenge import ResponseRecord, VerifyFn, challenge_miner
-from neurons.daemon import until_stopped
+from execution_layer import CircuitRegistry
+from neurons.chain import ChainAccess
 from neurons.miner_client import MinerClient
+from neurons.prover_pool import ProverPool
 from neurons.replay_guard import ReplayGuard
-from neurons.validator_state import StateStore, ValidatorState
-from utils.metrics import Metrics, weights_stale
-from utils.wandb_log import NullLogger, RunLogger
+from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.startup import observability, registered_neuron, select_circuits
+from neurons.validator_loop import Validator
+from neurons.validator_state import StateStore
+from neurons.verifier_pool import make_registry_verifier
+from neurons.version import VERSION_KEY
 
-__all__ = ["Validator", "RoundReport"]
+__all__ = ["ValidatorSettings", "settings_from_args", "run_validator"]
 
 log = logging.getLogger("validator")
 
 
 @dataclass(frozen=True)
-class RoundReport:
-    index: int
-    block: int
-    records: tuple[ResponseRecord, ...]
-    scores: dict[int, float]  # this round's score per uid
-    averages: dict[int, float]  # moving averages after the round
-    weights: WriteResult | None  # the weight write this round made, if any
-
-
-class Validator:
-    def __init__(
-        self,
-        *,
-        wallet,
-        chain: ChainAccess,
-        netuid: int,
-        circuits: Sequence,  # execution_layer.Circuit
-        client: MinerClient,
-        verify: VerifyFn,
-        store: StateStore,
-        guard: ReplayGuard,
-        version_key: int,
-        rng: np.random.Generator | None = None,
-        metrics: Metrics | None = None,
-        run_logger: RunLogger | None = None,
-        cfg: scoring.ScoringConfig = scoring.ScoringConfig(),
-        concurrency: int = 8,
-        reports_path: Path | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not circuits:
-            raise ValueError("a validator needs at least one circuit")
-        self.wallet = wallet
-        self.hotkey: str = wallet.hotkey.ss58_address
-        self.chain = chain
-        self.netuid = netuid
-        self.circuits = list(circuits)
-        self.client = client
-        self.verify = verify
-        self.store = store
-        self.guard = guard
-        self.version_key = version_key
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.metrics = metrics if metrics is not None else Metrics()
-        self.run_logger = run_logger if run_logger is not None else NullLogger()
-        self.cfg = cfg
-        self.concurrency = concurrency
-        self.reports_path = reports_path
-        self.clock = clock
-        self.state: ValidatorState = store.load().state
-        self.rounds_done = 0
-        self.last_report: RoundReport | None = None
-
-    # ------------------------------------------------------------------ rounds
-
-    async def run(self, *, rounds: int = 0, round_interval: float = 12.0, stop: asyncio.Event | None = None) -> None:
-        """Run rounds until ``rounds`` are done (0: forever) or ``stop`` is set.
-
-        One broad ``except`` per round keeps the loop alive through anything a
-        round can hit (chain hiccups included); it logs and waits for the next.
-        A stop abandons the round in flight (the last saved state stands), so a
-        stalled chain read cannot hold the validator up.
-        """
-        stop = stop or asyncio.Event()
-        while not stop.is_set() and (rounds == 0 or self.rounds_done < rounds):
-            started = self.clock()
-            try:
-                await until_stopped(self.run_round(), stop)
-            except ChainFailure as error:  # a chain hiccup: one line, no traceback
-                self.metrics.chain_errors.labels(operation="round").inc()
-                log.warning("round %d: chain read failed (%s); trying again next round", self.rounds_done + 1, error)
-                self.rounds_done += 1
-            except Exception:
-                log.exception("round %d failed; trying again next round", self.rounds_done + 1)
-                self.rounds_done += 1
-            if rounds and self.rounds_done >= rounds:
-                break
-            wait = max(0.0, round_interval - (self.clock() - started))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-            except asyncio.TimeoutError:
-                pass
-
-    async def run_round(self) -> RoundReport:
-        index = self.rounds_done + 1
-        metagraph = await self.chain.metagraph(self.netuid)
-        self._align(metagraph)
-        targets = [n for n in metagraph.neurons if n.axon is not None and n.hotkey != self.hotkey]
-        order = self.rng.permutation(len(targets))
-        targets = [targets[i] for i in order]
-        log.info("round %d at block %d: challenging %d miners", index, metagraph.block, len(targets))
-
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(neuron) -> ResponseRecord:
-            circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
-            async with limit:
-                try:
-                    return await challenge_miner(
-                        neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                        guard=self.guard, rng=self.rng, clock=self.clock,
-                    )
-                except Exception as error:
-                    # The task boundary of one challenge: whatever broke here must
-                    # not cost the other miners their round. It scores zero.
-                    log.exception("uid %d %s: challenge on %s failed in the validator",
-                                  neuron.uid, neuron.hotkey[:10], circuit.name)
-                    return ResponseRecord(
-                        neuron.uid, neuron.hotkey, circuit.id, circuit.name, False,
-                        f"validator error: {type(error).__name__}", 0.0, 0, None, None, 0.0,
-                    )
-
-        records = tuple(await asyncio.gather(*(one(n) for n in targets)))
-        scores = self._score(records, metagraph)
-        self.rounds_done = index
-        self._save()
-        try:
-            weights = await self.maybe_set_weights(metagraph)
-        except ChainFailure as error:
-            # The round's scores are saved; only the write waits for the next round.
-            self.metrics.chain_errors.labels(operation="set_weights").inc()
-            log.warning("round %d: could not set weights: %s", index, error)
-            weights = None
-        report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
-        self._publish(report)
-        self.last_report = report
-        return report
-
-    def _align(self, metagraph: MetagraphView) -> None:
-        current = {n.uid: n.hotkey for n in metagraph.neurons}
-        rec = scoring.reconcile(self.state.averages, self.state.hotkeys, current)
-        for uid in rec.reset:
-            log.info("uid %d has a new hotkey %s: its score starts from zero", uid, current[uid][:10])
-        self.state = self.state.model_copy(update={"averages": rec.averages, "hotkeys": rec.hotkeys})
-
-    def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
-        timeouts = {c.id: c.timeout_s for c in self.circuits}
-        responses = [
-            scoring.Response(
-                uid=r.uid, circuit_id=r.circuit_id, verified=r.verified,
-                response_s=r.response_s if r.proof_bytes else None,
-                proof_bytes=r.proof_bytes, timeout_s=timeouts[r.circuit_id],
-            )
-            for r in records
-        ]
-        scored, stats = scoring.score_round(responses, self.state.circuits, self.cfg)
-        per_uid: dict[int, list[float]] = defaultdict(list)
-        for s in scored:
-            per_uid[s.response.uid].append(s.score)
-        # Registered but not serving (or unreachable before a request) scores zero:
-        # weight must follow work actually done.
-        for n in metagraph.neurons:
-            if n.hotkey != self.hotkey and n.uid not in per_uid:
-                per_uid[n.uid].append(0.0)
-        round_scores = {uid: sum(v) / len(v) for uid, v in per_uid.items()}
-        averages = scoring.update_averages(self.state.averages, round_scores, self.cfg)
-        counters = dict(self.state.counters)
-        counters["rounds"] = counters.get("rounds", 0) + 1
-        counters["responses"] = counters.get("responses", 0) + len(records)
-        counters["verified"] = counters.get("verified", 0) + sum(r.verified for r in records)
-        self.state = self.state.model_copy(
-            update={"averages": averages, "circuits": stats, "counters": counters}
-        )
-        for s, r in zip(scored, records):
-            self.metrics.verifications.labels(outcome=_outcome(r)).inc()
-            if r.verified:
-                self.metrics.verify_seconds.labels(circuit=r.circuit_name).observe(r.verify_s)
-            self.run_logger.log_response(
-                uid=r.uid, hotkey=r.hotkey, circuit_id=r.circuit_id, verified=r.verified,
-                response_s=r.response_s, proof_bytes=r.proof_bytes, score=s.score,
-            )
-        summary = scoring.summarize_round(scored)
-        self.run_logger.log_round(
-            round_index=self.rounds_done + 1, responses=summary.responses, verified=summary.verified,
-            mean_score=summary.mean_score, mean_response_s=summary.mean_response_s,
-        )
-        log.info(
-            "round %d: %d/%d verified, mean score %.3f",
-            self.rounds_done + 1, summary.verified, summary.responses, summary.mean_score,
-        )
-        return round_scores
-
-    def _save(self) -> None:
-        try:
-            self.store.save(self.state)
-        except Exception:
-            # Losing one save is survivable; the next round writes again.
-            log.exception("could not save validator state")
-
-    # ----------------------------------------------------------------- weights
-
-    async def maybe_set_weights(self, metagraph: MetagraphView | None = None) -> WriteResult | None:
-        """Set weights from the moving averages when the rate limit allows.
-
-        Returns None when nothing was attempted (inside the rate limit, or no
-        miner has a positive score), else the chain's answer.
-        """
-        metagraph = metagraph or await self.chain.metagraph(self.netuid)
-        block = await self.chain.block()
-        me = metagraph.by_hotkey(self.hotkey)
-        last = me.last_update if me is not None and me.last_update else self.state.last_weights_block
-        tempo = await self.chain.tempo(self.netuid)
-        if last is not None:
-            since = block - last
-            self.metrics.blocks_since_weights.set(since)
-            if tempo > 0 and weights_stale(since, tempo):
-                log.warning(
-                    "weights last landed %d blocks ago (more than two tempos of %d): "
-                    "dividends are being lost; check the chain errors above", since, tempo,
-                )
-        rate_limit = await self.chain.weights_rate_limit(self.netuid)
-        if last is not None and block - last < rate_limit:
-            log.debug("weights rate limit: %d of %d blocks passed", block - last, rate_limit)
-            return None
-        plan = scoring.plan_weights(self.state.averages, self.netuid, self.version_key)
-        if plan.empty:
-            log.info("no miner has a positive score yet: no weights set")
-            self.metrics.weight_updates.labels(outcome="skipped").inc()
-            return None
-        result = await self.chain.set_weights(self.wallet, self.netuid, plan.weights, self.version_key)
-        if result.ok:
-            landed = result.block if result.block is not None else block
-            self.state = self.state.model_copy(update={"last_weights_block": landed})
-            self._save()
-            self.metrics.weight_updates.labels(outcome="ok").inc()
-            self.metrics.blocks_since_weights.set(0)
-            log.info("weights set at block %d for %d uids", landed, len(plan.weights))
-        else:
-            self.metrics.weight_updates.labels(outcome="failed").inc()
-            self.metrics.chain_errors.labels(operation="set_weights").inc()
-            log.warning("setting weights failed: %s", result.error)
-        return result
-
-    def _publish(self, report: RoundReport) -> None:
-        """Append the round to ``reports_path``; a write failure is logged, the round stands."""
-        if self.reports_path is None:
-            return
-        try:
-            self._append_report(report)
-        except OSError:
-            log.exception("could not append round %d to %s", report.index, self.reports_path)
-
-    def _append_report(self, report: RoundReport) -> None:
-        assert self.reports_path is not None
-        line = {
-            "round": report.index,
-            "block": report.block,
-            "time": self.clock(),
-            "records": [asdict(r) for r in report.records],
-            "scores": report.scores,
-            "averages": report.averages,
-            "weights": None if report.weights is None else asdict(report.weights),
-        }
-        self.reports_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.reports_path.open("a") as f:
-            f.write(json.dumps(line) + "\n")
-
-
-def _outcome(r: ResponseRecord) -> str:
-    if r.verified:
-        return "accepted"
-    reason = r.reason or ""
-    for key in ("replayed", "late", "proof rejected", "timeout"):
-        if reason.startswith(key) or key in reason.split(":")[0]:
-            return key.replace(" ", "_")
-    return "no_response" if r.proof_bytes == 0 else "rejected"
-
-
-# ------------------------------------------------------------------- wiring
-
-
-@dataclass(frozen=True)
 class ValidatorSettings:
-    netuid: int
-    network: str
-    devnet_state: Path
-    wallet_name: str
-    wallet_hotkey: str
-    wallet_path: Path
+    chain: ChainSettings
+    wallet: WalletSettings
+    observability: ObservabilitySettings
     concurrency: int
     verify_workers: int
     round_interval: float
@@ -328,22 +54,24 @@ class ValidatorSettings:
     circuits: tuple[str, ...] | None
     srs_path: Path | None
     state_dir: Path
-    metrics_port: int
-    wandb_on: bool
-    wandb_offline: bool
-    wandb_project: str
-    wandb_entity: str | None
-    wandb_dir: str | None
+
+    @property
+    def allow_private_axons(self) -> bool:
+        """Query miners at loopback/private addresses: only when the chain is on this machine."""
+        return self.chain.on_this_machine
+
+    @property
+    def run_dir(self) -> Path:
+        """This validator's folder for state.json and reports.jsonl (one per network, subnet, hotkey)."""
+        c, w = self.chain, self.wallet
+        return self.state_dir / f"{c.network}-{c.netuid}-{w.name}-{w.hotkey}"
 
 
-def settings_from_args(args) -> ValidatorSettings:
+def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
     return ValidatorSettings(
-        netuid=args.netuid,
-        network=args.network,
-        devnet_state=args.devnet_state.expanduser(),
-        wallet_name=args.wallet_name,
-        wallet_hotkey=args.wallet_hotkey,
-        wallet_path=args.wallet_path.expanduser(),
+        chain=ChainSettings.from_args(args),
+        wallet=WalletSettings.from_args(args),
+        observability=ObservabilitySettings.from_args(args),
         concurrency=args.concurrency,
         verify_workers=args.verify_workers,
         round_interval=args.round_interval,
@@ -351,12 +79,6 @@ def settings_from_args(args) -> ValidatorSettings:
         circuits=tuple(args.circuits) if args.circuits else None,
         srs_path=args.srs_path,
         state_dir=args.state_dir.expanduser(),
-        metrics_port=args.metrics_port,
-        wandb_on=args.wandb_on,
-        wandb_offline=args.wandb_offline,
-        wandb_project=args.wandb_project,
-        wandb_entity=args.wandb_entity,
-        wandb_dir=args.wandb_dir,
     )
 
 
@@ -365,112 +87,56 @@ async def run_validator(
 ) -> None:
     """Build the real collaborators and run rounds until ``stop`` or ``settings.rounds``.
 
-    Raises ``ChainFailure`` / ``ExecutionError`` for what an operator must fix
-    (wallet, registration, chain, circuit files) before any round starts.
-    ``chain`` replaces the connection to ``settings.network`` (tests); an
+    Raises ``ChainFailure`` / ``ExecutionError`` / ``RunLoggerError`` /
+    ``OSError`` for what an operator must fix (wallet, registration, chain,
+    circuit files, wandb key, a taken metrics port, an unusable state folder)
+    before any round starts, and ``StateError`` when a corrupt state file
+    cannot be moved aside.
+    ``chain`` replaces the connection to ``settings.chain.network`` (tests); an
     injected chain is not closed here.
     """
-    import functools
-
-    from execution_layer import CircuitRegistry
-    from neurons import chain as chain_mod
-    from neurons.miner_service import _select_circuits
-    from neurons.prover_pool import ProverPool
-    from neurons.verifier_pool import make_registry_verifier
-    from neurons.version import VERSION_KEY
-    from utils.metrics import serve_metrics
-    from utils.wandb_log import make_run_logger
-
     s = settings
-    wallet = chain_mod.load_wallet(s.wallet_name, s.wallet_hotkey, s.wallet_path)
-    hotkey = wallet.hotkey.ss58_address
-    owns_chain = chain is None
-    if chain is None:
-        chain = await chain_mod.connect(s.network, devnet_path=s.devnet_state)
-    pool = None
-    metrics_server = None
-    run_logger = None
-    client = None
     try:
-        view = await chain.metagraph(s.netuid)
-        uid = chain_mod.require_registered(
-            view, hotkey, s.netuid, s.network, wallet_name=s.wallet_name, wallet_hotkey=s.wallet_hotkey,
-            wallet_path=s.wallet_path, devnet_state=s.devnet_state,
-        )
-        me = view.by_uid(uid)
-        log.info("hotkey %s is uid %d on netuid %d (%s), stake %.2f", hotkey, uid, s.netuid, s.network,
-                 me.stake if me else 0.0)
-        if me is not None and not me.validator_permit:
-            log.warning(
-                "uid %d has no validator permit: miners will refuse its requests and the chain its "
-                "weights until it holds enough stake to get one", uid,
+        async with contextlib.AsyncExitStack() as stack:
+            me = await stack.enter_async_context(registered_neuron(s.chain, s.wallet, chain=chain))
+            mine = me.view.by_uid(me.uid)
+            log.info("hotkey %s is uid %d on netuid %d (%s), stake %.2f", me.hotkey, me.uid, me.netuid,
+                     me.network, mine.stake if mine else 0.0)
+            if mine is not None and not mine.validator_permit:
+                log.warning(
+                    "uid %d has no validator permit: miners will refuse its requests and the chain its "
+                    "weights until it holds enough stake to get one", me.uid,
+                )
+            # Operator settings that can fail (port taken, wandb key missing, state folder
+            # not writable) fail before the slow part.
+            obs = stack.enter_context(
+                observability(s.observability, component="validator", config=me.run_config())
             )
-        # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
-        metrics = Metrics()
-        if s.metrics_port:
-            metrics_server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
-            log.info("metrics at %s", metrics_server.url)
-        run_logger = make_run_logger(
-            enabled=s.wandb_on, component="validator", project=s.wandb_project, entity=s.wandb_entity,
-            offline=s.wandb_offline, run_dir=s.wandb_dir,
-            config={"uid": uid, "hotkey": hotkey, "netuid": s.netuid, "network": s.network},
-        )
-        registry = CircuitRegistry.load(srs_path=s.srs_path)
-        circuits = _select_circuits(registry, s.circuits)
-        pool = ProverPool(functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers)
-        await pool.warm_up()
-        verifier_pool = pool
+            s.run_dir.mkdir(parents=True, exist_ok=True)
 
-        async def verify(circuit_id, proof, inputs):
-            return await verifier_pool.call("verify", circuit_id, proof, list(inputs))
+            registry = CircuitRegistry.load(srs_path=s.srs_path)
+            circuits = select_circuits(registry, s.circuits)
+            pool = ProverPool(
+                functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers
+            )
+            stack.push_async_callback(pool.aclose)
+            await pool.warm_up()
 
-        client = MinerClient(wallet)
-        state_dir = s.state_dir / f"{s.network}-{s.netuid}-{s.wallet_name}-{s.wallet_hotkey}"
-        state_dir.mkdir(parents=True, exist_ok=True)  # an unusable --state.dir fails here, as one line
-        validator = Validator(
-            wallet=wallet, chain=chain, netuid=s.netuid, circuits=circuits, client=client, verify=verify,
-            store=StateStore(state_dir / "state.json"), guard=ReplayGuard(), version_key=VERSION_KEY,
-            metrics=metrics, run_logger=run_logger, concurrency=s.concurrency,
-            reports_path=state_dir / "reports.jsonl",
-        )
-        log.info("validating with circuits %s; state in %s", ", ".join(c.name for c in circuits), state_dir)
-        await validator.run(rounds=s.rounds, round_interval=s.round_interval, stop=stop)
-        if s.rounds:
-            await _final_weights(validator, stop)
+            async def verify(circuit_id, proof, inputs):
+                return await pool.call("verify", circuit_id, proof, list(inputs))
+
+            client = await stack.enter_async_context(MinerClient(me.wallet))
+            validator = Validator(
+                wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
+                verify=verify, store=StateStore(s.run_dir / "state.json"), guard=ReplayGuard(),
+                version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
+                concurrency=s.concurrency, allow_private_axons=s.allow_private_axons,
+                reports_path=s.run_dir / "reports.jsonl",
+            )
+            log.info("validating with circuits %s; state in %s%s", ", ".join(c.name for c in circuits),
+                     s.run_dir, "; private axons allowed" if s.allow_private_axons else "")
+            await validator.run(rounds=s.rounds, round_interval=s.round_interval, stop=stop)
+            if s.rounds:
+                await validator.set_final_weights(stop)
     finally:
-        if client is not None:
-            await client.aclose()
-        if pool is not None:
-            await pool.aclose()
-        if metrics_server is not None:
-            metrics_server.stop()
-        if run_logger is not None:
-            run_logger.finish()
-        if owns_chain:
-            await chain.close()
         log.info("validator stopped")
-
-
-async def _final_weights(
-    validator: Validator, stop: asyncio.Event | None, max_wait_s: float = 60.0, poll_s: float = 1.0
-) -> None:
-    """With a fixed number of rounds, make sure the last averages reach the chain.
-
-    Waits out the rate limit (bounded) so a short run ends with its weights set.
-    """
-    report = validator.last_report
-    if report is not None and report.weights is not None and report.weights.ok:
-        return  # the last round's averages already landed
-    deadline = time.monotonic() + max_wait_s
-    while time.monotonic() < deadline and not (stop and stop.is_set()):
-        if not scoring.normalized_weights(validator.state.averages):
-            return  # nothing positive to set (the round already logged that)
-        try:
-            result = await validator.maybe_set_weights()
-        except ChainFailure as error:  # a chain hiccup: the wait goes on
-            log.warning("final weights: %s", error)
-            result = None
-        if result is not None and result.ok:
-            return
-        await asyncio.sleep(poll_s)
-    log.warning("could not set final weights within %.0fs", max_wait_s)

@@ -159,12 +159,12 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_pa
 
 def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, keys):
     proc = run(script_argv("miner", chain, keys, ["--miner.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit with id 'nope'", "the shipped circuits are", "digits_cnn")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
 
 
 def test_validator_unknown_circuit_lists_the_shipped_ones(chain, env, keys):
     proc = run(script_argv("validator", chain, keys, ["--validator.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit with id 'nope'", "digits_cnn")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
 
 
 def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, keys):

@@ -28,8 +28,9 @@ class Metrics:
     Miner: ``requests`` (label ``outcome``: ok or the refusal's
     ``protocol.ErrorCode`` value, e.g. busy / unauthenticated / proving_failed),
     ``proof_seconds`` (label ``circuit``), ``queue_depth``. Validator:
-    ``verifications`` (label ``outcome``, e.g. accepted / proof_rejected /
-    timeout / late / replayed / no_response),
+    ``verifications`` (label ``outcome``: a ``neurons.challenge.Outcome``
+    value: accepted / no_response / http_error / bad_response /
+    bad_signature / replayed / rejected / late / validator_error),
     ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label
     ``outcome``: ok / failed / skipped), ``blocks_since_weights``. Both:
     ``chain_errors`` (label ``operation``: metagraph / serve_axon /

@@ -16,7 +16,7 @@ import pytest
 
 from execution_layer.types import ProvingFailed
 from neurons.auth import sign_response
-from neurons.challenge import challenge_miner
+from neurons.challenge import Outcome, ResponseRecord, challenge_miner
 from neurons.chain import NeuronInfo
 from neurons.miner_app import build_miner_app
 from neurons.miner_client import MinerClient, QueryOutcome, QueryStatus
@@ -95,7 +95,7 @@ def signed_by(wallet, body: bytes | None = None, status: int = 200) -> httpx.Moc
 async def test_honest_miner_is_verified_with_its_measurements(cast):
     verify = FakeVerifier()
     record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
-    assert record.verified and record.reason is None
+    assert record.verified and record.outcome is Outcome.ACCEPTED and record.reason is None
     assert record.uid == 0 and record.hotkey == hotkey_of(cast.miner) and record.circuit_id == CIRCUIT_A
     assert record.proof_bytes == len(fake_result(CIRCUIT_A, (0.0,)).proof.proof)
     assert record.outputs is not None and record.prove_s is not None
@@ -117,7 +117,8 @@ async def test_proof_of_other_inputs_is_rejected(cast):
         return fake_result(circuit_id, tuple(v + 0.5 for v in inputs))
 
     record = await challenge(cast, app_transport(cast, cheat))
-    assert not record.verified and record.reason.startswith("proof rejected")
+    assert not record.verified and record.outcome is Outcome.REJECTED
+    assert record.reason.startswith("proof rejected")
     assert record.proof_bytes > 0 and record.outputs is None
 
 
@@ -128,26 +129,30 @@ async def test_garbage_proof_bytes_are_rejected(cast):
         outputs=(1.0,), witness_s=0.0, prove_s=0.0,
     )
     record = await challenge(cast, app_transport(cast, AsyncFakeProver(result_override=garbage)))
-    assert not record.verified and record.reason.startswith("proof rejected")
+    assert not record.verified and record.outcome is Outcome.REJECTED
+    assert record.reason.startswith("proof rejected")
 
 
 async def test_garbage_body_with_a_valid_signature_is_a_bad_response(cast):
     verify = FakeVerifier()
     record = await challenge(cast, signed_by(cast.miner, b'{"not": "a proof"}'), verify=verify)
-    assert not record.verified and record.reason.startswith("bad_response")
+    assert not record.verified and record.outcome is Outcome.BAD_RESPONSE
+    assert record.reason.startswith("bad_response")
     assert record.proof_bytes == 0 and verify.calls == []
 
 
 async def test_miner_too_slow_is_a_timeout(cast):
     record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=5.0)),
                              circuit=FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=0.3))
-    assert not record.verified and record.reason.startswith("timeout")
+    assert not record.verified and record.outcome is Outcome.NO_RESPONSE
+    assert record.reason.startswith("timeout")
     assert record.response_s < 5.0
 
 
 async def test_prover_failure_is_an_http_error(cast):
     record = await challenge(cast, app_transport(cast, AsyncFakeProver(error=ProvingFailed("nope"))))
-    assert not record.verified and record.reason.startswith("http_error")
+    assert not record.verified and record.outcome is Outcome.HTTP_ERROR
+    assert record.reason.startswith("http_error")
     assert "500" in record.reason
 
 
@@ -155,7 +160,8 @@ async def test_answer_signed_by_another_hotkey_is_a_bad_signature(cast):
     """A server at the miner's address answering correctly, but as another hotkey."""
     verify = FakeVerifier()
     record = await challenge(cast, signed_by(cast.stranger), verify=verify)
-    assert not record.verified and record.reason.startswith("bad_signature")
+    assert not record.verified and record.outcome is Outcome.BAD_SIGNATURE
+    assert record.reason.startswith("bad_signature")
     assert verify.calls == []
 
 
@@ -170,7 +176,8 @@ async def test_unreachable_axon_is_a_connect_error(cast):
             neuron=miner_neuron(cast), circuit=CIRCUIT, client=client, verify=FakeVerifier(),
             guard=ReplayGuard(), rng=np.random.default_rng(),
         )
-    assert not record.verified and record.reason.startswith("connect_error")
+    assert not record.verified and record.outcome is Outcome.NO_RESPONSE
+    assert record.reason.startswith("connect_error")
 
 
 async def test_replayed_proof_bytes_are_rejected_before_verification(cast):
@@ -188,7 +195,7 @@ async def test_replayed_proof_bytes_are_rejected_before_verification(cast):
     transport = app_transport(cast, replayer)
     assert (await challenge(cast, transport, guard=guard, verify=verify)).verified
     again = await challenge(cast, transport, guard=guard, verify=verify)
-    assert not again.verified and again.reason == "replayed proof"
+    assert not again.verified and again.outcome is Outcome.REPLAYED and again.reason == "replayed proof"
     assert len(verify.calls) == 1
 
 
@@ -197,7 +204,7 @@ async def test_verifier_that_raises_rejects_the_proof_instead_of_raising(cast):
     end the whole round for every miner)."""
     verify = FakeVerifier(error=WorkerCrashed("a prover worker died during verify"))
     record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
-    assert not record.verified
+    assert not record.verified and record.outcome is Outcome.REJECTED
     assert record.reason == "proof rejected: verification error (WorkerCrashed)"
 
 
@@ -218,5 +225,50 @@ async def test_valid_proof_after_the_timeout_is_late(cast):
         neuron=miner_neuron(cast), circuit=CIRCUIT, client=_LateClient(CIRCUIT.timeout_s + 0.5),
         verify=FakeVerifier(), guard=ReplayGuard(), rng=np.random.default_rng(),
     )
-    assert not record.verified and record.reason.startswith("late")
+    assert not record.verified and record.outcome is Outcome.LATE and record.reason.startswith("late")
     assert record.proof_bytes > 0
+
+
+class _WrongRequestClient:
+    """A client whose (signed, well-formed) answer is for another request id."""
+
+    async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
+        result = fake_result(request.circuit_id, request.inputs)
+        response = ProofResponse.from_prove_result(result, request_id="0" * 32, queue_s=0.0)
+        return QueryOutcome(QueryStatus.OK, response, 0.1, len(encode(response)), 200)
+
+
+async def test_answer_to_another_request_is_a_bad_response(cast):
+    verify = FakeVerifier()
+    record = await challenge_miner(
+        neuron=miner_neuron(cast), circuit=CIRCUIT, client=_WrongRequestClient(),
+        verify=verify, guard=ReplayGuard(), rng=np.random.default_rng(),
+    )
+    assert record.outcome is Outcome.BAD_RESPONSE and record.reason == "response does not answer this request"
+    assert verify.calls == []
+
+
+def test_a_record_whose_verified_flag_contradicts_its_outcome_is_refused():
+    fields = dict(uid=1, hotkey="h", circuit_id=CIRCUIT_A, circuit_name="fake-a", reason=None,
+                  response_s=0.1, proof_bytes=1, outputs=None, prove_s=None, verify_s=0.0)
+    with pytest.raises(ValueError, match="contradicts"):
+        ResponseRecord(verified=True, outcome=Outcome.REJECTED, **fields)
+    with pytest.raises(ValueError, match="contradicts"):
+        ResponseRecord(verified=False, outcome=Outcome.ACCEPTED, **fields)
+
+
+def test_every_outcome_is_documented_for_operators():
+    """The verifications label values: utils.metrics' docstring and docs/pm2.md's metric table
+    name every Outcome, so an operator can read any label a validator exports."""
+    import re
+    from pathlib import Path
+
+    import utils.metrics
+
+    doc = " ".join((utils.metrics.Metrics.__doc__ or "").split())
+    table = Path(__file__).resolve().parents[2] / "docs" / "pm2.md"
+    (row,) = [line for line in table.read_text().splitlines() if line.startswith("| `poi_verifications_total")]
+    documented = set(re.findall(r"`(\w+)`", row))
+    for outcome in Outcome:
+        assert outcome.value in doc, outcome
+        assert outcome.value in documented, outcome

@@ -1,4 +1,4 @@
-"""neurons.miner_service: settings, circuit choice, announcing, and the daemon on a fake chain.
+"""neurons.miner_service: settings, announcing, and the daemon on a fake chain.
 
 ``run_miner`` takes an injected chain (``FakeChain``); everything else in it is real:
 wallet files, the circuit registry, proving keys, the spawned prover worker, uvicorn
@@ -8,29 +8,20 @@ on a free local port, and a real ``MinerClient`` asking it for a real proof.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import socket
 import time
 
 import numpy as np
 import pytest
 
-from execution_layer import CircuitNotFound, CircuitRegistry, verify
+from execution_layer import CircuitNotFound, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
 from neurons.config import miner_parser
-from neurons.daemon import until_stopped
 from neurons.miner_client import MinerClient, QueryStatus
-from neurons.miner_service import (
-    _announce,
-    _select_circuits,
-    _bind_axon,
-    _start_server,
-    _stop_server,
-    run_miner,
-    settings_from_args,
-)
+from neurons.miner_service import _announce, run_miner, settings_from_args
 from protocol import ProofRequest, new_request_id
-from tests.fakes import FakeChain, hotkey_of, make_wallet, neuron, serving
+from tests.fakes import FakeChain, free_port, hotkey_of, make_wallet, neuron, port_is_free, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -38,28 +29,9 @@ NETUID = 3
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return CircuitRegistry.load()
-
-
-@pytest.fixture(scope="module")
 def wallets(tmp_path_factory):
     root = tmp_path_factory.mktemp("wallets")
     return root, make_wallet(root, "miner", 11), make_wallet(root, "validator", 12)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    try:
-        socket.create_server(("127.0.0.1", port)).close()
-    except OSError:
-        return False
-    return True
 
 
 def settings(*args: str):
@@ -71,7 +43,7 @@ def settings(*args: str):
 
 def test_devnet_defaults_serve_everyone_on_localhost():
     s = settings("--subtensor.network", "devnet")
-    assert s.min_stake == 0.0 and s.external_ip == "127.0.0.1"
+    assert s.chain.devnet and s.min_stake == 0.0 and s.external_ip == "127.0.0.1"
     assert s.external_port is None and s.circuits is None and s.key_cache is None
 
 
@@ -84,23 +56,6 @@ def test_explicit_flags_win_over_network_defaults():
     s = settings("--subtensor.network", "devnet", "--miner.min_stake", "5", "--axon.external_ip", "1.2.3.4",
                  "--axon.external_port", "9000", "--miner.circuits", "wine_mlp")
     assert (s.min_stake, s.external_ip, s.external_port, s.circuits) == (5.0, "1.2.3.4", 9000, ("wine_mlp",))
-
-
-# --- circuits ----------------------------------------------------------------------
-
-
-def test_select_circuits_defaults_to_every_shipped_circuit(shipped):
-    assert _select_circuits(shipped, None) == list(shipped)
-
-
-def test_select_circuits_by_name_or_id_in_the_order_given(shipped):
-    wine, digits = shipped.by_name("wine_mlp"), shipped.by_name("digits_cnn")
-    assert _select_circuits(shipped, ("wine_mlp", digits.id)) == [wine, digits]
-
-
-def test_select_circuits_names_what_is_missing(shipped):
-    with pytest.raises(CircuitNotFound, match="no circuit with id 'nope'"):
-        _select_circuits(shipped, ("nope",))
 
 
 # --- announcing ----------------------------------------------------------------------
@@ -134,27 +89,6 @@ async def test_announce_failure_is_logged_not_raised(wallets, caplog):
     assert "rate limited" in caplog.text and "retrying at the next resync" in caplog.text
 
 
-# --- the HTTP server ----------------------------------------------------------------
-
-
-async def test_port_in_use_is_an_os_error_naming_the_address():
-    """Not uvicorn's SystemExit, which would skip the daemon's one-line error and cleanup."""
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}.*--axon.port"):
-            _bind_axon("127.0.0.1", port)
-
-
-async def test_server_starts_and_stops_freeing_its_port():
-    from fastapi import FastAPI
-
-    port = free_port()
-    server, task = await _start_server(FastAPI(), _bind_axon("127.0.0.1", port), "127.0.0.1", port)
-    assert not port_is_free(port)
-    await asyncio.wait_for(_stop_server(server, task), timeout=10)
-    assert task.done() and port_is_free(port)
-
-
 # --- run_miner on a fake chain ------------------------------------------------------------
 
 
@@ -179,20 +113,23 @@ async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(w
     assert not chain.closed  # an injected chain belongs to the caller
 
 
+@pytest.mark.parametrize("ip, warned", [("10.0.0.7", True), ("1.2.3.4", False)])
+async def test_run_miner_on_a_real_network_warns_when_its_external_ip_is_not_public(wallets, caplog, ip, warned):
+    """Validators on real networks skip non-public axons; the miner says so at start.
+    (An unknown circuit then stops the start-up early: nothing is served here.)"""
+    root, miner, validator = wallets
+    settings_ = miner_settings(root, "--subtensor.network", "finney", "--axon.external_ip", ip)
+    settings_ = dataclasses.replace(settings_, circuits=("no-such-circuit",))
+    with caplog.at_level(logging.WARNING, logger="miner"), pytest.raises(CircuitNotFound):
+        await run_miner(settings_, chain=chain_with(miner, validator))
+    assert ("is not a public address" in caplog.text) is warned
+
+
 async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):
     root, _, validator = wallets
     chain = FakeChain(NETUID, {0: neuron(0, hotkey_of(validator))})
     with pytest.raises(NotRegistered, match="python -m neurons.devnet register"):
         await run_miner(miner_settings(root, "--subtensor.network", "devnet"), chain=chain)
-
-
-@pytest.fixture(scope="module")
-def keys(request, tmp_path_factory):
-    """The session key cache when the suite provides one, else a fresh one for this module."""
-    try:
-        return request.getfixturevalue("key_cache")
-    except pytest.FixtureLookupError:
-        return tmp_path_factory.mktemp("keys")
 
 
 async def wait_for(predicate, timeout: float = 60.0) -> None:
@@ -202,13 +139,13 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(wallets, shipped, keys):
+async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(wallets, shipped, key_dir):
     root, miner, validator = wallets
     port = free_port()
     chain = chain_with(miner, validator)
     stop = asyncio.Event()
     task = asyncio.create_task(run_miner(
-        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
+        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=key_dir),
         stop=stop, chain=chain,
     ))
     try:
@@ -239,27 +176,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     assert port_is_free(port) and not chain.closed
 
 
-async def test_until_stopped_returns_the_result_or_cancels_on_stop():
-    stop = asyncio.Event()
-    assert await until_stopped(asyncio.sleep(0, result=7), stop) == 7
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def forever():
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    waiting = asyncio.create_task(until_stopped(forever(), stop))
-    await started.wait()
-    stop.set()
-    assert await asyncio.wait_for(waiting, timeout=5) is None
-    assert cancelled.is_set()
-
-
-async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, keys):
+async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, key_dir):
     root, miner, validator = wallets
     port = free_port()
 
@@ -270,7 +187,7 @@ async def test_run_miner_frees_its_port_when_it_fails_after_starting(wallets, ke
     chain = Exploding(NETUID, chain_with(miner, validator).neurons)
     with pytest.raises(RuntimeError, match="SDK bug"):
         await asyncio.wait_for(run_miner(
-            miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=keys),
+            miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=key_dir),
             chain=chain,
         ), timeout=60)
     assert port_is_free(port)

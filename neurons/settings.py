@@ -1,0 +1,83 @@
+"""The flag groups both daemons share, as frozen settings built from parsed args.
+
+``neurons.config`` defines the flags; this module turns the shared groups of
+a parsed ``argparse.Namespace`` into values: ``ChainSettings`` (which chain
+and subnet), ``WalletSettings`` (whose keys) and ``ObservabilitySettings``
+(Prometheus and Weights & Biases). Paths are expanded (``~``) here, once.
+Each daemon's own settings (``MinerSettings``, ``ValidatorSettings``) hold
+these groups plus their own flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurons.addresses import is_loopback_endpoint
+
+__all__ = ["ChainSettings", "WalletSettings", "ObservabilitySettings"]
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """``--netuid``, ``--subtensor.network``, ``--subtensor.devnet_state``."""
+
+    netuid: int
+    network: str
+    devnet_state: Path
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ChainSettings:
+        return cls(netuid=args.netuid, network=args.network, devnet_state=args.devnet_state.expanduser())
+
+    @property
+    def devnet(self) -> bool:
+        """The embedded devnet (no node; every neuron on this machine)."""
+        return self.network == "devnet"
+
+    @property
+    def on_this_machine(self) -> bool:
+        """The chain runs on this machine: ``devnet``, ``local``, or a ws(s):// URL to a loopback host.
+
+        Such a chain is a test network whose neurons announce local addresses
+        (127.0.0.1, a LAN address). ``local`` is ws://127.0.0.1:9944; a node
+        there may also be a local copy of a real network, which this cannot tell.
+        """
+        return self.devnet or self.network == "local" or is_loopback_endpoint(self.network)
+
+
+@dataclass(frozen=True)
+class WalletSettings:
+    """``--wallet.name``, ``--wallet.hotkey``, ``--wallet.path``."""
+
+    name: str
+    hotkey: str
+    path: Path
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WalletSettings:
+        return cls(name=args.wallet_name, hotkey=args.wallet_hotkey, path=args.wallet_path.expanduser())
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """``--metrics.port`` (0: off) and the ``--wandb.*`` flags."""
+
+    metrics_port: int
+    wandb_on: bool
+    wandb_offline: bool
+    wandb_project: str
+    wandb_entity: str | None
+    wandb_dir: str | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ObservabilitySettings:
+        return cls(
+            metrics_port=args.metrics_port,
+            wandb_on=args.wandb_on,
+            wandb_offline=args.wandb_offline,
+            wandb_project=args.wandb_project,
+            wandb_entity=args.wandb_entity,
+            wandb_dir=args.wandb_dir,
+        )

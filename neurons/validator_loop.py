@@ -1,0 +1,357 @@
+"""The validator's loop: challenge every serving miner, score, persist, set weights.
+
+A round, in order: read the metagraph; align stored averages with it (a uid
+whose hotkey changed starts from zero); challenge every serving miner except
+ourselves once, shuffled, at most ``concurrency`` at a time, each with its
+own fresh input for a randomly chosen circuit (a challenge that raises is
+logged and scores zero for that miner; the round goes on). Unless
+``allow_private_axons``, a miner whose axon IP is not globally routable
+(loopback, private, link-local, unspecified, reserved, multicast) is not
+queried: on a real network such an address is a misconfiguration at best and
+points the validator at its own network at worst. Then: score the round;
+fold the scores into the per-miner moving averages (registered uids not
+challenged, because they do not serve or sit at such an address, score zero); write the state atomically; set weights if the
+chain's rate limit allows (a chain failure there is logged and retried next
+round; the round stands); then append the round to ``reports.jsonl``.
+
+Every collaborator is injected; ``neurons.validator_service`` builds the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from neurons import scoring
+from neurons.addresses import routable
+from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
+from neurons.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
+from neurons.daemon import until_stopped
+from neurons.miner_client import MinerClient
+from neurons.replay_guard import ReplayGuard
+from neurons.validator_state import StateStore, ValidatorState
+from utils.metrics import Metrics, weights_stale
+from utils.wandb_log import NullLogger, RunLogger
+
+__all__ = ["Validator", "RoundReport"]
+
+log = logging.getLogger("validator")
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """One round: its records (challenged miners only) and every registered miner's score."""
+
+    index: int
+    block: int
+    records: tuple[ResponseRecord, ...]
+    scores: dict[int, float]  # this round's score per uid
+    averages: dict[int, float]  # moving averages after the round
+    weights: WriteResult | None  # the weight write this round made, if any
+
+
+class Validator:
+    """Runs rounds over the miners of ``netuid``; see the module docstring.
+
+    ``allow_private_axons`` lets it query axons on loopback or private
+    addresses: for test networks on one machine or a LAN (the wiring turns it
+    on when the chain itself is on this machine); off, such miners score zero
+    as if they did not serve.
+    """
+
+    def __init__(
+        self,
+        *,
+        wallet,
+        chain: ChainAccess,
+        netuid: int,
+        circuits: Sequence,  # execution_layer.Circuit
+        client: MinerClient,
+        verify: VerifyFn,
+        store: StateStore,
+        guard: ReplayGuard,
+        version_key: int,
+        rng: np.random.Generator | None = None,
+        metrics: Metrics | None = None,
+        run_logger: RunLogger | None = None,
+        cfg: scoring.ScoringConfig = scoring.ScoringConfig(),
+        concurrency: int = 8,
+        allow_private_axons: bool = False,
+        reports_path: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not circuits:
+            raise ValueError("a validator needs at least one circuit")
+        self.wallet = wallet
+        self.hotkey: str = wallet.hotkey.ss58_address
+        self.chain = chain
+        self.netuid = netuid
+        self.circuits = list(circuits)
+        self.client = client
+        self.verify = verify
+        self.store = store
+        self.guard = guard
+        self.version_key = version_key
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.run_logger = run_logger if run_logger is not None else NullLogger()
+        self.cfg = cfg
+        self.concurrency = concurrency
+        self.allow_private_axons = allow_private_axons
+        self.reports_path = reports_path
+        self.clock = clock
+        self.state: ValidatorState = store.load().state
+        self.rounds_done = 0
+        self.last_report: RoundReport | None = None
+
+    # ------------------------------------------------------------------ rounds
+
+    async def run(self, *, rounds: int = 0, round_interval: float = 12.0, stop: asyncio.Event | None = None) -> None:
+        """Run rounds until ``rounds`` are done (0: forever) or ``stop`` is set.
+
+        One broad ``except`` per round keeps the loop alive through anything a
+        round can hit; it logs and waits for the next. A chain failure (the
+        round's metagraph read) is one WARNING line without a traceback,
+        counted in ``chain_errors{operation="round"}``.
+        A stop abandons the round in flight (the last saved state stands), so a
+        stalled chain read cannot hold the validator up.
+        """
+        stop = stop or asyncio.Event()
+        while not stop.is_set() and (rounds == 0 or self.rounds_done < rounds):
+            started = self.clock()
+            try:
+                await until_stopped(self.run_round(), stop)
+            except ChainFailure as error:  # a chain hiccup: one line, no traceback
+                self.metrics.chain_errors.labels(operation="round").inc()
+                log.warning("round %d: chain read failed (%s); trying again next round", self.rounds_done + 1, error)
+                self.rounds_done += 1
+            except Exception:
+                log.exception("round %d failed; trying again next round", self.rounds_done + 1)
+                self.rounds_done += 1
+            if rounds and self.rounds_done >= rounds:
+                break
+            wait = max(0.0, round_interval - (self.clock() - started))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run_round(self) -> RoundReport:
+        index = self.rounds_done + 1
+        metagraph = await self.chain.metagraph(self.netuid)
+        self._align(metagraph)
+        targets = self._targets(metagraph)
+        order = self.rng.permutation(len(targets))
+        targets = [targets[i] for i in order]
+        log.info("round %d at block %d: challenging %d miners", index, metagraph.block, len(targets))
+
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(neuron) -> ResponseRecord:
+            circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
+            async with limit:
+                try:
+                    return await challenge_miner(
+                        neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
+                        guard=self.guard, rng=self.rng, clock=self.clock,
+                    )
+                except Exception as error:
+                    # The task boundary of one challenge: whatever broke here must
+                    # not cost the other miners their round. It scores zero.
+                    log.exception("uid %d %s: challenge on %s failed in the validator",
+                                  neuron.uid, neuron.hotkey[:10], circuit.name)
+                    return ResponseRecord.failure(
+                        neuron, circuit, Outcome.VALIDATOR_ERROR, f"validator error: {type(error).__name__}"
+                    )
+
+        records = tuple(await asyncio.gather(*(one(n) for n in targets)))
+        scores = self._score(records, metagraph)
+        self.rounds_done = index
+        self._save()
+        try:
+            weights = await self.maybe_set_weights(metagraph)
+        except ChainFailure as error:
+            # The round's scores are saved; only the write waits for the next round.
+            self.metrics.chain_errors.labels(operation="set_weights").inc()
+            log.warning("round %d: could not set weights: %s", index, error)
+            weights = None
+        report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
+        self._publish(report)
+        self.last_report = report
+        return report
+
+    def _targets(self, metagraph: MetagraphView) -> list[NeuronInfo]:
+        """The miners to challenge: serving, not us, and (unless allowed) at a routable address."""
+        serving = [n for n in metagraph.neurons if n.axon is not None and n.hotkey != self.hotkey]
+        if self.allow_private_axons:
+            return serving
+        targets = [n for n in serving if routable(n.axon[0])]  # type: ignore[index]
+        if len(targets) < len(serving):
+            skipped = sorted(n.uid for n in serving if not routable(n.axon[0]))  # type: ignore[index]
+            log.debug("not querying %d miner(s) at non-routable addresses (uids %s): they score zero",
+                      len(skipped), ", ".join(map(str, skipped)))
+        return targets
+
+    def _align(self, metagraph: MetagraphView) -> None:
+        current = {n.uid: n.hotkey for n in metagraph.neurons}
+        rec = scoring.reconcile(self.state.averages, self.state.hotkeys, current)
+        for uid in rec.reset:
+            log.info("uid %d has a new hotkey %s: its score starts from zero", uid, current[uid][:10])
+        self.state = self.state.model_copy(update={"averages": rec.averages, "hotkeys": rec.hotkeys})
+
+    def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
+        timeouts = {c.id: c.timeout_s for c in self.circuits}
+        responses = [
+            scoring.Response(
+                uid=r.uid, circuit_id=r.circuit_id, verified=r.verified,
+                response_s=r.response_s if r.proof_bytes else None,
+                proof_bytes=r.proof_bytes, timeout_s=timeouts[r.circuit_id],
+            )
+            for r in records
+        ]
+        scored, stats = scoring.score_round(responses, self.state.circuits, self.cfg)
+        per_uid: dict[int, list[float]] = defaultdict(list)
+        for s in scored:
+            per_uid[s.response.uid].append(s.score)
+        # Registered but not challenged (not serving, not routable) scores zero:
+        # weight must follow work actually done.
+        for n in metagraph.neurons:
+            if n.hotkey != self.hotkey and n.uid not in per_uid:
+                per_uid[n.uid].append(0.0)
+        round_scores = {uid: sum(v) / len(v) for uid, v in per_uid.items()}
+        averages = scoring.update_averages(self.state.averages, round_scores, self.cfg)
+        counters = dict(self.state.counters)
+        counters["rounds"] = counters.get("rounds", 0) + 1
+        counters["responses"] = counters.get("responses", 0) + len(records)
+        counters["verified"] = counters.get("verified", 0) + sum(r.verified for r in records)
+        self.state = self.state.model_copy(
+            update={"averages": averages, "circuits": stats, "counters": counters}
+        )
+        for s, r in zip(scored, records):
+            self.metrics.verifications.labels(outcome=r.outcome.value).inc()
+            if r.verified:
+                self.metrics.verify_seconds.labels(circuit=r.circuit_name).observe(r.verify_s)
+            self.run_logger.log_response(
+                uid=r.uid, hotkey=r.hotkey, circuit_id=r.circuit_id, verified=r.verified,
+                response_s=r.response_s, proof_bytes=r.proof_bytes, score=s.score,
+            )
+        summary = scoring.summarize_round(scored)
+        self.run_logger.log_round(
+            round_index=self.rounds_done + 1, responses=summary.responses, verified=summary.verified,
+            mean_score=summary.mean_score, mean_response_s=summary.mean_response_s,
+        )
+        log.info(
+            "round %d: %d/%d verified, mean score %.3f",
+            self.rounds_done + 1, summary.verified, summary.responses, summary.mean_score,
+        )
+        return round_scores
+
+    def _save(self) -> None:
+        try:
+            self.store.save(self.state)
+        except Exception:
+            # Losing one save is survivable; the next round writes again.
+            log.exception("could not save validator state")
+
+    # ----------------------------------------------------------------- weights
+
+    async def maybe_set_weights(self, metagraph: MetagraphView | None = None) -> WriteResult | None:
+        """Set weights from the moving averages when the rate limit allows.
+
+        Returns None when nothing was attempted (inside the rate limit, or no
+        miner has a positive score), else the chain's answer.
+        """
+        metagraph = metagraph or await self.chain.metagraph(self.netuid)
+        block = await self.chain.block()
+        me = metagraph.by_hotkey(self.hotkey)
+        last = me.last_update if me is not None and me.last_update else self.state.last_weights_block
+        tempo = await self.chain.tempo(self.netuid)
+        if last is not None:
+            since = block - last
+            self.metrics.blocks_since_weights.set(since)
+            if tempo > 0 and weights_stale(since, tempo):
+                log.warning(
+                    "weights last landed %d blocks ago (more than two tempos of %d): "
+                    "dividends are being lost; check the chain errors above", since, tempo,
+                )
+        rate_limit = await self.chain.weights_rate_limit(self.netuid)
+        if last is not None and block - last < rate_limit:
+            log.debug("weights rate limit: %d of %d blocks passed", block - last, rate_limit)
+            return None
+        plan = scoring.plan_weights(self.state.averages, self.netuid, self.version_key)
+        if plan.empty:
+            log.info("no miner has a positive score yet: no weights set")
+            self.metrics.weight_updates.labels(outcome="skipped").inc()
+            return None
+        result = await self.chain.set_weights(self.wallet, self.netuid, plan.weights, self.version_key)
+        if result.ok:
+            landed = result.block if result.block is not None else block
+            self.state = self.state.model_copy(update={"last_weights_block": landed})
+            self._save()
+            self.metrics.weight_updates.labels(outcome="ok").inc()
+            self.metrics.blocks_since_weights.set(0)
+            log.info("weights set at block %d for %d uids", landed, len(plan.weights))
+        else:
+            self.metrics.weight_updates.labels(outcome="failed").inc()
+            self.metrics.chain_errors.labels(operation="set_weights").inc()
+            log.warning("setting weights failed: %s", result.error)
+        return result
+
+    def _publish(self, report: RoundReport) -> None:
+        """Append the round to ``reports_path``; a write failure is logged, the round stands."""
+        if self.reports_path is None:
+            return
+        try:
+            self._append_report(report)
+        except OSError:
+            log.exception("could not append round %d to %s", report.index, self.reports_path)
+
+    def _append_report(self, report: RoundReport) -> None:
+        assert self.reports_path is not None
+        line = {
+            "round": report.index,
+            "block": report.block,
+            "time": self.clock(),
+            "records": [asdict(r) for r in report.records],
+            "scores": report.scores,
+            "averages": report.averages,
+            "weights": None if report.weights is None else asdict(report.weights),
+        }
+        self.reports_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.reports_path.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    async def set_final_weights(
+        self, stop: asyncio.Event | None = None, *, max_wait_s: float = 60.0, poll_s: float = 1.0
+    ) -> None:
+        """After a fixed number of rounds, make sure the last averages reach the chain.
+
+        Returns at once when the last round's write landed or no average is
+        positive; else retries (through the rate limit and chain hiccups) for
+        at most ``max_wait_s``, or until ``stop``, and logs a warning if the
+        weights did not land.
+        """
+        report = self.last_report
+        if report is not None and report.weights is not None and report.weights.ok:
+            return  # the last round's averages already landed
+        deadline = time.monotonic() + max_wait_s
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            if not scoring.normalized_weights(self.state.averages):
+                return  # nothing positive to set (the round already logged that)
+            try:
+                result = await self.maybe_set_weights()
+            except ChainFailure as error:  # a chain hiccup: the wait goes on
+                log.warning("final weights: %s", error)
+                result = None
+            if result is not None and result.ok:
+                return
+            await asyncio.sleep(poll_s)
+        log.warning("could not set final weights within %.0fs", max_wait_s)

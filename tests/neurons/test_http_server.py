@@ -1,0 +1,53 @@
+"""neurons.http_server: the port is bound on its own (clear error when taken), then uvicorn
+serves it inside the daemon's loop, and stopping frees the port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from fastapi import FastAPI
+
+from neurons.http_server import bind, serving, start_server, stop_server
+from tests.fakes import free_port, port_is_free
+
+pytestmark = pytest.mark.anyio
+
+
+def test_port_in_use_is_an_os_error_naming_the_address_and_the_flag():
+    """Not uvicorn's SystemExit, which would skip the daemon's one-line error and cleanup."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}.*--axon.port"):
+            bind("127.0.0.1", port)
+
+
+def test_a_bound_port_is_taken_before_anything_serves_it():
+    """What lets a daemon claim its port before a slow start-up: a second bind (as another
+    miner would make, SO_REUSEADDR included) fails while nothing serves the first yet."""
+    port = free_port()
+    sock = bind("127.0.0.1", port)
+    try:
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            bind("127.0.0.1", port)
+    finally:
+        sock.close()
+    assert port_is_free(port)
+
+
+async def test_server_starts_and_stops_freeing_its_port():
+    port = free_port()
+    server, task = await start_server(FastAPI(), bind("127.0.0.1", port))
+    assert not port_is_free(port)
+    await asyncio.wait_for(stop_server(server, task), timeout=10)
+    assert task.done() and port_is_free(port)
+
+
+async def test_serving_frees_the_port_and_keeps_the_error_when_its_block_raises():
+    port = free_port()
+    with pytest.raises(RuntimeError, match="boom"):
+        async with serving(FastAPI(), bind("127.0.0.1", port)) as task:
+            assert not port_is_free(port) and not task.done()
+            raise RuntimeError("boom")
+    assert port_is_free(port)

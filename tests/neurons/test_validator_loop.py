@@ -1,0 +1,532 @@
+"""neurons.validator_loop: the validator's rounds, scores, state and weights, with fakes.
+
+The chain is ``FakeChain`` (in memory); miners are the real miner app over
+``httpx.ASGITransport`` with scripted provers (or hostile mock transports), reached
+through the real ``MinerClient`` by axon address; ``verify`` is ``FakeVerifier``,
+except in the last tests, which prove and verify with the real execution layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from execution_layer.types import ProvingFailed
+from neurons.auth import sign_response
+from neurons.miner_app import build_miner_app
+from neurons.miner_client import MinerClient
+from neurons.replay_guard import ReplayGuard
+from neurons.challenge import Outcome
+from neurons.validator_loop import Validator
+from neurons.validator_state import StateStore, ValidatorState
+from neurons.version import VERSION_KEY
+from protocol import ProofRequest, ProofResponse, encode
+from tests.fakes import (
+    CIRCUIT_A,
+    MIN_STAKE,
+    NETUID,
+    AsyncFakeProver,
+    FakeChain,
+    FakeCircuit,
+    FakeVerifier,
+    RoutingTransport,
+    fake_result,
+    hotkey_of,
+    make_wallet,
+    neuron,
+    serving,
+)
+
+pytestmark = pytest.mark.anyio
+
+CIRCUIT = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=1.0)
+VALIDATOR_UID = 0
+VALIDATOR_AXON = ("10.0.0.100", 8091)
+
+
+def axon_of(uid: int) -> tuple[str, int]:
+    return (f"10.0.1.{uid}", 8091)
+
+
+@pytest.fixture(scope="module")
+def wallets(tmp_path_factory):
+    """wallets[0] is the validator; 1.. are miners (uid == index)."""
+    root = tmp_path_factory.mktemp("wallets")
+    return [make_wallet(root, f"w{i}", 100 + i) for i in range(7)]
+
+
+# --- miners -----------------------------------------------------------------------
+
+
+def app(chain: FakeChain, wallet, prove) -> httpx.ASGITransport:
+    return httpx.ASGITransport(build_miner_app(
+        wallet=wallet, prove=prove, circuits={CIRCUIT_A}, metagraph=chain.view, netuid=NETUID,
+        min_stake=MIN_STAKE, max_queue=4,
+    ))
+
+
+def honest(chain, wallet):
+    return app(chain, wallet, AsyncFakeProver())
+
+
+def other_inputs(chain, wallet):
+    async def prove(circuit_id, inputs):
+        return fake_result(circuit_id, tuple(v + 0.25 for v in inputs))
+
+    return app(chain, wallet, prove)
+
+
+def garbage(chain, wallet):
+    junk = fake_result(CIRCUIT_A, (0.0,))
+    junk = type(junk)(type(junk.proof)(CIRCUIT_A, junk.proof.instances, b"junk" * 16), (0.0,), 0.0, 0.0)
+    return app(chain, wallet, AsyncFakeProver(result_override=junk))
+
+
+def slow(chain, wallet):
+    return app(chain, wallet, AsyncFakeProver(delay=10.0))
+
+
+def failing(chain, wallet):
+    return app(chain, wallet, AsyncFakeProver(error=ProvingFailed("out of memory")))
+
+
+def impostor(impostor_wallet):
+    """Returns a behaviour: the genuine answer, signed by ``impostor_wallet``."""
+
+    def build(chain, wallet):
+        async def handler(request: httpx.Request) -> httpx.Response:
+            req = ProofRequest.model_validate_json(request.content)
+            body = encode(ProofResponse.from_prove_result(
+                fake_result(req.circuit_id, req.inputs), request_id=req.request_id, queue_s=0.0))
+            headers = sign_response(
+                impostor_wallet, route=request.url.path,
+                request_nonce=request.headers["X-Bittensor-Nonce"], body=body,
+                receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
+            )
+            return httpx.Response(200, content=body, headers=headers)
+
+        return httpx.MockTransport(handler)
+
+    return build
+
+
+def broken_transport(chain, wallet):
+    """A connection that fails in a way the client does not map (a validator-side surprise)."""
+
+    class Broken(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            raise RuntimeError("transport bug")
+
+    return Broken()
+
+
+# --- the network ------------------------------------------------------------------
+
+
+class Net:
+    """A FakeChain with the validator at uid 0 and miners at uids 1.. with given behaviours.
+
+    ``behaviours[uid]`` builds the transport at that miner's axon; None registers the
+    uid without an axon (not serving).
+    """
+
+    def __init__(self, wallets, tmp_path, behaviours, *, circuits=(CIRCUIT,)) -> None:
+        self.wallets = wallets
+        self.tmp_path = tmp_path
+        self.circuits = list(circuits)
+        me = neuron(VALIDATOR_UID, hotkey_of(wallets[0]), stake=MIN_STAKE * 10)
+        validator = serving(me, VALIDATOR_AXON)
+        self.chain = FakeChain(NETUID, {VALIDATOR_UID: validator})
+        self.routing = RoutingTransport()
+        # The validator serves an axon too; a request to it would be an honest answer.
+        self.routing.routes[VALIDATOR_AXON] = honest(self.chain, wallets[0])
+        for uid, build in behaviours.items():
+            axon = axon_of(uid) if build is not None else None
+            miner = neuron(uid, hotkey_of(wallets[uid]), stake=0.0, permit=False)
+            self.chain.neurons[uid] = serving(miner, axon)
+            if build is not None:
+                self.routing.routes[axon] = build(self.chain, wallets[uid])
+        self.verify = FakeVerifier()
+        self.store = StateStore(tmp_path / "state" / "state.json")
+        self.clients: list[MinerClient] = []
+
+    def validator(self, **options) -> Validator:
+        client = MinerClient(self.wallets[0], transport=self.routing)
+        self.clients.append(client)
+        values = dict(
+            wallet=self.wallets[0], chain=self.chain, netuid=NETUID, circuits=self.circuits,
+            client=client, verify=self.verify, store=self.store, guard=ReplayGuard(),
+            version_key=VERSION_KEY, rng=np.random.default_rng(7),
+            allow_private_axons=True,  # the fake network lives on private addresses
+            reports_path=self.tmp_path / "state" / "reports.jsonl",
+        )
+        values.update(options)
+        return Validator(**values)
+
+    def seed_averages(self, averages: dict[int, float]) -> None:
+        """Store averages earned under the current hotkeys (as after earlier rounds)."""
+        hotkeys = {uid: n.hotkey for uid, n in self.chain.neurons.items()}
+        self.store.save(ValidatorState(averages=averages, hotkeys={u: hotkeys[u] for u in averages}))
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
+@pytest.fixture
+async def nets(wallets, tmp_path):
+    made: list[Net] = []
+
+    def make(behaviours, **options) -> Net:
+        net = Net(wallets, tmp_path / f"net{len(made)}", behaviours, **options)
+        made.append(net)
+        return net
+
+    yield make
+    for net in made:
+        await net.aclose()
+
+
+# --- rounds and scores --------------------------------------------------------------
+
+
+async def test_honest_miner_is_verified_and_scores_above_zero(nets):
+    net = nets({1: honest})
+    report = await net.validator().run_round()
+    (record,) = report.records
+    assert record.uid == 1 and record.verified, record.reason
+    assert report.scores[1] > 0 and report.averages[1] > 0
+    assert len(net.verify.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "behaviour, outcome, reason",
+    [
+        (other_inputs, Outcome.REJECTED, "proof rejected"),
+        (garbage, Outcome.REJECTED, "proof rejected"),
+        (slow, Outcome.NO_RESPONSE, "timeout"),
+        (failing, Outcome.HTTP_ERROR, "http_error"),
+        (impostor, Outcome.BAD_SIGNATURE, "bad_signature"),
+    ],
+    ids=["other-inputs", "garbage-proof", "timeout", "http-500", "bad-signature"],
+)
+async def test_misbehaving_miner_scores_zero_and_its_average_falls(nets, wallets, behaviour, outcome, reason):
+    if behaviour is impostor:
+        behaviour = impostor(wallets[6])
+    net = nets({1: honest, 2: behaviour})
+    net.seed_averages({1: 0.5, 2: 0.5})
+    report = await net.validator().run_round()
+    bad = next(r for r in report.records if r.uid == 2)
+    assert not bad.verified and bad.outcome is outcome and bad.reason.startswith(reason), bad.reason
+    assert report.scores[2] == 0.0
+    assert report.averages[2] < 0.5
+    assert report.scores[1] > 0 and report.averages[1] > 0.5
+
+
+async def test_replayed_proof_is_rejected_in_a_later_round(nets, wallets):
+    """A miner that resends the proof bytes it was once paid for gets nothing for them."""
+    first: list[bytes] = []
+
+    async def replay(circuit_id, inputs):
+        genuine = fake_result(circuit_id, inputs)
+        first.append(genuine.proof.proof)
+        proof = type(genuine.proof)(circuit_id, genuine.proof.instances, first[0])
+        return type(genuine)(proof, genuine.outputs, 0.0, 0.0)
+
+    net = nets({1: lambda chain, wallet: app(chain, wallet, replay)})
+    validator = net.validator()
+    assert (await validator.run_round()).records[0].verified
+    second = await validator.run_round()
+    assert second.records[0].outcome is Outcome.REPLAYED and second.scores[1] == 0.0
+    assert len(net.verify.calls) == 1
+
+
+async def test_validator_skips_itself_and_non_serving_uids_score_zero(nets):
+    net = nets({1: honest, 2: None})
+    report = await net.validator().run_round()
+    assert [r.uid for r in report.records] == [1]
+    assert VALIDATOR_AXON not in net.routing.seen
+    assert VALIDATOR_UID not in report.scores
+    assert report.scores[2] == 0.0 and report.averages[2] == 0.0
+
+
+async def test_miners_at_private_addresses_are_not_queried_unless_allowed_and_score_zero(nets, caplog):
+    """uid 1 announces a public address, uids 2 and 3 private ones (the Net's default)."""
+    net = nets({1: honest, 2: honest, 3: honest})
+    public = ("1.2.3.4", 8091)
+    net.routing.routes[public] = net.routing.routes.pop(axon_of(1))
+    net.chain.set_neuron(1, axon=public)
+    with caplog.at_level(logging.DEBUG, logger="validator"):
+        report = await net.validator(allow_private_axons=False).run_round()
+    assert [r.uid for r in report.records] == [1] and report.records[0].verified
+    assert net.routing.seen == [public]
+    assert report.scores[2] == report.scores[3] == 0.0 and report.scores[1] > 0
+    skipped = [r for r in caplog.records if "non-routable" in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].levelno == logging.DEBUG and "uids 2, 3" in skipped[0].getMessage()
+
+    allowed = await net.validator(allow_private_axons=True).run_round()
+    assert sorted(r.uid for r in allowed.records) == [1, 2, 3]
+
+
+async def test_a_subnet_with_no_miners_makes_an_empty_round(nets):
+    net = nets({})
+    report = await net.validator().run_round()
+    assert report.records == () and report.scores == {} and report.weights is None
+    assert net.chain.weight_calls == [] and net.routing.seen == []
+
+
+async def test_every_serving_miner_is_challenged_once_per_round(nets):
+    net = nets({1: honest, 2: honest, 3: honest, 4: honest})
+    report = await net.validator(concurrency=2).run_round()
+    assert sorted(r.uid for r in report.records) == [1, 2, 3, 4]
+    assert all(r.verified for r in report.records)
+    assert sorted(net.routing.seen) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
+
+
+async def test_a_challenge_that_raises_in_the_validator_does_not_end_the_round(nets, caplog):
+    net = nets({1: honest, 2: broken_transport})
+    with caplog.at_level(logging.ERROR, logger="validator"):
+        report = await net.validator().run_round()
+    by_uid = {r.uid: r for r in report.records}
+    assert by_uid[1].verified
+    assert by_uid[2].outcome is Outcome.VALIDATOR_ERROR and report.scores[2] == 0.0
+    assert by_uid[2].reason == "validator error: RuntimeError"
+    assert "uid 2" in caplog.text
+
+
+async def test_each_round_is_appended_to_the_reports_file(nets):
+    net = nets({1: honest, 2: failing})
+    validator = net.validator()
+    await validator.run_round()
+    await validator.run_round()
+    lines = (net.tmp_path / "state" / "reports.jsonl").read_text().splitlines()
+    rounds = [json.loads(line) for line in lines]
+    assert [r["round"] for r in rounds] == [1, 2]
+    by_uid = {rec["uid"]: rec for rec in rounds[0]["records"]}
+    assert set(by_uid) == {1, 2}
+    # What neurons/localnet.py reads, and the outcome as its plain string.
+    assert by_uid[1]["verified"] and by_uid[1]["outcome"] == "accepted" and by_uid[1]["reason"] is None
+    assert by_uid[1]["response_s"] > 0 and by_uid[1]["proof_bytes"] > 0
+    assert not by_uid[2]["verified"] and by_uid[2]["outcome"] == "http_error"
+    assert by_uid[2]["reason"].startswith("http_error")
+
+
+async def test_an_unwritable_reports_file_does_not_fail_the_round(nets, caplog):
+    net = nets({1: honest})
+    reports = net.tmp_path / "reports-is-a-directory"
+    reports.mkdir(parents=True)
+    validator = net.validator(reports_path=reports)
+    with caplog.at_level(logging.ERROR, logger="validator"):
+        report = await validator.run_round()
+    assert report.records[0].verified and validator.last_report is report
+    assert "could not append round 1" in caplog.text
+
+
+# --- weights ----------------------------------------------------------------------
+
+
+async def test_weights_are_set_normalised_with_the_version_key(nets):
+    net = nets({1: honest, 2: honest, 3: failing})
+    net.seed_averages({1: 0.6, 2: 0.2, 3: 0.2})
+    report = await net.validator().run_round()
+    assert report.weights is not None and report.weights.ok
+    ((netuid, weights, version_key),) = net.chain.weight_calls
+    assert netuid == NETUID and version_key == VERSION_KEY
+    assert set(weights) == {1, 2, 3} and sum(weights.values()) == pytest.approx(1.0)
+    assert weights[1] > weights[2] > weights[3] > 0
+    total = sum(report.averages[u] for u in (1, 2, 3))
+    assert weights == pytest.approx({u: report.averages[u] / total for u in (1, 2, 3)})
+
+
+async def test_weights_leave_out_miners_without_a_positive_average(nets):
+    net = nets({1: honest, 2: failing, 3: None})
+    await net.validator().run_round()
+    ((_, weights, _),) = net.chain.weight_calls
+    assert set(weights) == {1} and weights[1] == pytest.approx(1.0)
+
+
+async def test_no_weights_inside_the_rate_limit_then_set_once_it_passes(nets):
+    net = nets({1: honest})
+    net.chain.set_neuron(VALIDATOR_UID, last_update=net.chain.current_block - 10)
+    validator = net.validator()
+    report = await validator.run_round()
+    assert report.weights is None and net.chain.weight_calls == []
+    net.chain.current_block += net.chain.rate_limit
+    result = await validator.maybe_set_weights()
+    assert result is not None and result.ok and len(net.chain.weight_calls) == 1
+    assert validator.state.last_weights_block == net.chain.current_block
+
+
+async def test_no_weights_when_no_miner_has_a_positive_score(nets):
+    net = nets({1: failing, 2: slow, 3: None})
+    report = await net.validator().run_round()
+    assert report.weights is None and net.chain.weight_calls == []
+    assert all(v == 0.0 for v in report.averages.values())
+
+
+async def test_stale_weights_warning_after_more_than_two_tempos(nets, caplog):
+    net = nets({1: honest})
+    chain = net.chain
+    validator = net.validator()
+    chain.set_neuron(VALIDATOR_UID, last_update=chain.current_block - 2 * chain.tempo_blocks)
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        await validator.maybe_set_weights()
+    assert "more than two tempos" not in caplog.text
+    chain.set_neuron(VALIDATOR_UID, last_update=chain.current_block - 2 * chain.tempo_blocks - 1)
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        await validator.maybe_set_weights()
+    assert "more than two tempos" in caplog.text
+
+
+async def test_a_rejected_weight_write_is_reported_and_not_recorded(nets, caplog):
+    net = nets({1: honest})
+    net.chain.weights_error = "set_weights rejected: no validator permit"
+    validator = net.validator()
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        report = await validator.run_round()
+    assert report.weights is not None and not report.weights.ok
+    assert validator.state.last_weights_block is None
+    assert "no validator permit" in caplog.text
+
+
+async def test_chain_failure_while_setting_weights_keeps_the_round(nets, caplog):
+    net = nets({1: honest})
+    net.chain.fail_ops.add("tempo")
+    validator = net.validator()
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        report = await validator.run_round()
+    assert report.records[0].verified and report.weights is None
+    assert validator.last_report is report
+    assert net.store.load().state.averages[1] == report.averages[1] > 0
+    assert "could not set weights" in caplog.text
+
+
+async def test_final_weights_wait_out_the_rate_limit_and_a_chain_hiccup(nets):
+    """A fixed-rounds run ends with its weights on chain even if the last round could not
+    set them (rate limit) and the chain drops a read while it waits."""
+    net = nets({1: honest})
+    chain = net.chain
+    chain.set_neuron(VALIDATOR_UID, last_update=chain.current_block - 10)
+    validator = net.validator()
+    assert (await validator.run_round()).weights is None
+    chain.current_block += chain.rate_limit
+    chain.fail_reads = 1
+    await asyncio.wait_for(validator.set_final_weights(max_wait_s=5.0, poll_s=0.01), timeout=10)
+    assert len(chain.weight_calls) == 1 and set(chain.weight_calls[0][1]) == {1}
+
+
+async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
+    net = nets({1: failing})
+    validator = net.validator()
+    await validator.run_round()
+    await asyncio.wait_for(validator.set_final_weights(max_wait_s=30.0, poll_s=5.0), timeout=5)
+    assert net.chain.weight_calls == []
+
+
+# --- state across restarts ----------------------------------------------------------
+
+
+async def test_state_survives_a_restart(nets):
+    net = nets({1: honest, 2: failing})
+    net.seed_averages({2: 0.4})
+    first = net.validator()
+    report = await first.run_round()
+    restarted = net.validator()
+    assert restarted.state.averages == report.averages
+    assert restarted.state.counters["rounds"] == 1
+    assert restarted.state.last_weights_block == first.state.last_weights_block is not None
+
+
+async def test_uid_with_a_new_hotkey_starts_from_zero(nets, wallets):
+    """uid 2 changes hands (and does not serve yet); uid 3 keeps its hotkey and does not serve."""
+    net = nets({1: honest, 2: honest, 3: honest})
+    await net.validator().run_round()
+    net.chain.set_neuron(2, hotkey=hotkey_of(wallets[5]), axon=None)
+    net.chain.set_neuron(3, axon=None)
+    before = net.validator().state.averages
+    assert before[2] > 0 and before[3] > 0
+    report = await net.validator().run_round()
+    assert report.averages[2] == 0.0
+    assert 0.0 < report.averages[3] < before[3]
+    assert report.averages[1] > before[1]
+
+
+# --- the loop ----------------------------------------------------------------------
+
+
+async def test_a_round_whose_chain_read_fails_does_not_stop_run(nets, caplog):
+    """A chain hiccup is one warning line, counted in chain_errors{operation="round"}."""
+    net = nets({1: honest})
+    net.chain.fail_reads = 1  # the first round's metagraph read fails
+    validator = net.validator()
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        await asyncio.wait_for(validator.run(rounds=2, round_interval=0.0), timeout=10)
+    assert "round 1: chain read failed" in caplog.text
+    assert validator.metrics.registry.get_sample_value("poi_chain_errors_total", {"operation": "round"}) == 1
+    assert validator.rounds_done == 2
+    assert validator.last_report is not None and validator.last_report.records[0].verified
+
+
+async def test_stop_is_honoured_while_the_chain_stalls_mid_round(nets):
+    net = nets({1: honest})
+    validator = net.validator()
+    net.chain.hang_ops.add("metagraph")
+    stop = asyncio.Event()
+    task = asyncio.create_task(validator.run(round_interval=0.0, stop=stop))
+    while net.chain.hung == 0:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert validator.rounds_done == 0 and validator.last_report is None
+
+
+async def test_run_stops_when_asked(nets):
+    net = nets({1: honest})
+    validator = net.validator()
+    stop = asyncio.Event()
+    task = asyncio.create_task(validator.run(round_interval=60.0, stop=stop))
+    while validator.rounds_done < 1:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert validator.rounds_done == 1
+
+
+# --- with the real execution layer ----------------------------------------------------
+
+
+async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
+    """One honest EZKL proof passes the real verifier; a real proof of other inputs does not."""
+    circuit, prover, verifier = real
+    cheat_rng = np.random.default_rng(99)
+
+    async def prove_honestly(circuit_id, inputs):
+        return await asyncio.to_thread(prover.prove, circuit_id, inputs)
+
+    async def prove_other_inputs(circuit_id, inputs):
+        return await asyncio.to_thread(prover.prove, circuit_id, circuit.sample_inputs(cheat_rng))
+
+    async def verify(circuit_id, proof, inputs):
+        return await asyncio.to_thread(verifier.verify, circuit_id, proof, list(inputs))
+
+    def real_app(prove):
+        return lambda chain, wallet: httpx.ASGITransport(build_miner_app(
+            wallet=wallet, prove=prove, circuits={circuit.id}, metagraph=chain.view, netuid=NETUID,
+            min_stake=MIN_STAKE, max_queue=4,
+        ))
+
+    net = nets({1: real_app(prove_honestly), 2: real_app(prove_other_inputs)}, circuits=(circuit,))
+    report = await net.validator(verify=verify, concurrency=1).run_round()
+    by_uid = {r.uid: r for r in report.records}
+    assert by_uid[1].verified, by_uid[1].reason
+    assert by_uid[1].outputs is not None and len(by_uid[1].outputs) > 0
+    assert report.scores[1] > 0
+    assert not by_uid[2].verified and "other inputs" in by_uid[2].reason
+    assert report.scores[2] == 0.0
+    assert set(net.chain.weight_calls[0][1]) == {1}
