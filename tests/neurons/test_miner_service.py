@@ -92,9 +92,9 @@ async def test_announce_failure_is_logged_not_raised(wallets, caplog):
 # --- run_miner on a fake chain ------------------------------------------------------------
 
 
-def miner_settings(root, *network_args: str, port: int = 0, key_cache=None):
+def miner_settings(root, *network_args: str, port: int | None = None, key_cache=None):
     args = ["--netuid", str(NETUID), "--wallet.name", "miner", "--wallet.path", str(root),
-            "--axon.ip", "127.0.0.1", "--axon.port", str(port), "--miner.circuits", "wine_mlp",
+            "--axon.ip", "127.0.0.1", "--axon.port", str(port or free_port()), "--miner.circuits", "wine_mlp",
             "--miner.resync_interval", "0.2", "--state.dir", str(root / "state"), *network_args]
     if key_cache is not None:
         args += ["--keys.cache", str(key_cache)]
