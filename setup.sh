@@ -27,7 +27,9 @@ while [ $# -gt 0 ]; do
     --with-pm2) with_pm2=1 ;;
     --no-system) system=0 ;;
     --no-keys) keys=0 ;;
-    --python) python="$2"; shift ;;
+    --python)
+      [ $# -ge 2 ] || { echo "setup.sh: --python needs a path (see ./setup.sh --help)" >&2; exit 2; }
+      python="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup.sh: unknown option $1 (see ./setup.sh --help)" >&2; exit 2 ;;
   esac
