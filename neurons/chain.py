@@ -14,7 +14,8 @@ goes through here, on top of the bittensor 11 SDK's ``Client``:
 
 Errors (all ``ChainFailure``, ``str(e)`` is one line that says what to do):
 ``UnknownNetwork``, ``ChainUnreachable``, ``WalletMissing``, ``NotRegistered``,
-``UnknownSubnet``, ``ChainReadFailed``.
+``UnknownSubnet``, ``ChainReadFailed``; ``DevnetStateMissing`` is a
+``ChainUnreachable``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ __all__ = [
     "ChainFailure",
     "UnknownNetwork",
     "ChainUnreachable",
+    "DevnetStateMissing",
     "WalletMissing",
     "NotRegistered",
     "UnknownSubnet",
@@ -72,6 +75,22 @@ class UnknownNetwork(ChainFailure):
 
 class ChainUnreachable(ChainFailure):
     """The chain endpoint did not answer."""
+
+
+class DevnetStateMissing(ChainUnreachable):
+    """No devnet state file at the path; connecting never creates one.
+
+    Build it with :meth:`at`, whose message names the command that creates the chain.
+    """
+
+    @classmethod
+    def at(cls, path: str | Path, netuid: int | None = None) -> "DevnetStateMissing":
+        state = shlex.quote(str(Path(path).expanduser()))
+        return cls(
+            f"no devnet state at {state}; create it with python -m neurons.devnet --state {state} "
+            f"create-subnet --netuid {'NETUID' if netuid is None else netuid} "
+            "(or run neurons/localnet.py)"
+        )
 
 
 class WalletMissing(ChainFailure):
@@ -163,6 +182,8 @@ async def connect(
     network: str,
     *,
     devnet_path: Path | None = None,
+    netuid: int | None = None,
+    create: bool = False,
     substrate: Any = None,
     timeout: float = 10.0,
     retries: int = 2,
@@ -170,7 +191,11 @@ async def connect(
     """A connected :class:`Chain` for ``network``.
 
     ``devnet`` opens the embedded chain at ``devnet_path`` (default
-    ``~/.bittensor/devnet/chain.sqlite``, created if absent). Real networks use
+    ``~/.bittensor/devnet/chain.sqlite``). An absent file raises
+    :class:`DevnetStateMissing` (naming the create-subnet command for
+    ``netuid``) and writes nothing, unless ``create`` is true (tests; users
+    create a chain with ``python -m neurons.devnet create-subnet``). A
+    non-default path is named in the "subnet does not exist" hint. Real networks use
     the SDK's RPC backend pinned to the one endpoint (no public fallbacks for
     ``local`` or URLs), giving up after ``timeout`` seconds with
     :class:`ChainUnreachable`. ``substrate`` overrides the backend for any
@@ -182,12 +207,14 @@ async def connect(
             "or a ws:// / wss:// endpoint"
         )
     if substrate is None and network == "devnet":
-        from neurons.devnet.store import DEFAULT_STATE_PATH, Store
+        from neurons.devnet.store import DEFAULT_STATE_PATH, StateMissing, Store
         from neurons.devnet.substrate import DevnetSubstrate
 
         path = Path(devnet_path or DEFAULT_STATE_PATH).expanduser()
         try:
-            substrate = DevnetSubstrate(Store(path))
+            substrate = DevnetSubstrate(Store(path, create=create))
+        except StateMissing:
+            raise DevnetStateMissing.at(path, netuid) from None
         except (OSError, sqlite3.Error) as error:
             raise ChainUnreachable(
                 f"cannot open the devnet state {path} ({_line(error)}); "
@@ -209,7 +236,12 @@ async def connect(
             f"cannot reach {where} within {timeout:g}s ({detail}); "
             "check the node is running and the URL, or use --subtensor.network devnet"
         ) from None
-    return Chain(client, network=network, retries=retries)
+    state = None
+    if network == "devnet" and devnet_path is not None:
+        from neurons.devnet.store import DEFAULT_STATE_PATH
+
+        state = _non_default(devnet_path, DEFAULT_STATE_PATH)
+    return Chain(client, network=network, retries=retries, devnet_state=state)
 
 
 def register_command(
@@ -256,7 +288,8 @@ class Chain:
     """:class:`ChainAccess` over a connected ``bittensor.Client``.
 
     ``retries`` extra attempts (backoff ``backoff * 2**n`` seconds) are made on
-    connection errors only; ``sleep`` is injectable for tests.
+    connection errors only; ``sleep`` is injectable for tests. ``devnet_state``
+    (a non-default devnet state path) is named in the create-subnet hint.
     """
 
     def __init__(
@@ -267,9 +300,11 @@ class Chain:
         retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        devnet_state: Path | None = None,
     ) -> None:
         self.client = client
         self.network = network
+        self.devnet_state = devnet_state
         self._retries = retries
         self._backoff = backoff
         self._sleep = sleep
@@ -304,7 +339,7 @@ class Chain:
         """The subnet's neurons, from ``client.subnets.metagraph`` (no commitments)."""
         graph = await self._read(lambda: self.client.subnets.metagraph(netuid, commitments=False))
         if graph is None:
-            raise UnknownSubnet(_no_subnet(netuid, self.network))
+            raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
         return MetagraphView(
             netuid=netuid,
             block=int(graph.block),
@@ -337,7 +372,7 @@ class Chain:
     async def _subnet_value(self, item: str, netuid: int) -> Any:
         value = await self._read(lambda: self.client.query(_st(item), [netuid]))
         if value is None:
-            raise UnknownSubnet(_no_subnet(netuid, self.network))
+            raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
         return value
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
@@ -505,9 +540,13 @@ def require_registered(
 # --- helpers ------------------------------------------------------------------------
 
 
-def _no_subnet(netuid: int, network: str) -> str:
+def _no_subnet(netuid: int, network: str, devnet_state: Path | None = None) -> str:
     if network == "devnet":
-        hint = f"check --netuid, or create it: python -m neurons.devnet create-subnet --netuid {netuid}"
+        state = f" --state {shlex.quote(str(devnet_state))}" if devnet_state else ""
+        hint = (
+            "check --netuid, or create it: python -m neurons.devnet create-subnet "
+            f"--netuid {netuid}{state}"
+        )
     else:
         hint = "check --netuid and --subtensor.network"
     return f"subnet {netuid} does not exist on {network}; {hint}"

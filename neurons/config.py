@@ -81,7 +81,8 @@ def _add_chain(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--subtensor.devnet_state", dest="devnet_state", type=Path,
         default=Path(DEFAULT_DEVNET_STATE),
-        help="State file of the embedded devnet; only read with --subtensor.network devnet.",
+        help="State file of the embedded devnet; only read with --subtensor.network devnet. "
+        "Must exist: python -m neurons.devnet create-subnet (or neurons/localnet.py) creates it.",
     )
 
 

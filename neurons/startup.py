@@ -59,7 +59,7 @@ async def registered_neuron(
     hotkey = wallet.hotkey.ss58_address
     owns_chain = chain is None
     if chain is None:
-        chain = await chain_mod.connect(c.network, devnet_path=c.devnet_state)
+        chain = await chain_mod.connect(c.network, devnet_path=c.devnet_state, netuid=c.netuid)
     try:
         view = await chain.metagraph(c.netuid)
         uid = chain_mod.require_registered(

@@ -111,6 +111,9 @@ class Validator:
         self.state: ValidatorState = store.load().state
         self.rounds_done = 0
         self.last_report: RoundReport | None = None
+        # The block of our first metagraph read: the reference for "weights stale"
+        # while none of our weights has landed yet.
+        self.started_block: int | None = None
 
     # ------------------------------------------------------------------ rounds
 
@@ -147,6 +150,7 @@ class Validator:
     async def run_round(self) -> RoundReport:
         index = self.rounds_done + 1
         metagraph = await self.chain.metagraph(self.netuid)
+        self._note_start(metagraph)
         self._align(metagraph)
         targets = self._targets(metagraph)
         order = self.rng.permutation(len(targets))
@@ -199,6 +203,10 @@ class Validator:
             log.debug("not querying %d miner(s) at non-routable addresses (uids %s): they score zero",
                       len(skipped), ", ".join(map(str, skipped)))
         return targets
+
+    def _note_start(self, metagraph: MetagraphView) -> None:
+        if self.started_block is None:
+            self.started_block = metagraph.block
 
     def _align(self, metagraph: MetagraphView) -> None:
         current = {n.uid: n.hotkey for n in metagraph.neurons}
@@ -268,19 +276,30 @@ class Validator:
 
         Returns None when nothing was attempted (inside the rate limit, or no
         miner has a positive score), else the chain's answer.
+
+        Sets ``blocks_since_weights`` and warns once the gap passes two tempos,
+        counting from the block our weights last landed or, while none has
+        landed (no permit, every write rejected), from ``started_block``: a
+        validator whose weights never land is the loss this warning exists for.
         """
         metagraph = metagraph or await self.chain.metagraph(self.netuid)
+        self._note_start(metagraph)
         block = await self.chain.block()
         me = metagraph.by_hotkey(self.hotkey)
         last = me.last_update if me is not None and me.last_update else self.state.last_weights_block
         tempo = await self.chain.tempo(self.netuid)
-        if last is not None:
-            since = block - last
+        reference = last if last is not None else self.started_block
+        if reference is not None:
+            since = max(0, block - reference)
             self.metrics.blocks_since_weights.set(since)
             if tempo > 0 and weights_stale(since, tempo):
+                what = (
+                    f"weights last landed {since} blocks ago" if last is not None
+                    else f"weights have not landed since the validator started {since} blocks ago"
+                )
                 log.warning(
-                    "weights last landed %d blocks ago (more than two tempos of %d): "
-                    "dividends are being lost; check the chain errors above", since, tempo,
+                    "%s (more than two tempos of %d): dividends are being lost; "
+                    "check the chain errors above", what, tempo,
                 )
         rate_limit = await self.chain.weights_rate_limit(self.netuid)
         if last is not None and block - last < rate_limit:

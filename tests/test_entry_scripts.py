@@ -118,7 +118,7 @@ def _cases(chain: LocalChain, tmp: Path) -> dict[str, tuple[list[str], list[str]
         ),
         "subnet missing": (
             ["--netuid", "7"],
-            ["subnet 7 does not exist on devnet", "create-subnet --netuid 7"],
+            ["subnet 7 does not exist on devnet", f"create-subnet --netuid 7 --state {chain.state}"],
         ),
         "SRS does not match the manifests": (
             ["--srs.path", str(junk_srs)],
@@ -137,6 +137,22 @@ def test_bad_input_gives_one_line_saying_what_to_do_and_exit_1(chain, env, keys,
     extra, fragments = _cases(chain, tmp_path)[case]
     proc = run(script_argv(script, chain, keys, extra), env)
     assert_one_clear_error(proc, *fragments)
+
+
+@pytest.mark.parametrize("script", ["miner", "validator"])
+def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env, keys, tmp_path, script):
+    """--subtensor.devnet_state pointing nowhere: one line naming the path and the command
+    that creates a chain (with that --state and the --netuid), exit 1; neither the file
+    nor its folder is created (a start that is refused writes no chain)."""
+    typo = tmp_path / "devnte" / "chain.sqlite"
+    proc = run(script_argv(script, chain, keys, ["--subtensor.devnet_state", str(typo)]), env)
+    assert_one_clear_error(
+        proc,
+        f"no devnet state at {typo}",
+        f"create it with python -m neurons.devnet --state {typo} create-subnet --netuid {NETUID}",
+        "neurons/localnet.py",
+    )
+    assert not typo.exists() and not typo.parent.exists()
 
 
 def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_path):

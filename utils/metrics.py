@@ -81,7 +81,8 @@ class Metrics:
         )
         self.blocks_since_weights = Gauge(
             "blocks_since_weights",
-            "Validator: blocks since this validator's weights last landed on chain.",
+            "Validator: blocks since this validator's weights last landed on chain "
+            "(since it started, while none has landed).",
             namespace=ns,
             registry=r,
         )

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import bittensor as bt
 
-from neurons.chain import Chain, MetagraphView, connect, load_wallet
+from neurons.chain import Chain, DevnetStateMissing, MetagraphView, connect, load_wallet
 
 from . import runtime
 from .runtime import SubnetParams
-from .store import DEFAULT_STATE_PATH, Store
-from .substrate import DevnetSubstrate
+from .store import DEFAULT_STATE_PATH, StateMissing, Store
 
 __all__ = [
     "DevnetError",
@@ -46,14 +45,29 @@ class DevnetError(Exception):
     """An admin operation failed; ``str(e)`` is one line that says what to do."""
 
 
-def open_store(state: Path | None = None, *, block_time: float | None = None) -> Store:
-    """The devnet state at ``state`` (default ``~/.bittensor/devnet/chain.sqlite``)."""
-    return Store(state or DEFAULT_STATE_PATH, block_time=block_time)
+def open_store(
+    state: Path | None = None,
+    *,
+    block_time: float | None = None,
+    create: bool = False,
+    netuid: int | None = None,
+) -> Store:
+    """The devnet state at ``state`` (default ``~/.bittensor/devnet/chain.sqlite``).
+
+    Only :func:`create_subnet` passes ``create``; otherwise an absent file raises
+    ``DevnetStateMissing`` (naming the create-subnet command for ``netuid``) and
+    nothing is written.
+    """
+    path = state or DEFAULT_STATE_PATH
+    try:
+        return Store(path, block_time=block_time, create=create)
+    except StateMissing:
+        raise DevnetStateMissing.at(path, netuid) from None
 
 
-async def open_chain(state: Path | None = None) -> Chain:
-    """A :class:`Chain` on the devnet at ``state``."""
-    return await connect("devnet", substrate=DevnetSubstrate(open_store(state)))
+async def open_chain(state: Path | None = None, *, netuid: int | None = None) -> Chain:
+    """A :class:`Chain` on the existing devnet at ``state`` (``DevnetStateMissing`` if absent)."""
+    return await connect("devnet", devnet_path=state or DEFAULT_STATE_PATH, netuid=netuid)
 
 
 def create_subnet(
@@ -68,7 +82,7 @@ def create_subnet(
     Returns the block the subnet was created at.
     """
     try:
-        store = open_store(state, block_time=block_time)
+        store = open_store(state, block_time=block_time, create=True)
     except ValueError as error:
         raise DevnetError(f"create-subnet: {error}") from None
     try:
@@ -110,7 +124,7 @@ async def register(
     Returns the new uid.
     """
     wallet = load_wallet(wallet_name, hotkey, wallet_path or DEFAULT_WALLET_PATH)
-    chain = await open_chain(state)
+    chain = await open_chain(state, netuid=netuid)
     try:
         result = await chain.register(wallet, netuid)
         if not result.ok:
@@ -130,7 +144,7 @@ async def stake(
 ) -> None:
     """Stake ``amount`` TAO from the wallet's coldkey onto its hotkey (add_stake via the SDK)."""
     wallet = load_wallet(wallet_name, hotkey, wallet_path or DEFAULT_WALLET_PATH)
-    chain = await open_chain(state)
+    chain = await open_chain(state, netuid=netuid)
     try:
         result = await chain.add_stake(wallet, netuid, amount)
     finally:
@@ -143,7 +157,7 @@ def permit(
     netuid: int, hotkey_ss58: str, *, granted: bool = True, state: Path | None = None
 ) -> int:
     """Grant (or revoke) a validator permit for a registered hotkey; returns its uid."""
-    store = open_store(state)
+    store = open_store(state, netuid=netuid)
     try:
         with store.transaction() as conn:
             return runtime.set_permit(conn, netuid, hotkey_ss58, granted)
@@ -166,7 +180,7 @@ class MetagraphReport:
 
 async def metagraph(netuid: int, *, state: Path | None = None) -> MetagraphReport:
     """The subnet's metagraph as the SDK decodes it, plus the weight rows."""
-    chain = await open_chain(state)
+    chain = await open_chain(state, netuid=netuid)
     try:
         view = await chain.metagraph(netuid)
         rows = {n.uid: await chain.weights_of(netuid, n.uid) for n in view.neurons}

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["Store", "DEFAULT_BLOCK_TIME", "DEFAULT_STATE_PATH"]
+__all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME", "DEFAULT_STATE_PATH"]
 
 DEFAULT_BLOCK_TIME = 2.0
 GENESIS_BLOCK = 1
@@ -72,9 +72,21 @@ CREATE TABLE IF NOT EXISTS weights (
 """
 
 
+class StateMissing(FileNotFoundError):
+    """No devnet state file at ``path`` (and the caller did not ask to create one)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no devnet state at {path}")
+        self.path = path
+
+
 class Store:
     """One devnet state file. Cheap to open; open one per process (or per client).
 
+    Opening an absent file raises :class:`StateMissing` and writes nothing (no
+    file, no folder) unless ``create`` is true: only the admin operations that
+    make a chain (``create-subnet``, the local-subnet runner) pass it, so a
+    mistyped path never becomes a fresh empty chain.
     ``block_time`` only applies when the file is new; an existing chain keeps its
     own (change it with :meth:`set_block_time`). ``busy_timeout`` is how long a
     transaction waits for another process's lock before ``sqlite3.OperationalError``.
@@ -87,14 +99,21 @@ class Store:
         block_time: float | None = None,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
+        create: bool = False,
     ) -> None:
         if block_time is not None and block_time <= 0:
             raise ValueError(f"block time must be positive, got {block_time:g}")
         self.path = Path(path).expanduser()
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(self.path), False
+        elif not self.path.exists():
+            raise StateMissing(self.path)
+        else:  # mode=rw: never create the file, even if it vanished since the check
+            target, uri = self.path.absolute().as_uri() + "?mode=rw", True
         self._conn = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         # executescript commits implicitly, so the schema goes outside a transaction.

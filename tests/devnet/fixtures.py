@@ -70,7 +70,7 @@ class Devnet:
 def make_devnet(tmp: Path, *, netuid: int = 2, **params) -> Devnet:
     """A devnet at ``tmp/chain.sqlite`` with one subnet, on a step clock."""
     clock = StepClock()
-    store = Store(tmp / "chain.sqlite", block_time=BLOCK_TIME, clock=clock)
+    store = Store(tmp / "chain.sqlite", block_time=BLOCK_TIME, clock=clock, create=True)
     with store.transaction() as conn:
         runtime.create_subnet(conn, store.block(conn), netuid, runtime.SubnetParams(**params))
     return Devnet(tmp / "chain.sqlite", clock, store)

@@ -96,16 +96,30 @@ def test_global_flags_work_before_the_command(capsys, tmp_path):
 
 
 def test_python_dash_m_entry_point_reports_errors_without_traceback(tmp_path):
+    """metagraph on a missing state file: one line naming create-subnet, and no file made;
+    on an existing chain without the subnet: the hint carries the non-default --state."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BTCLI_TOKEN_SYMBOLS_CACHE": str(tmp_path / "s")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "neurons.devnet", "metagraph", "--netuid", "4",
-         "--state", str(tmp_path / "c.sqlite")],
-        capture_output=True, text=True, env=env, timeout=120,
+    state = tmp_path / "c.sqlite"
+
+    def metagraph():
+        return subprocess.run(
+            [sys.executable, "-m", "neurons.devnet", "metagraph", "--netuid", "4", "--state", str(state)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+
+    proc = metagraph()
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: no devnet state at {state}; create it with python -m neurons.devnet "
+        f"--state {state} create-subnet --netuid 4 (or run neurons/localnet.py)"
     )
+    assert not state.exists()
+    assert main(["--state", str(state), "create-subnet", "--netuid", "3"]) == 0
+    proc = metagraph()
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
         "error: subnet 4 does not exist on devnet; check --netuid, or create it: "
-        "python -m neurons.devnet create-subnet --netuid 4"
+        f"python -m neurons.devnet create-subnet --netuid 4 --state {state}"
     )
 
 
@@ -114,4 +128,4 @@ def test_invalid_subnet_parameters_are_refused_and_nothing_is_created(capsys, pa
     code, _, err = cli(capsys, "create-subnet", "--netuid", "2", flag, value, *paths)
     assert code == 1 and err.startswith("error: create-subnet:")
     code, _, err = cli(capsys, "metagraph", "--netuid", "2", *paths)
-    assert code == 1 and "does not exist" in err
+    assert code == 1 and ("subnet 2 does not exist" in err or "no devnet state at" in err)

@@ -266,7 +266,7 @@ def test_client_wait_for_block_follows_wall_time(tmp_path):
     from neurons.devnet.substrate import DevnetSubstrate
 
     async def go():
-        store = Store(tmp_path / "fast.sqlite", block_time=0.05)
+        store = Store(tmp_path / "fast.sqlite", block_time=0.05, create=True)
         async with bt.Client("devnet", substrate=DevnetSubstrate(store)) as client:
             start = await client.block()
             header = await client.wait_for_block(start + 2, timeout=30)

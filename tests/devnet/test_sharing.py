@@ -87,7 +87,7 @@ def test_blocks_follow_wall_time_and_block_time_changes_keep_the_height(tmp_path
     from tests.devnet.fixtures import StepClock
 
     clock = StepClock()
-    store = Store(tmp_path / "c.sqlite", block_time=2.0, clock=clock)
+    store = Store(tmp_path / "c.sqlite", block_time=2.0, clock=clock, create=True)
     assert store.block() == 1
     clock.t += 5.0
     assert store.block() == 3

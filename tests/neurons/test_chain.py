@@ -10,6 +10,7 @@ from bittensor.result import RpcConnectionError
 from neurons import chain as chain_mod
 from neurons.chain import (
     ChainUnreachable,
+    DevnetStateMissing,
     MetagraphView,
     NotRegistered,
     UnknownNetwork,
@@ -73,15 +74,55 @@ def test_unreachable_endpoint_fails_fast_with_one_line():
     assert "ws://127.0.0.1:9" in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_connect_devnet_creates_the_state_file(tmp_path):
+def test_connect_devnet_creates_the_state_file_only_when_asked(tmp_path):
     async def go():
-        chain = await connect("devnet", devnet_path=tmp_path / "d" / "chain.sqlite")
+        chain = await connect("devnet", devnet_path=tmp_path / "d" / "chain.sqlite", create=True)
         block = await chain.block()
         await chain.close()
         return block
 
     assert run(go()) >= 1
     assert (tmp_path / "d" / "chain.sqlite").exists()
+
+
+def test_connect_refuses_a_missing_devnet_state_and_writes_nothing(tmp_path):
+    """A mistyped devnet path: DevnetStateMissing (a ChainUnreachable), one line naming
+    the path and the create-subnet command for the netuid; no file, no folder."""
+    typo = tmp_path / "typo" / "chian.sqlite"
+    with pytest.raises(DevnetStateMissing) as caught:
+        run(connect("devnet", devnet_path=typo, netuid=5))
+    assert isinstance(caught.value, ChainUnreachable)
+    assert str(caught.value) == (
+        f"no devnet state at {typo}; create it with python -m neurons.devnet --state {typo} "
+        "create-subnet --netuid 5 (or run neurons/localnet.py)"
+    )
+    assert not typo.parent.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_devnet_state_message_quotes_a_path_with_spaces(tmp_path):
+    """The command in the message can be pasted as it is; without a netuid it says NETUID."""
+    odd = tmp_path / "my chain.sqlite"
+    with pytest.raises(DevnetStateMissing) as caught:
+        run(connect("devnet", devnet_path=odd))
+    assert f"--state '{odd}' create-subnet --netuid NETUID" in str(caught.value)
+    assert not odd.exists()
+
+
+def test_admin_commands_other_than_create_subnet_refuse_a_missing_state(tmp_path, wallets):
+    """register, stake, permit and metagraph never create a chain; create-subnet does."""
+    from neurons.devnet import admin
+
+    typo = tmp_path / "nowhere" / "chain.sqlite"
+    wallet_root = tmp_path / "unused-wallets"
+    with pytest.raises(DevnetStateMissing, match="create-subnet --netuid 3"):
+        run(admin.metagraph(3, state=typo))
+    with pytest.raises(DevnetStateMissing, match="create-subnet --netuid 3"):
+        admin.permit(3, wallets["val"].hotkeypub.ss58_address, state=typo)
+    assert not typo.parent.exists() and not wallet_root.exists()
+    admin.create_subnet(3, state=typo)
+    assert typo.exists()
+    assert run(admin.metagraph(3, state=typo)).view.neurons == ()
 
 
 def test_metagraph_view_and_uid_lookups(devnet, wallets):
@@ -112,6 +153,23 @@ def test_metagraph_of_unknown_subnet_raises(devnet, wallets):
 
     with pytest.raises(UnknownSubnet, match="subnet 99 does not exist"):
         run(go())
+
+
+def test_unknown_subnet_hint_names_a_non_default_devnet_state(devnet):
+    """The create-subnet hint carries --state when the chain is not at the default path."""
+    async def go(path):
+        chain = await connect("devnet", devnet_path=path)
+        try:
+            await chain.metagraph(99)
+        finally:
+            await chain.close()
+
+    with pytest.raises(UnknownSubnet) as caught:
+        run(go(devnet.path))
+    assert str(caught.value).endswith(
+        f"create it: python -m neurons.devnet create-subnet --netuid 99 --state {devnet.path}"
+    )
+    assert "--state" not in chain_mod._no_subnet(99, "devnet", None)
 
 
 def test_serve_axon_unregistered_returns_one_line_error(devnet, wallets):

@@ -50,6 +50,11 @@ VALIDATOR_UID = 0
 VALIDATOR_AXON = ("10.0.0.100", 8091)
 
 
+def gauge(validator: Validator) -> float | None:
+    """The validator's ``poi_blocks_since_weights`` value (None: never set)."""
+    return validator.metrics.registry.get_sample_value("poi_blocks_since_weights")
+
+
 def axon_of(uid: int) -> tuple[str, int]:
     return (f"10.0.1.{uid}", 8091)
 
@@ -382,6 +387,48 @@ async def test_stale_weights_warning_after_more_than_two_tempos(nets, caplog):
     with caplog.at_level(logging.WARNING, logger="validator"):
         await validator.maybe_set_weights()
     assert "more than two tempos" in caplog.text
+
+
+async def test_weights_that_never_land_warn_after_two_tempos_from_the_start(nets, caplog):
+    """Every write rejected (no permit): nothing ever lands, so the reference is the block
+    of the validator's first metagraph read. The gauge counts from it; no warning at
+    exactly two tempos, the "not landed since the validator started" warning after."""
+    net = nets({1: honest})
+    chain = net.chain
+    chain.weights_error = "set_weights rejected: no validator permit"
+    chain.rate_limit = 0  # every round tries, and fails
+    validator = net.validator()
+    start = chain.current_block
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        await validator.run_round()
+        assert validator.started_block == start
+        assert gauge(validator) == 0
+        chain.current_block = start + 2 * chain.tempo_blocks
+        await validator.run_round()
+    assert gauge(validator) == 2 * chain.tempo_blocks
+    assert "more than two tempos" not in caplog.text
+    assert len(chain.weight_calls) == 2
+    chain.current_block += 1
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        await validator.run_round()
+    assert gauge(validator) == 2 * chain.tempo_blocks + 1
+    assert validator.state.last_weights_block is None
+    stale = [r.getMessage() for r in caplog.records if "more than two tempos" in r.getMessage()]
+    assert stale == [
+        f"weights have not landed since the validator started {2 * chain.tempo_blocks + 1} blocks ago "
+        f"(more than two tempos of {chain.tempo_blocks}): dividends are being lost; "
+        "check the chain errors above"
+    ]
+
+
+async def test_the_start_block_does_not_delay_the_first_weight_write(nets):
+    """The start block only feeds the staleness check, never the rate limit: a fresh
+    validator with nothing landed sets weights in its first round."""
+    net = nets({1: honest})
+    validator = net.validator()
+    report = await validator.run_round()
+    assert report.weights is not None and report.weights.ok
+    assert validator.started_block == net.chain.current_block
 
 
 async def test_a_rejected_weight_write_is_reported_and_not_recorded(nets, caplog):
