@@ -68,8 +68,10 @@ def child(name: str, key_cache: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--key-cache", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="interleaved prove rounds per model, ours and bare ezkl each (default 6)")
+    parser.add_argument("--key-cache", type=Path, default=None,
+                        help="proving-key cache root (default $POI_KEY_CACHE or ~/.cache/proof-of-inference/keys)")
     parser.add_argument("--model", action="append", default=None, help="only these models (repeatable)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -15,6 +15,9 @@ are built once and committed). Steps, in order:
    forge proofs), setup to derive vk.key, prove and verify the all-low and
    all-high inputs (recording the proof length);
 5. write manifest.json pinning every file by sha256, the SRS and the ezkl version.
+
+The command shows a tqdm bar with one step per stage (``STAGES``) when stderr
+is a terminal, with log lines printed above it; otherwise only the log lines.
 """
 
 from __future__ import annotations
@@ -26,22 +29,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import ezkl
 import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from execution_layer import _ezkl, _manifest
 from execution_layer.circuit import ezkl_version
 from execution_layer.types import ExecutionError
 from models.sampling import InputSpec, sample_near
 
-__all__ = ["build", "calibration_inputs", "main"]
+__all__ = ["STAGES", "build", "calibration_inputs", "main"]
 
 log = logging.getLogger(__name__)
 
 DECOMP_BASE = 512
 DECOMP_LEGS = 4
 DEFAULT_LOGROWS = 11
+STAGES = ("gen_settings", "calibrate", "compile", "setup", "manifest")  # reported to ``on_stage``, in order
 FILES = {
     "onnx": "model.onnx",
     "settings": "settings.json",
@@ -67,12 +74,16 @@ def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Gene
     return np.concatenate([real, drawn, extremes, corners, uniform]).astype(np.float32)
 
 
-def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None) -> dict:
+def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None,
+          on_stage: Callable[[str], None] | None = None) -> dict:
     """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
 
     ``scales`` defaults to metadata.json's ``calibration_scales`` (else ezkl's own choice);
-    ``logrows`` is only used when the SRS must be generated.
+    ``logrows`` is only used when the SRS must be generated. ``on_stage`` is
+    called with each name in ``STAGES`` as that stage begins ("setup" covers
+    the test proofs too); a build that fails stops calling it.
     """
+    stage = on_stage or (lambda name: None)
     folder = Path(folder).resolve()
     metadata = json.loads((folder / FILES["metadata"]).read_text())
     spec = InputSpec.from_json(metadata["input"])
@@ -96,10 +107,12 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
     run_args.param_visibility = "fixed"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        stage("gen_settings")
         _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, onnx, settings, py_run_args=run_args)
         data = tmp / "calibration.json"
         rows = calibration_inputs(samples, spec, np.random.default_rng(0))
         data.write_text(json.dumps({"input_data": [[float(v) for v in rows.reshape(-1)]]}))
+        stage("calibrate")
         log.info("calibrating over %d inputs", len(rows))
         _ezkl.call(BuildFailed, "calibrate_settings", ezkl.calibrate_settings, str(data), onnx, settings,
                    "resources", scales=scales, max_logrows=k)
@@ -110,8 +123,10 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
                               "rebuild every circuit against a larger SRS")
         doc["run_args"]["logrows"] = k
         Path(settings).write_text(json.dumps(doc))
+        stage("compile")
         _ezkl.call(BuildFailed, "compile_circuit", ezkl.compile_circuit, onnx, compiled, settings)
 
+        stage("setup")
         t0 = time.perf_counter()
         _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES["vk"]), str(tmp / "pk.key"),
                    srs_path=str(srs_path))
@@ -127,6 +142,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
                        srs_path=str(srs_path))
         proof_bytes = len(json.loads((tmp / "proof.json").read_text())["proof"])
 
+    stage("manifest")
     manifest = {
         "name": metadata["name"],
         "ezkl_version": ezkl_version(),
@@ -143,6 +159,26 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
     return manifest
 
 
+def _build_with_progress(folder: Path, srs: Path, **options) -> dict:
+    """``build`` with a step-per-stage bar on a terminal (log lines routed above it); plain logs otherwise."""
+    with tqdm(total=len(STAGES), desc=Path(folder).name, unit="step", disable=None) as bar:
+        if bar.disable:
+            return build(folder, srs, **options)
+        begun: list[str] = []
+
+        def on_stage(name: str) -> None:
+            if begun:
+                bar.update(1)  # the previous stage is done
+            begun.append(name)
+            bar.set_postfix_str(name)
+
+        with logging_redirect_tqdm():
+            manifest = build(folder, srs, on_stage=on_stage, **options)
+        bar.update(1)
+        bar.set_postfix_str("done")
+        return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description="Build a model's circuit artifacts (for model authors).")
     parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
@@ -157,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
         scales = [int(s) for s in args.scales.split(",")] if args.scales else None
-        manifest = build(args.folder, srs, logrows=args.logrows, scales=scales)
+        manifest = _build_with_progress(args.folder, srs, logrows=args.logrows, scales=scales)
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1

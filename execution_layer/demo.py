@@ -24,8 +24,10 @@ from execution_layer.verifier import fidelity, verify
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m execution_layer.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="model name (default: the default model)")
-    parser.add_argument("--key-cache", type=Path, default=None)
-    parser.add_argument("--models", type=Path, default=default_models_dir())
+    parser.add_argument("--key-cache", type=Path, default=None,
+                        help="proving-key cache root (default $POI_KEY_CACHE or ~/.cache/proof-of-inference/keys)")
+    parser.add_argument("--models", type=Path, default=default_models_dir(),
+                        help="folder holding the model folders and srs/ (default: the repository's models/)")
     parser.add_argument("--seed", type=int, default=None, help="input seed (default: fresh entropy)")
     args = parser.parse_args(argv)
     try:

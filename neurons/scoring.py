@@ -11,6 +11,13 @@ reasons for each constant are in ``docs/scoring.md``. In short::
                      (neutral_time while the circuit has < min_samples valid times)
     size_component = min_proof_bytes / proof_bytes
 
+The size component is constant today: the verifier rejects any proof whose
+length differs from the ``proof_bytes`` its circuit's manifest pins, so every
+valid proof of a circuit has the same size and ``size_component`` is 1 for
+every valid response (the term adds ``w_size`` to each valid score and ranks
+nothing). It is kept for circuits or proof systems whose valid proofs can
+differ in size.
+
 ``fastest`` and ``slowest`` are the low and high quantiles of a window of
 the circuit's recent valid response times (``CircuitStats``), and
 ``span = max(slowest - fastest, min_span_s)``. Per-miner scores are folded
@@ -177,7 +184,9 @@ def size_component(proof_bytes: int, stats: CircuitStats) -> float:
     """``min_proof_bytes / proof_bytes`` in (0, 1]; 1 when no minimum is known yet.
 
     A proof smaller than the known minimum scores 1 (it becomes the new
-    minimum once ``observe`` folds it in).
+    minimum once ``observe`` folds it in); 0 bytes scores 0. With today's
+    circuits this is always 1 for a valid response: the verifier accepts
+    only proofs of the length the manifest pins, so all valid sizes are equal.
     """
     if proof_bytes <= 0:
         return 0.0

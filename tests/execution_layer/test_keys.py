@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import sys
 import threading
 from pathlib import Path
 
@@ -70,3 +72,27 @@ def test_an_unwritable_cache_is_a_key_derivation_failure(registry, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(KeyDerivationFailed, match="cannot write the key cache"):
         ensure_keys(registry.default, blocker / "keys")
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so tqdm draws its bar into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_keys_command_on_a_terminal_draws_a_bar_on_stderr_and_still_prints_every_key(key_cache, capsys, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert keys_main(["--key-cache", str(key_cache)]) == 0
+    out = capsys.readouterr().out
+    assert "digits_cnn" in out and "wine_mlp" in out and out.count("key at") == 2
+    assert "proving keys" in terminal.getvalue() and "2/2" in terminal.getvalue()
+
+
+def test_keys_command_off_a_terminal_prints_plain_lines_and_no_bar(tmp_path, capsys):
+    """Piped output (setup logs, daemons) gets the progress lines as before, no bar escape codes."""
+    assert keys_main(["--key-cache", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "deriving proving key" in captured.out and "proving key ready" in captured.out
+    assert "proving keys" not in captured.err and "\r" not in captured.err

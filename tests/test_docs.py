@@ -1,0 +1,56 @@
+"""The documentation names files that exist: SRS files and relative links.
+
+Docs go stale when circuits are rebuilt or files move; these checks read
+README.md and docs/*.md as text and compare them with the repository.
+"""
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+SRS_NAME = re.compile(r"\bkzg\d+\.srs\b")
+# [text](target) and [text]: target; images too. Targets with a scheme or only an anchor are skipped.
+LINK = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|^\s*\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
+
+
+def _pinned_srs() -> set[str]:
+    return {json.loads(m.read_text())["srs"]["file"] for m in (ROOT / "models").glob("*/manifest.json")}
+
+
+def test_the_shipped_manifests_pin_an_srs():
+    assert _pinned_srs(), "no models/*/manifest.json found"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_srs_a_doc_names_is_shipped_and_pinned(doc):
+    """Each ``kzg<N>.srs`` in the text exists in models/srs and is the SRS some manifest pins."""
+    pinned = _pinned_srs()
+    for name in sorted(set(SRS_NAME.findall(doc.read_text()))):
+        assert (ROOT / "models" / "srs" / name).is_file(), f"{doc.name} names {name}, not in models/srs"
+        assert name in pinned, f"{doc.name} names {name}, but the manifests pin {sorted(pinned)}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_relative_link_in_a_doc_points_at_an_existing_file(doc):
+    """Links without a scheme (``http:``, ``mailto:``) resolve from the doc's folder to a file or folder."""
+    broken = []
+    for match in LINK.finditer(doc.read_text()):
+        target = match.group(1) or match.group(2)
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc or not parts.path:
+            continue
+        if not (doc.parent / unquote(parts.path)).exists():
+            broken.append(target)
+    assert not broken, f"{doc.name} links to missing files: {broken}"
+
+
+def test_the_link_pattern_finds_inline_and_reference_links():
+    """Guards the regex: a broken pattern would make the link test pass vacuously."""
+    text = 'see [a](docs/a.md) and [b](b.md#part "title")\n[ref]: ../c.md\n[web](https://x.org)'
+    found = [m.group(1) or m.group(2) for m in LINK.finditer(text)]
+    assert found == ["docs/a.md", "b.md#part", "../c.md", "https://x.org"]
