@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Protocol
 
@@ -165,8 +165,11 @@ def build_miner_app(
     nonce_store: bt.http_auth.NonceStore | None = None,
     require_permit: bool = True,
     max_body_bytes: int = MAX_REQUEST_BYTES,
+    circuit_names: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
+
+    ``circuit_names`` (id -> name) only makes the logs readable.
 
     ``wallet`` signs responses with its hotkey, which is also the receiver every
     request must be signed for. ``clock`` (unix seconds) drives deadlines,
@@ -176,6 +179,7 @@ def build_miner_app(
     if max_concurrent < 1 or max_queue < 0:
         raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
     served = frozenset(circuits)
+    names = dict(circuit_names or {})
     try:
         capabilities = Capabilities(
             circuits=tuple(sorted(served)), max_concurrent=max_concurrent, max_queue=max_queue
@@ -231,7 +235,9 @@ def build_miner_app(
         except GuardRejected as exc:
             return refuse(request, ROUTE_PROVE, exc.code, str(exc))
         try:
-            response = await _serve_proof(admitted.body, admitted.hotkey)
+            # The log names the caller as operators read the metagraph: uid, then hotkey.
+            caller = f"uid {admitted.neuron.uid} {admitted.hotkey[:10]}"
+            response = await _serve_proof(admitted.body, caller)
         except _Refused as exc:
             return refuse(request, ROUTE_PROVE, exc.code, str(exc))
         return respond(request, ROUTE_PROVE, response, receiver=admitted.hotkey)
@@ -271,17 +277,17 @@ def build_miner_app(
             result = await prove(req.circuit_id, req.inputs)
         except ExecutionError as exc:
             hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
-            log.warning("proving failed: circuit=%s caller=%s: %s", req.circuit_id, caller, exc)
+            log.warning("proving %s for %s failed: %s", names.get(req.circuit_id, req.circuit_id[:12]), caller, exc)
             raise _Refused(ErrorCode.PROVING_FAILED, f"{type(exc).__name__}: {exc}") from None
         except Exception as exc:  # the task boundary of one request: log, answer, keep serving
             hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
-            log.exception("prover raised: circuit=%s caller=%s", req.circuit_id, caller)
+            log.exception("prover raised on %s for %s", names.get(req.circuit_id, req.circuit_id[:12]), caller)
             raise _Refused(ErrorCode.INTERNAL, f"prover raised {type(exc).__name__}") from None
         prove_s = time.perf_counter() - started
         hooks.prove_finished(req.circuit_id, prove_s, True)
         log.info(
-            "proved circuit=%s caller=%s queue_s=%.3f prove_s=%.3f",
-            req.circuit_id[:12], caller, queue_s, prove_s,
+            "proved %s for %s: queue %.3fs, prove %.3fs",
+            names.get(req.circuit_id, req.circuit_id[:12]), caller, queue_s, prove_s,
         )
         admission.record(req.circuit_id, prove_s)
         if result.proof.circuit_id != req.circuit_id:
