@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -86,6 +87,7 @@ class Validator:
         concurrency: int = 8,
         allow_private_axons: bool = False,
         reports_path: Path | None = None,
+        reports_max_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not circuits:
@@ -107,6 +109,7 @@ class Validator:
         self.concurrency = concurrency
         self.allow_private_axons = allow_private_axons
         self.reports_path = reports_path
+        self.reports_max_bytes = reports_max_bytes
         self.clock = clock
         self.state: ValidatorState = store.load().state
         self.rounds_done = 0
@@ -345,6 +348,13 @@ class Validator:
             "weights": None if report.weights is None else asdict(report.weights),
         }
         self.reports_path.parent.mkdir(parents=True, exist_ok=True)
+        # Rotate rather than grow without bound (about 0.5 KB per miner per round:
+        # hundreds of MB a day on a full subnet): one previous file is kept.
+        try:
+            if self.reports_path.stat().st_size >= self.reports_max_bytes:
+                os.replace(self.reports_path, self.reports_path.with_name(self.reports_path.name + ".1"))
+        except FileNotFoundError:
+            pass
         with self.reports_path.open("a") as f:
             f.write(json.dumps(line) + "\n")
 

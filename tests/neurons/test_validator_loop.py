@@ -333,6 +333,21 @@ async def test_an_unwritable_reports_file_does_not_fail_the_round(nets, caplog):
     assert "could not append round 1" in caplog.text
 
 
+async def test_reports_file_rotates_at_its_size_cap_keeping_one_previous_file(nets):
+    """Tried: a reports file already past the cap. Must hold: it moves to reports.jsonl.1
+    (replacing an older .1), and the new round starts a fresh file; nothing else is deleted."""
+    net = nets({1: honest})
+    reports = net.tmp_path / "state" / "reports.jsonl"
+    reports.parent.mkdir(parents=True, exist_ok=True)
+    reports.write_text("x" * 200 + "\n")
+    validator = net.validator(reports_path=reports, reports_max_bytes=100)
+    await validator.run_round()
+    rotated = reports.with_name("reports.jsonl.1")
+    assert rotated.read_text() == "x" * 200 + "\n"
+    lines = reports.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["round"] == 1
+
+
 # --- weights ----------------------------------------------------------------------
 
 
