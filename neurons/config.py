@@ -157,7 +157,8 @@ def miner_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("miner")
     g.add_argument(
         "--miner.circuits", dest="circuits", nargs="*", default=None,
-        help="Names or ids of the circuits to serve. Default: every shipped circuit.",
+        help="Names or ids of the circuits to serve. Default: every shipped circuit. Validators "
+        "challenge with every circuit, so a request for one left out scores 0.",
     )
     g.add_argument(
         "--miner.max_queue", dest="max_queue", type=_non_negative, default=4,
