@@ -58,18 +58,15 @@ async def test_unpicklable_errors_become_execution_errors(pool):
 
 
 async def test_event_loop_keeps_running_while_a_worker_proves(pool):
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(ticker())
-    await pool.call("sleep", 0.5)
-    task.cancel()
-    assert ticks > 3
+    """While a worker is busy, other coroutines still run: the loop is not blocked."""
+    call = asyncio.create_task(pool.call("sleep", 0.5))
+    await asyncio.sleep(0)  # let the call reach the pool
+    other_ran = asyncio.Event()
+    asyncio.get_running_loop().call_soon(other_ran.set)
+    await other_ran.wait()
+    # Had the call blocked the loop, it would have finished before the loop got here.
+    assert not call.done()
+    await call
 
 
 async def test_worker_crash_is_an_execution_error_and_the_pool_recovers():
