@@ -136,10 +136,11 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
             "--axon.external_ip is required on real networks: the chain must know where to reach "
             "this miner (the SDK does not detect it)"
         )
-    if not s.chain.on_this_machine and not routable(s.external_ip):
+    if not s.chain.devnet and not routable(s.external_ip):
         log.warning(
             "--axon.external_ip %s is not a public address: validators on %s will not query this "
-            "miner, and it will earn nothing", s.external_ip, s.chain.network,
+            "miner (unless they run with --validator.allow_private_axons), and it will earn nothing",
+            s.external_ip, s.chain.network,
         )
 
     # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.

@@ -71,8 +71,8 @@ class Validator:
 
     ``allow_private_axons`` lets it query axons on loopback or private
     addresses: for test networks on one machine or a LAN (the wiring turns it
-    on when the chain itself is on this machine); off, such miners score zero
-    as if they did not serve.
+    on for the devnet and ``--validator.allow_private_axons``); off, such
+    miners score zero as if they did not serve.
     """
 
     def __init__(

@@ -113,12 +113,18 @@ async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(w
     assert not chain.closed  # an injected chain belongs to the caller
 
 
-@pytest.mark.parametrize("ip, warned", [("10.0.0.7", True), ("1.2.3.4", False)])
-async def test_run_miner_on_a_real_network_warns_when_its_external_ip_is_not_public(wallets, caplog, ip, warned):
-    """Validators on real networks skip non-public axons; the miner says so at start.
+@pytest.mark.parametrize(
+    "network, ip, warned",
+    [("finney", "10.0.0.7", True), ("finney", "1.2.3.4", False), ("local", "127.0.0.1", True)],
+)
+async def test_run_miner_off_the_devnet_warns_when_its_external_ip_is_not_public(
+    wallets, caplog, network, ip, warned
+):
+    """Validators off the devnet skip non-public axons unless told otherwise (a ``local`` node
+    may be a copy of finney); the miner says so at start.
     (An unknown circuit then stops the start-up early: nothing is served here.)"""
     root, miner, validator = wallets
-    settings_ = miner_settings(root, "--subtensor.network", "finney", "--axon.external_ip", ip)
+    settings_ = miner_settings(root, "--subtensor.network", network, "--axon.external_ip", ip)
     settings_ = dataclasses.replace(settings_, circuits=("no-such-circuit",))
     with caplog.at_level(logging.WARNING, logger="miner"), pytest.raises(CircuitNotFound):
         await run_miner(settings_, chain=chain_with(miner, validator))
