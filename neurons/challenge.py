@@ -175,7 +175,9 @@ async def challenge_miner(
 
 
 
-async def _verify_retrying_a_crash(verify: VerifyFn, circuit_id: str, proof: Proof, inputs: Sequence[float]) -> Verdict:
+async def _verify_retrying_a_crash(
+    verify: VerifyFn, circuit_id: str, proof: Proof, inputs: Sequence[float]
+) -> Verdict:
     """``verify``, once more if its worker died (the pool is rebuilt by then); other errors raise."""
     try:
         return await verify(circuit_id, proof, inputs)
