@@ -4,15 +4,19 @@
 anything a miner does: every way a response can go wrong becomes a
 ``ResponseRecord`` with ``verified=False``, an ``Outcome`` naming the kind of
 failure (for metrics) and a one-line ``reason`` (for people); it scores zero.
-A verifier that raises on a proof (e.g. its worker process died) rejects
-that proof too.
+A verifier that raises instead of giving a verdict is the validator's
+failure, not the miner's (the verifier turns every bad proof, even one that
+panics ezkl, into a rejected verdict): the record is ``validator_error``,
+which the loop leaves out of the miner's score. When the verifier's worker
+died (``WorkerCrashed``: one death fails every verification waiting in the
+pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
 (``no_response`` for a timeout or no connection, ``http_error``,
 ``bad_signature``, ``bad_response`` for a malformed body), request echo
 (request id, circuit id: ``bad_response``), replay guard (proof bytes seen
 before: ``replayed``), then the proof itself against the validator's own
-inputs (circuit, input binding, SNARK) in a worker process (``rejected``),
-then the deadline (``late``).
+inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
+``validator_error`` if the verifier raises), then the deadline (``late``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from execution_layer.types import Proof, Verdict
 from neurons.chain import NeuronInfo
 from neurons.miner_client import MinerClient, QueryStatus
+from neurons.prover_pool import WorkerCrashed
 from neurons.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
@@ -139,16 +144,19 @@ async def challenge_miner(
         return failed(Outcome.REPLAYED, "replayed proof", **measured)
 
     try:
-        verdict = await verify(circuit.id, proof, request.inputs)
+        verdict = await _verify_retrying_a_crash(verify, circuit.id, proof, request.inputs)
     except Exception as error:
-        # A worker that dies on this proof (WorkerCrashed) or any verifier
-        # failure rejects this response; it must not cost the other miners
-        # their round. Logged loudly: if it repeats, the verifier is broken.
+        # The verifier gives a verdict for every proof, so a raise is the
+        # validator's own failure (a dead worker twice, a closed pool, a bug):
+        # not charged to this miner, and it must not cost the others their
+        # round. Logged loudly: if it repeats, the verifier is broken.
         log.warning(
             "uid %d %s: %s: verifier raised on this proof: %s: %s",
             neuron.uid, neuron.hotkey[:10], circuit.name, type(error).__name__, error,
         )
-        return failed(Outcome.REJECTED, f"proof rejected: verification error ({type(error).__name__})", **measured)
+        return failed(
+            Outcome.VALIDATOR_ERROR, f"validator error: verifier raised {type(error).__name__}", **measured
+        )
     if not verdict.accepted:
         return failed(Outcome.REJECTED, f"proof rejected: {verdict.reason}", **measured)
     if query.response_s > circuit.timeout_s:
@@ -165,3 +173,14 @@ async def challenge_miner(
         verify_s=verdict.verify_s,
     )
 
+
+
+async def _verify_retrying_a_crash(
+    verify: VerifyFn, circuit_id: str, proof: Proof, inputs: Sequence[float]
+) -> Verdict:
+    """``verify``, once more if its worker died (the pool is rebuilt by then); other errors raise."""
+    try:
+        return await verify(circuit_id, proof, inputs)
+    except WorkerCrashed as error:
+        log.info("verifier worker died during %s (%s); verifying again", circuit_id, error)
+        return await verify(circuit_id, proof, inputs)

@@ -218,6 +218,13 @@ def validator_parser() -> argparse.ArgumentParser:
         "--validator.circuits", dest="circuits", nargs="*", default=None,
         help="Names or ids of the circuits to challenge with. Default: every shipped circuit.",
     )
+    g.add_argument(
+        "--validator.allow_private_axons", dest="allow_private_axons", action="store_true",
+        help="Also query miners whose axon is on a loopback or private address (127.0.0.1, "
+        "10.x, 192.168.x, ...), for a test network on one machine or a LAN. Always on with "
+        "--subtensor.network devnet; off otherwise, also for local, whose node may be a copy of "
+        "a real network: there a miner could point the validator at services on its own network.",
+    )
     _add_common(p, component="validator")
     return p
 

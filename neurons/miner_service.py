@@ -9,6 +9,12 @@ prover worker, serve HTTP, announce ip:port on chain (a refused announcement is
 counted in ``chain_errors{operation="serve_axon"}`` and retried). Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
+
+A resync that fails leaves the miner serving on its last snapshot (failing
+closed would zero the miner through a chain outage): each failure is a
+WARNING giving the snapshot's age, an ERROR once the snapshot is older than
+``STALE_AFTER_INTERVALS`` resync intervals (validators that lost their permit
+are still admitted, new ones refused); ``metagraph_age_seconds`` shows the age.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from execution_layer import CircuitRegistry, EzklProver
 from neurons.addresses import routable
@@ -32,9 +40,15 @@ from neurons.settings import ChainSettings, ObservabilitySettings, WalletSetting
 from neurons.startup import Registered, observability, registered_neuron, select_circuits
 from utils.metrics import Metrics
 
-__all__ = ["MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover"]
+__all__ = [
+    "MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover",
+    "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS",
+]
 
 log = logging.getLogger("miner")
+
+# A snapshot older than this many resync intervals is logged as an ERROR on each failed resync.
+STALE_AFTER_INTERVALS = 10
 
 
 @dataclass(frozen=True)
@@ -136,10 +150,11 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
             "--axon.external_ip is required on real networks: the chain must know where to reach "
             "this miner (the SDK does not detect it)"
         )
-    if not s.chain.on_this_machine and not routable(s.external_ip):
+    if not s.chain.devnet and not routable(s.external_ip):
         log.warning(
             "--axon.external_ip %s is not a public address: validators on %s will not query this "
-            "miner, and it will earn nothing", s.external_ip, s.chain.network,
+            "miner (unless they run with --validator.allow_private_axons), and it will earn nothing",
+            s.external_ip, s.chain.network,
         )
 
     # Operator settings that can fail (port taken, wandb key missing) fail before the slow part.
@@ -172,10 +187,11 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         )
         return result
 
-    snapshot = {"view": me.view}
+    snapshot = MetagraphSnapshot(me.view)
+    obs.metrics.metagraph_age_seconds.set_function(snapshot.age)
     app = build_miner_app(
         wallet=me.wallet, prove=prove, circuits=[c.id for c in circuits],
-        metagraph=lambda: snapshot["view"], netuid=me.netuid, min_stake=s.min_stake,
+        metagraph=lambda: snapshot.view, netuid=me.netuid, min_stake=s.min_stake,
         max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
         circuit_names=names,
     )
@@ -185,23 +201,75 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         await _announce(me.chain, me.wallet, me.netuid, announced, me.view, me.uid, metrics=obs.metrics)
 
         async def resync() -> None:
-            snapshot["view"] = fresh = await me.chain.metagraph(me.netuid)
+            fresh = await me.chain.metagraph(me.netuid)
+            snapshot.update(fresh)
             await _announce(me.chain, me.wallet, me.netuid, announced, fresh, me.uid, metrics=obs.metrics)
 
-        while not stop.is_set() and not server_task.done():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=s.resync_interval)
-            except asyncio.TimeoutError:
-                pass
-            if stop.is_set() or server_task.done():
-                break
-            try:
-                await until_stopped(resync(), stop)  # a stalled chain must not delay a stop
-            except Exception as error:  # keep serving on the last good snapshot
-                obs.metrics.chain_errors.labels(operation="metagraph").inc()
-                log.warning("metagraph resync failed (%s); keeping the previous snapshot", error)
+        await resync_until_stopped(
+            resync, snapshot=snapshot, interval=s.resync_interval, metrics=obs.metrics, stop=stop,
+            done=server_task.done,
+        )
         log.info("stopping: no new requests; finishing the proofs in hand")
     # Leaving ``serving`` re-raised whatever stopped the server, if anything did.
+
+
+class MetagraphSnapshot:
+    """The metagraph the miner admits validators by, and when it was read (``clock``: monotonic s)."""
+
+    def __init__(self, view: MetagraphView, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.view = view
+        self.read_at = clock()
+
+    def update(self, view: MetagraphView) -> None:
+        """Replace the snapshot with a fresh read."""
+        self.view = view
+        self.read_at = self._clock()
+
+    def age(self) -> float:
+        """Seconds since the snapshot was read."""
+        return max(0.0, self._clock() - self.read_at)
+
+
+async def resync_until_stopped(
+    resync: Callable[[], Awaitable[None]],
+    *,
+    snapshot: MetagraphSnapshot,
+    interval: float,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    done: Callable[[], bool] = lambda: False,
+) -> None:
+    """Call ``resync`` every ``interval`` seconds until ``stop`` is set or ``done()``.
+
+    ``resync`` reads the metagraph into ``snapshot`` (and announces the axon).
+    A resync that raises never ends the loop or the serving: the miner goes
+    on with the last snapshot. It is counted in
+    ``chain_errors{operation="metagraph"}`` and logged once, as a WARNING with
+    the snapshot's age, or as an ERROR once the age passes
+    ``STALE_AFTER_INTERVALS * interval``. A stop interrupts a stalled resync.
+    """
+    while not stop.is_set() and not done():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
+        if stop.is_set() or done():
+            break
+        try:
+            await until_stopped(resync(), stop)  # a stalled chain must not delay a stop
+        except Exception as error:  # keep serving on the last good snapshot
+            metrics.chain_errors.labels(operation="metagraph").inc()
+            age = snapshot.age()
+            if age > STALE_AFTER_INTERVALS * interval:
+                log.error(
+                    "metagraph resync failed (%s); the metagraph is STALE: %.0fs old, more than %d resync "
+                    "intervals. Still serving on it, but validators that lost their permit are still "
+                    "admitted and new ones refused: check the chain endpoint (--subtensor.network)",
+                    error, age, STALE_AFTER_INTERVALS,
+                )
+            else:
+                log.warning("metagraph resync failed (%s); keeping the previous snapshot, %.0fs old", error, age)
 
 
 async def _announce(

@@ -4,13 +4,16 @@ A round, in order: read the metagraph; align stored averages with it (a uid
 whose hotkey changed starts from zero); challenge every serving miner except
 ourselves once, shuffled, at most ``concurrency`` at a time, each with its
 own fresh input for a randomly chosen circuit (a challenge that raises is
-logged and scores zero for that miner; the round goes on). Unless
+logged as a ``validator_error`` record; the round goes on). Unless
 ``allow_private_axons``, a miner whose axon IP is not globally routable
 (loopback, private, link-local, unspecified, reserved, multicast) is not
 queried: on a real network such an address is a misconfiguration at best and
-points the validator at its own network at worst. Then: score the round;
+points the validator at its own network at worst. Then: score the round,
+leaving out ``validator_error`` records (the validator's failures are not
+charged to miners: a uid with nothing else this round keeps its average);
 fold the scores into the per-miner moving averages (registered uids not
-challenged, because they do not serve or sit at such an address, score zero); write the state atomically; set weights if the
+challenged, because they do not serve or sit at such an address, score
+zero); write the state atomically; set weights if the
 chain's rate limit allows (a chain failure there is logged and retried next
 round; the round stands); then append the round to ``reports.jsonl``.
 
@@ -49,12 +52,16 @@ log = logging.getLogger("validator")
 
 @dataclass(frozen=True)
 class RoundReport:
-    """One round: its records (challenged miners only) and every registered miner's score."""
+    """One round: its records (challenged miners only) and every scored miner's score.
+
+    ``scores`` has every registered uid except ours and those whose every
+    record this round was a ``validator_error`` (not scored, average kept).
+    """
 
     index: int
     block: int
     records: tuple[ResponseRecord, ...]
-    scores: dict[int, float]  # this round's score per uid
+    scores: dict[int, float]  # this round's score per scored uid
     averages: dict[int, float]  # moving averages after the round
     weights: WriteResult | None  # the weight write this round made, if any
 
@@ -64,8 +71,8 @@ class Validator:
 
     ``allow_private_axons`` lets it query axons on loopback or private
     addresses: for test networks on one machine or a LAN (the wiring turns it
-    on when the chain itself is on this machine); off, such miners score zero
-    as if they did not serve.
+    on for the devnet and ``--validator.allow_private_axons``); off, such
+    miners score zero as if they did not serve.
     """
 
     def __init__(
@@ -172,7 +179,7 @@ class Validator:
                     )
                 except Exception as error:
                     # The task boundary of one challenge: whatever broke here must
-                    # not cost the other miners their round. It scores zero.
+                    # not cost the other miners their round, nor this miner its score.
                     log.exception("uid %d %s: challenge on %s failed in the validator",
                                   neuron.uid, neuron.hotkey[:10], circuit.name)
                     return ResponseRecord.failure(
@@ -219,23 +226,35 @@ class Validator:
         self.state = self.state.model_copy(update={"averages": rec.averages, "hotkeys": rec.hotkeys})
 
     def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
+        """Score the round; returns each scored uid's round score (the mean of its records).
+
+        ``validator_error`` records are not the miner's fault: they are left out
+        of the scores (and of the circuits' time statistics), so a uid whose
+        every record this round is one keeps its average untouched. They still
+        count in the ``verifications`` metric and appear in reports.jsonl.
+        Registered uids that were not challenged (not serving, not routable)
+        score zero.
+        """
         timeouts = {c.id: c.timeout_s for c in self.circuits}
+        judged = [r for r in records if r.outcome is not Outcome.VALIDATOR_ERROR]
         responses = [
             scoring.Response(
                 uid=r.uid, circuit_id=r.circuit_id, verified=r.verified,
                 response_s=r.response_s if r.proof_bytes else None,
                 proof_bytes=r.proof_bytes, timeout_s=timeouts[r.circuit_id],
             )
-            for r in records
+            for r in judged
         ]
         scored, stats = scoring.score_round(responses, self.state.circuits, self.cfg)
         per_uid: dict[int, list[float]] = defaultdict(list)
         for s in scored:
             per_uid[s.response.uid].append(s.score)
         # Registered but not challenged (not serving, not routable) scores zero:
-        # weight must follow work actually done.
+        # weight must follow work actually done. Challenged uids whose records
+        # were all validator errors are not scored at all.
+        challenged = {r.uid for r in records}
         for n in metagraph.neurons:
-            if n.hotkey != self.hotkey and n.uid not in per_uid:
+            if n.hotkey != self.hotkey and n.uid not in challenged:
                 per_uid[n.uid].append(0.0)
         round_scores = {uid: sum(v) / len(v) for uid, v in per_uid.items()}
         averages = scoring.update_averages(self.state.averages, round_scores, self.cfg)
@@ -246,10 +265,11 @@ class Validator:
         self.state = self.state.model_copy(
             update={"averages": averages, "circuits": stats, "counters": counters}
         )
-        for s, r in zip(scored, records):
+        for r in records:
             self.metrics.verifications.labels(outcome=r.outcome.value).inc()
             if r.verified:
                 self.metrics.verify_seconds.labels(circuit=r.circuit_name).observe(r.verify_s)
+        for s, r in zip(scored, judged):
             self.run_logger.log_response(
                 uid=r.uid, hotkey=r.hotkey, circuit_id=r.circuit_id, verified=r.verified,
                 response_s=r.response_s, proof_bytes=r.proof_bytes, score=s.score,
@@ -259,9 +279,11 @@ class Validator:
             round_index=self.rounds_done + 1, responses=summary.responses, verified=summary.verified,
             mean_score=summary.mean_score, mean_response_s=summary.mean_response_s,
         )
+        errors = len(records) - len(judged)
         log.info(
-            "round %d: %d/%d verified, mean score %.3f",
+            "round %d: %d/%d verified, mean score %.3f%s",
             self.rounds_done + 1, summary.verified, summary.responses, summary.mean_score,
+            f"; {errors} validator error(s) not scored" if errors else "",
         )
         return round_scores
 

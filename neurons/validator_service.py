@@ -10,9 +10,10 @@ load and hash-check the circuits, start the verifier worker(s). Then
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting.
 
-Axons on loopback or private addresses are queried only when the chain itself
-is on this machine (``ChainSettings.on_this_machine``: devnet, ``local``, a
-ws:// URL to localhost), where every neuron announces such an address.
+Axons on loopback or private addresses are queried only on the devnet (where
+every neuron announces such an address) or with
+``--validator.allow_private_axons``; not merely because the chain node is on
+this machine (``local`` may be a lite node synced to a real network).
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ class ValidatorSettings:
     circuits: tuple[str, ...] | None
     srs_path: Path | None
     state_dir: Path
+    private_axons_flag: bool = False  # --validator.allow_private_axons
 
     @property
     def allow_private_axons(self) -> bool:
-        """Query miners at loopback/private addresses: only when the chain is on this machine."""
-        return self.chain.on_this_machine
+        """Query miners at loopback/private addresses: on the devnet, or when the flag asks for it."""
+        return self.chain.devnet or self.private_axons_flag
 
     @property
     def run_dir(self) -> Path:
@@ -79,6 +81,7 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         circuits=tuple(args.circuits) if args.circuits else None,
         srs_path=args.srs_path,
         state_dir=args.state_dir.expanduser(),
+        private_axons_flag=args.allow_private_axons,
     )
 
 

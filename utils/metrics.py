@@ -27,7 +27,8 @@ class Metrics:
 
     Miner: ``requests`` (label ``outcome``: ok or the refusal's
     ``protocol.ErrorCode`` value, e.g. busy / unauthenticated / proving_failed),
-    ``proof_seconds`` (label ``circuit``), ``queue_depth``. Validator:
+    ``proof_seconds`` (label ``circuit``), ``queue_depth``,
+    ``metagraph_age_seconds``. Validator:
     ``verifications`` (label ``outcome``: a ``neurons.challenge.Outcome``
     value: accepted / no_response / http_error / bad_response /
     bad_signature / replayed / rejected / late / validator_error),
@@ -68,6 +69,12 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "queue_depth", "Miner: proof requests waiting or running.", namespace=ns, registry=r
+        )
+        self.metagraph_age_seconds = Gauge(
+            "metagraph_age_seconds",
+            "Miner: seconds since the metagraph it admits validators by was last read from chain.",
+            namespace=ns,
+            registry=r,
         )
         self.weight_updates = Counter(
             "weight_updates",

@@ -199,13 +199,49 @@ async def test_replayed_proof_bytes_are_rejected_before_verification(cast):
     assert len(verify.calls) == 1
 
 
-async def test_verifier_that_raises_rejects_the_proof_instead_of_raising(cast):
-    """A proof that kills the verifier's worker must not escape as an exception (it would
-    end the whole round for every miner)."""
-    verify = FakeVerifier(error=WorkerCrashed("a prover worker died during verify"))
+class _CrashingVerifier:
+    """``FakeVerifier`` whose first ``crashes`` calls raise ``error`` (a dead worker by default)."""
+
+    def __init__(self, crashes: int, error: Exception | None = None) -> None:
+        self.inner = FakeVerifier()
+        self.crashes = crashes
+        self.error = error or WorkerCrashed("a prover worker died during verify")
+        self.calls = 0
+
+    async def __call__(self, circuit_id, proof, inputs):
+        self.calls += 1
+        if self.calls <= self.crashes:
+            raise self.error
+        return await self.inner(circuit_id, proof, inputs)
+
+
+async def test_a_verifier_that_raises_is_a_validator_error_not_a_rejection(cast):
+    """The verifier turns every bad proof into a verdict, so a raise is the validator's fault:
+    the record is validator_error (not charged to the miner), with the response's measurements,
+    and the challenge does not raise (that would end the round for every miner)."""
+    verify = _CrashingVerifier(crashes=2)
     record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
-    assert not record.verified and record.outcome is Outcome.REJECTED
-    assert record.reason == "proof rejected: verification error (WorkerCrashed)"
+    assert not record.verified and record.outcome is Outcome.VALIDATOR_ERROR
+    assert record.reason == "validator error: verifier raised WorkerCrashed"
+    assert record.proof_bytes > 0 and record.response_s > 0
+    assert verify.calls == 2  # one retry after the crash, no more
+
+
+async def test_a_proof_whose_worker_died_once_is_verified_again_and_accepted(cast):
+    """A worker death fails every verification waiting in the pool; the pool is rebuilt, so one
+    retry verifies an innocent proof."""
+    verify = _CrashingVerifier(crashes=1)
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
+    assert record.verified and record.outcome is Outcome.ACCEPTED, record.reason
+    assert verify.calls == 2
+
+
+async def test_a_verifier_error_other_than_a_worker_death_is_not_retried(cast):
+    """Only WorkerCrashed promises a rebuilt pool; any other raise is a validator_error at once."""
+    verify = _CrashingVerifier(crashes=1, error=RuntimeError("pool closed"))
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver()), verify=verify)
+    assert record.outcome is Outcome.VALIDATOR_ERROR and verify.calls == 1
+    assert record.reason == "validator error: verifier raised RuntimeError"
 
 
 class _LateClient:

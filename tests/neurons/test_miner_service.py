@@ -19,9 +19,18 @@ from execution_layer import CircuitNotFound, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
 from neurons.config import miner_parser
 from neurons.miner_client import MinerClient, QueryStatus
-from neurons.miner_service import _announce, run_miner, settings_from_args
+from neurons.chain import ChainUnreachable
+from neurons.miner_service import (
+    STALE_AFTER_INTERVALS,
+    MetagraphSnapshot,
+    _announce,
+    resync_until_stopped,
+    run_miner,
+    settings_from_args,
+)
 from protocol import ProofRequest, new_request_id
-from tests.fakes import FakeChain, free_port, hotkey_of, make_wallet, neuron, port_is_free, serving
+from tests.fakes import FakeChain, free_port, hotkey_of, make_wallet, metagraph_of, neuron, port_is_free, serving
+from utils.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -113,16 +122,59 @@ async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(w
     assert not chain.closed  # an injected chain belongs to the caller
 
 
-@pytest.mark.parametrize("ip, warned", [("10.0.0.7", True), ("1.2.3.4", False)])
-async def test_run_miner_on_a_real_network_warns_when_its_external_ip_is_not_public(wallets, caplog, ip, warned):
-    """Validators on real networks skip non-public axons; the miner says so at start.
+@pytest.mark.parametrize(
+    "network, ip, warned",
+    [("finney", "10.0.0.7", True), ("finney", "1.2.3.4", False), ("local", "127.0.0.1", True)],
+)
+async def test_run_miner_off_the_devnet_warns_when_its_external_ip_is_not_public(
+    wallets, caplog, network, ip, warned
+):
+    """Validators off the devnet skip non-public axons unless told otherwise (a ``local`` node
+    may be a copy of finney); the miner says so at start.
     (An unknown circuit then stops the start-up early: nothing is served here.)"""
     root, miner, validator = wallets
-    settings_ = miner_settings(root, "--subtensor.network", "finney", "--axon.external_ip", ip)
+    settings_ = miner_settings(root, "--subtensor.network", network, "--axon.external_ip", ip)
     settings_ = dataclasses.replace(settings_, circuits=("no-such-circuit",))
     with caplog.at_level(logging.WARNING, logger="miner"), pytest.raises(CircuitNotFound):
         await run_miner(settings_, chain=chain_with(miner, validator))
     assert ("is not a public address" in caplog.text) is warned
+
+
+async def test_failed_resyncs_keep_the_snapshot_warn_with_its_age_and_shout_once_stale(caplog):
+    """Three resyncs fail, then one succeeds. Each failure keeps the miner on its snapshot (no
+    raise: failing closed would zero the miner through a chain outage) and logs one line with the
+    snapshot's age: WARNING while it is young, ERROR once older than STALE_AFTER_INTERVALS
+    intervals; the age gauge follows the snapshot and drops to 0 after the successful resync."""
+    interval = 0.01  # real seconds between resyncs; the snapshot's clock is scripted
+    step = STALE_AFTER_INTERVALS * interval * 0.4  # the snapshot ages 0.4 of the threshold per resync
+    now = [0.0]
+    old, fresh = metagraph_of(NETUID, [neuron(0, "old")]), metagraph_of(NETUID, [neuron(0, "new")])
+    snapshot = MetagraphSnapshot(old, clock=lambda: now[0])
+    metrics = Metrics()
+    metrics.metagraph_age_seconds.set_function(snapshot.age)
+    stop = asyncio.Event()
+    ages_seen: list[float | None] = []
+
+    async def resync() -> None:
+        now[0] += step
+        ages_seen.append(metrics.registry.get_sample_value("poi_metagraph_age_seconds"))
+        if len(ages_seen) <= 3:
+            raise ChainUnreachable("connection refused")
+        snapshot.update(fresh)
+        stop.set()
+
+    with caplog.at_level(logging.WARNING, logger="miner"):
+        await asyncio.wait_for(
+            resync_until_stopped(resync, snapshot=snapshot, interval=interval, metrics=metrics, stop=stop),
+            timeout=10,
+        )
+    assert ages_seen == pytest.approx([step, 2 * step, 3 * step, 4 * step])
+    failures = [r for r in caplog.records if "resync failed" in r.getMessage()]
+    assert [r.levelno for r in failures] == [logging.WARNING, logging.WARNING, logging.ERROR]
+    assert "keeping the previous snapshot" in failures[0].getMessage() and "old" in failures[0].getMessage()
+    assert "STALE" in failures[2].getMessage()
+    assert metrics.registry.get_sample_value("poi_chain_errors_total", {"operation": "metagraph"}) == 3
+    assert snapshot.view is fresh and metrics.registry.get_sample_value("poi_metagraph_age_seconds") == 0.0
 
 
 async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):

@@ -295,14 +295,41 @@ async def test_every_serving_miner_is_challenged_once_per_round(nets):
 
 
 async def test_a_challenge_that_raises_in_the_validator_does_not_end_the_round(nets, caplog):
+    """A validator-side surprise is a validator_error record, not a score: uid 2's average stands."""
     net = nets({1: honest, 2: broken_transport})
+    net.seed_averages({1: 0.5, 2: 0.5})
     with caplog.at_level(logging.ERROR, logger="validator"):
         report = await net.validator().run_round()
     by_uid = {r.uid: r for r in report.records}
     assert by_uid[1].verified
-    assert by_uid[2].outcome is Outcome.VALIDATOR_ERROR and report.scores[2] == 0.0
+    assert by_uid[2].outcome is Outcome.VALIDATOR_ERROR
     assert by_uid[2].reason == "validator error: RuntimeError"
+    assert 2 not in report.scores and report.averages[2] == 0.5
     assert "uid 2" in caplog.text
+
+
+async def test_verifier_failures_are_not_charged_to_miners_but_are_reported(nets):
+    """Every verification raises (a worker dies, and dies again on the retry): the miners'
+    averages are untouched and they get no round score, while the verifications metric and
+    reports.jsonl still show the validator_error records. A non-serving uid still scores zero."""
+    from neurons.prover_pool import WorkerCrashed
+    from tests.fakes import FakeVerifier
+
+    net = nets({1: honest, 2: honest, 3: None})
+    net.seed_averages({1: 0.6, 2: 0.4, 3: 0.3})
+    net.verify = FakeVerifier(error=WorkerCrashed("a prover worker died during verify"))
+    validator = net.validator()
+    report = await validator.run_round()
+    assert {r.uid: r.outcome for r in report.records} == {1: Outcome.VALIDATOR_ERROR, 2: Outcome.VALIDATOR_ERROR}
+    assert len(net.verify.calls) == 4  # each proof verified twice: the retry after the crash
+    assert report.scores == {3: 0.0}
+    assert report.averages[1] == 0.6 and report.averages[2] == 0.4 and report.averages[3] < 0.3
+    count = validator.metrics.registry.get_sample_value(
+        "poi_verifications_total", {"outcome": "validator_error"})
+    assert count == 2
+    (line,) = (net.tmp_path / "state" / "reports.jsonl").read_text().splitlines()
+    outcomes = sorted(r["outcome"] for r in json.loads(line)["records"])
+    assert outcomes == ["validator_error", "validator_error"]
 
 
 async def test_each_round_is_appended_to_the_reports_file(nets):

@@ -44,12 +44,19 @@ def test_settings_group_the_shared_flags_and_expand_paths():
 
 @pytest.mark.parametrize(
     "network, allowed",
-    [("devnet", True), ("local", True), ("ws://127.0.0.1:9944", True), ("ws://localhost:9944", True),
-     ("ws://[::1]:9944", True), ("finney", False), ("test", False), ("wss://entrypoint-finney.opentensor.ai:443",
+    [("devnet", True), ("local", False), ("ws://127.0.0.1:9944", False), ("ws://localhost:9944", False),
+     ("ws://[::1]:9944", False), ("finney", False), ("test", False), ("wss://entrypoint-finney.opentensor.ai:443",
      False), ("ws://10.0.0.5:9944", False), ("ws://203.0.113.9:9944", False)],
 )
-def test_private_axons_are_queried_only_when_the_chain_is_on_this_machine(network, allowed):
+def test_private_axons_are_queried_by_default_only_on_the_devnet(network, allowed):
+    """A node on this machine (local, ws://localhost) is often a lite node synced to finney,
+    so it does not open private axons by itself: a miner could point validators at 127.0.0.1."""
     assert settings("--subtensor.network", network).allow_private_axons is allowed
+
+
+@pytest.mark.parametrize("network", ["local", "ws://127.0.0.1:9944", "finney", "devnet"])
+def test_allow_private_axons_flag_turns_querying_private_axons_on(network):
+    assert settings("--subtensor.network", network, "--validator.allow_private_axons").allow_private_axons
 
 
 # --- the wiring ----------------------------------------------------------------------
