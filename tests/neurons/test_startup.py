@@ -57,8 +57,10 @@ def test_self_generated_srs_circuits_are_refused_on_a_network_off_this_machine(s
         "can forge proofs; rebuild against the public ceremony SRS (docs/custom_circuit_integration.md), or "
         "pass --srs.allow_self_generated if this is a private test subnet"
     )
-    with pytest.raises(UntrustedSrs, match="circuits digits_cnn, wine_mlp use a self-generated SRS"):
+    with pytest.raises(UntrustedSrs, match="circuits digits_cnn, wine_mlp use a self-generated SRS") as refused:
         select_circuits(shipped, None, chain=chain_settings(network))
+    if network == "finney":  # the line troubleshooting.md shows is the one printed
+        assert f"ERROR miner: {refused.value}\n" in (Path(__file__).parents[2] / "docs" / "troubleshooting.md").read_text()
 
 
 @pytest.mark.parametrize("network", ["devnet", "local", "ws://127.0.0.1:9944", "ws://localhost:9944"])
