@@ -33,6 +33,7 @@ from execution_layer.types import (
     Prover,
     ProveResult,
     ProvingFailed,
+    UntrustedSrs,
     Verdict,
     VersionMismatch,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "CircuitNotFound",
     "CircuitMismatch",
     "VersionMismatch",
+    "UntrustedSrs",
     "KeyDerivationFailed",
     "ProvingFailed",
     "Proof",

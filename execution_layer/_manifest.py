@@ -8,7 +8,7 @@
       "circuit_id": "<sha256 hex>",
       "artifacts": {"onnx": {"path": "model.onnx", "sha256": "..."},
                     "settings": {...}, "compiled": {...}, "vk": {...}},
-      "srs": {"file": "kzg11.srs", "logrows": 11, "sha256": "..."},
+      "srs": {"file": "kzg11.srs", "logrows": 11, "sha256": "...", "origin": "self-generated"},
       "proof_bytes": 3072,
       "data": {"metadata": {"path": "metadata.json", "sha256": "..."},
                "samples": {"path": "samples.npy", "sha256": "..."}}
@@ -20,6 +20,12 @@ files a proof depends on. ``data`` is pinned too but is not part of the id
 (it only feeds the sampler and the display). ``proof_bytes`` is the length
 of this circuit's proofs, measured at build: ezkl's verifier ignores trailing
 bytes, so the verifier pins the length.
+
+``srs.origin`` says where the SRS came from: ``"ceremony"`` (a public
+powers-of-tau ceremony, safe on a public network) or ``"self-generated"``
+(made by ``ezkl.gen_srs`` on the builder's machine: whoever holds it can forge
+proofs, so it is for local and private test networks only). It is the
+builder's statement, not an artifact, so it is not part of the circuit id.
 """
 
 from __future__ import annotations
@@ -30,9 +36,13 @@ from pathlib import Path
 
 from execution_layer.types import CircuitMismatch, ExecutionError
 
-__all__ = ["ARTIFACTS", "DATA", "sha256_file", "circuit_id", "read_manifest", "check_file"]
+__all__ = ["ARTIFACTS", "DATA", "SRS_CEREMONY", "SRS_SELF_GENERATED", "SRS_ORIGINS", "sha256_file", "circuit_id",
+           "read_manifest", "check_file"]
 
 ARTIFACTS = ("onnx", "settings", "compiled", "vk")
+SRS_CEREMONY = "ceremony"
+SRS_SELF_GENERATED = "self-generated"
+SRS_ORIGINS = (SRS_CEREMONY, SRS_SELF_GENERATED)
 DATA = ("metadata", "samples")
 MANIFEST = "manifest.json"
 
@@ -54,7 +64,8 @@ def circuit_id(artifact_hashes: dict[str, str], srs_hash: str) -> str:
 
 
 def read_manifest(directory: Path) -> dict:
-    """Parse ``directory/manifest.json``; raise ExecutionError if missing or malformed."""
+    """Parse ``directory/manifest.json``; raise ExecutionError if missing or malformed
+    (including an ``srs.origin`` other than those in ``SRS_ORIGINS``)."""
     path = directory / MANIFEST
     try:
         manifest = json.loads(path.read_text())
@@ -67,6 +78,12 @@ def read_manifest(directory: Path) -> dict:
         raise ExecutionError(f"{path}: no manifest; build the circuit with python -m execution_layer.build") from None
     except (ValueError, KeyError, TypeError) as e:
         raise ExecutionError(f"{path}: malformed manifest ({e!r})") from None
+    origin = manifest["srs"].get("origin")
+    if origin not in SRS_ORIGINS:
+        raise ExecutionError(
+            f"{path}: srs.origin is {origin!r}, it must be one of {', '.join(map(repr, SRS_ORIGINS))}; "
+            "rebuild the circuit with python -m execution_layer.build (--srs-origin states it)"
+        )
     return manifest
 
 

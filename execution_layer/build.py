@@ -14,7 +14,11 @@ are built once and committed). Steps, in order:
 4. create the SRS if missing (LOCAL/TEST ONLY: whoever generates an SRS can
    forge proofs), setup to derive vk.key, prove and verify the all-low and
    all-high inputs (recording the proof length);
-5. write manifest.json pinning every file by sha256, the SRS and the ezkl version.
+5. write manifest.json pinning every file by sha256, the SRS and the ezkl version,
+   and recording the SRS's origin: ``"self-generated"`` when this build generated
+   it, else what ``--srs-origin`` states (``"ceremony"`` for the public ceremony
+   SRS; an SRS not declared so counts as self-generated). The daemons refuse to
+   run self-generated circuits on public networks.
 
 The command shows a tqdm bar with one step per stage (``STAGES``) when stderr
 is a terminal, with log lines printed above it; otherwise only the log lines.
@@ -75,11 +79,14 @@ def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Gene
 
 
 def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None,
-          on_stage: Callable[[str], None] | None = None) -> dict:
+          srs_origin: str = _manifest.SRS_SELF_GENERATED, on_stage: Callable[[str], None] | None = None) -> dict:
     """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
 
     ``scales`` defaults to metadata.json's ``calibration_scales`` (else ezkl's own choice);
-    ``logrows`` is only used when the SRS must be generated. ``on_stage`` is
+    ``logrows`` is only used when the SRS must be generated. ``srs_origin`` is
+    recorded in the manifest for an existing SRS (one of ``_manifest.SRS_ORIGINS``);
+    a generated SRS is always ``"self-generated"``, and asking for ``"ceremony"``
+    when ``srs_path`` does not exist raises BuildFailed. ``on_stage`` is
     called with each name in ``STAGES`` as that stage begins ("setup" covers
     the test proofs too); a build that fails stops calling it.
     """
@@ -92,7 +99,12 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
     samples = np.load(folder / FILES["samples"])
     onnx, settings, compiled = (str(folder / FILES[k]) for k in ("onnx", "settings", "compiled"))
 
+    if srs_origin not in _manifest.SRS_ORIGINS:
+        raise BuildFailed(f"SRS origin {srs_origin!r} is not one of {', '.join(_manifest.SRS_ORIGINS)}")
     if not srs_path.exists():
+        if srs_origin == _manifest.SRS_CEREMONY:
+            raise BuildFailed(f"no SRS at {srs_path}: put the public ceremony SRS there first (a generated "
+                              "one is never a ceremony SRS)")
         log.warning("no SRS at %s: generating one at logrows %d. LOCAL/TEST USE ONLY: whoever generates "
                     "an SRS can forge proofs; a public network uses the public ceremony SRS", srs_path, logrows)
         srs_path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +160,8 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         "ezkl_version": ezkl_version(),
         "artifacts": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                       for k2 in _manifest.ARTIFACTS},
-        "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path)},
+        "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path),
+                "origin": srs_origin},
         "proof_bytes": proof_bytes,
         "data": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
                  for k2 in _manifest.DATA},
@@ -184,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
     parser.add_argument("--srs", type=Path, default=None,
                         help="KZG SRS (default: <models>/srs/kzg<logrows>.srs; created if missing, local use only)")
+    parser.add_argument("--srs-origin", dest="srs_origin", choices=_manifest.SRS_ORIGINS,
+                        default=_manifest.SRS_SELF_GENERATED,
+                        help="where an existing --srs comes from, recorded in the manifest: 'ceremony' for the "
+                        "public ceremony SRS (required for finney/test), else 'self-generated' (a generated "
+                        "SRS is always self-generated)")
     parser.add_argument("--logrows", type=int, default=DEFAULT_LOGROWS, help="k of a newly generated SRS")
     parser.add_argument("--scales", default=None,
                         help="comma-separated scales calibration may try (default: metadata.json's calibration_scales)")
@@ -193,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
         scales = [int(s) for s in args.scales.split(",")] if args.scales else None
-        manifest = _build_with_progress(args.folder, srs, logrows=args.logrows, scales=scales)
+        manifest = _build_with_progress(args.folder, srs, logrows=args.logrows, scales=scales,
+                                        srs_origin=args.srs_origin)
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1
-    print(f"{manifest['name']}: circuit {manifest['circuit_id']}")
+    print(f"{manifest['name']}: circuit {manifest['circuit_id']} (SRS: {manifest['srs']['origin']})")
     return 0
 
 

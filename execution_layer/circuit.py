@@ -51,6 +51,12 @@ class Circuit:
     samples_path: Path
     vk_sha256: str
     proof_bytes: int
+    srs_origin: str  # "ceremony" or "self-generated" (see execution_layer._manifest)
+
+    @property
+    def self_generated_srs(self) -> bool:
+        """Built on an SRS made locally: whoever made it can forge proofs (local/test networks only)."""
+        return self.srs_origin == _manifest.SRS_SELF_GENERATED
 
     @property
     def input_scale(self) -> int:
@@ -128,6 +134,27 @@ def _session(onnx_path: str):
     return onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
 
 
+def _check_layout(name: str, input_shape: tuple[int, ...], shapes: tuple[tuple[int, ...], ...],
+                  input_scales: tuple[int, ...], output_scales: tuple[int, ...]) -> None:
+    """Raise ExecutionError unless the circuit has one input and one output and its input
+    instance holds exactly the values of metadata.json's input shape.
+
+    The verifier binds a proof to the validator's inputs by comparing the first
+    ``prod(shapes[0])`` instances with the encoded input: any other layout would
+    leave inputs unchecked or decode outputs at the wrong scale.
+    """
+    if len(input_scales) != 1 or len(output_scales) != 1 or len(shapes) != 2:
+        raise ExecutionError(
+            f"{name}: the circuit has {len(input_scales)} input(s), {len(output_scales)} output(s) and "
+            f"{len(shapes)} instance shape(s); circuits must have exactly one input and one output tensor"
+        )
+    if int(np.prod(shapes[0])) != int(np.prod(input_shape)):
+        raise ExecutionError(
+            f"{name}: metadata.json's input shape {list(input_shape)} does not match the circuit's "
+            f"input instance shape {list(shapes[0])}"
+        )
+
+
 def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: str | None = None) -> Circuit:
     """Load and verify the circuit in ``directory``.
 
@@ -135,7 +162,8 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
     (VersionMismatch); every artifact and data file hashes to its pin
     (CircuitMismatch naming the file); the SRS (``srs_path``, default
     ``<directory>/../srs/<manifest srs file>``) hashes to its pin; the circuit id
-    recomputes from the pins. ``srs_sha256`` lets a caller pass the SRS hash it
+    recomputes from the pins; the circuit has one input and one output tensor and
+    its input instance matches metadata.json's input shape (ExecutionError). ``srs_sha256`` lets a caller pass the SRS hash it
     already computed for this path.
     """
     directory = Path(directory).resolve()
@@ -167,6 +195,9 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
         metadata = json.loads(paths["metadata"].read_text())
         spec = InputSpec.from_json(metadata["input"])
         shapes = tuple(tuple(int(d) for d in s) for s in settings["model_instance_shapes"])
+        input_scales = tuple(int(s) for s in settings["model_input_scales"])
+        output_scales = tuple(int(s) for s in settings["model_output_scales"])
+        _check_layout(directory.name, spec.shape, shapes, input_scales, output_scales)
         return Circuit(
             id=cid,
             name=metadata["name"],
@@ -178,8 +209,8 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
             timeout_s=float(metadata["timeout_s"]),
             held_out_accuracy=float(metadata["held_out_accuracy"]),
             labels=tuple(metadata.get("labels", ())),
-            input_scales=tuple(int(s) for s in settings["model_input_scales"]),
-            output_scales=tuple(int(s) for s in settings["model_output_scales"]),
+            input_scales=input_scales,
+            output_scales=output_scales,
             model_instance_shapes=shapes,
             logrows=int(settings["run_args"]["logrows"]),
             onnx_path=paths["onnx"],
@@ -190,6 +221,7 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
             samples_path=paths["samples"],
             vk_sha256=manifest["artifacts"]["vk"]["sha256"],
             proof_bytes=int(manifest["proof_bytes"]),
+            srs_origin=manifest["srs"]["origin"],
         )
     except (KeyError, ValueError, TypeError) as e:
         raise ExecutionError(f"{directory}: settings or metadata malformed ({e!r})") from None

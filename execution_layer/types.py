@@ -18,6 +18,7 @@ __all__ = [
     "CircuitNotFound",
     "CircuitMismatch",
     "VersionMismatch",
+    "UntrustedSrs",
     "KeyDerivationFailed",
     "ProvingFailed",
     "Proof",
@@ -50,6 +51,11 @@ class CircuitMismatch(ExecutionError):
 
 class VersionMismatch(ExecutionError):
     """The circuit was built with another ezkl version than the one installed."""
+
+
+class UntrustedSrs(ExecutionError):
+    """A circuit built on a self-generated SRS (its maker can forge proofs) was asked to run
+    on a network that does not trust it."""
 
 
 class KeyDerivationFailed(ExecutionError):

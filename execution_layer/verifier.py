@@ -41,7 +41,10 @@ def _check(circuit: Circuit, proof: Proof, expected_inputs) -> tuple[float, ...]
         expected = [v for column in circuit.encode_inputs(expected_inputs) for v in column]
     except ValueError as e:
         raise _Rejected(f"expected inputs unusable: {e}") from None
-    mismatched = [i for i, (a, b) in enumerate(zip(flat, expected)) if a != b]
+    if len(expected) != circuit.num_inputs:
+        raise _Rejected(f"the expected inputs encode to {len(expected)} values but {circuit.name} has "
+                        f"{circuit.num_inputs} input instances: the inputs cannot be bound to the proof")
+    mismatched = [i for i, (a, b) in enumerate(zip(flat[:circuit.num_inputs], expected, strict=True)) if a != b]
     if mismatched:
         raise _Rejected(f"input instances differ from the inputs sent at {len(mismatched)} "
                         f"position(s), first {mismatched[0]}: the proof is for other inputs")
@@ -60,8 +63,8 @@ def verify(circuit: Circuit, proof: Proof, expected_inputs) -> Verdict:
     Checks, in order: the proof's circuit id equals ``circuit.id``; the instance
     count matches ``circuit.model_instance_shapes`` and each instance is a canonical
     field element string; the proof length equals the circuit's (pinned at build:
-    ezkl would accept trailing bytes); the input instances equal ``circuit.encode_inputs(expected_inputs)``
-    exactly; ezkl.verify accepts the proof bytes and instances. The first failing
+    ezkl would accept trailing bytes); ``circuit.encode_inputs(expected_inputs)`` has exactly
+    ``circuit.num_inputs`` values and the input instances equal them one for one; ezkl.verify accepts the proof bytes and instances. The first failing
     check is the rejection reason. Accepted verdicts carry the outputs decoded
     from the proof at the output scale. Never raises.
 

@@ -116,6 +116,12 @@ def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
         "manifests' pinned hash. Default: the SRS shipped in models/srs.",
     )
     g.add_argument(
+        "--srs.allow_self_generated", dest="srs_allow_self_generated", action="store_true",
+        help="Run circuits built on a self-generated SRS (such as the shipped one) on a network "
+        "that is not on this machine. Only for a private test subnet: whoever generated the SRS "
+        "can forge proofs. Not needed on devnet, local or a ws:// URL to this machine.",
+    )
+    g.add_argument(
         "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
         help=f"Folder for the {component}'s persistent state.",
     )

@@ -163,7 +163,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     stack.callback(listener.close)  # the server closes it too; this covers a failed start-up
 
     registry = CircuitRegistry.load(srs_path=s.srs_path)
-    circuits = select_circuits(registry, s.circuits)
+    circuits = select_circuits(registry, s.circuits, chain=s.chain)
     prover = EzklProver(registry, key_cache=s.key_cache)
     for c in circuits:
         log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])

@@ -21,15 +21,19 @@ __all__ = ["ChainSettings", "WalletSettings", "ObservabilitySettings"]
 
 @dataclass(frozen=True)
 class ChainSettings:
-    """``--netuid``, ``--subtensor.network``, ``--subtensor.devnet_state``."""
+    """``--netuid``, ``--subtensor.network``, ``--subtensor.devnet_state``, and
+    ``--srs.allow_self_generated`` (whether this network may run circuits built on a
+    self-generated SRS: a trust decision about the network, see ``trusts_self_generated_srs``)."""
 
     netuid: int
     network: str
     devnet_state: Path
+    allow_self_generated_srs: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ChainSettings:
-        return cls(netuid=args.netuid, network=args.network, devnet_state=args.devnet_state.expanduser())
+        return cls(netuid=args.netuid, network=args.network, devnet_state=args.devnet_state.expanduser(),
+                   allow_self_generated_srs=args.srs_allow_self_generated)
 
     @property
     def devnet(self) -> bool:
@@ -45,6 +49,16 @@ class ChainSettings:
         there may also be a local copy of a real network, which this cannot tell.
         """
         return self.devnet or self.network == "local" or is_loopback_endpoint(self.network)
+
+    @property
+    def trusts_self_generated_srs(self) -> bool:
+        """Circuits on a self-generated SRS may run here: the chain is on this machine, or
+        ``--srs.allow_self_generated`` says this is a private test subnet.
+
+        Whoever generated such an SRS can forge proofs, so on a public network
+        (finney, test, a remote node) they would verify anything its maker sends.
+        """
+        return self.on_this_machine or self.allow_self_generated_srs
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@
   ``--wallet.path`` / the devnet state file when they are not the defaults);
   closes a chain it opened when the block ends, never an injected one.
 - ``select_circuits``: the circuits a ``--miner.circuits`` /
-  ``--validator.circuits`` flag names, by name or id.
+  ``--validator.circuits`` flag names, by name or id; raises ``UntrustedSrs``
+  when one is built on a self-generated SRS and the chain does not trust such
+  circuits (``ChainSettings.trusts_self_generated_srs``).
 - ``observability``: the Prometheus endpoint (when a port is set) and the
   Weights & Biases run (when on), both stopped when the block ends. Raises
   ``RunLoggerError`` when wandb cannot start (no key), ``OSError`` when the
@@ -23,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from execution_layer import Circuit, CircuitNotFound, CircuitRegistry
+from execution_layer import Circuit, CircuitNotFound, CircuitRegistry, UntrustedSrs
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
 from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
@@ -72,11 +74,32 @@ async def registered_neuron(
             await chain.close()
 
 
-def select_circuits(registry: CircuitRegistry, wanted: Sequence[str] | None) -> list[Circuit]:
+def select_circuits(
+    registry: CircuitRegistry, wanted: Sequence[str] | None, *, chain: ChainSettings
+) -> list[Circuit]:
     """The circuits named in ``wanted`` (names or ids, in that order); all of them when empty.
 
-    Raises ``CircuitNotFound`` naming the key that matches nothing and the names there are.
+    Raises ``CircuitNotFound`` naming the key that matches nothing and the names
+    there are; then ``UntrustedSrs`` (one line: why, and what to do) when a chosen
+    circuit is built on a self-generated SRS and ``chain`` does not trust those.
     """
+    chosen = _chosen(registry, wanted)
+    untrusted = [c.name for c in chosen if c.self_generated_srs]
+    if untrusted and not chain.trusts_self_generated_srs:
+        raise UntrustedSrs(
+            f"refusing to run on {chain.network}: {_circuits_use(untrusted)} a self-generated SRS, "
+            "and whoever generated it can forge proofs; rebuild against the "
+            "public ceremony SRS (docs/custom_circuit_integration.md), or pass --srs.allow_self_generated "
+            "if this is a private test subnet"
+        )
+    return chosen
+
+
+def _circuits_use(names: list[str]) -> str:
+    return f"circuit {names[0]} uses" if len(names) == 1 else f"circuits {', '.join(names)} use"
+
+
+def _chosen(registry: CircuitRegistry, wanted: Sequence[str] | None) -> list[Circuit]:
     if not wanted:
         return list(registry)
     chosen = []

@@ -5,7 +5,8 @@ chain, check the hotkey is registered (the error names the btcli command; a
 missing validator permit is only a warning), start the metrics endpoint and
 run logger and create the state folder (a taken port, wandb without a key or
 an unusable ``--state.dir`` fails here, as one line, before the slow steps),
-load and hash-check the circuits, start the verifier worker(s). Then
+load and hash-check the circuits (refusing, off this machine, circuits built on a
+self-generated SRS unless ``--srs.allow_self_generated``), start the verifier worker(s). Then
 ``neurons.validator_loop.Validator`` runs rounds until SIGINT/SIGTERM or
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting.
@@ -118,7 +119,7 @@ async def run_validator(
             s.run_dir.mkdir(parents=True, exist_ok=True)
 
             registry = CircuitRegistry.load(srs_path=s.srs_path)
-            circuits = select_circuits(registry, s.circuits)
+            circuits = select_circuits(registry, s.circuits, chain=s.chain)
             pool = ProverPool(
                 functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers
             )

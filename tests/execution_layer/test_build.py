@@ -24,16 +24,30 @@ def test_calibration_data_spans_the_whole_range_including_extremes():
 
 
 def test_build_writes_a_loadable_pinned_circuit(tmp_path):
+    """Also: the origin stated with --srs-origin lands in the manifest and on the Circuit (the copied
+    SRS is declared a ceremony one here only to see the flag through; it changes no artifact)."""
     models = tmp_path / "models"
     shutil.copytree(MODELS / "srs", models / "srs")
     folder = models / "wine_mlp"
     folder.mkdir()
     for name in ("model.onnx", "metadata.json", "samples.npy"):
         shutil.copy(MODELS / "wine_mlp" / name, folder / name)
-    assert build_main([str(folder)]) == 0
+    assert build_main([str(folder), "--srs-origin", "ceremony"]) == 0
     manifest = json.loads((folder / "manifest.json").read_text())
     settings = json.loads((folder / "settings.json").read_text())
     assert settings["run_args"]["decomp_base"] == 512 and settings["run_args"]["decomp_legs"] == 4
     assert settings["run_args"]["logrows"] == manifest["srs"]["logrows"] == 11
     circuit = CircuitRegistry.load(models).by_name("wine_mlp")
     assert circuit.id == manifest["circuit_id"]
+    assert manifest["srs"]["origin"] == circuit.srs_origin == "ceremony"
+
+
+def test_a_ceremony_srs_that_is_not_there_fails_before_building(tmp_path, capsys):
+    """Generating an SRS makes a self-generated one, never a ceremony one: the build refuses at once."""
+    folder = tmp_path / "models" / "wine_mlp"
+    folder.mkdir(parents=True)
+    for name in ("model.onnx", "metadata.json", "samples.npy"):
+        shutil.copy(MODELS / "wine_mlp" / name, folder / name)
+    assert build_main([str(folder), "--srs-origin", "ceremony"]) == 1
+    assert "put the public ceremony SRS there first" in capsys.readouterr().err
+    assert not (tmp_path / "models" / "srs").exists() and not (folder / "manifest.json").exists()

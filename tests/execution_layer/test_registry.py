@@ -127,3 +127,68 @@ def test_malformed_or_absent_manifests_are_clear_errors(models_copy, tmp_path):
         CircuitRegistry.load(models_copy)
     with pytest.raises(ExecutionError, match="no circuits"):
         CircuitRegistry.load(tmp_path / "empty")
+
+
+def _repin_settings(folder: Path, edit) -> None:
+    """Edit settings.json and re-pin it (hash and circuit id) so only the edit itself is wrong."""
+    from execution_layer._manifest import circuit_id, sha256_file
+
+    settings_path = folder / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    edit(settings)
+    settings_path.write_text(json.dumps(settings))
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["artifacts"]["settings"]["sha256"] = sha256_file(settings_path)
+    manifest["circuit_id"] = circuit_id({k: v["sha256"] for k, v in manifest["artifacts"].items()},
+                                        manifest["srs"]["sha256"])
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        pytest.param(lambda s: s.update(model_input_scales=[12, 12]), "2 input(s)", id="two-inputs"),
+        pytest.param(lambda s: s.update(model_output_scales=[12, 12]), "2 output(s)", id="two-outputs"),
+        pytest.param(lambda s: s.update(model_instance_shapes=[[1, 13], [1, 3], [1, 3]]), "3 instance shape(s)",
+                     id="three-instances"),
+        pytest.param(lambda s: s.update(model_instance_shapes=[[1, 12], [1, 3]]), "does not match",
+                     id="input-shape-differs"),
+    ],
+)
+def test_a_circuit_not_of_one_input_and_one_output_is_refused_at_load(models_copy, edit, words):
+    """The verifier binds inputs by position, which only holds for one input tensor matching metadata.json."""
+    _repin_settings(models_copy / "wine_mlp", edit)
+    with pytest.raises(ExecutionError, match="wine_mlp") as err:
+        CircuitRegistry.load(models_copy)
+    assert words in str(err.value)
+
+
+def test_circuits_expose_the_origin_of_their_srs(registry):
+    """The shipped SRS was generated locally; the manifests say so."""
+    assert {c.srs_origin for c in registry} == {"self-generated"}
+    assert all(c.self_generated_srs for c in registry)
+
+
+@pytest.mark.parametrize("origin", [None, "trusted", ""])
+def test_a_manifest_without_a_known_srs_origin_is_a_clear_error(models_copy, origin):
+    manifest_path = models_copy / "wine_mlp" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    if origin is None:
+        del manifest["srs"]["origin"]
+    else:
+        manifest["srs"]["origin"] = origin
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ExecutionError, match="srs.origin .* must be one of 'ceremony', 'self-generated'"):
+        CircuitRegistry.load(models_copy)
+
+
+def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
+    """origin is the builder's statement about the SRS, not an artifact: declaring it changes no id."""
+    manifest_path = models_copy / "wine_mlp" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["srs"]["origin"] = "ceremony"
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = CircuitRegistry.load(models_copy).by_name("wine_mlp")
+    assert loaded.srs_origin == "ceremony" and not loaded.self_generated_srs
+    assert loaded.id == registry.by_name("wine_mlp").id

@@ -132,3 +132,11 @@ def test_unusable_expected_inputs_give_a_rejection_not_an_exception(digits):
 def test_garbage_proof_object_is_a_rejection(digits):
     circuit, inputs, _ = digits
     _rejected(verify(circuit, Proof(circuit_id=circuit.id, instances=None, proof=b"x"), inputs))
+
+
+def test_expected_inputs_of_another_length_than_the_input_instances_are_rejected(digits):
+    """A circuit whose input shape covers only half the proof's input instances (a bad build) must not
+    let the other half go unchecked: the lengths are compared before the values, even for a valid proof."""
+    circuit, inputs, proof = digits
+    half = dataclasses.replace(circuit, input_shape=(1, 1, 4, 8))
+    _rejected(verify(half, proof, np.asarray(inputs).reshape(-1)[:32]), "encode to 32 values", "64 input instances")

@@ -15,9 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from execution_layer import CircuitNotFound, verify
+from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
 from neurons.config import miner_parser
+from neurons.daemon import run_daemon
 from neurons.miner_client import MinerClient, QueryStatus
 from neurons.chain import ChainUnreachable
 from neurons.miner_service import (
@@ -182,6 +183,43 @@ async def test_run_miner_with_an_unregistered_hotkey_names_the_command(wallets):
     chain = FakeChain(NETUID, {0: neuron(0, hotkey_of(validator))})
     with pytest.raises(NotRegistered, match="python -m neurons.devnet register"):
         await run_miner(miner_settings(root, "--subtensor.network", "devnet"), chain=chain)
+
+
+SELF_GENERATED_REFUSAL = (
+    "refusing to run on {network}: circuit wine_mlp uses a self-generated SRS, and whoever generated it can "
+    "forge proofs; rebuild against the public ceremony SRS (docs/custom_circuit_integration.md), or pass "
+    "--srs.allow_self_generated if this is a private test subnet"
+)
+
+
+@pytest.mark.parametrize("network", ["finney", "test"])
+def test_miner_on_a_public_network_refuses_the_self_generated_srs_in_one_line(wallets, caplog, network):
+    """Through run_daemon, a fake chain under a public network's name: exit 1, one error line, and the
+    axon port it had bound is free again. Nothing is derived or served."""
+    root, miner, validator = wallets
+    port = free_port()
+    chain = chain_with(miner, validator)
+    settings_ = miner_settings(root, "--subtensor.network", network, "--axon.external_ip", "1.2.3.4", port=port)
+    with caplog.at_level(logging.INFO, logger="miner"):
+        assert run_daemon(lambda stop: run_miner(settings_, stop=stop, chain=chain), "miner") == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [SELF_GENERATED_REFUSAL.format(network=network)]
+    assert "checking the proving key" not in caplog.text
+    assert port_is_free(port) and chain.axon_calls == []
+
+
+async def test_allow_self_generated_lets_the_miner_start_on_a_private_test_subnet(wallets, caplog, tmp_path):
+    """With --srs.allow_self_generated the refusal is gone: start-up goes on to the proving keys
+    (where a key cache that is a file stops it, so nothing slow runs here)."""
+    root, miner, validator = wallets
+    not_a_folder = tmp_path / "keys"
+    not_a_folder.write_text("")
+    settings_ = miner_settings(root, "--subtensor.network", "test", "--axon.external_ip", "1.2.3.4",
+                               "--srs.allow_self_generated", key_cache=not_a_folder)
+    with caplog.at_level(logging.INFO, logger="miner"), pytest.raises(KeyDerivationFailed, match="key cache"):
+        await run_miner(settings_, chain=chain_with(miner, validator))
+    assert "circuit wine_mlp" in caplog.text and "checking the proving key" in caplog.text
+    assert "refusing" not in caplog.text
 
 
 async def wait_for(predicate, timeout: float = 60.0) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from execution_layer import UntrustedSrs
 from neurons.config import validator_parser
 from neurons.http_server import bind, serving
 from neurons.miner_app import build_miner_app
@@ -75,11 +76,11 @@ def chain_with_local_miner(wallets, port: int) -> FakeChain:
     return FakeChain(NETUID, {0: me, 1: miner_neuron})
 
 
-def validator_settings(wallets, tmp_path, network: str, circuit_name: str):
+def validator_settings(wallets, tmp_path, network: str, circuit_name: str, *extra: str):
     return settings(
         "--subtensor.network", network, "--netuid", str(NETUID), "--wallet.name", "w0",
         "--wallet.path", str(Path(wallets[0].path)), "--validator.rounds", "1",
-        "--validator.circuits", circuit_name, "--state.dir", str(tmp_path / "state"),
+        "--validator.circuits", circuit_name, "--state.dir", str(tmp_path / "state"), *extra,
     )
 
 
@@ -115,17 +116,30 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
 
 
 async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(wallets, tmp_path, real):
-    """finney: a miner announcing 127.0.0.1 is not contacted; it scores zero and gets no weight."""
+    """finney: a miner announcing 127.0.0.1 is not contacted; it scores zero and gets no weight.
+    (--srs.allow_self_generated: the shipped circuits would be refused on finney otherwise.)"""
     circuit = real[0]
     port = free_port()
     chain = chain_with_local_miner(wallets, port)
     with socket.create_server(("127.0.0.1", port)) as listener:  # would see a connection
         listener.setblocking(False)
         await asyncio.wait_for(
-            run_validator(validator_settings(wallets, tmp_path, "finney", circuit.name), chain=chain), timeout=120
+            run_validator(validator_settings(wallets, tmp_path, "finney", circuit.name, "--srs.allow_self_generated"),
+                          chain=chain),
+            timeout=120,
         )
         with pytest.raises(BlockingIOError):
             listener.accept()
     report = only_report(tmp_path)
     assert report["records"] == [] and report["scores"] == {"1": 0.0}
     assert chain.weight_calls == []
+
+
+@pytest.mark.parametrize("network", ["finney", "test"])
+async def test_run_validator_on_a_public_network_refuses_a_self_generated_srs(wallets, tmp_path, network):
+    """Whoever generated the shipped SRS can forge proofs that this validator would accept: it refuses
+    before starting a verifier or querying anyone, and sets no weights."""
+    chain = chain_with_local_miner(wallets, free_port())
+    with pytest.raises(UntrustedSrs, match=f"refusing to run on {network}: circuit wine_mlp uses a self-generated"):
+        await run_validator(validator_settings(wallets, tmp_path, network, "wine_mlp"), chain=chain)
+    assert chain.weight_calls == [] and not chain.closed
