@@ -14,7 +14,10 @@ on 200, an ``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``).
 3. the deadline has not passed (408 ``deadline_exceeded``);
 4. the deadline can be met, judged by the recent proving time of this circuit
    and the queue ahead, pessimistically assuming running proofs just started
-   (503 ``busy``);
+   (503 ``busy``). This check only refuses when other work is running or
+   waiting: an idle miner always tries, so one slow proof (a respawned
+   worker, a busy CPU) can never lock it out — its next proof updates the
+   estimate, and a faster proof replaces it at once;
 5. a queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
    wait, anything more is answered at once (503 ``busy``);
 6. a worker frees up before the deadline (408 ``deadline_exceeded``).
@@ -112,9 +115,10 @@ class _Admission:
         self._notify = notify
 
     def expected_seconds(self, circuit_id: str) -> float | None:
-        """Time until a request arriving now would be proved, or None without history."""
+        """Time until a request arriving now would be proved; None when there is no
+        history for the circuit or nothing is running or waiting (an idle miner tries)."""
         per_proof = self._estimate.get(circuit_id)
-        if per_proof is None:
+        if per_proof is None or self.running + self.waiting == 0:
             return None
         rounds_ahead = self.waiting // self.max_concurrent
         if self.running >= self.max_concurrent:
@@ -122,9 +126,13 @@ class _Admission:
         return per_proof * (rounds_ahead + 1)
 
     def record(self, circuit_id: str, seconds: float) -> None:
+        """Fold one proving time in: slower proofs move the estimate up gradually,
+        a faster one replaces it (a slow outlier must not keep refusing work)."""
         old = self._estimate.get(circuit_id)
         self._estimate[circuit_id] = (
-            seconds if old is None else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
+            seconds
+            if old is None or seconds <= old
+            else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
         )
 
     @asynccontextmanager

@@ -40,6 +40,8 @@ from tests.fakes import (
     fake_result,
     hotkey_of,
     make_cast,
+    metagraph_of,
+    neuron,
 )
 
 pytestmark = pytest.mark.anyio
@@ -59,24 +61,27 @@ class Miner:
         self.cast = cast
         self.prover = prover or AsyncFakeProver()
         self.observer = options.pop("observer", RecordingObserver())
-        settings = dict(max_queue=2, max_concurrent=1)
+        settings = dict(max_queue=2, max_concurrent=1, metagraph=cast.metagraph)
         settings.update(options)
         self.app = build_miner_app(
             wallet=cast.miner,
             prove=self.prover,
             circuits={CIRCUIT_A, CIRCUIT_B},
-            metagraph=cast.metagraph,
             netuid=NETUID,
             min_stake=MIN_STAKE,
             observer=self.observer,
             **settings,
         )
-        transport = httpx.ASGITransport(self.app)
-        self.raw = httpx.AsyncClient(transport=transport, base_url="http://miner")
-        self.client = MinerClient(cast.validator, transport=transport, timeout=10)
+        self.transport = httpx.ASGITransport(self.app)
+        self.raw = httpx.AsyncClient(transport=self.transport, base_url="http://miner")
+        self.client = MinerClient(cast.validator, transport=self.transport, timeout=10)
 
-    async def prove(self, **fields):
-        return await self.client.prove(AXON, hotkey_of(self.cast.miner), proof_request(**fields))
+    async def prove(self, *, client=None, **fields):
+        client = client or self.client
+        return await client.prove(AXON, hotkey_of(self.cast.miner), proof_request(**fields))
+
+    def client_for(self, wallet) -> MinerClient:
+        return MinerClient(wallet, transport=self.transport, timeout=10)
 
     async def post_raw(self, body: bytes, *, wallet=None, route=ROUTE_PROVE, headers=None):
         """POST ``body`` signed correctly by ``wallet`` (default: the validator)."""
@@ -86,6 +91,18 @@ class Miner:
                 receiver_ss58=hotkey_of(self.cast.miner),
             )
         return await self.raw.post(route, content=body, headers=headers)
+
+
+def two_validators(cast):
+    """A metagraph source where ``poor`` is a second permitted, staked validator."""
+
+    def source():
+        return metagraph_of(NETUID, [
+            neuron(1, hotkey_of(cast.validator), stake=MIN_STAKE * 10),
+            neuron(3, hotkey_of(cast.poor), stake=MIN_STAKE * 10),
+        ])
+
+    return source
 
 
 def proof_request(**fields) -> ProofRequest:
@@ -237,12 +254,43 @@ async def test_expired_deadline_is_408_without_proving(cast):
 
 
 async def test_deadline_that_cannot_be_met_is_503_without_proving(cast):
-    """After one proof took >= 0.3 s, a request with 0.1 s left is refused at once."""
-    miner = Miner(cast, prover=AsyncFakeProver(delay=0.3))
+    """After one proof took >= 0.3 s, a request with 0.1 s left behind a running
+    proof is refused at once."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.3), metagraph=two_validators(cast))
     assert (await miner.prove()).status is QueryStatus.OK
-    resp = await miner.post_raw(request_json(deadline=time.time() + 0.1))
+    miner.prover.gate = asyncio.Event()
+    miner.prover.started.clear()
+    running = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    resp = await miner.post_raw(request_json(deadline=time.time() + 0.1), wallet=cast.poor)
     assert resp.status_code == 503 and "cannot be met" in error_of(resp).message
-    assert len(miner.prover.calls) == 1
+    miner.prover.gate.set()
+    assert (await running).status is QueryStatus.OK
+    assert len(miner.prover.calls) == 2
+
+
+async def test_an_idle_miner_serves_again_after_one_slow_proof(cast):
+    """Lockout: one slow proof must not make an idle miner refuse every shorter deadline
+    forever. Idle, it tries; the fast proof then replaces the estimate, so a request
+    queued behind a running proof is admitted again too."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.5), metagraph=two_validators(cast))
+    assert (await miner.prove()).status is QueryStatus.OK
+    miner.prover.delay = 0.0
+    fast = await miner.post_raw(request_json(deadline=time.time() + 0.3))
+    assert fast.status_code == 200
+    miner.prover.gate = asyncio.Event()
+    miner.prover.started.clear()
+    running = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    queued = asyncio.create_task(
+        miner.post_raw(request_json(deadline=time.time() + 0.6), wallet=cast.poor)
+    )
+    while miner.observer.depths[-1] != (1, 1):
+        await asyncio.sleep(0.01)
+    miner.prover.gate.set()
+    assert (await running).status is QueryStatus.OK
+    assert (await queued).status_code == 200
+    assert len(miner.prover.calls) == 4
 
 
 async def test_full_queue_answers_503_at_once(cast):
