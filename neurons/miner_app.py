@@ -1,10 +1,14 @@
 """The miner's HTTP application: authenticated, bounded, deadline-aware proving.
 
 :func:`build_miner_app` returns a FastAPI app with the routes of ``protocol``.
-Every request first passes the :class:`neurons.auth.RequestGuard` (size, then
-signature, then caller policy) — nothing is parsed or queued before that.
-Every response, refusals included, is a signed JSON body: a protocol message
-on 200, an ``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``).
+Every request first passes the :class:`neurons.auth.RequestGuard` (declared
+size, then policy on the claimed hotkey, then the body bounded in bytes and
+time, then the signature) — nothing is parsed or queued before that.
+Every response is a JSON body: a protocol message on 200, an
+``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``). Answers
+to admitted callers are signed for them; the guard's refusals (401, 403,
+408, 413, 503) and answers on unknown routes are not signed, so refusing an
+unverified caller costs no signature.
 
 ``POST /v1/prove``, after the guard, checks in order:
 
@@ -47,12 +51,12 @@ from starlette.responses import Response
 
 from execution_layer.types import ExecutionError, ProveResult
 from neurons.auth import (
+    BODY_TIMEOUT_S,
     CallerPolicy,
     GuardRejected,
     MetagraphSource,
     NonceClock,
     RequestGuard,
-    claimed_hotkey,
     claimed_nonce,
     sign_response,
 )
@@ -174,10 +178,12 @@ def build_miner_app(
     require_permit: bool = True,
     max_body_bytes: int = MAX_REQUEST_BYTES,
     circuit_names: Mapping[str, str] | None = None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
     ``circuit_names`` (id -> name) only makes the logs readable.
+    ``body_timeout_s`` bounds the wait for a request body (408 past it).
 
     ``wallet`` signs responses with its hotkey, which is also the receiver every
     request must be signed for. ``clock`` (unix seconds) drives deadlines,
@@ -203,6 +209,7 @@ def build_miner_app(
         nonce_store=nonce_store,
         clock=clock,
         max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout_s,
     )
     nonces = NonceClock(clock)
     hooks = _SafeObserver(observer)
@@ -213,22 +220,29 @@ def build_miner_app(
     def respond(
         request: Request, route: str, message: BaseModel, *, receiver: str | None = None
     ) -> Response:
+        """``message`` as the answer, signed for ``receiver`` (an admitted caller) if given."""
         status = message.code.http_status if isinstance(message, ErrorResponse) else 200
         body = encode(message)
-        headers = sign_response(
-            signer,
-            route=route,
-            request_nonce=claimed_nonce(request.headers),
-            body=body,
-            receiver=receiver or claimed_hotkey(request.headers),
-            nonce_ns=nonces(),
-        )
+        headers = {}
+        if receiver is not None:
+            headers = sign_response(
+                signer,
+                route=route,
+                request_nonce=claimed_nonce(request.headers),
+                body=body,
+                receiver=receiver,
+                nonce_ns=nonces(),
+            )
         outcome = message.code.value if isinstance(message, ErrorResponse) else "ok"
         hooks.request_finished(route if route in _ROUTES else "other", outcome, status)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
-    def refuse(request: Request, route: str, code: ErrorCode, message: str) -> Response:
-        return respond(request, route, ErrorResponse(code=code, message=message[:500]))
+    def refuse(
+        request: Request, route: str, code: ErrorCode, message: str, *, receiver: str | None = None
+    ) -> Response:
+        return respond(
+            request, route, ErrorResponse(code=code, message=message[:500]), receiver=receiver
+        )
 
     async def capabilities_route(request: Request) -> Response:
         try:
@@ -247,7 +261,7 @@ def build_miner_app(
             caller = f"uid {admitted.neuron.uid} {admitted.hotkey[:10]}"
             response = await _serve_proof(admitted.body, caller)
         except _Refused as exc:
-            return refuse(request, ROUTE_PROVE, exc.code, str(exc))
+            return refuse(request, ROUTE_PROVE, exc.code, str(exc), receiver=admitted.hotkey)
         return respond(request, ROUTE_PROVE, response, receiver=admitted.hotkey)
 
     async def _serve_proof(body: bytes, caller: str) -> ProofResponse:

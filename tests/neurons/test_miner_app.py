@@ -366,6 +366,32 @@ async def test_refusals_are_signed_by_the_miner_for_the_caller(cast):
     )
 
 
+@pytest.mark.parametrize(
+    "case, status", [("unsigned", 401), ("unregistered", 403), ("oversized", 413)]
+)
+async def test_guard_refusals_are_not_signed(cast, case, status):
+    """Refusing an unverified caller costs no signature, whatever hotkey it claims."""
+    miner = Miner(cast)
+    body = b"x" * (MAX_REQUEST_BYTES + 1) if case == "oversized" else request_json()
+    wallet = {"unsigned": None, "unregistered": cast.stranger, "oversized": cast.validator}[case]
+    headers = {} if wallet is None else bt.http_auth.sign(
+        wallet, method="POST", path=ROUTE_PROVE, body=body, receiver_ss58=hotkey_of(cast.miner)
+    )
+    resp = await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)
+    assert resp.status_code == status
+    assert error_of(resp).code.value in {"unauthenticated", "forbidden", "too_large"}
+    assert "X-Bittensor-Signature" not in resp.headers
+
+
+async def test_the_client_reads_an_unsigned_refusal(cast):
+    miner = Miner(cast)
+    stranger = miner.client_for(cast.stranger)
+    outcome = await miner.prove(client=stranger)
+    assert outcome.status is QueryStatus.HTTP_ERROR and outcome.http_status == 403
+    assert outcome.error is not None and outcome.error.code.value == "forbidden"
+    assert miner.prover.calls == []
+
+
 async def test_unknown_route_and_wrong_method_answer_error_responses(cast):
     miner = Miner(cast)
     missing = await miner.raw.get("/nowhere")
