@@ -19,6 +19,7 @@ from neurons.auth import verify_response
 from neurons.miner_app import build_miner_app
 from neurons.miner_client import MinerClient, QueryStatus
 from protocol import (
+    MAX_DEADLINE_S,
     MAX_INPUTS,
     MAX_REQUEST_BYTES,
     ROUTE_CAPABILITIES,
@@ -296,7 +297,9 @@ async def test_an_idle_miner_serves_again_after_one_slow_proof(cast):
 async def test_full_queue_answers_503_at_once(cast):
     """One proving, one waiting (max_queue=1): the third is refused immediately, the others finish."""
     gate = asyncio.Event()
-    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1, max_per_caller=3
+    )
     first = asyncio.create_task(miner.prove())
     await miner.prover.started.wait()
     second = asyncio.create_task(miner.prove())
@@ -311,9 +314,44 @@ async def test_full_queue_answers_503_at_once(cast):
     assert results[1].response.queue_s > 0
 
 
+async def test_one_caller_cannot_fill_the_queue_and_starve_another(cast):
+    """Per-caller fairness: with max_concurrent=1 a validator holding one request gets
+    503 busy for a second one, while another validator still gets its place in the queue."""
+    gate = asyncio.Event()
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=4,
+        metagraph=two_validators(cast),
+    )
+    first = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    async with asyncio.timeout(5):  # refused at once, not queued
+        again = await miner.post_raw(request_json())
+    assert again.status_code == 503 and error_of(again).code.value == "busy"
+    assert "this caller" in error_of(again).message
+    other = asyncio.create_task(miner.prove(client=miner.client_for(cast.poor)))
+    while miner.observer.depths[-1] != (1, 1):
+        await asyncio.sleep(0.01)
+    gate.set()
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(first, other)
+    assert [r.status for r in results] == [QueryStatus.OK, QueryStatus.OK]
+    assert (await miner.prove()).status is QueryStatus.OK  # its slot is freed afterwards
+    assert len(miner.prover.calls) == 3
+
+
+async def test_a_deadline_too_far_ahead_is_invalid_without_proving(cast):
+    miner = Miner(cast)
+    resp = await miner.post_raw(request_json(deadline=time.time() + MAX_DEADLINE_S + 5))
+    assert resp.status_code == 422 and error_of(resp).code.value == "invalid_request"
+    assert miner.prover.calls == []
+    assert (await miner.post_raw(request_json(deadline=time.time() + MAX_DEADLINE_S - 5))).status_code == 200
+
+
 async def test_deadline_passing_while_queued_is_408_without_proving(cast):
     gate = asyncio.Event()
-    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1, max_per_caller=2
+    )
     first = asyncio.create_task(miner.prove())
     await miner.prover.started.wait()
     queued = await miner.post_raw(request_json(deadline=time.time() + 0.2))
@@ -423,6 +461,8 @@ def test_build_refuses_what_the_protocol_cannot_announce(cast):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=-1, **common)
     with pytest.raises(ValueError):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_concurrent=0, **common)
+    with pytest.raises(ValueError):
+        build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_per_caller=0, **common)
 
 
 async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
