@@ -248,7 +248,10 @@ def build_miner_app(
     nonces = NonceClock(clock)
     hooks = _SafeObserver(observer)
     admission = _Admission(
-        max_concurrent, max_queue, max_per_caller, lambda: hooks.queue_depth(admission.running, admission.waiting)
+        max_concurrent,
+        max_queue,
+        max_per_caller,
+        lambda: hooks.queue_depth(admission.running, admission.waiting),
     )
 
     def respond(
