@@ -1,21 +1,33 @@
 """Signed HTTP for both sides: who may ask a miner, and who answered a validator.
 
 Server side, :meth:`RequestGuard.admit` runs, in order, before any body is
-parsed or any work is queued:
+parsed or any work is queued — cheapest first, so a caller the miner would
+refuse anyway costs it no signature check and no nonce-store entry:
 
-1. body size — ``Content-Length`` over the limit, or more bytes than the limit
-   while reading, is :class:`BodyTooLarge` (413); the rest is never read;
-2. ``btauth/1`` signature (``bt.http_auth.verify``): header shape, receiver =
+1. declared size — ``Content-Length`` over the limit is :class:`BodyTooLarge`
+   (413); the body is never read;
+2. caller policy on the CLAIMED hotkey (the ``X-Bittensor-Hotkey`` header,
+   not yet verified), checked by :class:`CallerPolicy` on a metagraph
+   snapshot from an injected callable: no such header is
+   :class:`Unauthenticated` (401); not registered on the netuid, no
+   validator permit, or stake under the minimum is :class:`Forbidden` (403).
+   If no snapshot can be had, :class:`PolicyUnavailable` (503): the guard
+   fails closed;
+3. the body, bounded in bytes (more than the limit while reading is
+   :class:`BodyTooLarge`, 413, the rest unread) and in time (not complete
+   within ``body_timeout`` seconds is :class:`BodyTimeout`, 408);
+4. ``btauth/1`` signature (``bt.http_auth.verify``): header shape, receiver =
    this miner's hotkey, freshness, signature, then nonce replay — any failure
-   is :class:`Unauthenticated` (401);
-3. caller policy (:class:`CallerPolicy`) on a metagraph snapshot from an
-   injected callable: registered on the netuid, validator permit, stake at
-   least the minimum — :class:`Forbidden` (403). If no snapshot can be had,
-   :class:`PolicyUnavailable` (503): the guard fails closed.
+   is :class:`Unauthenticated` (401). Only a permitted caller's valid
+   signature reaches the nonce store, and a forged header naming a permitted
+   hotkey is refused here, before any work.
 
-Responses are signed too (:func:`sign_response`), bound to the request's
-route and nonce (see ``protocol.response_target``) and addressed to the
-caller; the validator checks them with :func:`verify_response`.
+Responses to admitted callers are signed too (:func:`sign_response`), bound
+to the request's route and nonce (see ``protocol.response_target``) and
+addressed to the caller; the validator checks them with
+:func:`verify_response`. The guard's refusals are not signed: the caller is
+not verified, so a signature would be work done for anyone, and clients
+ignore signatures on refusals.
 
 Time comes from an injected ``clock`` (unix seconds); nonces signed here are
 strictly increasing per :class:`NonceClock`, so two messages signed in the
@@ -24,6 +36,7 @@ same clock tick never collide.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import threading
@@ -39,8 +52,10 @@ from neurons.chain import MetagraphView, NeuronInfo
 from protocol import MAX_REQUEST_BYTES, RESPONSE_METHOD, ErrorCode, response_target
 
 __all__ = [
+    "BODY_TIMEOUT_S",
     "GuardRejected",
     "BodyTooLarge",
+    "BodyTimeout",
     "Unauthenticated",
     "Forbidden",
     "PolicyUnavailable",
@@ -56,6 +71,7 @@ __all__ = [
     "claimed_nonce",
     "claimed_hotkey",
     "read_capped",
+    "check_declared_size",
     "request_target",
 ]
 
@@ -65,6 +81,7 @@ MetagraphSource = Callable[[], "MetagraphView | Awaitable[MetagraphView]"]
 """Returns the latest metagraph snapshot (sync or async); never touches the network itself."""
 
 _MAX_HEADER_ECHO = 64  # longest claimed hotkey / nonce we echo into a response signature
+BODY_TIMEOUT_S = bt.http_auth.DEFAULT_MAX_AGE  # a body slower than this would be stale anyway
 
 
 class GuardRejected(Exception):
@@ -80,6 +97,12 @@ class BodyTooLarge(GuardRejected):
     """The body is over the byte limit; it was not read to the end."""
 
     code = ErrorCode.TOO_LARGE
+
+
+class BodyTimeout(GuardRejected):
+    """The body did not arrive in time (a stalled or deliberately slow sender)."""
+
+    code = ErrorCode.DEADLINE_EXCEEDED
 
 
 class Unauthenticated(GuardRejected):
@@ -180,6 +203,7 @@ class RequestGuard:
         max_body_bytes: int = MAX_REQUEST_BYTES,
         max_age: float = bt.http_auth.DEFAULT_MAX_AGE,
         allowed_skew: float = bt.http_auth.DEFAULT_ALLOWED_SKEW,
+        body_timeout: float = BODY_TIMEOUT_S,
     ) -> None:
         self.hotkey = hotkey
         self.policy = policy
@@ -191,13 +215,23 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
         self._max_age = max_age
         self._allowed_skew = allowed_skew
+        self.body_timeout = body_timeout
 
     async def admit(self, request: Request) -> Admitted:
         """Run every check on ``request`` (see the module docstring) and return the caller.
 
         Raises a :class:`GuardRejected` leaf; never parses the body.
         """
-        body = await read_capped(request, self.max_body_bytes)
+        check_declared_size(request, self.max_body_bytes)
+        claimed = claimed_hotkey(request.headers)
+        if claimed is None:
+            raise Unauthenticated(f"missing or malformed {HEADER_HOTKEY} header")
+        neuron = self.policy.check(claimed, await self._snapshot())
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                body = await read_capped(request, self.max_body_bytes)
+        except TimeoutError:
+            raise BodyTimeout(f"body not received within {self.body_timeout:g}s") from None
         nonce_header = claimed_nonce(request.headers)
         try:
             caller = bt.http_auth.verify(
@@ -214,9 +248,9 @@ class RequestGuard:
             )
         except AuthError as exc:
             raise Unauthenticated(f"{type(exc).__name__}: {exc}") from None
-        view = await self._snapshot()
-        neuron = self.policy.check(caller.hotkey_ss58, view)
-        return Admitted(hotkey=caller.hotkey_ss58, nonce=nonce_header or "", neuron=neuron, body=body)
+        if caller.hotkey_ss58 != claimed:  # verify reads the same header; never expected
+            raise Unauthenticated("signer is not the claimed hotkey")
+        return Admitted(hotkey=claimed, nonce=nonce_header or "", neuron=neuron, body=body)
 
     async def _snapshot(self) -> MetagraphView:
         try:
@@ -231,8 +265,8 @@ class RequestGuard:
         return view
 
 
-async def read_capped(request: Request, max_bytes: int) -> bytes:
-    """The whole body, or :class:`BodyTooLarge` as soon as it is known to exceed ``max_bytes``."""
+def check_declared_size(request: Request, max_bytes: int) -> None:
+    """:class:`BodyTooLarge` if ``Content-Length`` is unreadable or over ``max_bytes``."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -240,6 +274,12 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
                 raise BodyTooLarge(f"body is {declared} bytes, at most {max_bytes} allowed")
         except ValueError:
             raise BodyTooLarge("unreadable Content-Length") from None
+
+
+async def read_capped(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it is known to exceed
+    ``max_bytes``. Unbounded in time: callers wrap it in a timeout."""
+    check_declared_size(request, max_bytes)
     chunks: list[bytes] = []
     size = 0
     try:

@@ -9,6 +9,14 @@ once the server accepts connections. ``stop_server`` stops taking
 connections, lets requests in flight finish (at most ``GRACEFUL_SHUTDOWN_S``)
 and waits for the server. ``serving`` pairs the two as an async context
 manager. Signals stay with the daemon: the server installs no handlers of its own.
+
+The port may face the internet, so the server bounds what an unsigned
+client can hold: at most ``MAX_CONNECTIONS`` connections and tasks at once
+(more are answered 503 at once), a header block of at most
+``MAX_HEADER_BYTES`` (more is 400 and the connection closes), and idle
+keep-alive connections closed after ``KEEP_ALIVE_S``. Bodies are bounded in
+bytes and time by the app's guard (``neurons.auth``). It always speaks h11,
+where the header cap applies.
 """
 
 from __future__ import annotations
@@ -20,9 +28,21 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "bind", "start_server", "stop_server", "serving"]
+__all__ = [
+    "GRACEFUL_SHUTDOWN_S",
+    "MAX_CONNECTIONS",
+    "MAX_HEADER_BYTES",
+    "KEEP_ALIVE_S",
+    "bind",
+    "start_server",
+    "stop_server",
+    "serving",
+]
 
 GRACEFUL_SHUTDOWN_S = 20
+MAX_CONNECTIONS = 256  # uvicorn's limit_concurrency: connections plus tasks in flight
+MAX_HEADER_BYTES = 8 * 1024  # a signed request's headers are well under 1 KiB
+KEEP_ALIVE_S = 5
 
 
 class _QuietServer(uvicorn.Server):
@@ -68,6 +88,10 @@ async def start_server(app, sock: socket.socket) -> tuple[uvicorn.Server, asynci
         uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            http="h11",
+            limit_concurrency=MAX_CONNECTIONS,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))

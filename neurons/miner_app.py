@@ -1,22 +1,33 @@
 """The miner's HTTP application: authenticated, bounded, deadline-aware proving.
 
 :func:`build_miner_app` returns a FastAPI app with the routes of ``protocol``.
-Every request first passes the :class:`neurons.auth.RequestGuard` (size, then
-signature, then caller policy) — nothing is parsed or queued before that.
-Every response, refusals included, is a signed JSON body: a protocol message
-on 200, an ``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``).
+Every request first passes the :class:`neurons.auth.RequestGuard` (declared
+size, then policy on the claimed hotkey, then the body bounded in bytes and
+time, then the signature) — nothing is parsed or queued before that.
+Every response is a JSON body: a protocol message on 200, an
+``ErrorResponse`` otherwise (status per ``ErrorCode.http_status``). Answers
+to admitted callers are signed for them; the guard's refusals (401, 403,
+408, 413, 503) and answers on unknown routes are not signed, so refusing an
+unverified caller costs no signature.
 
 ``POST /v1/prove``, after the guard, checks in order:
 
 1. body is a valid ``ProofRequest`` (422 ``invalid_request``) of this protocol
    version (422 ``unsupported_version``);
 2. the circuit is served here (404 ``unknown_circuit``);
-3. the deadline has not passed (408 ``deadline_exceeded``);
+3. the deadline has not passed (408 ``deadline_exceeded``) and is at most
+   ``MAX_DEADLINE_S`` ahead (422 ``invalid_request``: a far deadline would
+   let a request wait in the queue for long);
 4. the deadline can be met, judged by the recent proving time of this circuit
    and the queue ahead, pessimistically assuming running proofs just started
-   (503 ``busy``);
-5. a queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
-   wait, anything more is answered at once (503 ``busy``);
+   (503 ``busy``). This check only refuses when other work is running or
+   waiting: an idle miner always tries, so one slow proof (a respawned
+   worker, a busy CPU) can never lock it out — its next proof updates the
+   estimate, and a faster proof replaces it at once;
+5. the caller has fewer than ``max_per_caller`` requests proving or waiting
+   (so one validator cannot fill the queue and starve the others), and a
+   queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
+   wait; anything more is answered at once (503 ``busy``);
 6. a worker frees up before the deadline (408 ``deadline_exceeded``).
 
 Then the proof is made: an ``ExecutionError`` is 500 ``proving_failed`` with
@@ -44,16 +55,17 @@ from starlette.responses import Response
 
 from execution_layer.types import ExecutionError, ProveResult
 from neurons.auth import (
+    BODY_TIMEOUT_S,
     CallerPolicy,
     GuardRejected,
     MetagraphSource,
     NonceClock,
     RequestGuard,
-    claimed_hotkey,
     claimed_nonce,
     sign_response,
 )
 from protocol import (
+    MAX_DEADLINE_S,
     MAX_REQUEST_BYTES,
     PROTOCOL_VERSION,
     ROUTE_CAPABILITIES,
@@ -102,9 +114,13 @@ class _Refused(Exception):
 class _Admission:
     """The bounded queue in front of the prover, and its proving-time estimate."""
 
-    def __init__(self, max_concurrent: int, max_queue: int, notify: Callable[[], None]) -> None:
+    def __init__(
+        self, max_concurrent: int, max_queue: int, max_per_caller: int, notify: Callable[[], None]
+    ) -> None:
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
+        self.max_per_caller = max_per_caller
+        self._per_caller: dict[str, int] = {}
         self.running = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -112,9 +128,10 @@ class _Admission:
         self._notify = notify
 
     def expected_seconds(self, circuit_id: str) -> float | None:
-        """Time until a request arriving now would be proved, or None without history."""
+        """Time until a request arriving now would be proved; None when there is no
+        history for the circuit or nothing is running or waiting (an idle miner tries)."""
         per_proof = self._estimate.get(circuit_id)
-        if per_proof is None:
+        if per_proof is None or self.running + self.waiting == 0:
             return None
         rounds_ahead = self.waiting // self.max_concurrent
         if self.running >= self.max_concurrent:
@@ -122,16 +139,40 @@ class _Admission:
         return per_proof * (rounds_ahead + 1)
 
     def record(self, circuit_id: str, seconds: float) -> None:
+        """Fold one proving time in: slower proofs move the estimate up gradually,
+        a faster one replaces it (a slow outlier must not keep refusing work)."""
         old = self._estimate.get(circuit_id)
         self._estimate[circuit_id] = (
-            seconds if old is None else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
+            seconds
+            if old is None or seconds <= old
+            else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
         )
 
     @asynccontextmanager
-    async def slot(self, wait_s: float) -> AsyncIterator[float]:
-        """Hold a worker slot; yields seconds waited. 503 if full, TimeoutError past ``wait_s``."""
+    async def slot(self, caller: str, wait_s: float) -> AsyncIterator[float]:
+        """Hold a worker slot for ``caller``; yields seconds waited. 503 if the caller
+        already has ``max_per_caller`` requests here or the queue is full,
+        TimeoutError past ``wait_s``."""
+        held = self._per_caller.get(caller, 0)
+        if held >= self.max_per_caller:
+            raise _Refused(
+                ErrorCode.BUSY, f"this caller already has {held} requests proving or waiting"
+            )
         if self.running + self.waiting >= self.max_concurrent + self.max_queue:
             raise _Refused(ErrorCode.BUSY, "queue is full")
+        self._per_caller[caller] = held + 1
+        try:
+            async with self._slot(wait_s) as waited:
+                yield waited
+        finally:
+            left = self._per_caller[caller] - 1
+            if left:
+                self._per_caller[caller] = left
+            else:
+                del self._per_caller[caller]
+
+    @asynccontextmanager
+    async def _slot(self, wait_s: float) -> AsyncIterator[float]:
         self.waiting += 1
         self._notify()
         started = time.perf_counter()
@@ -166,18 +207,25 @@ def build_miner_app(
     require_permit: bool = True,
     max_body_bytes: int = MAX_REQUEST_BYTES,
     circuit_names: Mapping[str, str] | None = None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    max_per_caller: int | None = None,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
     ``circuit_names`` (id -> name) only makes the logs readable.
+    ``body_timeout_s`` bounds the wait for a request body (408 past it).
+    ``max_per_caller`` (default ``max_concurrent``) caps the requests one
+    hotkey may have proving or waiting at once.
 
     ``wallet`` signs responses with its hotkey, which is also the receiver every
     request must be signed for. ``clock`` (unix seconds) drives deadlines,
     signature freshness and response nonces. Raises ``ValueError`` for a
     circuit id or queue size the protocol cannot announce.
     """
-    if max_concurrent < 1 or max_queue < 0:
-        raise ValueError("max_concurrent must be >= 1 and max_queue >= 0")
+    if max_per_caller is None:
+        max_per_caller = max_concurrent
+    if max_concurrent < 1 or max_queue < 0 or max_per_caller < 1:
+        raise ValueError("max_concurrent and max_per_caller must be >= 1 and max_queue >= 0")
     served = frozenset(circuits)
     names = dict(circuit_names or {})
     try:
@@ -195,32 +243,43 @@ def build_miner_app(
         nonce_store=nonce_store,
         clock=clock,
         max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout_s,
     )
     nonces = NonceClock(clock)
     hooks = _SafeObserver(observer)
     admission = _Admission(
-        max_concurrent, max_queue, lambda: hooks.queue_depth(admission.running, admission.waiting)
+        max_concurrent,
+        max_queue,
+        max_per_caller,
+        lambda: hooks.queue_depth(admission.running, admission.waiting),
     )
 
     def respond(
         request: Request, route: str, message: BaseModel, *, receiver: str | None = None
     ) -> Response:
+        """``message`` as the answer, signed for ``receiver`` (an admitted caller) if given."""
         status = message.code.http_status if isinstance(message, ErrorResponse) else 200
         body = encode(message)
-        headers = sign_response(
-            signer,
-            route=route,
-            request_nonce=claimed_nonce(request.headers),
-            body=body,
-            receiver=receiver or claimed_hotkey(request.headers),
-            nonce_ns=nonces(),
-        )
+        headers = {}
+        if receiver is not None:
+            headers = sign_response(
+                signer,
+                route=route,
+                request_nonce=claimed_nonce(request.headers),
+                body=body,
+                receiver=receiver,
+                nonce_ns=nonces(),
+            )
         outcome = message.code.value if isinstance(message, ErrorResponse) else "ok"
         hooks.request_finished(route if route in _ROUTES else "other", outcome, status)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
-    def refuse(request: Request, route: str, code: ErrorCode, message: str) -> Response:
-        return respond(request, route, ErrorResponse(code=code, message=message[:500]))
+    def refuse(
+        request: Request, route: str, code: ErrorCode, message: str, *, receiver: str | None = None
+    ) -> Response:
+        return respond(
+            request, route, ErrorResponse(code=code, message=message[:500]), receiver=receiver
+        )
 
     async def capabilities_route(request: Request) -> Response:
         try:
@@ -237,12 +296,12 @@ def build_miner_app(
         try:
             # The log names the caller as operators read the metagraph: uid, then hotkey.
             caller = f"uid {admitted.neuron.uid} {admitted.hotkey[:10]}"
-            response = await _serve_proof(admitted.body, caller)
+            response = await _serve_proof(admitted.body, admitted.hotkey, caller)
         except _Refused as exc:
-            return refuse(request, ROUTE_PROVE, exc.code, str(exc))
+            return refuse(request, ROUTE_PROVE, exc.code, str(exc), receiver=admitted.hotkey)
         return respond(request, ROUTE_PROVE, response, receiver=admitted.hotkey)
 
-    async def _serve_proof(body: bytes, caller: str) -> ProofResponse:
+    async def _serve_proof(body: bytes, hotkey: str, caller: str) -> ProofResponse:
         try:
             req = decode(ProofRequest, body, max_bytes=max_body_bytes)
         except ProtocolError as exc:  # the guard already capped the size: this is shape
@@ -257,6 +316,11 @@ def build_miner_app(
         remaining = req.deadline - clock()
         if remaining <= 0:
             raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline has already passed")
+        if remaining > MAX_DEADLINE_S:
+            raise _Refused(
+                ErrorCode.INVALID_REQUEST,
+                f"deadline is {remaining:.0f}s away, at most {MAX_DEADLINE_S}s allowed",
+            )
         expected = admission.expected_seconds(req.circuit_id)
         if expected is not None and expected > remaining:
             raise _Refused(
@@ -264,7 +328,7 @@ def build_miner_app(
                 f"deadline cannot be met: about {expected:.1f}s needed, {remaining:.1f}s left",
             )
         try:
-            async with admission.slot(remaining) as queue_s:
+            async with admission.slot(hotkey, remaining) as queue_s:
                 if req.deadline <= clock():
                     raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued")
                 return await _prove(req, caller, queue_s)

@@ -18,6 +18,7 @@ from ._codec import InvalidMessage, MessageTooLarge, ProtocolError, decode, enco
 from ._fields import CircuitId, Felt, FiniteFloat, ProofBytes, RequestId, new_request_id
 from ._limits import (
     MAX_CIRCUITS,
+    MAX_DEADLINE_S,
     MAX_FELTS,
     MAX_INPUTS,
     MAX_INSTANCE_GROUPS,
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_FELTS",
     "MAX_CIRCUITS",
     "MAX_MESSAGE_CHARS",
+    "MAX_DEADLINE_S",
     "CircuitId",
     "RequestId",
     "Felt",

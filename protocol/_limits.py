@@ -22,6 +22,7 @@ __all__ = [
     "MAX_FELTS",
     "MAX_CIRCUITS",
     "MAX_MESSAGE_CHARS",
+    "MAX_DEADLINE_S",
 ]
 
 PROTOCOL_VERSION: Final = 1
@@ -42,3 +43,8 @@ MAX_MESSAGE_CHARS: Final = 512
 MAX_REQUEST_BYTES: Final = 256 * 1024
 # A response carries the base64 proof plus instance felts (66 JSON chars each).
 MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+
+# How far ahead a request's deadline may be (seconds, on the miner's clock).
+# Circuits' timeouts are ~10 s; a far deadline would only let a request sit
+# in a miner's queue for long.
+MAX_DEADLINE_S: Final = 60.0

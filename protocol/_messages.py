@@ -39,7 +39,8 @@ class ProofRequest(_Message):
 
     ``inputs`` is the model input flattened in row-major order. ``deadline`` is
     an absolute unix time in seconds; a miner refuses work it cannot finish by
-    then. ``protocol_version`` is checked by the receiver, not by this model,
+    then, and a deadline more than :data:`MAX_DEADLINE_S` ahead of its clock.
+    ``protocol_version`` is checked by the receiver, not by this model,
     so a peer on another version gets a precise error instead of a shape error.
     """
 

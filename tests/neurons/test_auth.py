@@ -6,6 +6,7 @@ wallets and real ``btauth/1`` signatures.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import bittensor as bt
@@ -42,7 +43,7 @@ def cast(tmp_path_factory):
 class Guarded:
     """A one-route app whose handler answers 200 only after the guard admits."""
 
-    def __init__(self, cast, *, metagraph=None, max_body_bytes=1024, clock=time.time):
+    def __init__(self, cast, *, metagraph=None, max_body_bytes=1024, clock=time.time, **guard):
         self.handled: list[bytes] = []
         self.guard = RequestGuard(
             hotkey=hotkey_of(cast.miner),
@@ -50,8 +51,9 @@ class Guarded:
             metagraph=metagraph or cast.metagraph,
             clock=clock,
             max_body_bytes=max_body_bytes,
+            **guard,
         )
-        app = FastAPI()
+        self.app = app = FastAPI()
 
         async def echo(request: Request):
             try:
@@ -183,7 +185,8 @@ async def test_body_over_limit_without_content_length_is_413(cast):
         for _ in range(100):
             yield b"xxxx"
 
-    resp = await app.client.post(PATH, content=chunks(), headers={})
+    headers = signed(cast.validator, hotkey_of(cast.miner))  # a permitted caller gets this far
+    resp = await app.client.post(PATH, content=chunks(), headers=headers)
     assert resp.status_code == 413 and app.handled == []
 
 
@@ -208,6 +211,81 @@ async def test_injected_clock_drives_freshness(cast):
     """With the server clock an hour ahead, a request signed now is stale."""
     app = Guarded(cast, clock=lambda: time.time() + 3600)
     assert (await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))).status_code == 401
+
+
+class RecordingNonces:
+    """A nonce store that remembers who reached it."""
+
+    retention = 60.0
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
+        self.seen.append(hotkey_ss58)
+        return True
+
+
+async def call_with_stalled_body(app, headers: dict[str, str]) -> tuple[int | None, int]:
+    """Drive ``app`` directly over ASGI with a body that never arrives.
+
+    Returns (status sent, times the app asked for the body). A guard that
+    waits for the body without a time limit never returns: bounded at 5 s.
+    """
+    asked = 0
+
+    async def receive():
+        nonlocal asked
+        asked += 1
+        await asyncio.Event().wait()  # the sender stalls forever
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"",
+        "root_path": "", "server": ("m", 80), "client": ("127.0.0.1", 1),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    async with asyncio.timeout(5):
+        await app(scope, receive, send)
+    starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    return (starts[0] if starts else None), asked
+
+
+async def test_a_body_that_never_arrives_is_408_after_the_body_timeout(cast):
+    """Slowloris: a permitted caller's headers, then nothing: refused in bounded time."""
+    app = Guarded(cast, body_timeout=0.2)
+    status, asked = await call_with_stalled_body(app.app, signed(cast.validator, hotkey_of(cast.miner)))
+    assert status == 408 and asked >= 1 and app.handled == []
+
+
+@pytest.mark.parametrize("who", ["stranger", "no_permit", "poor"])
+async def test_refused_claimed_hotkeys_cost_no_body_read_signature_or_nonce(cast, who):
+    """The claimed hotkey is checked first: a caller the policy refuses is 403 before
+    its body is read, its signature checked, or its nonce stored."""
+    nonces = RecordingNonces()
+    app = Guarded(cast, nonce_store=nonces)
+    status, asked = await call_with_stalled_body(
+        app.app, signed(getattr(cast, who), hotkey_of(cast.miner))
+    )
+    assert (status, asked) == (403, 0)
+    assert nonces.seen == []
+
+
+async def test_no_claimed_hotkey_is_401_before_the_body_is_read(cast):
+    app = Guarded(cast)
+    assert await call_with_stalled_body(app.app, {}) == (401, 0)
+
+
+async def test_a_permitted_callers_signature_reaches_the_nonce_store(cast):
+    nonces = RecordingNonces()
+    app = Guarded(cast, nonce_store=nonces)
+    assert (await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))).status_code == 200
+    assert nonces.seen == [hotkey_of(cast.validator)]
 
 
 def test_policy_checks_registration_permit_stake_in_order():

@@ -19,6 +19,7 @@ from neurons.auth import verify_response
 from neurons.miner_app import build_miner_app
 from neurons.miner_client import MinerClient, QueryStatus
 from protocol import (
+    MAX_DEADLINE_S,
     MAX_INPUTS,
     MAX_REQUEST_BYTES,
     ROUTE_CAPABILITIES,
@@ -40,6 +41,8 @@ from tests.fakes import (
     fake_result,
     hotkey_of,
     make_cast,
+    metagraph_of,
+    neuron,
 )
 
 pytestmark = pytest.mark.anyio
@@ -59,24 +62,27 @@ class Miner:
         self.cast = cast
         self.prover = prover or AsyncFakeProver()
         self.observer = options.pop("observer", RecordingObserver())
-        settings = dict(max_queue=2, max_concurrent=1)
+        settings = dict(max_queue=2, max_concurrent=1, metagraph=cast.metagraph)
         settings.update(options)
         self.app = build_miner_app(
             wallet=cast.miner,
             prove=self.prover,
             circuits={CIRCUIT_A, CIRCUIT_B},
-            metagraph=cast.metagraph,
             netuid=NETUID,
             min_stake=MIN_STAKE,
             observer=self.observer,
             **settings,
         )
-        transport = httpx.ASGITransport(self.app)
-        self.raw = httpx.AsyncClient(transport=transport, base_url="http://miner")
-        self.client = MinerClient(cast.validator, transport=transport, timeout=10)
+        self.transport = httpx.ASGITransport(self.app)
+        self.raw = httpx.AsyncClient(transport=self.transport, base_url="http://miner")
+        self.client = MinerClient(cast.validator, transport=self.transport, timeout=10)
 
-    async def prove(self, **fields):
-        return await self.client.prove(AXON, hotkey_of(self.cast.miner), proof_request(**fields))
+    async def prove(self, *, client=None, **fields):
+        client = client or self.client
+        return await client.prove(AXON, hotkey_of(self.cast.miner), proof_request(**fields))
+
+    def client_for(self, wallet) -> MinerClient:
+        return MinerClient(wallet, transport=self.transport, timeout=10)
 
     async def post_raw(self, body: bytes, *, wallet=None, route=ROUTE_PROVE, headers=None):
         """POST ``body`` signed correctly by ``wallet`` (default: the validator)."""
@@ -86,6 +92,18 @@ class Miner:
                 receiver_ss58=hotkey_of(self.cast.miner),
             )
         return await self.raw.post(route, content=body, headers=headers)
+
+
+def two_validators(cast):
+    """A metagraph source where ``poor`` is a second permitted, staked validator."""
+
+    def source():
+        return metagraph_of(NETUID, [
+            neuron(1, hotkey_of(cast.validator), stake=MIN_STAKE * 10),
+            neuron(3, hotkey_of(cast.poor), stake=MIN_STAKE * 10),
+        ])
+
+    return source
 
 
 def proof_request(**fields) -> ProofRequest:
@@ -237,18 +255,51 @@ async def test_expired_deadline_is_408_without_proving(cast):
 
 
 async def test_deadline_that_cannot_be_met_is_503_without_proving(cast):
-    """After one proof took >= 0.3 s, a request with 0.1 s left is refused at once."""
-    miner = Miner(cast, prover=AsyncFakeProver(delay=0.3))
+    """After one proof took >= 0.3 s, a request with 0.1 s left behind a running
+    proof is refused at once."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.3), metagraph=two_validators(cast))
     assert (await miner.prove()).status is QueryStatus.OK
-    resp = await miner.post_raw(request_json(deadline=time.time() + 0.1))
+    miner.prover.gate = asyncio.Event()
+    miner.prover.started.clear()
+    running = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    resp = await miner.post_raw(request_json(deadline=time.time() + 0.1), wallet=cast.poor)
     assert resp.status_code == 503 and "cannot be met" in error_of(resp).message
-    assert len(miner.prover.calls) == 1
+    miner.prover.gate.set()
+    assert (await running).status is QueryStatus.OK
+    assert len(miner.prover.calls) == 2
+
+
+async def test_an_idle_miner_serves_again_after_one_slow_proof(cast):
+    """Lockout: one slow proof must not make an idle miner refuse every shorter deadline
+    forever. Idle, it tries; the fast proof then replaces the estimate, so a request
+    queued behind a running proof is admitted again too."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.5), metagraph=two_validators(cast))
+    assert (await miner.prove()).status is QueryStatus.OK
+    miner.prover.delay = 0.0
+    fast = await miner.post_raw(request_json(deadline=time.time() + 0.3))
+    assert fast.status_code == 200
+    miner.prover.gate = asyncio.Event()
+    miner.prover.started.clear()
+    running = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    queued = asyncio.create_task(
+        miner.post_raw(request_json(deadline=time.time() + 0.6), wallet=cast.poor)
+    )
+    while miner.observer.depths[-1] != (1, 1):
+        await asyncio.sleep(0.01)
+    miner.prover.gate.set()
+    assert (await running).status is QueryStatus.OK
+    assert (await queued).status_code == 200
+    assert len(miner.prover.calls) == 4
 
 
 async def test_full_queue_answers_503_at_once(cast):
     """One proving, one waiting (max_queue=1): the third is refused immediately, the others finish."""
     gate = asyncio.Event()
-    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1, max_per_caller=3
+    )
     first = asyncio.create_task(miner.prove())
     await miner.prover.started.wait()
     second = asyncio.create_task(miner.prove())
@@ -263,9 +314,44 @@ async def test_full_queue_answers_503_at_once(cast):
     assert results[1].response.queue_s > 0
 
 
+async def test_one_caller_cannot_fill_the_queue_and_starve_another(cast):
+    """Per-caller fairness: with max_concurrent=1 a validator holding one request gets
+    503 busy for a second one, while another validator still gets its place in the queue."""
+    gate = asyncio.Event()
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=4,
+        metagraph=two_validators(cast),
+    )
+    first = asyncio.create_task(miner.prove())
+    await miner.prover.started.wait()
+    async with asyncio.timeout(5):  # refused at once, not queued
+        again = await miner.post_raw(request_json())
+    assert again.status_code == 503 and error_of(again).code.value == "busy"
+    assert "this caller" in error_of(again).message
+    other = asyncio.create_task(miner.prove(client=miner.client_for(cast.poor)))
+    while miner.observer.depths[-1] != (1, 1):
+        await asyncio.sleep(0.01)
+    gate.set()
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(first, other)
+    assert [r.status for r in results] == [QueryStatus.OK, QueryStatus.OK]
+    assert (await miner.prove()).status is QueryStatus.OK  # its slot is freed afterwards
+    assert len(miner.prover.calls) == 3
+
+
+async def test_a_deadline_too_far_ahead_is_invalid_without_proving(cast):
+    miner = Miner(cast)
+    resp = await miner.post_raw(request_json(deadline=time.time() + MAX_DEADLINE_S + 5))
+    assert resp.status_code == 422 and error_of(resp).code.value == "invalid_request"
+    assert miner.prover.calls == []
+    assert (await miner.post_raw(request_json(deadline=time.time() + MAX_DEADLINE_S - 5))).status_code == 200
+
+
 async def test_deadline_passing_while_queued_is_408_without_proving(cast):
     gate = asyncio.Event()
-    miner = Miner(cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1)
+    miner = Miner(
+        cast, prover=AsyncFakeProver(gate=gate), max_concurrent=1, max_queue=1, max_per_caller=2
+    )
     first = asyncio.create_task(miner.prove())
     await miner.prover.started.wait()
     queued = await miner.post_raw(request_json(deadline=time.time() + 0.2))
@@ -318,6 +404,32 @@ async def test_refusals_are_signed_by_the_miner_for_the_caller(cast):
     )
 
 
+@pytest.mark.parametrize(
+    "case, status", [("unsigned", 401), ("unregistered", 403), ("oversized", 413)]
+)
+async def test_guard_refusals_are_not_signed(cast, case, status):
+    """Refusing an unverified caller costs no signature, whatever hotkey it claims."""
+    miner = Miner(cast)
+    body = b"x" * (MAX_REQUEST_BYTES + 1) if case == "oversized" else request_json()
+    wallet = {"unsigned": None, "unregistered": cast.stranger, "oversized": cast.validator}[case]
+    headers = {} if wallet is None else bt.http_auth.sign(
+        wallet, method="POST", path=ROUTE_PROVE, body=body, receiver_ss58=hotkey_of(cast.miner)
+    )
+    resp = await miner.raw.post(ROUTE_PROVE, content=body, headers=headers)
+    assert resp.status_code == status
+    assert error_of(resp).code.value in {"unauthenticated", "forbidden", "too_large"}
+    assert "X-Bittensor-Signature" not in resp.headers
+
+
+async def test_the_client_reads_an_unsigned_refusal(cast):
+    miner = Miner(cast)
+    stranger = miner.client_for(cast.stranger)
+    outcome = await miner.prove(client=stranger)
+    assert outcome.status is QueryStatus.HTTP_ERROR and outcome.http_status == 403
+    assert outcome.error is not None and outcome.error.code.value == "forbidden"
+    assert miner.prover.calls == []
+
+
 async def test_unknown_route_and_wrong_method_answer_error_responses(cast):
     miner = Miner(cast)
     missing = await miner.raw.get("/nowhere")
@@ -349,6 +461,8 @@ def test_build_refuses_what_the_protocol_cannot_announce(cast):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=-1, **common)
     with pytest.raises(ValueError):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_concurrent=0, **common)
+    with pytest.raises(ValueError):
+        build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_per_caller=0, **common)
 
 
 async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
