@@ -62,9 +62,15 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
-step "Installing Python packages (pyproject.toml)"
+step "Installing Python packages (pyproject.toml; a few minutes on a fresh machine)"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
+# setuptools warns about every editable install of a project whose packages sit at the top of
+# the checkout (that is this project's layout, on purpose); show pip's output only on failure.
+if ! pip_log=$(.venv/bin/python -m pip install -q -r requirements.txt 2>&1); then
+  printf '%s\n' "$pip_log" >&2
+  echo "setup.sh: installing the Python packages failed (output above)" >&2
+  exit 1
+fi
 
 if [ "$keys" = 1 ]; then
   step "Deriving and checking proving keys"
