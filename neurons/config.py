@@ -102,7 +102,7 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
+def _add_common(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("operations")
     add_logging_args(g)
     g.add_argument(
@@ -120,10 +120,6 @@ def _add_common(parser: argparse.ArgumentParser, *, component: str) -> None:
         help="Run circuits built on a self-generated SRS (such as the shipped one) on a network "
         "that is not on this machine. Only for a private test subnet: whoever generated the SRS "
         "can forge proofs. Not needed on devnet, local or a ws:// URL to this machine.",
-    )
-    g.add_argument(
-        "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
-        help=f"Folder for the {component}'s persistent state.",
     )
     g.add_argument(
         "--metrics.port", dest="metrics_port", type=_port_or_off, default=0,
@@ -189,7 +185,7 @@ def miner_parser() -> argparse.ArgumentParser:
         "--miner.resync_interval", dest="resync_interval", type=_interval, default=60.0,
         help="Seconds between metagraph refreshes (validator permits and stakes).",
     )
-    _add_common(p, component="miner")
+    _add_common(p)
     return p
 
 
@@ -231,7 +227,11 @@ def validator_parser() -> argparse.ArgumentParser:
         "--subtensor.network devnet; off otherwise, also for local, whose node may be a copy of "
         "a real network: there a miner could point the validator at services on its own network.",
     )
-    _add_common(p, component="validator")
+    g.add_argument(
+        "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
+        help="Folder for the validator's persistent state (scores, reports).",
+    )
+    _add_common(p)
     return p
 
 

@@ -123,7 +123,6 @@ def _common_args(workdir: Path, name: str, key_cache: Path | None, debug: bool) 
         "--wallet.path", str(workdir / "wallets"),
         "--wallet.name", name,
         "--wallet.hotkey", "default",
-        "--state.dir", str(workdir / "state" / name),
     ]
     if key_cache is not None:
         args += ["--keys.cache", str(key_cache)]
@@ -258,6 +257,7 @@ async def run_localnet(args, stop: asyncio.Event) -> int:
         validator = _spawn(
             VALIDATOR, "neurons/validator.py",
             _common_args(workdir, VALIDATOR, key_cache, args.logging_debug)
+            + ["--state.dir", str(workdir / "state" / VALIDATOR)]
             + ["--validator.rounds", str(rounds), "--validator.round_interval", str(args.round_interval)],
             workdir,
         )

@@ -68,7 +68,6 @@ class MinerSettings:
     resync_interval: float
     key_cache: Path | None
     srs_path: Path | None
-    state_dir: Path
 
 
 def settings_from_args(args: argparse.Namespace) -> MinerSettings:
@@ -91,7 +90,6 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         resync_interval=args.resync_interval,
         key_cache=args.key_cache.expanduser() if args.key_cache else None,
         srs_path=args.srs_path,
-        state_dir=args.state_dir.expanduser(),
     )
 
 

@@ -63,7 +63,7 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
     port = free_port()
     miner = [PYTHON, "neurons/miner.py", *chain.chain_flags(), "--wallet.name", "miner",
              "--wallet.hotkey", "default", "--axon.port", str(port), "--keys.cache", str(keys),
-             "--state.dir", str(tmp_path / "miner-state"), "--miner.circuits", "digits_cnn"]
+             "--miner.circuits", "digits_cnn"]
     refused = run(miner, env)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
     [line] = error_lines(refused.stderr)

@@ -105,7 +105,7 @@ async def test_announce_failure_is_logged_not_raised(wallets, caplog):
 def miner_settings(root, *network_args: str, port: int | None = None, key_cache=None):
     args = ["--netuid", str(NETUID), "--wallet.name", "miner", "--wallet.path", str(root),
             "--axon.ip", "127.0.0.1", "--axon.port", str(port or free_port()), "--miner.circuits", "wine_mlp",
-            "--miner.resync_interval", "0.2", "--state.dir", str(root / "state"), *network_args]
+            "--miner.resync_interval", "0.2", *network_args]
     if key_cache is not None:
         args += ["--keys.cache", str(key_cache)]
     return settings(*args)
