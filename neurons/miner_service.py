@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from execution_layer import CircuitRegistry, EzklProver
+from execution_layer import CircuitRegistry, EzklProver, make_prover
 from neurons.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
 from neurons.daemon import until_stopped
@@ -41,7 +41,7 @@ from neurons.startup import Registered, observability, registered_neuron, select
 from utils.metrics import Metrics
 
 __all__ = [
-    "MinerSettings", "settings_from_args", "run_miner", "make_ezkl_prover",
+    "MinerSettings", "settings_from_args", "run_miner",
     "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS",
 ]
 
@@ -91,11 +91,6 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         key_cache=args.key_cache.expanduser() if args.key_cache else None,
         srs_path=args.srs_path,
     )
-
-
-def make_ezkl_prover(key_cache: Path | None, srs_path: Path | None):
-    """Top-level (picklable) factory: builds the real prover inside a worker process."""
-    return EzklProver(CircuitRegistry.load(srs_path=srs_path), key_cache=key_cache)
 
 
 class _MetricsObserver:
@@ -168,7 +163,9 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         await asyncio.to_thread(prover.ensure_keys, c.id)
     del prover  # the worker process builds its own; keys are on disk now
 
-    pool = ProverPool(functools.partial(make_ezkl_prover, s.key_cache, s.srs_path), workers=s.workers)
+    pool = ProverPool(
+        functools.partial(make_prover, key_cache=s.key_cache, srs_path=s.srs_path), workers=s.workers
+    )
     stack.push_async_callback(pool.aclose)
     await pool.warm_up()
     log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))

@@ -31,8 +31,7 @@ class RegistryVerifier:
     def __post_init__(self) -> None:
         from execution_layer import CircuitRegistry
 
-        kwargs = {} if self.models_dir is None else {"models_dir": self.models_dir}
-        self._registry = CircuitRegistry.load(srs_path=self.srs_path, **kwargs)
+        self._registry = CircuitRegistry.load(self.models_dir, srs_path=self.srs_path)
 
     def verify(self, circuit_id: str, proof: Proof, expected_inputs: Sequence[float]) -> Verdict:
         """Never raises for a bad proof: every failure is a rejected ``Verdict``.
