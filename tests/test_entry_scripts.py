@@ -67,7 +67,9 @@ def keys(tmp_path_factory) -> Path:
 def script_argv(script: str, chain: LocalChain, keys: Path, extra: list[str]) -> list[str]:
     """argv for ``script`` on the test devnet with wallet m1; ``extra`` overrides (last wins)."""
     argv = [PYTHON, f"neurons/{script}.py", *chain.chain_flags(), "--wallet.name", "m1",
-            "--keys.cache", str(keys), "--state.dir", str(keys.parent / f"{script}-state")]
+            "--keys.cache", str(keys)]
+    if script == "validator":
+        argv += ["--state.dir", str(keys.parent / f"{script}-state")]
     if script == "miner":
         argv += ["--axon.port", str(free_port()), "--miner.circuits", "digits_cnn"]
     else:
@@ -260,20 +262,24 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
     ]
 
 
-def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp_path):
-    log = tmp_path / "miner.log"
-    port = free_port()
-    argv = script_argv("miner", chain, keys, ["--axon.port", str(port)])
+def _sigterm_once_running(argv: list[str], env, log: Path, running_line: str) -> tuple[int, str]:
+    """Start ``argv`` logging to ``log``, SIGTERM it once ``running_line`` shows; (exit code, log)."""
     with log.open("w") as sink:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
-            wait_for_log(log, f"serving on 0.0.0.0:{port}", proc, timeout=90)
+            wait_for_log(log, running_line, proc, timeout=90)
             code = stop(proc, timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    text = log.read_text()
+    return code, log.read_text()
+
+
+def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp_path):
+    port = free_port()
+    argv = script_argv("miner", chain, keys, ["--axon.port", str(port)])
+    code, text = _sigterm_once_running(argv, env, tmp_path / "miner.log", f"serving on 0.0.0.0:{port}")
     assert code == 0, text
     assert "SIGTERM received: stopping cleanly" in text
     assert text.rstrip().endswith("miner stopped"), text
@@ -281,18 +287,8 @@ def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp
 
 
 def test_sigterm_stops_a_running_validator_cleanly_with_exit_0(chain, env, keys, tmp_path):
-    log = tmp_path / "validator.log"
     argv = script_argv("validator", chain, keys, ["--validator.rounds", "0", "--validator.round_interval", "1"])
-    with log.open("w") as sink:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            wait_for_log(log, "round 1 at block", proc, timeout=90)
-            code = stop(proc, timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log.read_text()
+    code, text = _sigterm_once_running(argv, env, tmp_path / "validator.log", "round 1 at block")
     assert code == 0, text
     assert "SIGTERM received: stopping cleanly" in text
     assert text.rstrip().endswith("validator stopped"), text
