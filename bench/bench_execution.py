@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ezkl  # noqa: E402
 import numpy as np  # noqa: E402
 
-from execution_layer import CircuitRegistry, EzklProver, verify  # noqa: E402
+from execution_layer import DEFAULT_KEY_CACHE, CircuitRegistry, EzklProver, verify  # noqa: E402
+from execution_layer._keycache import ENV_VAR  # noqa: E402
 from execution_layer import _ezkl  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6,
                         help="interleaved prove rounds per model, ours and bare ezkl each (default 6)")
     parser.add_argument("--key-cache", type=Path, default=None,
-                        help="proving-key cache root (default $POI_KEY_CACHE or ~/.cache/proof-of-inference/keys)")
+                        help=f"proving-key cache root (default ${ENV_VAR} or {DEFAULT_KEY_CACHE})")
     parser.add_argument("--model", action="append", default=None, help="only these models (repeatable)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

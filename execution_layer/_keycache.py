@@ -32,10 +32,11 @@ from execution_layer import _ezkl, _manifest
 from execution_layer.circuit import Circuit
 from execution_layer.types import KeyDerivationFailed
 
-__all__ = ["default_key_cache", "pk_path", "ensure_keys", "ENV_VAR"]
+__all__ = ["default_key_cache", "pk_path", "ensure_keys", "ENV_VAR", "DEFAULT_KEY_CACHE"]
 
 log = logging.getLogger(__name__)
 ENV_VAR = "POI_KEY_CACHE"
+DEFAULT_KEY_CACHE = Path("~/.cache/proof-of-inference/keys")  # when neither argument nor $POI_KEY_CACHE
 PK_FILE = "pk.key"
 HEARTBEAT_S = 1.0
 
@@ -46,7 +47,7 @@ def default_key_cache(key_cache: Path | None = None) -> Path:
         return Path(key_cache).expanduser()
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    return Path.home() / ".cache" / "proof-of-inference" / "keys"
+    return DEFAULT_KEY_CACHE.expanduser()
 
 
 def pk_path(circuit: Circuit, key_cache: Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from execution_layer._keycache import DEFAULT_KEY_CACHE, ENV_VAR
 from execution_layer.prover import EzklProver
 from execution_layer.registry import CircuitRegistry, default_models_dir
 from execution_layer.types import ExecutionError
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m execution_layer.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="model name (default: the default model)")
     parser.add_argument("--key-cache", type=Path, default=None,
-                        help="proving-key cache root (default $POI_KEY_CACHE or ~/.cache/proof-of-inference/keys)")
+                        help=f"proving-key cache root (default ${ENV_VAR} or {DEFAULT_KEY_CACHE})")
     parser.add_argument("--models", type=Path, default=default_models_dir(),
                         help="folder holding the model folders and srs/ (default: the repository's models/)")
     parser.add_argument("--seed", type=int, default=None, help="input seed (default: fresh entropy)")

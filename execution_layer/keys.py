@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from execution_layer._keycache import ENV_VAR, default_key_cache, ensure_keys
+from execution_layer._keycache import DEFAULT_KEY_CACHE, ENV_VAR, default_key_cache, ensure_keys
 from execution_layer.registry import CircuitRegistry, default_models_dir
 from execution_layer.types import ExecutionError
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m execution_layer.keys",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--key-cache", type=Path, default=None,
-                        help=f"cache root (default ${ENV_VAR} or ~/.cache/proof-of-inference/keys)")
+                        help=f"cache root (default ${ENV_VAR} or {DEFAULT_KEY_CACHE})")
     parser.add_argument("--models", type=Path, default=default_models_dir(),
                         help="folder holding the model folders and srs/ (default: the repository's models/)")
     parser.add_argument("--srs", type=Path, default=None,

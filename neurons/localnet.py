@@ -27,8 +27,8 @@ from pathlib import Path
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from neurons.config import localnet_parser  # noqa: E402
-from neurons.daemon import repo_root  # noqa: E402
+from neurons.shared.config import localnet_parser  # noqa: E402
+from neurons.shared.daemon import repo_root  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
 
 __all__ = ["main", "LocalnetError"]

@@ -1,7 +1,7 @@
 """Proof-of-inference miner: ``python neurons/miner.py --netuid 2 --wallet.name … --wallet.hotkey …``.
 
 Parses flags, configures logging and runs the miner daemon
-(``neurons.miner_service``) until SIGINT/SIGTERM. ``--help`` explains every flag.
+(``neurons.mining.service``) until SIGINT/SIGTERM. ``--help`` explains every flag.
 """
 
 import sys
@@ -12,8 +12,8 @@ if __name__ == "__main__":
     # from the repository root rather than from neurons/.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from neurons.config import miner_parser  # noqa: E402
-from neurons.daemon import run_daemon  # noqa: E402
+from neurons.shared.config import miner_parser  # noqa: E402
+from neurons.shared.daemon import run_daemon  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = miner_parser().parse_args(argv)
     configure_logging("miner", args.logging_debug)
     # Heavy imports (ezkl, onnxruntime, FastAPI) only after --help has had its say.
-    from neurons.miner_service import run_miner, settings_from_args
+    from neurons.mining.service import run_miner, settings_from_args
 
     settings = settings_from_args(args)
     return run_daemon(lambda stop: run_miner(settings, stop=stop), "miner")

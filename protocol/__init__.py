@@ -1,7 +1,7 @@
 """The wire protocol between validators and miners: the only wire format there is.
 
 Transport is HTTP with JSON bodies; every request and response is signed with
-bittensor's ``btauth/1`` headers (see ``neurons.auth``).
+bittensor's ``btauth/1`` headers (see ``neurons.mining.guard`` and ``neurons.validating.signing``).
 
 Routes (all under :data:`PROTOCOL_VERSION` 1):
 

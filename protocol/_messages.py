@@ -13,8 +13,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from execution_layer.types import Proof, ProveResult
-
 from ._fields import CircuitId, Felt, FiniteFloat, Message, ProofBytes, RequestId, Seconds
 from ._limits import (
     MAX_CIRCUITS,
@@ -55,7 +53,7 @@ class ProofResponse(_Message):
     """Miner -> validator: the outputs of a request and the proof of them.
 
     ``proof`` is the raw proof bytes (base64 on the wire); ``instances`` are
-    the public values as ezkl writes them (see :class:`execution_layer.types.Proof`),
+    the public values as ezkl writes them (hex field elements, one group per tensor),
     at most :data:`MAX_FELTS` in all groups together. ``queue_s`` and
     ``prove_s`` are the miner's own account of its time (waiting for a
     worker, then witness generation plus proving); a validator measures
@@ -77,44 +75,6 @@ class ProofResponse(_Message):
         if total > MAX_FELTS:
             raise ValueError(f"instances hold {total} field elements, at most {MAX_FELTS} allowed")
         return self
-
-    def to_proof(self) -> Proof:
-        """The proof as the execution layer's verifier takes it."""
-        return Proof(circuit_id=self.circuit_id, instances=self.instances, proof=self.proof)
-
-    @classmethod
-    def from_proof(
-        cls,
-        proof: Proof,
-        *,
-        request_id: str,
-        outputs: tuple[float, ...],
-        queue_s: float,
-        prove_s: float,
-    ) -> ProofResponse:
-        """Wrap an execution-layer proof; raises ``pydantic.ValidationError`` if it breaks a limit."""
-        return cls(
-            request_id=request_id,
-            circuit_id=proof.circuit_id,
-            outputs=outputs,
-            proof=proof.proof,
-            instances=proof.instances,
-            queue_s=queue_s,
-            prove_s=prove_s,
-        )
-
-    @classmethod
-    def from_prove_result(
-        cls, result: ProveResult, *, request_id: str, queue_s: float, prove_s: float | None = None
-    ) -> ProofResponse:
-        """Wrap a prover's result; ``prove_s`` defaults to its witness plus proving time."""
-        return cls.from_proof(
-            result.proof,
-            request_id=request_id,
-            outputs=result.outputs,
-            queue_s=queue_s,
-            prove_s=result.witness_s + result.prove_s if prove_s is None else prove_s,
-        )
 
 
 class Capabilities(_Message):

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from neurons.config import miner_parser
-from neurons.daemon import run_daemon
+from neurons.shared.config import miner_parser
+from neurons.shared.daemon import run_daemon
 from tests.entry_support import (
     PYTHON,
     ROOT,
@@ -237,8 +237,8 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
     On the devnet the announced IP defaults to 127.0.0.1; on a real network it
     is required, and the miner must say so before serving (one line, exit 1).
     """
-    from neurons.chain import connect
-    from neurons.miner_service import run_miner, settings_from_args
+    from neurons.devnet.connect import connect_devnet
+    from neurons.mining.service import run_miner, settings_from_args
 
     monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(keys.parent / "symbols.json"))
     flags = ["--wallet.name", "m1", "--wallet.path", str(chain.wallets), "--keys.cache", str(keys)]
@@ -247,7 +247,7 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
     assert settings.external_ip is None and settings.min_stake == 1000.0
 
     async def main(stop_event: asyncio.Event) -> None:
-        devnet = await connect("devnet", devnet_path=chain.state)
+        devnet = await connect_devnet(chain.state)
         try:
             await run_miner(settings, stop=stop_event, chain=devnet)
         finally:

@@ -21,7 +21,7 @@ def test_no_proving_key_is_committed():
 def test_weights_version_key_follows_the_project_version():
     import tomllib
 
-    from neurons.version import VERSION_KEY, __version__, version_key
+    from neurons.shared.version import VERSION_KEY, __version__, version_key
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert __version__ == project["version"]

@@ -3,7 +3,7 @@
 One line per event::
 
     2026-11-26T15:20:01Z INFO validator: round 4: 3/3 verified, mean score 0.712
-    2026-11-26T15:20:01Z INFO validator neurons.challenge: uid 3 5FHneW46xG: digits_cnn failed: timeout
+    2026-11-26T15:20:01Z INFO validator neurons.validating.challenge: uid 3 5FHneW46xG: digits_cnn failed: timeout
 
 (time in UTC, level, component, then the logger when it is not the
 component's own, message; tracebacks follow on the next lines).

@@ -29,7 +29,7 @@ class Metrics:
     ``protocol.ErrorCode`` value, e.g. busy / unauthenticated / proving_failed),
     ``proof_seconds`` (label ``circuit``), ``queue_depth``,
     ``metagraph_age_seconds``. Validator:
-    ``verifications`` (label ``outcome``: a ``neurons.challenge.Outcome``
+    ``verifications`` (label ``outcome``: a ``neurons.validating.challenge.Outcome``
     value: accepted / no_response / http_error / bad_response /
     bad_signature / replayed / rejected / late / validator_error),
     ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import bittensor as bt
 
-from neurons.chain import Chain, DevnetStateMissing, MetagraphView, connect, load_wallet
+from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH, Chain, MetagraphView, load_wallet
 
 from . import runtime
 from .runtime import SubnetParams
-from .store import DEFAULT_STATE_PATH, StateMissing, Store
+from .connect import DevnetStateMissing, connect_devnet
+from .store import StateMissing, Store
 
 __all__ = [
     "DevnetError",
@@ -37,9 +38,6 @@ __all__ = [
     "MetagraphReport",
     "SubnetParams",
 ]
-
-DEFAULT_WALLET_PATH = Path("~/.bittensor/wallets")
-
 
 class DevnetError(Exception):
     """An admin operation failed; ``str(e)`` is one line that says what to do."""
@@ -58,7 +56,7 @@ def open_store(
     ``DevnetStateMissing`` (naming the create-subnet command for ``netuid``) and
     nothing is written.
     """
-    path = state or DEFAULT_STATE_PATH
+    path = state or DEFAULT_DEVNET_STATE
     try:
         return Store(path, block_time=block_time, create=create)
     except StateMissing:
@@ -67,7 +65,7 @@ def open_store(
 
 async def open_chain(state: Path | None = None, *, netuid: int | None = None) -> Chain:
     """A :class:`Chain` on the existing devnet at ``state`` (``DevnetStateMissing`` if absent)."""
-    return await connect("devnet", devnet_path=state or DEFAULT_STATE_PATH, netuid=netuid)
+    return await connect_devnet(state, netuid=netuid)
 
 
 def create_subnet(

@@ -17,7 +17,9 @@ from neurons.chain import ChainFailure, load_wallet
 
 from . import admin
 from .runtime import SubnetParams
-from .store import DEFAULT_BLOCK_TIME, DEFAULT_STATE_PATH
+from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
+
+from .store import DEFAULT_BLOCK_TIME
 
 __all__ = ["main", "build_parser"]
 
@@ -36,14 +38,14 @@ def _common(*, suppress: bool) -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS if suppress else None,
         help=f"devnet state file (SQLite), shared by every process on this chain "
-        f"(default: {DEFAULT_STATE_PATH})",
+        f"(default: {DEFAULT_DEVNET_STATE})",
     )
     common.add_argument(
         "--wallet.path",
         dest="wallet_path",
         type=Path,
-        default=argparse.SUPPRESS if suppress else admin.DEFAULT_WALLET_PATH,
-        help=f"directory holding wallets (default: {admin.DEFAULT_WALLET_PATH})",
+        default=argparse.SUPPRESS if suppress else DEFAULT_WALLET_PATH,
+        help=f"directory holding wallets (default: {DEFAULT_WALLET_PATH})",
     )
     return common
 

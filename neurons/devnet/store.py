@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME", "DEFAULT_STATE_PATH"]
+__all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME"]
 
 DEFAULT_BLOCK_TIME = 2.0
 GENESIS_BLOCK = 1
-DEFAULT_STATE_PATH = Path("~/.bittensor/devnet/chain.sqlite")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

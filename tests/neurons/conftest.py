@@ -31,7 +31,7 @@ def key_dir(request, tmp_path_factory):
 def real(request, key_dir, shipped):
     """(circuit, prover, verifier) for wine_mlp; the session ``prover`` when there is one."""
     from execution_layer import EzklProver
-    from neurons.verifier_pool import make_registry_verifier
+    from neurons.validating.verifier_pool import make_registry_verifier
 
     try:
         prover = request.getfixturevalue("prover")

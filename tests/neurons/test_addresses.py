@@ -1,10 +1,10 @@
-"""neurons.addresses: which axon IPs are worth querying, which chain endpoints are this machine."""
+"""neurons.shared.addresses: which axon IPs are worth querying, which chain endpoints are this machine."""
 
 from __future__ import annotations
 
 import pytest
 
-from neurons.addresses import is_loopback_endpoint, routable
+from neurons.shared.addresses import is_loopback_endpoint, routable
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""neurons.auth: the server-side guard (size, signature, policy) and response signatures.
+"""neurons.mining.guard: the server-side guard (size, signature, policy); response signatures.
 
 The guard is driven through a minimal app over ``httpx.ASGITransport`` with real
 wallets and real ``btauth/1`` signatures.
@@ -16,18 +16,17 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from neurons.auth import (
+from neurons.mining.guard import (
     BodyTooLarge,
     CallerPolicy,
     Forbidden,
     GuardRejected,
-    NonceClock,
     PolicyUnavailable,
     RequestGuard,
-    ResponseUntrusted,
     sign_response,
-    verify_response,
 )
+from neurons.shared.nonces import NonceClock
+from neurons.validating.signing import ResponseUntrusted, verify_response
 from tests.fakes import MIN_STAKE, NETUID, hotkey_of, make_cast, metagraph_of, neuron
 
 pytestmark = pytest.mark.anyio

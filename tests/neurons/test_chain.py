@@ -10,7 +10,6 @@ from bittensor.result import RpcConnectionError
 from neurons import chain as chain_mod
 from neurons.chain import (
     ChainUnreachable,
-    DevnetStateMissing,
     MetagraphView,
     NotRegistered,
     UnknownNetwork,
@@ -21,6 +20,8 @@ from neurons.chain import (
     register_command,
     require_registered,
 )
+from neurons.chain.client import _no_subnet
+from neurons.devnet.connect import DevnetStateMissing, connect_devnet
 from neurons.devnet.substrate import DevnetSubstrate
 from tests.devnet.fixtures import make_devnet, make_wallet
 
@@ -76,7 +77,7 @@ def test_unreachable_endpoint_fails_fast_with_one_line():
 
 def test_connect_devnet_creates_the_state_file_only_when_asked(tmp_path):
     async def go():
-        chain = await connect("devnet", devnet_path=tmp_path / "d" / "chain.sqlite", create=True)
+        chain = await connect_devnet(tmp_path / "d" / "chain.sqlite", create=True)
         block = await chain.block()
         await chain.close()
         return block
@@ -90,7 +91,7 @@ def test_connect_refuses_a_missing_devnet_state_and_writes_nothing(tmp_path):
     the path and the create-subnet command for the netuid; no file, no folder."""
     typo = tmp_path / "typo" / "chian.sqlite"
     with pytest.raises(DevnetStateMissing) as caught:
-        run(connect("devnet", devnet_path=typo, netuid=5))
+        run(connect_devnet(typo, netuid=5))
     assert isinstance(caught.value, ChainUnreachable)
     assert str(caught.value) == (
         f"no devnet state at {typo}; create it with python -m neurons.devnet --state {typo} "
@@ -104,7 +105,7 @@ def test_missing_devnet_state_message_quotes_a_path_with_spaces(tmp_path):
     """The command in the message can be pasted as it is; without a netuid it says NETUID."""
     odd = tmp_path / "my chain.sqlite"
     with pytest.raises(DevnetStateMissing) as caught:
-        run(connect("devnet", devnet_path=odd))
+        run(connect_devnet(odd))
     assert f"--state '{odd}' create-subnet --netuid NETUID" in str(caught.value)
     assert not odd.exists()
 
@@ -158,7 +159,7 @@ def test_metagraph_of_unknown_subnet_raises(devnet, wallets):
 def test_unknown_subnet_hint_names_a_non_default_devnet_state(devnet):
     """The create-subnet hint carries --state when the chain is not at the default path."""
     async def go(path):
-        chain = await connect("devnet", devnet_path=path)
+        chain = await connect_devnet(path)
         try:
             await chain.metagraph(99)
         finally:
@@ -169,7 +170,7 @@ def test_unknown_subnet_hint_names_a_non_default_devnet_state(devnet):
     assert str(caught.value).endswith(
         f"create it: python -m neurons.devnet create-subnet --netuid 99 --state {devnet.path}"
     )
-    assert "--state" not in chain_mod._no_subnet(99, "devnet", None)
+    assert "--state" not in _no_subnet(99, "devnet", None)
 
 
 def test_serve_axon_unregistered_returns_one_line_error(devnet, wallets):
@@ -345,7 +346,7 @@ def test_real_network_rejections_carry_the_sdk_remediation_in_one_line():
 def test_devnet_state_that_cannot_be_opened_is_chain_unreachable(tmp_path):
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(ChainUnreachable, match="cannot open the devnet state"):
-        run(connect("devnet", devnet_path=tmp_path / "dir.sqlite"))
+        run(connect_devnet(tmp_path / "dir.sqlite"))
 
 
 def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):

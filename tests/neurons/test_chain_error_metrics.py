@@ -11,11 +11,11 @@ import asyncio
 import logging
 
 from neurons.chain import ChainReadFailed, WriteResult
-from neurons.miner_client import MinerClient
-from neurons.miner_service import _announce
-from neurons.replay_guard import ReplayGuard
-from neurons.validator_loop import Validator
-from neurons.validator_state import StateStore
+from neurons.validating.client import MinerClient
+from neurons.mining.service import _announce
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.loop import Validator
+from neurons.validating.state import StateStore
 from tests.fakes import make_wallet, metagraph_of, neuron
 from utils.metrics import Metrics
 

@@ -1,4 +1,4 @@
-"""neurons.challenge: one challenge of one miner always ends in a ResponseRecord, never a raise.
+"""neurons.validating.challenge: one challenge of one miner always ends in a ResponseRecord, never a raise.
 
 The miner side is the real miner app (``build_miner_app``) over ``httpx.ASGITransport``
 with scripted provers, or a mock transport where the app cannot misbehave the way a
@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.auth import sign_response
-from neurons.challenge import Outcome, ResponseRecord, challenge_miner
+from neurons.mining.guard import sign_response
+from neurons.validating.challenge import Outcome, ResponseRecord, challenge_miner
 from neurons.chain import NeuronInfo
-from neurons.miner_app import build_miner_app
-from neurons.miner_client import MinerClient, QueryOutcome, QueryStatus
-from neurons.prover_pool import WorkerCrashed
-from neurons.replay_guard import ReplayGuard
+from neurons.mining.app import build_miner_app
+from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
+from neurons.shared.prover_pool import WorkerCrashed
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.shared.proofs import proof_response
 from protocol import ProofRequest, ProofResponse, encode
 from tests.fakes import (
     CIRCUIT_A,
@@ -75,7 +76,7 @@ def genuine_body(request: httpx.Request) -> bytes:
     """The body an honest miner would send for ``request``."""
     req = ProofRequest.model_validate_json(request.content)
     result = fake_result(req.circuit_id, req.inputs)
-    return encode(ProofResponse.from_prove_result(result, request_id=req.request_id, queue_s=0.0))
+    return encode(proof_response(result, request_id=req.request_id, queue_s=0.0))
 
 
 def signed_by(wallet, body: bytes | None = None, status: int = 200) -> httpx.MockTransport:
@@ -252,7 +253,7 @@ class _LateClient:
 
     async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
         result = fake_result(request.circuit_id, request.inputs)
-        response = ProofResponse.from_prove_result(result, request_id=request.request_id, queue_s=0.0)
+        response = proof_response(result, request_id=request.request_id, queue_s=0.0)
         return QueryOutcome(QueryStatus.OK, response, self.response_s, len(encode(response)), 200)
 
 
@@ -270,7 +271,7 @@ class _WrongRequestClient:
 
     async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
         result = fake_result(request.circuit_id, request.inputs)
-        response = ProofResponse.from_prove_result(result, request_id="0" * 32, queue_s=0.0)
+        response = proof_response(result, request_id="0" * 32, queue_s=0.0)
         return QueryOutcome(QueryStatus.OK, response, 0.1, len(encode(response)), 200)
 
 

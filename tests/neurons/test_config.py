@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from neurons.config import markdown_reference, miner_parser, validator_parser, localnet_parser
+from neurons.shared.config import markdown_reference, miner_parser, validator_parser, localnet_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_command_line_reference_matches_the_parsers():
-    # Regenerate with: python -m neurons.config > docs/command_line_arguments.md
+    # Regenerate with: python -m neurons.shared.config > docs/command_line_arguments.md
     committed = (ROOT / "docs" / "command_line_arguments.md").read_text()
     assert committed == markdown_reference(), "docs/command_line_arguments.md is out of date"
 

@@ -1,4 +1,4 @@
-"""neurons.daemon: errors an operator can fix end the daemon with one log line and exit 1."""
+"""neurons.shared.daemon: errors an operator can fix end the daemon with one log line and exit 1."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from execution_layer.types import CircuitMismatch, CircuitNotFound
 from neurons.chain import NotRegistered
-from neurons.daemon import run_daemon, until_stopped
-from neurons.validator_state import StateError
+from neurons.shared.daemon import run_daemon, until_stopped
+from neurons.validating.state import StateError
 from utils.wandb_log import RunLoggerError
 
 
@@ -35,11 +35,18 @@ def failing_with(error: BaseException):
 def test_an_operator_error_is_one_log_line_and_exit_code_1(error, caplog):
     """The line is the error's own text, with a hint on what to do appended for some."""
     with caplog.at_level(logging.ERROR, logger="validator"):
-        code = run_daemon(failing_with(error), "validator")
+        code = run_daemon(failing_with(error), "validator", operator_errors=(StateError,))
     assert code == 1
     (record,) = [r for r in caplog.records if r.name == "validator"]
     line = record.getMessage()
     assert line.startswith(str(error)) and "\n" not in line and record.exc_info is None
+
+
+def test_a_daemon_error_not_declared_an_operator_error_propagates():
+    """The validator's StateError is one line only where the validator declares it: the
+    shared runner knows no role's errors."""
+    with pytest.raises(StateError):
+        run_daemon(failing_with(StateError("cannot write validator state")), "miner")
 
 
 def test_a_changed_circuit_file_says_how_to_restore_it(caplog):

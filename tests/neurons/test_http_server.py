@@ -1,4 +1,4 @@
-"""neurons.http_server: the port is bound on its own (clear error when taken), then uvicorn
+"""neurons.shared.http_server: the port is bound on its own (clear error when taken), then uvicorn
 serves it inside the daemon's loop, and stopping frees the port."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import socket
 import pytest
 from fastapi import FastAPI
 
-from neurons.http_server import (
+from neurons.shared.http_server import (
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
     bind,

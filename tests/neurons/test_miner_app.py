@@ -1,4 +1,4 @@
-"""neurons.miner_app: the miner's HTTP app, driven in process over ``httpx.ASGITransport``.
+"""neurons.mining.app: the miner's HTTP app, driven in process over ``httpx.ASGITransport``.
 
 Every refusal must come before the prover is called, with the right status and an
 ``ErrorResponse`` body signed by the miner; the app must keep serving after failures.
@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.auth import verify_response
-from neurons.miner_app import build_miner_app
-from neurons.miner_client import MinerClient, QueryStatus
+from neurons.validating.signing import verify_response
+from neurons.mining.app import build_miner_app
+from neurons.validating.client import MinerClient, QueryStatus
+from neurons.shared.proofs import proof_of
 from protocol import (
     MAX_DEADLINE_S,
     MAX_INPUTS,
@@ -129,7 +130,7 @@ async def test_valid_request_is_proved_and_answered(cast):
     outcome = await miner.prove(inputs=(1.0, 2.0, 3.0))
     assert outcome.status is QueryStatus.OK, outcome.detail
     assert outcome.response.outputs == (6.0,)
-    assert outcome.response.to_proof() == fake_result(CIRCUIT_A, (1.0, 2.0, 3.0)).proof
+    assert proof_of(outcome.response) == fake_result(CIRCUIT_A, (1.0, 2.0, 3.0)).proof
     assert outcome.response.queue_s >= 0 and outcome.response.prove_s >= 0
     assert miner.prover.calls == [(CIRCUIT_A, (1.0, 2.0, 3.0))]
     assert miner.observer.requests == [(ROUTE_PROVE, "ok", 200)]

@@ -1,4 +1,4 @@
-"""neurons.miner_client: every way a miner can misbehave ends in a QueryOutcome, never a raise."""
+"""neurons.validating.client: every way a miner can misbehave ends in a QueryOutcome, never a raise."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import time
 import httpx
 import pytest
 
-from neurons.auth import sign_response
-from neurons.miner_app import build_miner_app
-from neurons.miner_client import MinerClient, QueryStatus, _url
+from neurons.mining.guard import sign_response
+from neurons.mining.app import build_miner_app
+from neurons.validating.client import MinerClient, QueryStatus, _url
+from neurons.shared.proofs import proof_response
 from protocol import ROUTE_PROVE, ProofRequest, ProofResponse, encode, new_request_id
 from tests.fakes import (
     CIRCUIT_A,
@@ -82,7 +83,7 @@ def answering(signer, body_for, *, status=200, receiver=None, sign=True):
 
 def genuine_body(request: httpx.Request, **changes) -> bytes:
     req = ProofRequest.model_validate_json(request.content)
-    resp = ProofResponse.from_prove_result(
+    resp = proof_response(
         fake_result(req.circuit_id, req.inputs), request_id=req.request_id, queue_s=0.0
     )
     return encode(resp.model_copy(update=changes))

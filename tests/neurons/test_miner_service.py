@@ -1,4 +1,4 @@
-"""neurons.miner_service: settings, announcing, and the daemon on a fake chain.
+"""neurons.mining.service: settings, announcing, and the daemon on a fake chain.
 
 ``run_miner`` takes an injected chain (``FakeChain``); everything else in it is real:
 wallet files, the circuit registry, proving keys, the spawned prover worker, uvicorn
@@ -17,11 +17,11 @@ import pytest
 
 from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
 from neurons.chain import ChainFailure, NotRegistered, WriteResult
-from neurons.config import miner_parser
-from neurons.daemon import run_daemon
-from neurons.miner_client import MinerClient, QueryStatus
+from neurons.shared.config import miner_parser
+from neurons.shared.daemon import run_daemon
+from neurons.validating.client import MinerClient, QueryStatus
 from neurons.chain import ChainUnreachable
-from neurons.miner_service import (
+from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
     _announce,
@@ -29,6 +29,7 @@ from neurons.miner_service import (
     run_miner,
     settings_from_args,
 )
+from neurons.shared.proofs import proof_of
 from protocol import ProofRequest, new_request_id
 from tests.fakes import FakeChain, free_port, hotkey_of, make_wallet, metagraph_of, neuron, port_is_free, serving
 from utils.metrics import Metrics
@@ -250,7 +251,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
         async with MinerClient(validator) as client:
             outcome = await client.prove(("127.0.0.1", port), hotkey_of(miner), request)
         assert outcome.status is QueryStatus.OK, outcome.detail
-        assert verify(circuit, outcome.response.to_proof(), inputs).accepted
+        assert verify(circuit, proof_of(outcome.response), inputs).accepted
 
         # A resync picks up a moved axon on chain and announces ours again.
         chain.set_neuron(1, axon=("127.0.0.1", 1))

@@ -1,4 +1,4 @@
-"""neurons.prover_pool: a real spawned process pool around a picklable fake prover."""
+"""neurons.shared.prover_pool: a real spawned process pool around a picklable fake prover."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from execution_layer.types import ExecutionError, ProvingFailed
-from neurons.prover_pool import PoolClosed, ProverPool, WorkerCrashed
+from neurons.shared.prover_pool import PoolClosed, ProverPool, WorkerCrashed
 from tests.fakes import (
     CIRCUIT_A,
     CIRCUIT_B,

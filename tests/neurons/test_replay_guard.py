@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from execution_layer.types import Proof
-from neurons.replay_guard import InputsExhausted, ReplayGuard
+from neurons.validating.replay_guard import InputsExhausted, ReplayGuard
 
 
 class Clock:

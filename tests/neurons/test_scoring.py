@@ -7,7 +7,7 @@ import math
 import bittensor as bt
 import pytest
 
-from neurons.scoring import (
+from neurons.validating.scoring import (
     CircuitStats,
     Response,
     ScoringConfig,

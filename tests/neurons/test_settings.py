@@ -1,4 +1,4 @@
-"""neurons.settings: the flag groups both daemons share, read from the real parsers."""
+"""neurons.shared.settings: the flag groups both daemons share, read from the real parsers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from neurons.config import miner_parser, validator_parser
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.shared.config import miner_parser, validator_parser
+from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 
 
 @pytest.mark.parametrize("parser", [miner_parser, validator_parser], ids=["miner", "validator"])

@@ -1,4 +1,4 @@
-"""neurons.startup: circuit choice, registration with an owned or injected chain, observability."""
+"""neurons.shared.startup: circuit choice, registration with an owned or injected chain, observability."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from execution_layer import CircuitNotFound, CircuitRegistry, UntrustedSrs
 from neurons.chain import NotRegistered, WalletMissing
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
-from neurons.startup import observability, registered_neuron, select_circuits
+from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.shared.startup import observability, registered_neuron, select_circuits
 from tests.fakes import FakeChain, hotkey_of, make_wallet, neuron
 
 pytestmark = pytest.mark.anyio

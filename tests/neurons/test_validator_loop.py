@@ -1,4 +1,4 @@
-"""neurons.validator_loop: the validator's rounds, scores, state and weights, with fakes.
+"""neurons.validating.loop: the validator's rounds, scores, state and weights, with fakes.
 
 The chain is ``FakeChain`` (in memory); miners are the real miner app over
 ``httpx.ASGITransport`` with scripted provers (or hostile mock transports), reached
@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.auth import sign_response
-from neurons.miner_app import build_miner_app
-from neurons.miner_client import MinerClient
-from neurons.replay_guard import ReplayGuard
-from neurons.challenge import Outcome
-from neurons.validator_loop import Validator
-from neurons.validator_state import StateStore, ValidatorState
-from neurons.version import VERSION_KEY
+from neurons.mining.guard import sign_response
+from neurons.mining.app import build_miner_app
+from neurons.validating.client import MinerClient
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.challenge import Outcome
+from neurons.validating.loop import Validator
+from neurons.validating.state import StateStore, ValidatorState
+from neurons.shared.version import VERSION_KEY
+from neurons.shared.proofs import proof_response
 from protocol import ProofRequest, ProofResponse, encode
 from tests.fakes import (
     CIRCUIT_A,
@@ -107,7 +108,7 @@ def impostor(impostor_wallet):
     def build(chain, wallet):
         async def handler(request: httpx.Request) -> httpx.Response:
             req = ProofRequest.model_validate_json(request.content)
-            body = encode(ProofResponse.from_prove_result(
+            body = encode(proof_response(
                 fake_result(req.circuit_id, req.inputs), request_id=req.request_id, queue_s=0.0))
             headers = sign_response(
                 impostor_wallet, route=request.url.path,
@@ -312,7 +313,7 @@ async def test_verifier_failures_are_not_charged_to_miners_but_are_reported(nets
     """Every verification raises (a worker dies, and dies again on the retry): the miners'
     averages are untouched and they get no round score, while the verifications metric and
     reports.jsonl still show the validator_error records. A non-serving uid still scores zero."""
-    from neurons.prover_pool import WorkerCrashed
+    from neurons.shared.prover_pool import WorkerCrashed
     from tests.fakes import FakeVerifier
 
     net = nets({1: honest, 2: honest, 3: None})

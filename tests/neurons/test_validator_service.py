@@ -1,4 +1,4 @@
-"""neurons.validator_service: settings from flags, and the wiring as the entry script runs it.
+"""neurons.validating.service: settings from flags, and the wiring as the entry script runs it.
 
 Only the chain is faked (``FakeChain``, injected); wallet files, the circuit
 registry, the spawned verifier pool, state and reports are real, and so is the
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from execution_layer import UntrustedSrs
-from neurons.config import validator_parser
-from neurons.http_server import bind, serving
-from neurons.miner_app import build_miner_app
-from neurons.validator_service import run_validator, settings_from_args
-from neurons.validator_state import StateStore
-from neurons.version import VERSION_KEY
+from neurons.shared.config import validator_parser
+from neurons.shared.http_server import bind, serving
+from neurons.mining.app import build_miner_app
+from neurons.validating.service import run_validator, settings_from_args
+from neurons.validating.state import StateStore
+from neurons.shared.version import VERSION_KEY
 from tests.fakes import MIN_STAKE, NETUID, FakeChain, free_port, hotkey_of, make_wallet, neuron
 from tests.fakes import serving as with_axon
 

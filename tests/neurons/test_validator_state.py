@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-import neurons.validator_state as vs
-from neurons.scoring import CircuitStats
-from neurons.validator_state import SCHEMA_VERSION, StateError, StateStore, ValidatorState
+import neurons.validating.state as vs
+from neurons.validating.scoring import CircuitStats
+from neurons.validating.state import SCHEMA_VERSION, StateError, StateStore, ValidatorState
 
 NOW = 1_780_000_000.0
 
@@ -90,7 +90,7 @@ def test_save_fsyncs_before_renaming(store, monkeypatch):
 def test_corrupt_file_is_kept_aside_and_validator_starts_fresh(store, content, why, caplog):
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(content)
-    with caplog.at_level(logging.ERROR, logger="neurons.validator_state"):
+    with caplog.at_level(logging.ERROR, logger="neurons.validating.state"):
         loaded = store.load()
     assert loaded.fresh and loaded.state == ValidatorState()
     assert loaded.quarantined == store.path.with_name(f"validator.json.corrupt-{int(NOW)}")

@@ -1,4 +1,4 @@
-"""neurons.verifier_pool: the validator's proof checks, as they run in a worker process.
+"""neurons.validating.verifier_pool: the validator's proof checks, as they run in a worker process.
 
 Real EZKL proofs of the smallest shipped circuit (``real`` / ``real_proof`` in conftest).
 """
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import execution_layer
-from neurons.prover_pool import ProverPool
-from neurons.verifier_pool import make_registry_verifier
+from neurons.shared.prover_pool import ProverPool
+from neurons.validating.verifier_pool import make_registry_verifier
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from neurons.config import miner_parser, validator_parser
+from neurons.shared.config import miner_parser, validator_parser
 from tests.ops.support import LOG_LINE, NETUID, REPO, free_port, make_devnet, neuron_env
 
 NODE = shutil.which("node")
@@ -142,10 +142,10 @@ def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path
 def _wait_for_axon(net, *, uid: int, timeout: float, log: Path) -> tuple[str, int] | None:
     import asyncio
 
-    from neurons import chain as chain_mod
+    from neurons.devnet.connect import connect_devnet
 
     async def axon() -> tuple[str, int] | None:
-        chain = await chain_mod.connect("devnet", devnet_path=net.state)
+        chain = await connect_devnet(net.state)
         try:
             me = (await chain.metagraph(NETUID)).by_uid(uid)
             return me.axon if me is not None else None

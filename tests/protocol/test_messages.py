@@ -9,6 +9,7 @@ import pytest
 
 import protocol
 from execution_layer.types import Proof
+from neurons.shared.proofs import proof_response
 from protocol import (
     MAX_FELTS,
     MAX_INPUTS,
@@ -41,7 +42,7 @@ def request_json(**overrides: object) -> bytes:
 
 
 def response_message() -> ProofResponse:
-    return ProofResponse.from_prove_result(
+    return proof_response(
         fake_result(CIRCUIT_A, (1.0, 2.0)), request_id=REQ_ID, queue_s=0.1
     )
 
@@ -112,18 +113,6 @@ def test_response_round_trips_with_base64_proof():
     assert decode(ProofResponse, encode(resp), max_bytes=1_000_000) == resp
 
 
-def test_response_converts_to_and_from_execution_proof():
-    result = fake_result(CIRCUIT_A, (1.0, 2.0))
-    resp = ProofResponse.from_prove_result(result, request_id=REQ_ID, queue_s=0.0)
-    assert resp.to_proof() == result.proof
-    assert resp.outputs == result.outputs
-    assert resp.prove_s == pytest.approx(result.witness_s + result.prove_s)
-    again = ProofResponse.from_proof(
-        resp.to_proof(), request_id=REQ_ID, outputs=resp.outputs, queue_s=0.0, prove_s=1.0
-    )
-    assert again.to_proof() == result.proof
-
-
 def _response_json(**overrides: object) -> bytes:
     body = json.loads(encode(response_message()))
     body.update(overrides)
@@ -180,9 +169,3 @@ def test_messages_are_frozen():
 def test_response_target_binds_route_and_nonce():
     assert protocol.response_target("/v1/prove", 123) == "/v1/prove#123"
     assert protocol.response_target("/v1/prove", None) == "/v1/prove#-"
-
-
-def test_proof_equality_of_to_proof():
-    proof = Proof(circuit_id=CIRCUIT_A, instances=(("0" * 64,),), proof=b"\x01")
-    resp = ProofResponse.from_proof(proof, request_id=REQ_ID, outputs=(), queue_s=0, prove_s=0)
-    assert resp.to_proof() == proof

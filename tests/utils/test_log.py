@@ -31,12 +31,12 @@ def restore_root():
 def test_one_line_per_event_with_time_level_component_and_message(restore_root):
     out = io.StringIO()
     configure_logging("validator", debug=False, stream=out)
-    logging.getLogger("neurons.scoring").info("uid %d hotkey %s: scored %.2f", 3, "5Fhk", 0.82)
-    logging.getLogger("neurons.scoring").debug("hidden")
+    logging.getLogger("neurons.validating.scoring").info("uid %d hotkey %s: scored %.2f", 3, "5Fhk", 0.82)
+    logging.getLogger("neurons.validating.scoring").debug("hidden")
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO validator neurons\.scoring: uid 3 hotkey 5Fhk: scored 0\.82",
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO validator neurons\.validating\.scoring: uid 3 hotkey 5Fhk: scored 0\.82",
         lines[0],
     )
 

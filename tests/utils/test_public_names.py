@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 MODULES = [
-    "neurons.scoring",
-    "neurons.validator_state",
-    "neurons.replay_guard",
+    "neurons.validating.scoring",
+    "neurons.validating.state",
+    "neurons.validating.replay_guard",
     "utils.metrics",
     "utils.wandb_log",
     "utils.log",

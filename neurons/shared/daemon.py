@@ -21,9 +21,8 @@ import sys
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
-from execution_layer.types import CircuitMismatch, CircuitNotFound, ExecutionError
+from execution_layer import CircuitMismatch, CircuitNotFound, ExecutionError, default_models_dir
 from neurons.chain import ChainFailure
-from neurons.validator_state import StateError
 from utils.wandb_log import RunLoggerError
 
 __all__ = ["run_daemon", "repo_root", "until_stopped"]
@@ -32,7 +31,8 @@ T = TypeVar("T")
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    """The checkout the daemons run from (pm2 starts ``neurons/*.py`` there)."""
+    return Path(__file__).resolve().parents[2]
 
 
 async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
@@ -54,9 +54,18 @@ async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
     return None if task.cancelled() else task.result()
 
 
-def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: str) -> int:
+def run_daemon(
+    main: Callable[[asyncio.Event], Awaitable[object]],
+    component: str,
+    *,
+    operator_errors: tuple[type[Exception], ...] = (),
+) -> int:
     """Run ``main(stop)`` to the end; the process exit code: 0, 1 (an operator error, logged
-    as one line on the ``component`` logger) or 130 (interrupted). Anything else propagates."""
+    as one line on the ``component`` logger) or 130 (interrupted). Anything else propagates.
+
+    Operator errors are the chain's, the execution layer's, wandb's, file and socket
+    errors, and the daemon's own ``operator_errors`` (whose ``str`` is one line that
+    says what to do, e.g. the validator's ``StateError``)."""
     log = logging.getLogger(component)
 
     async def runner() -> None:
@@ -76,7 +85,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[object]], component: st
 
     try:
         asyncio.run(runner())
-    except (ChainFailure, StateError, RunLoggerError) as error:
+    except (ChainFailure, RunLoggerError, *operator_errors) as error:
         log.error("%s", error)
         return 1
     except ExecutionError as error:
@@ -113,13 +122,13 @@ def _execution_hint(error: ExecutionError) -> str:
             "release), or pass the SRS they were built with in --srs.path"
         )
     if isinstance(error, CircuitNotFound):
-        models = repo_root() / "models"
+        models = default_models_dir()
         names = sorted(p.parent.name for p in models.glob("*/manifest.json"))
         if names and all(name in str(error) for name in names):
-            return ""  # the message lists them already (neurons.startup.select_circuits)
+            return ""  # the message lists them already (neurons.shared.startup.select_circuits)
         return f"; the shipped circuits are {', '.join(names) or 'none'} (see models/)"
     return ""
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit("neurons/daemon.py is a library; run neurons/miner.py or neurons/validator.py")
+    sys.exit("neurons/shared/daemon.py is a library; run neurons/miner.py or neurons/validator.py")

@@ -33,7 +33,8 @@ import bittensor as bt
 import httpx
 from pydantic import BaseModel
 
-from neurons.auth import NonceClock, ResponseUntrusted, sign_request, verify_response
+from neurons.shared.nonces import NonceClock
+from neurons.validating.signing import ResponseUntrusted, sign_request, verify_response
 from protocol import (
     MAX_RESPONSE_BYTES,
     ROUTE_CAPABILITIES,

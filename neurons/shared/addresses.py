@@ -1,7 +1,7 @@
 """What kind of address an axon IP or a chain endpoint is.
 
 ``routable``: a globally routable unicast IP, which is what a validator on a
-real network queries (see ``neurons.validator_loop``). ``is_loopback_endpoint``:
+real network queries (see ``neurons.validating.loop``). ``is_loopback_endpoint``:
 a ws:// or wss:// URL to this machine, i.e. a chain whose neurons are local too.
 """
 

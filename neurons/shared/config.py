@@ -4,7 +4,7 @@ The flag names follow the bittensor convention operators already know
 (``--wallet.name``, ``--subtensor.network``, ``--axon.port``); argparse keeps
 the dotted name as the option string and a plain ``dest`` for code. Every flag
 has help text: ``docs/command_line_arguments.md`` is generated from these
-parsers (``python -m neurons.config``) and a test fails when the two drift.
+parsers (``python -m neurons.shared.config``) and a test fails when the two drift.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from execution_layer import DEFAULT_KEY_CACHE
+from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
 from utils.log import add_logging_args
 from utils.wandb_log import add_wandb_args
 
@@ -26,9 +28,6 @@ __all__ = [
 
 DEFAULT_NETUID = 2
 DEFAULT_NETWORK = "finney"
-DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
-DEFAULT_DEVNET_STATE = "~/.bittensor/devnet/chain.sqlite"
-DEFAULT_KEY_CACHE = "~/.cache/proof-of-inference/keys"
 DEFAULT_STATE_DIR = "~/.bittensor/proof-of-inference"
 
 
@@ -80,7 +79,7 @@ def _add_chain(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--subtensor.devnet_state", dest="devnet_state", type=Path,
-        default=Path(DEFAULT_DEVNET_STATE),
+        default=DEFAULT_DEVNET_STATE,
         help="State file of the embedded devnet; only read with --subtensor.network devnet. "
         "Must exist: python -m neurons.devnet create-subnet (or neurons/localnet.py) creates it.",
     )
@@ -97,7 +96,7 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
         help="Name of the hotkey inside the wallet; it must be registered on --netuid.",
     )
     g.add_argument(
-        "--wallet.path", dest="wallet_path", type=Path, default=Path(DEFAULT_WALLET_PATH),
+        "--wallet.path", dest="wallet_path", type=Path, default=DEFAULT_WALLET_PATH,
         help="Folder that holds the wallets.",
     )
 
@@ -289,7 +288,7 @@ def markdown_reference() -> str:
     lines = [
         "# Command-line arguments",
         "",
-        "Generated from the argument parsers by `python -m neurons.config > "
+        "Generated from the argument parsers by `python -m neurons.shared.config > "
         "docs/command_line_arguments.md`; a test fails when this file drifts from them.",
         "",
     ]

@@ -54,16 +54,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from execution_layer.types import ExecutionError, ProveResult
-from neurons.auth import (
+from neurons.mining.guard import (
     BODY_TIMEOUT_S,
     CallerPolicy,
     GuardRejected,
     MetagraphSource,
-    NonceClock,
     RequestGuard,
     claimed_nonce,
     sign_response,
 )
+from neurons.shared.nonces import NonceClock
+from neurons.shared.proofs import proof_response
 from protocol import (
     MAX_DEADLINE_S,
     MAX_REQUEST_BYTES,
@@ -357,7 +358,7 @@ def build_miner_app(
         if result.proof.circuit_id != req.circuit_id:
             raise _Refused(ErrorCode.INTERNAL, "prover answered for another circuit")
         try:
-            return ProofResponse.from_prove_result(
+            return proof_response(
                 result, request_id=req.request_id, queue_s=queue_s, prove_s=prove_s
             )
         except ValidationError as exc:

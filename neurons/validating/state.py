@@ -27,7 +27,7 @@ from typing import Annotated, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from neurons.scoring import CircuitStats
+from neurons.validating.scoring import CircuitStats
 
 __all__ = ["SCHEMA_VERSION", "StateError", "ValidatorState", "Loaded", "StateStore"]
 

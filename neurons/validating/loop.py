@@ -17,7 +17,7 @@ zero); write the state atomically; set weights if the
 chain's rate limit allows (a chain failure there is logged and retried next
 round; the round stands); then append the round to ``reports.jsonl``.
 
-Every collaborator is injected; ``neurons.validator_service`` builds the real ones.
+Every collaborator is injected; ``neurons.validating.service`` builds the real ones.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from neurons import scoring
-from neurons.addresses import routable
+from neurons.validating import scoring
+from neurons.shared.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
-from neurons.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
-from neurons.daemon import until_stopped
-from neurons.miner_client import MinerClient
-from neurons.replay_guard import ReplayGuard
-from neurons.validator_state import StateStore, ValidatorState
+from neurons.validating.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
+from neurons.shared.daemon import until_stopped
+from neurons.validating.client import MinerClient
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.state import StateStore, ValidatorState
 from utils.metrics import Metrics, weights_stale
 from utils.wandb_log import NullLogger, RunLogger
 

@@ -7,7 +7,7 @@ run logger and create the state folder (a taken port, wandb without a key or
 an unusable ``--state.dir`` fails here, as one line, before the slow steps),
 load and hash-check the circuits (refusing, off this machine, circuits built on a
 self-generated SRS unless ``--srs.allow_self_generated``), start the verifier worker(s). Then
-``neurons.validator_loop.Validator`` runs rounds until SIGINT/SIGTERM or
+``neurons.validating.loop.Validator`` runs rounds until SIGINT/SIGTERM or
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting.
 
@@ -29,15 +29,15 @@ from pathlib import Path
 
 from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
-from neurons.miner_client import MinerClient
-from neurons.prover_pool import ProverPool
-from neurons.replay_guard import ReplayGuard
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
-from neurons.startup import observability, registered_neuron, select_circuits
-from neurons.validator_loop import Validator
-from neurons.validator_state import StateStore
-from neurons.verifier_pool import make_registry_verifier
-from neurons.version import VERSION_KEY
+from neurons.validating.client import MinerClient
+from neurons.shared.prover_pool import ProverPool
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.shared.startup import observability, registered_neuron, select_circuits
+from neurons.validating.loop import Validator
+from neurons.validating.state import StateStore
+from neurons.validating.verifier_pool import make_registry_verifier
+from neurons.shared.version import VERSION_KEY
 
 __all__ = ["ValidatorSettings", "settings_from_args", "run_validator"]
 

@@ -32,9 +32,10 @@ import numpy as np
 
 from execution_layer.types import Proof, Verdict
 from neurons.chain import NeuronInfo
-from neurons.miner_client import MinerClient, QueryStatus
-from neurons.prover_pool import WorkerCrashed
-from neurons.replay_guard import ReplayGuard
+from neurons.shared.proofs import proof_of
+from neurons.validating.client import MinerClient, QueryStatus
+from neurons.shared.prover_pool import WorkerCrashed
+from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
 __all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn"]
@@ -137,7 +138,7 @@ async def challenge_miner(
     response = query.response
     if response.request_id != request.request_id or response.circuit_id != circuit.id:
         return failed(Outcome.BAD_RESPONSE, "response does not answer this request", response_s=query.response_s)
-    proof = response.to_proof()
+    proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
     measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)
     if not guard.admit_proof(proof):

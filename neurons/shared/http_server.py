@@ -15,7 +15,7 @@ client can hold: at most ``MAX_CONNECTIONS`` connections and tasks at once
 (more are answered 503 at once), a header block of at most
 ``MAX_HEADER_BYTES`` (more is 400 and the connection closes), and idle
 keep-alive connections closed after ``KEEP_ALIVE_S``. Bodies are bounded in
-bytes and time by the app's guard (``neurons.auth``). It always speaks h11,
+bytes and time by the app's guard (``neurons.mining.guard``). It always speaks h11,
 where the header cap applies.
 """
 

@@ -28,11 +28,11 @@ from typing import Any
 from execution_layer import Circuit, CircuitNotFound, CircuitRegistry, UntrustedSrs
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from utils.metrics import Metrics, serve_metrics
 from utils.wandb_log import NullLogger, RunLogger, make_run_logger
 
-__all__ = ["Registered", "registered_neuron", "select_circuits", "Observability", "observability"]
+__all__ = ["Registered", "open_chain", "registered_neuron", "select_circuits", "Observability", "observability"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,18 @@ class Registered:
         return {"uid": self.uid, "hotkey": self.hotkey, "netuid": self.netuid, "network": self.network}
 
 
+async def open_chain(settings: ChainSettings) -> chain_mod.Chain:
+    """A connected chain for ``settings``: the embedded devnet, or a real network's node.
+
+    The devnet package is imported only for ``--subtensor.network devnet``.
+    """
+    if settings.devnet:
+        from neurons.devnet.connect import connect_devnet
+
+        return await connect_devnet(settings.devnet_state, netuid=settings.netuid)
+    return await chain_mod.connect(settings.network)
+
+
 @contextlib.asynccontextmanager
 async def registered_neuron(
     chain_settings: ChainSettings, wallet_settings: WalletSettings, *, chain: ChainAccess | None = None
@@ -61,7 +73,7 @@ async def registered_neuron(
     hotkey = wallet.hotkey.ss58_address
     owns_chain = chain is None
     if chain is None:
-        chain = await chain_mod.connect(c.network, devnet_path=c.devnet_state, netuid=c.netuid)
+        chain = await open_chain(c)
     try:
         view = await chain.metagraph(c.netuid)
         uid = chain_mod.require_registered(

@@ -1,4 +1,4 @@
-"""Signed HTTP for both sides: who may ask a miner, and who answered a validator.
+"""The miner's side of signed HTTP: who may ask it for work, and its signed answers.
 
 Server side, :meth:`RequestGuard.admit` runs, in order, before any body is
 parsed or any work is queued — cheapest first, so a caller the miner would
@@ -25,13 +25,12 @@ refuse anyway costs it no signature check and no nonce-store entry:
 Responses to admitted callers are signed too (:func:`sign_response`), bound
 to the request's route and nonce (see ``protocol.response_target``) and
 addressed to the caller; the validator checks them with
-:func:`verify_response`. The guard's refusals are not signed: the caller is
+``neurons.validating.signing.verify_response``. The guard's refusals are not signed: the caller is
 not verified, so a signature would be work done for anyone, and clients
 ignore signatures on refusals.
 
-Time comes from an injected ``clock`` (unix seconds); nonces signed here are
-strictly increasing per :class:`NonceClock`, so two messages signed in the
-same clock tick never collide.
+Time comes from an injected ``clock`` (unix seconds); the nonces of signed
+responses come from a ``neurons.shared.nonces.NonceClock``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -59,15 +57,11 @@ __all__ = [
     "Unauthenticated",
     "Forbidden",
     "PolicyUnavailable",
-    "ResponseUntrusted",
     "CallerPolicy",
     "Admitted",
-    "NonceClock",
     "RequestGuard",
     "MetagraphSource",
-    "sign_request",
     "sign_response",
-    "verify_response",
     "claimed_nonce",
     "claimed_hotkey",
     "read_capped",
@@ -123,10 +117,6 @@ class PolicyUnavailable(GuardRejected):
     code = ErrorCode.UNAVAILABLE
 
 
-class ResponseUntrusted(Exception):
-    """A response's signature is missing, invalid, or by another hotkey than asked."""
-
-
 @dataclass(frozen=True)
 class CallerPolicy:
     """Who may call: a registered neuron on ``netuid`` with a permit and enough stake.
@@ -169,20 +159,6 @@ class Admitted:
     nonce: str
     neuron: NeuronInfo
     body: bytes
-
-
-class NonceClock:
-    """Nanosecond nonces from ``clock`` (unix seconds), strictly increasing per instance."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            self._last = max(int(self._clock() * 1e9), self._last + 1)
-            return self._last
 
 
 class RequestGuard:
@@ -321,15 +297,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def sign_request(
-    signer: object, *, method: str, path: str, body: bytes, receiver: str, nonce_ns: int
-) -> dict[str, str]:
-    """The ``btauth/1`` headers for a request to ``receiver`` (a thin, typed wrapper)."""
-    return bt.http_auth.sign(
-        signer, method=method, path=path, body=body, receiver_ss58=receiver, nonce_ns=nonce_ns
-    )
-
-
 def sign_response(
     signer: object,
     *,
@@ -348,51 +315,3 @@ def sign_response(
         receiver_ss58=receiver,
         nonce_ns=nonce_ns,
     )
-
-
-class _NoReplayCheck:
-    """Responses need no nonce store: binding to the request's fresh nonce already
-    makes each valid response unique, and a shared store could only cause false alarms."""
-
-    retention = None
-
-    def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
-        return True
-
-
-def verify_response(
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    route: str,
-    request_nonce: int,
-    self_hotkey: str,
-    expected_hotkey: str,
-    now_ns: int,
-    max_age: float,
-) -> None:
-    """Check that ``expected_hotkey`` signed this exact response to our request.
-
-    ``max_age`` should cover the request's timeout; future skew is allowed up to
-    the default freshness window, as the miner's clock is not ours.
-    Raises :class:`ResponseUntrusted` naming the reason.
-    """
-    try:
-        caller = bt.http_auth.verify(
-            headers,
-            body,
-            method=RESPONSE_METHOD,
-            path=response_target(route, request_nonce),
-            self_hotkey_ss58=self_hotkey,
-            max_age=max_age,
-            allowed_skew=bt.http_auth.DEFAULT_MAX_AGE,
-            require_receiver=True,
-            nonce_store=_NoReplayCheck(),
-            now_ns=now_ns,
-        )
-    except AuthError as exc:
-        raise ResponseUntrusted(f"{type(exc).__name__}: {exc}") from None
-    if caller.hotkey_ss58 != expected_hotkey:
-        raise ResponseUntrusted(
-            f"response signed by {caller.hotkey_ss58}, expected the axon's hotkey {expected_hotkey}"
-        )

@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from execution_layer import CircuitRegistry, EzklProver, make_prover
-from neurons.addresses import routable
+from neurons.shared.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
-from neurons.daemon import until_stopped
-from neurons.http_server import bind, serving
-from neurons.miner_app import build_miner_app
-from neurons.prover_pool import ProverPool
-from neurons.settings import ChainSettings, ObservabilitySettings, WalletSettings
-from neurons.startup import Registered, observability, registered_neuron, select_circuits
+from neurons.shared.daemon import until_stopped
+from neurons.shared.http_server import bind, serving
+from neurons.mining.app import build_miner_app
+from neurons.shared.prover_pool import ProverPool
+from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
+from neurons.shared.startup import Registered, observability, registered_neuron, select_circuits
 from utils.metrics import Metrics
 
 __all__ = [

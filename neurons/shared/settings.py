@@ -1,6 +1,6 @@
 """The flag groups both daemons share, as frozen settings built from parsed args.
 
-``neurons.config`` defines the flags; this module turns the shared groups of
+``neurons.shared.config`` defines the flags; this module turns the shared groups of
 a parsed ``argparse.Namespace`` into values: ``ChainSettings`` (which chain
 and subnet), ``WalletSettings`` (whose keys) and ``ObservabilitySettings``
 (Prometheus and Weights & Biases). Paths are expanded (``~``) here, once.
@@ -14,7 +14,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurons.addresses import is_loopback_endpoint
+from neurons.shared.addresses import is_loopback_endpoint
 
 __all__ = ["ChainSettings", "WalletSettings", "ObservabilitySettings"]
 

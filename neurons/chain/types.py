@@ -1,0 +1,77 @@
+"""What the neurons see of a chain: neurons, a metagraph snapshot, write outcomes,
+and the narrow :class:`ChainAccess` protocol the roles depend on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+import bittensor as bt
+
+__all__ = ["NeuronInfo", "MetagraphView", "WriteResult", "ChainAccess"]
+
+
+@dataclass(frozen=True)
+class NeuronInfo:
+    uid: int
+    hotkey: str
+    coldkey: str
+    stake: float  # total stake in TAO (alpha on dynamic subnets, as the metagraph reports)
+    validator_permit: bool
+    axon: tuple[str, int] | None  # (ip, port) the neuron announced, None when not serving
+    incentive: float
+    last_update: int  # block of the neuron's last weight update
+
+
+@dataclass(frozen=True)
+class MetagraphView:
+    netuid: int
+    block: int
+    neurons: tuple[NeuronInfo, ...]
+
+    def by_uid(self, uid: int) -> NeuronInfo | None:
+        for n in self.neurons:
+            if n.uid == uid:
+                return n
+        return None
+
+    def by_hotkey(self, hotkey: str) -> NeuronInfo | None:
+        for n in self.neurons:
+            if n.hotkey == hotkey:
+                return n
+        return None
+
+    def uid_of(self, hotkey: str) -> int | None:
+        n = self.by_hotkey(hotkey)
+        return None if n is None else n.uid
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of a chain write. ``error`` is one readable line, set exactly when not ``ok``."""
+
+    ok: bool
+    error: str | None = None
+    block: int | None = None
+
+
+class ChainAccess(Protocol):
+    """What the neurons need from a chain; ``Chain`` is the real one, tests may fake it."""
+
+    async def block(self) -> int: ...
+
+    async def metagraph(self, netuid: int) -> MetagraphView: ...
+
+    async def serve_axon(self, wallet: bt.Wallet, netuid: int, ip: str, port: int) -> WriteResult: ...
+
+    async def set_weights(
+        self, wallet: bt.Wallet, netuid: int, weights: Mapping[int, float], version_key: int
+    ) -> WriteResult: ...
+
+    async def weights_rate_limit(self, netuid: int) -> int: ...
+
+    async def tempo(self, netuid: int) -> int: ...
+
+    async def weights_of(self, netuid: int, uid: int) -> dict[int, float]: ...
+
+    async def close(self) -> None: ...
