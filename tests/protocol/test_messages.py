@@ -8,7 +8,6 @@ import json
 import pytest
 
 import protocol
-from execution_layer.types import Proof
 from neurons.shared.proofs import proof_response
 from protocol import (
     MAX_FELTS,
