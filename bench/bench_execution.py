@@ -27,9 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ezkl  # noqa: E402
 import numpy as np  # noqa: E402
 
-from execution_layer import DEFAULT_KEY_CACHE, CircuitRegistry, EzklProver, verify  # noqa: E402
+from execution_layer import (  # noqa: E402
+    DEFAULT_KEY_CACHE,
+    CircuitRegistry,
+    EzklProver,
+    _ezkl,  # noqa: E402
+    verify,
+)
 from execution_layer._keycache import ENV_VAR  # noqa: E402
-from execution_layer import _ezkl  # noqa: E402
 
 
 def onnx_us(circuit, inputs, runs: int = 2000) -> float:

@@ -19,8 +19,8 @@ process whose ezkl threads have already run can deadlock.
 """
 
 from execution_layer._ezkl import quiet_native_logs
-from execution_layer.circuit import Circuit, ezkl_version, load_circuit
 from execution_layer._keycache import DEFAULT_KEY_CACHE, default_key_cache, ensure_keys
+from execution_layer.circuit import Circuit, ezkl_version, load_circuit
 from execution_layer.proofjson import proof_from_ezkl, proof_to_ezkl
 from execution_layer.prover import EzklProver, make_prover
 from execution_layer.registry import CircuitRegistry, default_models_dir

@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Sequence
 import ezkl
 import numpy as np
 
-from execution_layer import _ezkl, _keycache as keys
+from execution_layer import _ezkl
+from execution_layer import _keycache as keys
 from execution_layer.circuit import Circuit
 from execution_layer.proofjson import proof_from_ezkl
 from execution_layer.registry import CircuitRegistry

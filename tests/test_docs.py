@@ -11,7 +11,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SRS_NAME = re.compile(r"\bkzg\d+\.srs\b")
 # [text](target) and [text]: target; images too. Targets with a scheme or only an anchor are skipped.

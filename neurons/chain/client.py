@@ -23,7 +23,13 @@ import bittensor as bt
 from bittensor.result import BittensorError, ChainError, ErrorCode, RpcConnectionError
 from bittensor.signing import public_view
 
-from neurons.chain.errors import ChainFailure, ChainReadFailed, ChainUnreachable, UnknownNetwork, UnknownSubnet
+from neurons.chain.errors import (
+    ChainFailure,
+    ChainReadFailed,
+    ChainUnreachable,
+    UnknownNetwork,
+    UnknownSubnet,
+)
 from neurons.chain.types import MetagraphView, NeuronInfo, WriteResult
 
 __all__ = ["NETWORKS", "Chain", "connect"]

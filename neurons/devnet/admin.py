@@ -19,8 +19,8 @@ import bittensor as bt
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH, Chain, MetagraphView, load_wallet
 
 from . import runtime
-from .runtime import SubnetParams
 from .connect import DevnetStateMissing, connect_devnet
+from .runtime import SubnetParams
 from .store import StateMissing, Store
 
 __all__ = [

@@ -13,12 +13,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from neurons.chain import ChainFailure, load_wallet
+from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH, ChainFailure, load_wallet
 
 from . import admin
 from .runtime import SubnetParams
-from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
-
 from .store import DEFAULT_BLOCK_TIME
 
 __all__ = ["main", "build_parser"]

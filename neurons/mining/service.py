@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from execution_layer import CircuitRegistry, EzklProver, make_prover
-from neurons.shared.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
+from neurons.mining.app import build_miner_app
+from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
 from neurons.shared.http_server import bind, serving
-from neurons.mining.app import build_miner_app
 from neurons.shared.prover_pool import ProverPool
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import Registered, observability, registered_neuron, select_circuits

@@ -33,8 +33,8 @@ import numpy as np
 from execution_layer.types import Proof, Verdict
 from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
-from neurons.validating.client import MinerClient, QueryStatus
 from neurons.shared.prover_pool import WorkerCrashed
+from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 

@@ -34,11 +34,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from neurons.validating import scoring
-from neurons.shared.addresses import routable
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
-from neurons.validating.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
+from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
+from neurons.validating import scoring
+from neurons.validating.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState

@@ -29,15 +29,15 @@ from pathlib import Path
 
 from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
-from neurons.validating.client import MinerClient
 from neurons.shared.prover_pool import ProverPool
-from neurons.validating.replay_guard import ReplayGuard
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
+from neurons.shared.version import VERSION_KEY
+from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
+from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
 from neurons.validating.verifier_pool import make_registry_verifier
-from neurons.shared.version import VERSION_KEY
 
 __all__ = ["ValidatorSettings", "settings_from_args", "run_validator"]
 

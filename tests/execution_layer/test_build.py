@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 
 from execution_layer import CircuitRegistry, default_models_dir
-from execution_layer.build import calibration_inputs, main as build_main
+from execution_layer.build import calibration_inputs
+from execution_layer.build import main as build_main
 from models.sampling import InputSpec
 
 MODELS = default_models_dir()

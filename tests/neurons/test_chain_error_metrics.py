@@ -11,10 +11,10 @@ import asyncio
 import logging
 
 from neurons.chain import ChainReadFailed, WriteResult
-from neurons.validating.client import MinerClient
 from neurons.mining.service import _announce
-from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
+from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
 from tests.fakes import make_wallet, metagraph_of, neuron
 from utils.metrics import Metrics

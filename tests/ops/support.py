@@ -23,7 +23,9 @@ from typing import Callable, Iterator
 
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 NETUID = 2
 
 # time, level, component, optional logger, message

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.support import LOG_LINE, Neuron, free_port, make_devnet, neuron_env, sample, scrape, wandb_history
+from tests.ops.support import (
+    LOG_LINE,
+    Neuron,
+    free_port,
+    make_devnet,
+    neuron_env,
+    sample,
+    scrape,
+    wandb_history,
+)
 
 CIRCUIT = "digits_cnn"
 

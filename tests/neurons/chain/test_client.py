@@ -23,7 +23,7 @@ from neurons.chain import (
 from neurons.chain.client import _no_subnet
 from neurons.devnet.connect import DevnetStateMissing, connect_devnet
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.devnet.fixtures import make_devnet, make_wallet
+from tests.neurons.devnet.fixtures import make_devnet, make_wallet
 
 
 @pytest.fixture(autouse=True)

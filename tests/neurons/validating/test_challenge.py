@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.mining.guard import sign_response
-from neurons.validating.challenge import Outcome, ResponseRecord, challenge_miner
 from neurons.chain import NeuronInfo
 from neurons.mining.app import build_miner_app
-from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
-from neurons.shared.prover_pool import WorkerCrashed
-from neurons.validating.replay_guard import ReplayGuard
+from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
+from neurons.shared.prover_pool import WorkerCrashed
+from neurons.validating.challenge import Outcome, ResponseRecord, challenge_miner
+from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
+from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest, ProofResponse, encode
 from tests.fakes import (
     CIRCUIT_A,
@@ -38,6 +38,7 @@ from tests.fakes import (
     neuron,
     serving,
 )
+from tests.support.paths import DOCS
 
 pytestmark = pytest.mark.anyio
 
@@ -303,7 +304,7 @@ def test_every_outcome_is_documented_for_operators():
     import utils.metrics
 
     doc = " ".join((utils.metrics.Metrics.__doc__ or "").split())
-    table = Path(__file__).resolve().parents[2] / "docs" / "pm2.md"
+    table = DOCS / "pm2.md"
     (row,) = [line for line in table.read_text().splitlines() if line.startswith("| `poi_verifications_total")]
     documented = set(re.findall(r"`(\w+)`", row))
     for outcome in Outcome:

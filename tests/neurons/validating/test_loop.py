@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.mining.guard import sign_response
 from neurons.mining.app import build_miner_app
-from neurons.validating.client import MinerClient
-from neurons.validating.replay_guard import ReplayGuard
-from neurons.validating.challenge import Outcome
-from neurons.validating.loop import Validator
-from neurons.validating.state import StateStore, ValidatorState
-from neurons.shared.version import VERSION_KEY
+from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
+from neurons.shared.version import VERSION_KEY
+from neurons.validating.challenge import Outcome
+from neurons.validating.client import MinerClient
+from neurons.validating.loop import Validator
+from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.state import StateStore, ValidatorState
 from protocol import ProofRequest, ProofResponse, encode
 from tests.fakes import (
     CIRCUIT_A,

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from execution_layer.types import ProvingFailed
-from neurons.validating.signing import verify_response
 from neurons.mining.app import build_miner_app
-from neurons.validating.client import MinerClient, QueryStatus
 from neurons.shared.proofs import proof_of
+from neurons.validating.client import MinerClient, QueryStatus
+from neurons.validating.signing import verify_response
 from protocol import (
     MAX_DEADLINE_S,
     MAX_INPUTS,

@@ -1,6 +1,6 @@
 """Test helpers for the devnet: a steppable clock, deterministic wallets, a seeded chain.
 
-Imported by tests/devnet and tests/neurons/test_chain*.py (plain functions, no
+Imported by tests/devnet and tests/neurons/chain (plain functions, no
 pytest fixtures, so nothing here runs on import).
 """
 

@@ -16,11 +16,7 @@ import numpy as np
 import pytest
 
 from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
-from neurons.chain import ChainFailure, NotRegistered, WriteResult
-from neurons.shared.config import miner_parser
-from neurons.shared.daemon import run_daemon
-from neurons.validating.client import MinerClient, QueryStatus
-from neurons.chain import ChainUnreachable
+from neurons.chain import ChainFailure, ChainUnreachable, NotRegistered, WriteResult
 from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
@@ -29,9 +25,21 @@ from neurons.mining.service import (
     run_miner,
     settings_from_args,
 )
+from neurons.shared.config import miner_parser
+from neurons.shared.daemon import run_daemon
 from neurons.shared.proofs import proof_of
+from neurons.validating.client import MinerClient, QueryStatus
 from protocol import ProofRequest, new_request_id
-from tests.fakes import FakeChain, free_port, hotkey_of, make_wallet, metagraph_of, neuron, port_is_free, serving
+from tests.fakes import (
+    FakeChain,
+    free_port,
+    hotkey_of,
+    make_wallet,
+    metagraph_of,
+    neuron,
+    port_is_free,
+    serving,
+)
 from utils.metrics import Metrics
 
 pytestmark = pytest.mark.anyio

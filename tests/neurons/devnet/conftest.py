@@ -1,6 +1,6 @@
 import pytest
 
-from tests.devnet.fixtures import make_devnet, make_wallet
+from tests.neurons.devnet.fixtures import make_devnet, make_wallet
 
 
 @pytest.fixture(autouse=True)

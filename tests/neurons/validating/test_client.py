@@ -8,10 +8,10 @@ import time
 import httpx
 import pytest
 
-from neurons.mining.guard import sign_response
 from neurons.mining.app import build_miner_app
-from neurons.validating.client import MinerClient, QueryStatus, _url
+from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
+from neurons.validating.client import MinerClient, QueryStatus, _url
 from protocol import ROUTE_PROVE, ProofRequest, ProofResponse, encode, new_request_id
 from tests.fakes import (
     CIRCUIT_A,

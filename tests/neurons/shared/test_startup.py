@@ -12,6 +12,7 @@ from neurons.chain import NotRegistered, WalletMissing
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
 from tests.fakes import FakeChain, hotkey_of, make_wallet, neuron
+from tests.support.paths import DOCS
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +61,7 @@ def test_self_generated_srs_circuits_are_refused_on_a_network_off_this_machine(s
     with pytest.raises(UntrustedSrs, match="circuits digits_cnn, wine_mlp use a self-generated SRS") as refused:
         select_circuits(shipped, None, chain=chain_settings(network))
     if network == "finney":  # the line troubleshooting.md shows is the one printed
-        assert f"ERROR miner: {refused.value}\n" in (Path(__file__).parents[2] / "docs" / "troubleshooting.md").read_text()
+        assert f"ERROR miner: {refused.value}\n" in (DOCS / "troubleshooting.md").read_text()
 
 
 @pytest.mark.parametrize("network", ["devnet", "local", "ws://127.0.0.1:9944", "ws://localhost:9944"])

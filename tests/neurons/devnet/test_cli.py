@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from neurons.devnet.cli import build_parser, main
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from neurons.shared.config import markdown_reference, miner_parser, validator_parser, localnet_parser
+from neurons.shared.config import localnet_parser, markdown_reference, miner_parser, validator_parser
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def test_command_line_reference_matches_the_parsers():

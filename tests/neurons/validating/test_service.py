@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from execution_layer import UntrustedSrs
+from neurons.mining.app import build_miner_app
 from neurons.shared.config import validator_parser
 from neurons.shared.http_server import bind, serving
-from neurons.mining.app import build_miner_app
+from neurons.shared.version import VERSION_KEY
 from neurons.validating.service import run_validator, settings_from_args
 from neurons.validating.state import StateStore
-from neurons.shared.version import VERSION_KEY
 from tests.fakes import MIN_STAKE, NETUID, FakeChain, free_port, hotkey_of, make_wallet, neuron
 from tests.fakes import serving as with_axon
 

@@ -13,9 +13,10 @@ import bittensor as bt
 from neurons.devnet import admin
 from neurons.devnet.store import Store
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.devnet.fixtures import register
+from tests.neurons.devnet.fixtures import register
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def test_two_connections_see_each_others_writes(devnet, wallets):
@@ -84,7 +85,7 @@ def test_concurrent_processes_register_without_losing_writes(tmp_path, wallets):
 
 
 def test_blocks_follow_wall_time_and_block_time_changes_keep_the_height(tmp_path):
-    from tests.devnet.fixtures import StepClock
+    from tests.neurons.devnet.fixtures import StepClock
 
     clock = StepClock()
     store = Store(tmp_path / "c.sqlite", block_time=2.0, clock=clock, create=True)
