@@ -1,19 +1,42 @@
-"""Session fixtures shared by every test that proves: keys are derived once per session.
+"""The suite's shared fixtures, defined once (helpers live in ``tests/support``).
 
-``registry``   the shipped circuits, loaded and hash-checked;
-``key_cache``  a temporary key-cache root holding the proving key of every shipped circuit,
-               derived once per session (ezkl.setup is ~1 s per circuit);
-``prover``     an ``EzklProver`` over ``registry`` using ``key_cache``;
-``proofs``     one fresh proof per circuit: {circuit name: (inputs, ProveResult)}.
-The daemon end-to-end tests reuse ``key_cache`` and ``prover``.
+Session-wide (built once, read-only for the tests):
+
+``registry``    the shipped circuits, loaded and hash-checked;
+``key_cache``   a temporary key-cache root holding the proving key of every shipped circuit,
+                derived once per session (ezkl.setup is ~1 s per circuit); every test and
+                every neuron process that proves uses it;
+``prover``      an ``EzklProver`` over ``registry`` using ``key_cache``;
+``proofs``      one fresh proof per circuit: {circuit name: (inputs, ProveResult)};
+``real``        (circuit, prover, verifier) for wine_mlp, the smallest shipped circuit;
+``real_proof``  (inputs, ProveResult) of ``real``'s circuit;
+``wallets``     deterministic wallets by name: validator, validator2, miner, miner2, outsider;
+``cast``        the admission tests' wallets and metagraph (``tests.support.cast``).
+
+Per test: ``devnet``, an in-process devnet on a step clock (netuid 2, tempo 4,
+weights rate limit 3). For the whole session the SDK's token-symbol cache is
+kept out of the real home directory.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from execution_layer import CircuitRegistry, EzklProver
+from tests.support.cast import Cast, make_cast
+from tests.support.devnet import Devnet, StepClock, make_devnet
+from tests.support.wallets import make_wallet
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_sdk_cache(tmp_path_factory) -> Iterator[None]:
+    """The SDK writes a (display-only) token-symbol cache on connect: never into the real home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp_path_factory.mktemp("sdk") / "token_symbols.json"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +66,32 @@ def proofs(registry, prover):
         inputs = circuit.sample_inputs(rng)
         made[circuit.name] = (inputs, prover.prove(circuit.id, inputs))
     return made
+
+
+@pytest.fixture(scope="session")
+def real(registry, prover):
+    from neurons.validating.verifier_pool import make_registry_verifier
+
+    return registry.by_name("wine_mlp"), prover, make_registry_verifier()
+
+
+@pytest.fixture(scope="session")
+def real_proof(real, proofs):
+    return proofs[real[0].name]
+
+
+@pytest.fixture(scope="session")
+def wallets(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("wallets")
+    names = ["validator", "validator2", "miner", "miner2", "outsider"]
+    return {name: make_wallet(root, name, seed) for seed, name in enumerate(names, start=1)}
+
+
+@pytest.fixture(scope="session")
+def cast(tmp_path_factory) -> Cast:
+    return make_cast(tmp_path_factory.mktemp("cast"))
+
+
+@pytest.fixture
+def devnet(tmp_path) -> Devnet:
+    return make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3)

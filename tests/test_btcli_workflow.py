@@ -19,17 +19,10 @@ import subprocess
 from pathlib import Path
 
 from neurons.devnet import admin
-from tests.entry_support import (
-    PYTHON,
-    ROOT,
-    LocalChain,
-    error_lines,
-    free_port,
-    isolated_env,
-    run,
-    stop,
-    wait_for_log,
-)
+from tests.support.devnet import Devnet
+from tests.support.paths import PYTHON, REPO_ROOT
+from tests.support.ports import free_port
+from tests.support.processes import Neuron, error_lines, isolated_env, run
 
 BTCLI = str(Path(PYTHON).parent / "btcli")
 
@@ -42,7 +35,7 @@ def uid_row(metagraph_output: str, uid: int) -> str:
 
 def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(tmp_path):
     env = isolated_env(tmp_path)
-    chain = LocalChain(state=tmp_path / "chain.sqlite", wallets=tmp_path / "wallets")
+    chain = Devnet(state=tmp_path / "chain.sqlite", wallets=tmp_path / "wallets")  # paths only, nothing yet
     keys = tmp_path / "keys"
 
     # 1. btcli wallet create (no password: a test key), then read the hotkey address back.
@@ -56,7 +49,7 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
     hotkey = json.loads(shown.stdout)["hotkey_ss58"]
 
     # 2. A devnet with subnet 2 (on a real network the subnet already exists).
-    made = run(chain.devnet("create-subnet", "--netuid", "2", "--block-time", "1"), env)
+    made = run(chain.cli("create-subnet", "--netuid", "2", "--block-time", "1"), env)
     assert made.returncode == 0, made.stderr
 
     # 3. Starting the miner before registering says exactly how to register.
@@ -78,24 +71,19 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
     assert registered.stdout.strip() == "registered miner/default on netuid 2 as uid 0"
 
     # 5. Check the registration: uid 0 is the btcli hotkey, not serving yet.
-    graph = run(chain.devnet("metagraph", "--netuid", "2"), env)
+    graph = run(chain.cli("metagraph", "--netuid", "2"), env)
     assert graph.returncode == 0, graph.stderr
     row = uid_row(graph.stdout, 0)
     assert hotkey[:12] in row and " - " in row
 
     # 6. The miner starts with the btcli wallet and announces its axon on chain.
-    log = tmp_path / "miner.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(miner, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            wait_for_log(log, f"announced axon 127.0.0.1:{port} on netuid 2", proc, timeout=90)
-            graph = run(chain.devnet("metagraph", "--netuid", "2"), env)
-            code = stop(proc, timeout=20, sig=signal.SIGINT)  # what pm2 sends
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log.read_text()
+    daemon = Neuron(miner, log=tmp_path / "miner.log", env=env)
+    try:
+        daemon.wait_for_line(f"announced axon 127.0.0.1:{port} on netuid 2", timeout=90)
+        graph = run(chain.cli("metagraph", "--netuid", "2"), env)
+    finally:
+        code = daemon.stop(signal.SIGINT, timeout=20)  # what pm2 sends
+    text = daemon.text()
     assert f"hotkey {hotkey} is uid 0 on netuid 2 (devnet)" in text
     assert f"127.0.0.1:{port}" in uid_row(graph.stdout, 0), graph.stdout
     assert code == 0 and "Traceback" not in text and not error_lines(text), text
@@ -110,7 +98,7 @@ def documented_btcli_commands() -> list[list[str]]:
     """Every ``btcli wallet|subnets|stake …`` command quoted in the operator docs, tokenised."""
     commands = []
     for name in DOCS:
-        for match in _BTCLI_IN_DOCS.finditer((ROOT / "docs" / name).read_text()):
+        for match in _BTCLI_IN_DOCS.finditer((REPO_ROOT / "docs" / name).read_text()):
             text = match.group(1).split(" #")[0].strip().rstrip(".")
             commands.append(shlex.split(text))
     return commands
@@ -155,7 +143,7 @@ def test_every_btcli_command_in_the_docs_and_errors_parses_under_btcli_11(tmp_pa
     commands = documented_btcli_commands() + printed_btcli_commands(tmp_path)
     assert len(commands) > 20
     proc = subprocess.run(
-        [PYTHON, "-c", _PARSE_WITH_BTCLI], input=json.dumps(commands), cwd=ROOT,
+        [PYTHON, "-c", _PARSE_WITH_BTCLI], input=json.dumps(commands), cwd=REPO_ROOT,
         env=isolated_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

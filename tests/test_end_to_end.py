@@ -13,33 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-from tests.support.paths import REPO_ROOT
-
-ROOT = REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.paths import PYTHON, REPO_ROOT
+from tests.support.ports import free_port
 
 
 def test_localnet_honest_miner_is_verified_scored_and_weighted_on_chain(tmp_path, key_cache):
     workdir = tmp_path / "localnet"
     run = subprocess.run(
         [
-            sys.executable, "neurons/localnet.py",
+            PYTHON, "neurons/localnet.py",
             "--miners", "1", "--rounds", "2", "--round-interval", "1",
-            "--workdir", str(workdir), "--base-port", str(_free_port()),
+            "--workdir", str(workdir), "--base-port", str(free_port()),
             "--keys.cache", str(key_cache), "--block-time", "0.5",
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert "Traceback" not in run.stderr

@@ -16,7 +16,8 @@ from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
-from tests.fakes import make_wallet, metagraph_of, neuron
+from tests.support.chain import metagraph_of, neuron
+from tests.support.wallets import make_wallet
 from utils.metrics import Metrics
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 from pathlib import Path
 
@@ -23,34 +24,15 @@ import pytest
 
 from neurons.shared.config import miner_parser
 from neurons.shared.daemon import run_daemon
-from tests.entry_support import (
-    PYTHON,
-    ROOT,
-    LocalChain,
-    error_lines,
-    free_port,
-    isolated_env,
-    run,
-    stop,
-    wait_for_log,
-)
-
-NETUID = 2
+from tests.support.devnet import NETUID, Devnet, make_devnet
+from tests.support.paths import PYTHON, REPO_ROOT
+from tests.support.ports import free_port
+from tests.support.processes import Neuron, error_lines, isolated_env, run
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory) -> LocalChain:
-    from neurons.devnet import admin
-
-    tmp = tmp_path_factory.mktemp("entry")
-    local = LocalChain(state=tmp / "chain.sqlite", wallets=tmp / "wallets")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp / "symbols.json"))
-        admin.create_subnet(NETUID, state=local.state, params=admin.SubnetParams(tempo=10), block_time=1.0)
-        for name in ("m1", "ghost"):
-            admin.wallet_create(name, "default", local.wallets)
-        asyncio.run(admin.register(NETUID, "m1", "default", state=local.state, wallet_path=local.wallets))
-    return local
+def chain(tmp_path_factory) -> Devnet:
+    return make_devnet(tmp_path_factory.mktemp("entry"), miners=("m1",), unregistered=("ghost",))
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +41,17 @@ def env(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> Path:
-    """One key cache for the module: the digits circuit's key is derived once."""
-    return tmp_path_factory.mktemp("keys")
+def keys(key_cache) -> Path:
+    """The session's key cache: every circuit's key is already derived."""
+    return key_cache
 
 
-def script_argv(script: str, chain: LocalChain, keys: Path, extra: list[str]) -> list[str]:
+def script_argv(script: str, chain: Devnet, keys: Path, extra: list[str]) -> list[str]:
     """argv for ``script`` on the test devnet with wallet m1; ``extra`` overrides (last wins)."""
     argv = [PYTHON, f"neurons/{script}.py", *chain.chain_flags(), "--wallet.name", "m1",
             "--keys.cache", str(keys)]
     if script == "validator":
-        argv += ["--state.dir", str(keys.parent / f"{script}-state")]
+        argv += ["--state.dir", str(chain.state.parent / f"{script}-state")]
     if script == "miner":
         argv += ["--axon.port", str(free_port()), "--miner.circuits", "digits_cnn"]
     else:
@@ -89,7 +71,7 @@ def assert_one_clear_error(proc: subprocess.CompletedProcess, *fragments: str) -
     return errors[0]
 
 
-def _cases(chain: LocalChain, tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
+def _cases(chain: Devnet, tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
     """name -> (extra flags, fragments the one error line must hold); for both scripts."""
     junk_srs = tmp / "junk.srs"
     junk_srs.write_bytes(b"not the SRS the circuits were built with")
@@ -163,7 +145,7 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_pa
 
     copy = tmp_path / "checkout"
     for package in ("neurons", "execution_layer", "models", "protocol", "utils"):
-        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO_ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
     changed = copy / "models" / "digits_cnn" / "model.onnx"
     with changed.open("ab") as f:
         f.write(b"\0")
@@ -240,7 +222,6 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
     from neurons.devnet.connect import connect_devnet
     from neurons.mining.service import run_miner, settings_from_args
 
-    monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(keys.parent / "symbols.json"))
     flags = ["--wallet.name", "m1", "--wallet.path", str(chain.wallets), "--keys.cache", str(keys)]
     assert settings_from_args(miner_parser().parse_args(["--subtensor.network", "devnet", *flags])).external_ip == "127.0.0.1"
     settings = settings_from_args(miner_parser().parse_args(["--subtensor.network", "finney", *flags]))
@@ -264,16 +245,12 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
 
 def _sigterm_once_running(argv: list[str], env, log: Path, running_line: str) -> tuple[int, str]:
     """Start ``argv`` logging to ``log``, SIGTERM it once ``running_line`` shows; (exit code, log)."""
-    with log.open("w") as sink:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            wait_for_log(log, running_line, proc, timeout=90)
-            code = stop(proc, timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return code, log.read_text()
+    daemon = Neuron(argv, log=log, env=env)
+    try:
+        daemon.wait_for_line(running_line, timeout=90)
+    finally:
+        code = daemon.stop(signal.SIGTERM, timeout=20)
+    return code, daemon.text()
 
 
 def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp_path):

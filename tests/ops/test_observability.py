@@ -15,16 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.support import (
-    LOG_LINE,
-    Neuron,
-    free_port,
-    make_devnet,
-    neuron_env,
-    sample,
-    scrape,
-    wandb_history,
-)
+from tests.support.devnet import make_devnet
+from tests.support.paths import PYTHON
+from tests.support.ports import free_port
+from tests.support.processes import LOG_LINE, Neuron, isolated_env
+from tests.support.prometheus import sample, scrape
+from tests.support.wandb_runs import wandb_history
 
 CIRCUIT = "digits_cnn"
 
@@ -41,23 +37,23 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, ops_key_cache) -> Run:
+def run(tmp_path_factory, key_cache) -> Run:
     root = tmp_path_factory.mktemp("observed")
-    net = make_devnet(root)
+    net = make_devnet(root, validators=("val",), miners=("m1",), weights_rate_limit=3)
     miner_metrics, validator_metrics, axon = free_port(), free_port(), free_port()
     # wandb offline must not reach anything: a dead local endpoint in case it tried.
-    env = neuron_env(root, WANDB_SILENT="true", WANDB_BASE_URL="http://127.0.0.1:9", WANDB_DISABLE_GIT="true")
-    miner = Neuron("neurons/miner.py", [
-        *net.chain_args(), "--wallet.name", "m1", "--axon.port", str(axon), "--miner.circuits", CIRCUIT,
-        "--keys.cache", str(ops_key_cache), "--metrics.port", str(miner_metrics),
+    env = isolated_env(root, WANDB_SILENT="true", WANDB_BASE_URL="http://127.0.0.1:9", WANDB_DISABLE_GIT="true")
+    miner = Neuron([
+        PYTHON, "neurons/miner.py", *net.chain_flags(), "--wallet.name", "m1", "--axon.port", str(axon),
+        "--miner.circuits", CIRCUIT, "--keys.cache", str(key_cache), "--metrics.port", str(miner_metrics),
     ], log=root / "miner.log", env=env)
     validator = None
     try:
         miner.wait_for_line("announced axon")
-        validator = Neuron("neurons/validator.py", [
-            *net.chain_args(), "--wallet.name", "val", "--validator.circuits", CIRCUIT,
-            "--validator.round_interval", "1", "--state.dir", str(root / "vstate"),
-            "--metrics.port", str(validator_metrics),
+        validator = Neuron([
+            PYTHON, "neurons/validator.py", *net.chain_flags(), "--wallet.name", "val",
+            "--validator.circuits", CIRCUIT, "--validator.round_interval", "1",
+            "--state.dir", str(root / "vstate"), "--metrics.port", str(validator_metrics),
             "--wandb.on", "--wandb.offline", "--wandb.dir", str(root / "wandb"),
         ], log=root / "validator.log", env=env)
 

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from neurons.shared.config import miner_parser, validator_parser
-from tests.ops.support import LOG_LINE, NETUID, REPO, free_port, make_devnet, neuron_env
+from neurons.shared.config import DEFAULT_NETUID, miner_parser, validator_parser
+from tests.support.devnet import make_devnet
+from tests.support.paths import REPO_ROOT as REPO
+from tests.support.ports import free_port
+from tests.support.processes import LOG_LINE, isolated_env
 
 NODE = shutil.which("node")
 PM2 = shutil.which("pm2")
@@ -101,22 +104,22 @@ def test_defaults_without_any_variable_are_a_finney_miner_on_netuid_2():
     """With no variables set, the miner app targets finney, netuid 2, wallet default/default, port 8091."""
     args = miner_parser().parse_args(evaluate({})["miner"]["args"])
     assert (args.network, args.netuid, args.wallet_name, args.wallet_hotkey, args.axon_port) == (
-        "finney", NETUID, "default", "default", 8091)
+        "finney", DEFAULT_NETUID, "default", "default", 8091)
     assert Path(evaluate({})["miner"]["interpreter"]) == REPO / ".venv" / "bin" / "python"
 
 
 @pytest.mark.skipif(PM2 is None, reason="pm2 is not installed (./setup.sh --with-pm2)")
-def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path, ops_key_cache):
+def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path, key_cache):
     """pm2 start --only miner on a tmp devnet: the axon appears in the metagraph; pm2 delete stops it cleanly."""
-    net = make_devnet(tmp_path, miners=("m1",))
+    net = make_devnet(tmp_path, validators=("val",), miners=("m1",), weights_rate_limit=3)
     port = free_port()
     name = f"miner-test-{os.getpid()}"
     # pm2's daemon listens on unix sockets under PM2_HOME: keep the path short (108-byte limit).
     home = Path(tempfile.mkdtemp(prefix="pm2-"))
-    env = neuron_env(
-        tmp_path, PM2_HOME=str(home), PYTHON=sys.executable, NETWORK="devnet", NETUID=str(NETUID),
+    env = isolated_env(
+        tmp_path, PM2_HOME=str(home), PYTHON=sys.executable, NETWORK="devnet", NETUID=str(net.netuid),
         DEVNET_STATE=str(net.state), WALLET_PATH=str(net.wallets), MINER_WALLET="m1", AXON_PORT=str(port),
-        KEY_CACHE=str(ops_key_cache), MINER_NAME=name, MINER_EXTRA_ARGS="--miner.circuits digits_cnn",
+        KEY_CACHE=str(key_cache), MINER_NAME=name, MINER_EXTRA_ARGS="--miner.circuits digits_cnn",
     )
 
     def pm2(*argv: str) -> str:
@@ -147,7 +150,7 @@ def _wait_for_axon(net, *, uid: int, timeout: float, log: Path) -> tuple[str, in
     async def axon() -> tuple[str, int] | None:
         chain = await connect_devnet(net.state)
         try:
-            me = (await chain.metagraph(NETUID)).by_uid(uid)
+            me = (await chain.metagraph(net.netuid)).by_uid(uid)
             return me.axon if me is not None else None
         finally:
             await chain.close()

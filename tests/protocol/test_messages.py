@@ -23,7 +23,7 @@ from protocol import (
     decode,
     encode,
 )
-from tests.fakes import CIRCUIT_A, fake_result
+from tests.support.provers import CIRCUIT_A, fake_result
 
 REQ_ID = "0123456789abcdef0123456789abcdef"
 

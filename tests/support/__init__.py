@@ -1,4 +1,17 @@
-"""Test support, in one place: paths, ports, wallets, devnets, fakes and processes.
+"""Test support, in one place. Plain functions and classes; nothing runs on import.
 
-Plain functions and classes; nothing runs on import.
+- ``paths``: where the checkout, its docs and the interpreter are;
+- ``ports``: ``free_port``, ``port_is_free``;
+- ``wallets``: ``make_wallet`` (the one wallet factory), ``hotkey_of``;
+- ``cast``: the wallets and metagraph of the admission tests;
+- ``chain``: metagraph builders and ``FakeChain``;
+- ``provers``: ``FakeProver`` (for worker processes), ``AsyncFakeProver``, ``FakeVerifier``,
+  ``FakeCircuit``, ``fake_result``;
+- ``network``: ``RoutingTransport`` (validator to miners, in process);
+- ``observers``: ``RecordingObserver`` (the miner app's metrics events);
+- ``devnet``: ``make_devnet`` (the one devnet builder), ``StepClock``, SDK ``register``/``stake``;
+- ``processes``: entry scripts as subprocesses (``isolated_env``, ``run``, ``Neuron``);
+- ``prometheus``, ``wandb_runs``: reading what a running neuron exports.
+
+The shared fixtures are defined once, in ``tests/conftest.py``.
 """

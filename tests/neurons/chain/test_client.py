@@ -9,6 +9,8 @@ from bittensor.result import RpcConnectionError
 
 from neurons import chain as chain_mod
 from neurons.chain import (
+    DEFAULT_DEVNET_STATE,
+    DEFAULT_WALLET_PATH,
     ChainUnreachable,
     MetagraphView,
     NotRegistered,
@@ -23,25 +25,6 @@ from neurons.chain import (
 from neurons.chain.client import _no_subnet
 from neurons.devnet.connect import DevnetStateMissing, connect_devnet
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.neurons.devnet.fixtures import make_devnet, make_wallet
-
-
-@pytest.fixture(autouse=True)
-def _isolated_sdk_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp_path / "token_symbols.json"))
-
-
-@pytest.fixture(scope="module")
-def wallets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("wallets")
-    return {n: make_wallet(root, n, s) for s, n in enumerate(["val", "miner", "outsider"], 40)}
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    net = make_devnet(tmp_path, tempo=4, weights_rate_limit=3)
-    yield net
-    net.store.close()
 
 
 def run(coro):
@@ -49,13 +32,13 @@ def run(coro):
 
 
 async def _chain(devnet, wallets, *, permit=True):
-    """A Chain on the devnet with val (uid 0, staked, permitted) and miner (uid 1)."""
+    """A Chain on the devnet with validator (uid 0, staked, permitted) and miner (uid 1)."""
     chain = await connect("devnet", substrate=DevnetSubstrate(devnet.open()))
-    for name in ("val", "miner"):
+    for name in ("validator", "miner"):
         assert (await chain.register(wallets[name], 2)).ok
-    assert (await chain.add_stake(wallets["val"], 2, 10.0)).ok
+    assert (await chain.add_stake(wallets["validator"], 2, 10.0)).ok
     if permit:
-        devnet.permit(2, wallets["val"])
+        devnet.permit(2, wallets["validator"])
     devnet.clock.advance(1)
     return chain
 
@@ -119,7 +102,7 @@ def test_admin_commands_other_than_create_subnet_refuse_a_missing_state(tmp_path
     with pytest.raises(DevnetStateMissing, match="create-subnet --netuid 3"):
         run(admin.metagraph(3, state=typo))
     with pytest.raises(DevnetStateMissing, match="create-subnet --netuid 3"):
-        admin.permit(3, wallets["val"].hotkeypub.ss58_address, state=typo)
+        admin.permit(3, wallets["validator"].hotkeypub.ss58_address, state=typo)
     assert not typo.parent.exists() and not wallet_root.exists()
     admin.create_subnet(3, state=typo)
     assert typo.exists()
@@ -140,7 +123,7 @@ def test_metagraph_view_and_uid_lookups(devnet, wallets):
     val, miner = view.neurons
     assert val.stake == pytest.approx(10.0) and val.validator_permit and val.axon is None
     assert miner.axon == ("192.168.1.4", 8443) and miner.stake == 0.0
-    assert view.uid_of(wallets["val"].hotkeypub.ss58_address) == 0
+    assert view.uid_of(wallets["validator"].hotkeypub.ss58_address) == 0
     assert view.by_uid(1) == miner
 
 
@@ -166,9 +149,9 @@ def test_unknown_subnet_hint_names_a_non_default_devnet_state(devnet):
             await chain.close()
 
     with pytest.raises(UnknownSubnet) as caught:
-        run(go(devnet.path))
+        run(go(devnet.state))
     assert str(caught.value).endswith(
-        f"create it: python -m neurons.devnet create-subnet --netuid 99 --state {devnet.path}"
+        f"create it: python -m neurons.devnet create-subnet --netuid 99 --state {devnet.state}"
     )
     assert "--state" not in _no_subnet(99, "devnet", None)
 
@@ -200,7 +183,7 @@ def test_serve_axon_with_a_bad_ip_is_a_result_not_an_exception(devnet, wallets):
 def test_set_weights_then_weights_of_and_hyperparameters(devnet, wallets):
     async def go():
         chain = await _chain(devnet, wallets)
-        result = await chain.set_weights(wallets["val"], 2, {1: 0.8, 0: 0.2}, version_key=0)
+        result = await chain.set_weights(wallets["validator"], 2, {1: 0.8, 0: 0.2}, version_key=0)
         weights = await chain.weights_of(2, 0)
         limit, tempo = await chain.weights_rate_limit(2), await chain.tempo(2)
         await chain.close()
@@ -217,13 +200,13 @@ def test_set_weights_inside_rate_limit_is_refused_before_submitting(devnet, wall
 
     async def go():
         chain = await _chain(devnet, wallets)
-        assert (await chain.set_weights(wallets["val"], 2, {1: 1.0}, 0)).ok
+        assert (await chain.set_weights(wallets["validator"], 2, {1: 1.0}, 0)).ok
         devnet.clock.advance(1)
         before = devnet.dump()
         submitted = []
         original = chain.client.execute
         chain.client.execute = lambda *a, **k: submitted.append(a) or original(*a, **k)
-        result = await chain.set_weights(wallets["val"], 2, {0: 1.0, 1: 1.0}, 0)
+        result = await chain.set_weights(wallets["validator"], 2, {0: 1.0, 1: 1.0}, 0)
         await chain.close()
         return before, result, submitted
 
@@ -235,7 +218,7 @@ def test_set_weights_inside_rate_limit_is_refused_before_submitting(devnet, wall
 def test_set_weights_without_permit_and_unregistered_are_results(devnet, wallets):
     async def go():
         chain = await _chain(devnet, wallets, permit=False)
-        no_permit = await chain.set_weights(wallets["val"], 2, {1: 1.0}, 0)
+        no_permit = await chain.set_weights(wallets["validator"], 2, {1: 1.0}, 0)
         outsider = await chain.set_weights(wallets["outsider"], 2, {1: 1.0}, 0)
         await chain.close()
         return no_permit, outsider
@@ -290,10 +273,10 @@ def test_load_wallet_missing_files_name_the_file_and_the_command(tmp_path, walle
     assert str(tmp_path / "nobody" / "coldkeypub.txt") in message
     assert "btcli wallet create -w nobody -H default" in message
 
-    root = wallets["val"].path
-    with pytest.raises(WalletMissing, match="btcli wallet new-hotkey -w val -H spare"):
-        load_wallet("val", "spare", root)
-    assert load_wallet("val", "default", root).hotkeypub.ss58_address
+    root = wallets["validator"].path
+    with pytest.raises(WalletMissing, match="btcli wallet new-hotkey -w validator -H spare"):
+        load_wallet("validator", "spare", root)
+    assert load_wallet("validator", "default", root).hotkeypub.ss58_address
 
 
 def test_require_registered_names_the_register_command():
@@ -312,7 +295,7 @@ def test_register_command_adds_only_non_default_paths_so_it_can_be_pasted(tmp_pa
         f"--wallet.path {tmp_path / 'w'} --state {tmp_path / 'c.sqlite'}"
     )
     assert register_command(
-        2, "devnet", "m", "h", wallet_path="~/.bittensor/wallets", devnet_state="~/.bittensor/devnet/chain.sqlite"
+        2, "devnet", "m", "h", wallet_path=DEFAULT_WALLET_PATH, devnet_state=DEFAULT_DEVNET_STATE
     ) == "python -m neurons.devnet register --netuid 2 --wallet.name m --wallet.hotkey h"
     assert register_command(2, "test", "m", "h", wallet_path=tmp_path) == (
         f"btcli subnets register --netuid 2 -n test -w m -H h --wallet-path {tmp_path}"
@@ -355,7 +338,7 @@ def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
     from neurons.devnet.store import Store
 
     async def go():
-        impatient = Store(devnet.path, clock=devnet.clock, busy_timeout=0.05)
+        impatient = Store(devnet.state, clock=devnet.clock, busy_timeout=0.05)
         chain = await connect("devnet", substrate=DevnetSubstrate(impatient), retries=1)
         sleeps = []
 
@@ -363,7 +346,7 @@ def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
             sleeps.append(seconds)
 
         chain._sleep = sleep
-        with devnet.store.transaction():
+        with devnet.open().transaction():
             with pytest.raises(ChainUnreachable, match="database is locked"):
                 await chain.tempo(2)
         assert await chain.tempo(2) == 4  # lock released: reads work again

@@ -12,7 +12,7 @@ import bittensor as bt
 import pytest
 from bittensor.result import ChainError, ErrorCode
 
-from tests.neurons.devnet.fixtures import register, stake
+from tests.support.devnet import register, stake
 
 
 def run(coro):

@@ -13,7 +13,7 @@ import bittensor as bt
 from neurons.devnet import admin
 from neurons.devnet.store import Store
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.neurons.devnet.fixtures import register
+from tests.support.devnet import register
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -85,7 +85,7 @@ def test_concurrent_processes_register_without_losing_writes(tmp_path, wallets):
 
 
 def test_blocks_follow_wall_time_and_block_time_changes_keep_the_height(tmp_path):
-    from tests.neurons.devnet.fixtures import StepClock
+    from tests.support.devnet import StepClock
 
     clock = StepClock()
     store = Store(tmp_path / "c.sqlite", block_time=2.0, clock=clock, create=True)

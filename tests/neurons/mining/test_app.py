@@ -32,28 +32,15 @@ from protocol import (
     encode,
     new_request_id,
 )
-from tests.fakes import (
-    CIRCUIT_A,
-    CIRCUIT_B,
-    MIN_STAKE,
-    NETUID,
-    AsyncFakeProver,
-    RecordingObserver,
-    fake_result,
-    hotkey_of,
-    make_cast,
-    metagraph_of,
-    neuron,
-)
+from tests.support.cast import MIN_STAKE, NETUID
+from tests.support.chain import metagraph_of, neuron
+from tests.support.observers import RecordingObserver
+from tests.support.provers import CIRCUIT_A, CIRCUIT_B, AsyncFakeProver, fake_result
+from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
 
 AXON = ("127.0.0.1", 8091)
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    return make_cast(tmp_path_factory.mktemp("wallets"))
 
 
 class Miner:

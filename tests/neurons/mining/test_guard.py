@@ -27,16 +27,13 @@ from neurons.mining.guard import (
 )
 from neurons.shared.nonces import NonceClock
 from neurons.validating.signing import ResponseUntrusted, verify_response
-from tests.fakes import MIN_STAKE, NETUID, hotkey_of, make_cast, metagraph_of, neuron
+from tests.support.cast import MIN_STAKE, NETUID
+from tests.support.chain import metagraph_of, neuron
+from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
 
 PATH = "/echo"
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    return make_cast(tmp_path_factory.mktemp("wallets"))
 
 
 class Guarded:

@@ -17,7 +17,7 @@ from neurons.shared.http_server import (
     start_server,
     stop_server,
 )
-from tests.fakes import free_port, port_is_free
+from tests.support.ports import free_port, port_is_free
 
 pytestmark = pytest.mark.anyio
 

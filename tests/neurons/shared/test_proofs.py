@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neurons.shared.proofs import proof_of, proof_response
-from tests.fakes import CIRCUIT_A, fake_result
+from tests.support.provers import CIRCUIT_A, fake_result
 
 REQ_ID = "0" * 32
 

@@ -10,7 +10,7 @@ import pytest
 
 from execution_layer.types import ExecutionError, ProvingFailed
 from neurons.shared.prover_pool import PoolClosed, ProverPool, WorkerCrashed
-from tests.fakes import (
+from tests.support.provers import (
     CIRCUIT_A,
     CIRCUIT_B,
     FakeProver,

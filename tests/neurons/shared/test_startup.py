@@ -11,8 +11,9 @@ from execution_layer import CircuitNotFound, CircuitRegistry, UntrustedSrs
 from neurons.chain import NotRegistered, WalletMissing
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
-from tests.fakes import FakeChain, hotkey_of, make_wallet, neuron
+from tests.support.chain import FakeChain, neuron
 from tests.support.paths import DOCS
+from tests.support.wallets import hotkey_of, make_wallet
 
 pytestmark = pytest.mark.anyio
 
@@ -33,52 +34,52 @@ def chain_settings(network: str = "devnet", allow_self_generated_srs: bool = Fal
 # --- circuits ----------------------------------------------------------------------
 
 
-def test_select_circuits_defaults_to_every_shipped_circuit(shipped):
-    assert select_circuits(shipped, None, chain=chain_settings()) == list(shipped)
+def test_select_circuits_defaults_to_every_shipped_circuit(registry):
+    assert select_circuits(registry, None, chain=chain_settings()) == list(registry)
 
 
-def test_select_circuits_by_name_or_id_in_the_order_given(shipped):
-    wine, digits = shipped.by_name("wine_mlp"), shipped.by_name("digits_cnn")
-    assert select_circuits(shipped, ("wine_mlp", digits.id), chain=chain_settings()) == [wine, digits]
+def test_select_circuits_by_name_or_id_in_the_order_given(registry):
+    wine, digits = registry.by_name("wine_mlp"), registry.by_name("digits_cnn")
+    assert select_circuits(registry, ("wine_mlp", digits.id), chain=chain_settings()) == [wine, digits]
 
 
-def test_select_circuits_names_what_is_missing_and_what_there_is(shipped):
+def test_select_circuits_names_what_is_missing_and_what_there_is(registry):
     with pytest.raises(CircuitNotFound, match=r"no circuit named 'nope' or with that id \(have: .*wine_mlp"):
-        select_circuits(shipped, ("nope",), chain=chain_settings("finney"))
+        select_circuits(registry, ("nope",), chain=chain_settings("finney"))
 
 
 @pytest.mark.parametrize("network", ["finney", "test", "wss://entrypoint-finney.opentensor.ai:443",
                                      "ws://10.0.0.5:9944"])
-def test_self_generated_srs_circuits_are_refused_on_a_network_off_this_machine(shipped, network):
+def test_self_generated_srs_circuits_are_refused_on_a_network_off_this_machine(registry, network):
     """Whoever generated the shipped SRS can forge proofs: one line says why and what to do."""
     with pytest.raises(UntrustedSrs) as refused:
-        select_circuits(shipped, ("wine_mlp",), chain=chain_settings(network))
+        select_circuits(registry, ("wine_mlp",), chain=chain_settings(network))
     assert str(refused.value) == (
         f"refusing to run on {network}: circuit wine_mlp uses a self-generated SRS, and whoever generated it "
         "can forge proofs; rebuild against the public ceremony SRS (docs/custom_circuit_integration.md), or "
         "pass --srs.allow_self_generated if this is a private test subnet"
     )
     with pytest.raises(UntrustedSrs, match="circuits digits_cnn, wine_mlp use a self-generated SRS") as refused:
-        select_circuits(shipped, None, chain=chain_settings(network))
+        select_circuits(registry, None, chain=chain_settings(network))
     if network == "finney":  # the line troubleshooting.md shows is the one printed
         assert f"ERROR miner: {refused.value}\n" in (DOCS / "troubleshooting.md").read_text()
 
 
 @pytest.mark.parametrize("network", ["devnet", "local", "ws://127.0.0.1:9944", "ws://localhost:9944"])
-def test_self_generated_srs_circuits_run_on_a_chain_on_this_machine(shipped, network):
-    assert select_circuits(shipped, None, chain=chain_settings(network)) == list(shipped)
+def test_self_generated_srs_circuits_run_on_a_chain_on_this_machine(registry, network):
+    assert select_circuits(registry, None, chain=chain_settings(network)) == list(registry)
 
 
-def test_allow_self_generated_lets_a_private_test_subnet_run_them(shipped):
-    assert select_circuits(shipped, None, chain=chain_settings("test", allow_self_generated_srs=True)) == list(shipped)
+def test_allow_self_generated_lets_a_private_test_subnet_run_them(registry):
+    assert select_circuits(registry, None, chain=chain_settings("test", allow_self_generated_srs=True)) == list(registry)
 
 
-def test_ceremony_srs_circuits_run_anywhere(shipped):
+def test_ceremony_srs_circuits_run_anywhere(registry):
     """Only the SRS origin decides: the same circuits declared as built on the ceremony SRS pass on finney,
     and a mix is refused naming only the self-generated one."""
-    ceremony = CircuitRegistry(tuple(dataclasses.replace(c, srs_origin="ceremony") for c in shipped))
+    ceremony = CircuitRegistry(tuple(dataclasses.replace(c, srs_origin="ceremony") for c in registry))
     assert select_circuits(ceremony, None, chain=chain_settings("finney")) == list(ceremony)
-    mixed = CircuitRegistry((ceremony.by_name("digits_cnn"), shipped.by_name("wine_mlp")))
+    mixed = CircuitRegistry((ceremony.by_name("digits_cnn"), registry.by_name("wine_mlp")))
     with pytest.raises(UntrustedSrs, match="circuit wine_mlp uses"):
         select_circuits(mixed, None, chain=chain_settings("finney"))
     assert select_circuits(mixed, ("digits_cnn",), chain=chain_settings("finney")) == [ceremony.by_name("digits_cnn")]

@@ -24,31 +24,17 @@ from neurons.validating.challenge import Outcome, ResponseRecord, challenge_mine
 from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest, ProofResponse, encode
-from tests.fakes import (
-    CIRCUIT_A,
-    MIN_STAKE,
-    NETUID,
-    AsyncFakeProver,
-    FakeCircuit,
-    FakeVerifier,
-    RoutingTransport,
-    fake_result,
-    hotkey_of,
-    make_cast,
-    neuron,
-    serving,
-)
+from tests.support.cast import MIN_STAKE, NETUID
+from tests.support.chain import neuron, serving
+from tests.support.network import RoutingTransport
 from tests.support.paths import DOCS
+from tests.support.provers import CIRCUIT_A, AsyncFakeProver, FakeCircuit, FakeVerifier, fake_result
+from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
 
 AXON = ("10.0.0.2", 8091)
 CIRCUIT = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=1.0)
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    return make_cast(tmp_path_factory.mktemp("wallets"))
 
 
 def app_transport(cast, prove, wallet=None) -> httpx.ASGITransport:

@@ -13,24 +13,13 @@ from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.validating.client import MinerClient, QueryStatus, _url
 from protocol import ROUTE_PROVE, ProofRequest, ProofResponse, encode, new_request_id
-from tests.fakes import (
-    CIRCUIT_A,
-    MIN_STAKE,
-    NETUID,
-    AsyncFakeProver,
-    fake_result,
-    hotkey_of,
-    make_cast,
-)
+from tests.support.cast import MIN_STAKE, NETUID
+from tests.support.provers import CIRCUIT_A, AsyncFakeProver, fake_result
+from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
 
 AXON = ("10.0.0.1", 8091)
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    return make_cast(tmp_path_factory.mktemp("wallets"))
 
 
 def proof_request(**fields) -> ProofRequest:

@@ -28,21 +28,11 @@ from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
 from protocol import ProofRequest, ProofResponse, encode
-from tests.fakes import (
-    CIRCUIT_A,
-    MIN_STAKE,
-    NETUID,
-    AsyncFakeProver,
-    FakeChain,
-    FakeCircuit,
-    FakeVerifier,
-    RoutingTransport,
-    fake_result,
-    hotkey_of,
-    make_wallet,
-    neuron,
-    serving,
-)
+from tests.support.cast import MIN_STAKE, NETUID
+from tests.support.chain import FakeChain, neuron, serving
+from tests.support.network import RoutingTransport
+from tests.support.provers import CIRCUIT_A, AsyncFakeProver, FakeCircuit, FakeVerifier, fake_result
+from tests.support.wallets import hotkey_of, make_wallet
 
 pytestmark = pytest.mark.anyio
 
@@ -314,7 +304,7 @@ async def test_verifier_failures_are_not_charged_to_miners_but_are_reported(nets
     averages are untouched and they get no round score, while the verifications metric and
     reports.jsonl still show the validator_error records. A non-serving uid still scores zero."""
     from neurons.shared.prover_pool import WorkerCrashed
-    from tests.fakes import FakeVerifier
+    from tests.support.provers import FakeVerifier
 
     net = nets({1: honest, 2: honest, 3: None})
     net.seed_averages({1: 0.6, 2: 0.4, 3: 0.3})

@@ -1,0 +1,165 @@
+"""The one devnet builder for tests: a state file, a wallet folder, a subnet, registered wallets.
+
+Two kinds of caller, one builder:
+
+- SDK contract and chain-access tests run in process on a :class:`StepClock`
+  (``make_devnet(tmp, clock=StepClock(), tempo=4)``): blocks move only when the
+  test says, and ``client()`` / ``open()`` give real SDK clients and stores on
+  that clock;
+- subprocess tests start the entry scripts on it (``make_devnet(tmp,
+  validators=("val",), miners=("m1",))``, wall-clock blocks): ``chain_flags()``
+  points a script at the state file and the wallet folder, ``cli()`` is the
+  admin CLI's argv.
+
+Registration and stake go through the real SDK, signed by the wallet, on the
+devnet's own clock; the subnet and permits are written to the state directly,
+as ``neurons.devnet.admin`` does. Nothing runs on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import bittensor as bt
+
+from neurons.devnet import runtime
+from neurons.devnet.store import Store
+from neurons.devnet.substrate import DevnetSubstrate
+from tests.support.paths import PYTHON
+from tests.support.wallets import make_wallet
+
+__all__ = ["NETUID", "BLOCK_TIME", "StepClock", "Devnet", "make_devnet", "register", "stake"]
+
+NETUID = 2
+BLOCK_TIME = 1.0
+
+
+class StepClock:
+    """A clock that only moves when told: ``advance(blocks)`` (of :data:`BLOCK_TIME` each)."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, blocks: float) -> None:
+        self.t += blocks * BLOCK_TIME
+
+
+@dataclass(frozen=True)
+class Devnet:
+    """Where a devnet lives: its state file, its wallet folder, its subnet, its clock.
+
+    ``clock`` is None for wall-clock time (what processes started on it see).
+    Built directly it is only paths (nothing is created); :func:`make_devnet`
+    creates the chain. Every method opens its own store and closes it.
+    """
+
+    state: Path
+    wallets: Path
+    netuid: int = NETUID
+    clock: StepClock | None = None
+
+    def open(self) -> Store:
+        """A new connection to the state file, on the devnet's clock (the caller closes it)."""
+        return Store(self.state, clock=self.clock or time.time)
+
+    def client(self) -> bt.Client:
+        """A real SDK client on this devnet (its own store connection, closed with the client)."""
+        return bt.Client("devnet", substrate=DevnetSubstrate(self.open()))
+
+    def wallet(self, name: str) -> bt.Wallet:
+        """Wallet ``name`` (hotkey ``default``) in the devnet's wallet folder."""
+        return bt.Wallet(name, "default", path=str(self.wallets))
+
+    def dump(self) -> list[tuple[str, list[tuple]]]:
+        """Every row of every table, for "nothing was written" checks."""
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            return [(t, sorted(conn.execute(f"SELECT * FROM {t}").fetchall())) for t in sorted(tables)]
+
+    def permit(self, netuid: int, wallet: bt.Wallet) -> None:
+        """Grant the wallet's registered hotkey a validator permit on ``netuid``."""
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, True)
+
+    def chain_flags(self) -> list[str]:
+        """The entry scripts' flags that point them at this subnet, state file and wallet folder."""
+        return ["--netuid", str(self.netuid), "--subtensor.network", "devnet",
+                "--subtensor.devnet_state", str(self.state), "--wallet.path", str(self.wallets)]
+
+    def cli(self, *args: str) -> list[str]:
+        """argv of ``python -m neurons.devnet ARGS`` on this state file and wallet folder."""
+        return [PYTHON, "-m", "neurons.devnet", *args, "--state", str(self.state),
+                "--wallet.path", str(self.wallets)]
+
+
+def make_devnet(
+    root: Path,
+    *,
+    netuid: int = NETUID,
+    clock: StepClock | None = None,
+    block_time: float = BLOCK_TIME,
+    validators: Sequence[str] = (),
+    miners: Sequence[str] = (),
+    unregistered: Sequence[str] = (),
+    validator_stake: float = 1000.0,
+    **params: int,
+) -> Devnet:
+    """A devnet at ``root/chain.sqlite`` with subnet ``netuid`` (``params``: its
+    :class:`~neurons.devnet.runtime.SubnetParams`), wallets in ``root/wallets``.
+
+    Wallets are made with :func:`make_wallet`, seeded by their position in
+    ``validators + miners + unregistered`` (same names, same keys, every run).
+    In that order: validators are registered, staked ``validator_stake`` TAO
+    and permitted (uids 0..), then miners are registered; ``unregistered``
+    wallets exist but are not on chain. Raises ``AssertionError`` naming the
+    wallet if the chain refuses a registration or a stake.
+    """
+    net = Devnet(root / "chain.sqlite", root / "wallets", netuid, clock)
+    store = Store(net.state, block_time=block_time, clock=clock or time.time, create=True)
+    try:
+        with store.transaction() as conn:
+            runtime.create_subnet(conn, store.block(conn), netuid, runtime.SubnetParams(**params))
+    finally:
+        store.close()
+    names = (*validators, *miners, *unregistered)
+    made = {name: make_wallet(net.wallets, name, seed) for seed, name in enumerate(names)}
+    if validators or miners:
+        asyncio.run(_register(net, [made[n] for n in (*validators, *miners)],
+                              [made[n] for n in validators], validator_stake))
+    for name in validators:
+        net.permit(netuid, made[name])
+    return net
+
+
+async def _register(net: Devnet, wallets: list[bt.Wallet], staked: list[bt.Wallet], amount: float) -> None:
+    async with net.client() as client:
+        for wallet in wallets:
+            result = await register(client, wallet, net.netuid)
+            assert result.success, f"devnet setup: register {wallet.name}: {result.message}"
+        for wallet in staked:
+            result = await stake(client, wallet, amount, net.netuid)
+            assert result.success, f"devnet setup: stake {wallet.name}: {result.message}"
+
+
+async def register(client: bt.Client, wallet: bt.Wallet, netuid: int = NETUID) -> bt.ExtrinsicResult:
+    """``burned_register`` of the wallet's hotkey, signed by its coldkey, through the SDK."""
+    call = bt.calls.SubtensorModule.burned_register(
+        netuid=netuid, hotkey=wallet.hotkeypub.ss58_address
+    )
+    return await client.submit_call(call, wallet)
+
+
+async def stake(client: bt.Client, wallet: bt.Wallet, tao: float, netuid: int = NETUID) -> bt.ExtrinsicResult:
+    """``add_stake`` of ``tao`` from the wallet's coldkey onto its hotkey, through the SDK."""
+    call = bt.calls.SubtensorModule.add_stake(
+        hotkey=wallet.hotkeypub.ss58_address, netuid=netuid, amount_staked=int(tao * 1e9)
+    )
+    return await client.submit_call(call, wallet)

@@ -1,0 +1,157 @@
+"""Fake provers and verifiers: deterministic, well-formed proofs that are not cryptographic.
+
+``FakeProver`` runs inside spawned prover-pool workers, which unpickle it by
+importing this module: keep its imports light (no bittensor, no ezkl).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed, Verdict
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "CIRCUIT_A",
+    "CIRCUIT_B",
+    "fake_result",
+    "FakeProver",
+    "make_fake_prover",
+    "broken_factory",
+    "AsyncFakeProver",
+    "FakeCircuit",
+    "FakeVerifier",
+]
+
+CIRCUIT_A = "a" * 64
+CIRCUIT_B = "b" * 64
+
+
+def fake_result(circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+    """A deterministic, well-formed (but not cryptographically valid) proof of ``inputs``."""
+    outputs = (float(sum(inputs)),)
+    digest = hashlib.sha256(repr((circuit_id, tuple(inputs))).encode()).digest()
+    felts = tuple(hashlib.sha256(bytes([i]) + digest).hexdigest() for i in range(len(inputs) + 1))
+    return ProveResult(
+        proof=Proof(circuit_id=circuit_id, instances=(felts,), proof=digest * 4),
+        outputs=outputs,
+        witness_s=0.01,
+        prove_s=0.02,
+    )
+
+
+class FakeProver:
+    """A picklable prover for the process pool: proves ``CIRCUIT_A``, fails ``CIRCUIT_B``.
+
+    The extra methods misbehave on purpose (sleep, crash the worker, raise an
+    error that does not survive pickling).
+    """
+
+    def __init__(self, label: str = "fake") -> None:
+        self.label = label
+        self.pid = os.getpid()
+        self.calls = 0
+
+    def prove(self, circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+        self.calls += 1
+        if circuit_id == CIRCUIT_B:
+            raise ProvingFailed(f"{self.label} cannot prove circuit B")
+        return fake_result(circuit_id, inputs)
+
+    def verify(self, proof: Proof) -> bool:
+        return proof.circuit_id == CIRCUIT_A
+
+    def whoami(self) -> tuple[str, int, int]:
+        """(label, pid where built, calls so far): shows the object persists per process."""
+        self.calls += 1
+        return self.label, self.pid, self.calls
+
+    def sleep(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    def crash(self) -> None:
+        os._exit(3)
+
+    def unpicklable_error(self) -> None:
+        raise CircuitMismatch("model.onnx", "0" * 64, "1" * 64)
+
+
+def make_fake_prover() -> FakeProver:
+    """Module-level (picklable) factory."""
+    return FakeProver("made")
+
+
+def broken_factory() -> FakeProver:
+    """A factory that fails in the worker, as a prover with missing artifacts would."""
+    raise ProvingFailed("circuit artifacts missing")
+
+
+@dataclass
+class AsyncFakeProver:
+    """The miner app's ``prove`` callable. Blocks on ``gate`` when set; raises ``error`` if set."""
+
+    gate: asyncio.Event | None = None
+    error: BaseException | None = None
+    delay: float = 0.0
+    calls: list[tuple[str, tuple[float, ...]]] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    result_override: ProveResult | None = None
+
+    async def __call__(self, circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
+        self.calls.append((circuit_id, tuple(inputs)))
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        if self.result_override is not None:
+            return self.result_override
+        return fake_result(circuit_id, inputs)
+
+
+@dataclass(frozen=True)
+class FakeCircuit:
+    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout, a sampler."""
+
+    id: str
+    name: str
+    timeout_s: float = 2.0
+    size: int = 4
+
+    def sample_inputs(self, rng) -> np.ndarray:
+        import numpy as np
+
+        return rng.uniform(-1.0, 1.0, size=(1, self.size)).astype(np.float32)
+
+
+@dataclass
+class FakeVerifier:
+    """The validator's ``verify``: accepts exactly ``fake_result(circuit_id, inputs)``'s proof.
+
+    So a proof of other inputs, or any other bytes, is rejected, like the real
+    input binding and SNARK check would. ``error`` makes it raise instead;
+    ``calls`` records (circuit id, proof bytes).
+    """
+
+    error: BaseException | None = None
+    calls: list[tuple[str, bytes]] = field(default_factory=list)
+
+    async def __call__(self, circuit_id: str, proof: Proof, inputs: Sequence[float]) -> Verdict:
+        self.calls.append((circuit_id, proof.proof))
+        if self.error is not None:
+            raise self.error
+        expected = fake_result(circuit_id, tuple(float(v) for v in inputs))
+        if proof != expected.proof:
+            return Verdict(False, "input instances differ from the inputs sent", None, 0.001)
+        return Verdict(True, None, expected.outputs, 0.001)
