@@ -5,8 +5,8 @@ prints one JSON object with what an operator sizes a machine by. What it does,
 in order:
 
 1. Creates a devnet subnet (netuid 2, 1 s blocks) with one staked, permitted
-   validator wallet and one miner wallet, through ``python -m neurons.devnet``'s
-   own commands (``tests/ops/support.make_devnet``).
+   validator wallet and one miner wallet, through the devnet's own admin
+   operations, what ``python -m neurons.devnet`` runs (``bench/local_subnet.py``).
 2. Starts ``neurons/miner.py`` with an empty ``--keys.cache`` (so start-up
    includes deriving every proving key), announcing ``--axon.external_port``: a
    small TCP relay in front of its ``--axon.port`` that counts bytes each way.
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -42,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.ops.support import Neuron, free_port, make_devnet, neuron_env  # noqa: E402
+from bench.local_subnet import Neuron, free_port, make_subnet, neuron_env  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -132,8 +131,7 @@ def load_average() -> list[float]:
 
 def measure(root: Path, rounds: int, miner_cores: set[int] | None) -> dict:
     load_before = load_average()
-    with contextlib.redirect_stdout(sys.stderr):  # the devnet commands' own output is not the result
-        net = make_devnet(root)
+    net = make_subnet(root)
     keys, env = root / "keys", neuron_env(root)
     axon, relay_port = free_port(), free_port()
     relay = CountingRelay(relay_port, axon)
