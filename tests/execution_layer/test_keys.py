@@ -6,17 +6,16 @@ import dataclasses
 import io
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-from execution_layer import KeyDerivationFailed, default_key_cache, ensure_keys
+from execution_layer import DEFAULT_KEY_CACHE, KeyDerivationFailed, default_key_cache, ensure_keys
 from execution_layer.keys import main as keys_main  # the CLI
 
 
 def test_cache_root_is_argument_then_env_then_home(monkeypatch, tmp_path):
     monkeypatch.delenv("POI_KEY_CACHE", raising=False)
-    assert default_key_cache() == Path.home() / ".cache" / "proof-of-inference" / "keys"
+    assert default_key_cache() == DEFAULT_KEY_CACHE.expanduser()
     monkeypatch.setenv("POI_KEY_CACHE", str(tmp_path / "env"))
     assert default_key_cache() == tmp_path / "env"
     assert default_key_cache(tmp_path / "arg") == tmp_path / "arg"
