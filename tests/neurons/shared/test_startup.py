@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from neurons.shared.startup import observability, registered_neuron, select_circ
 from tests.support.chain import FakeChain, neuron
 from tests.support.paths import DOCS
 from tests.support.wallets import hotkey_of, make_wallet
+from utils.wandb_log import NullLogger
 
 pytestmark = pytest.mark.anyio
 
@@ -125,9 +127,20 @@ async def test_the_register_command_names_the_wallet_folder_and_devnet_state_in_
 # --- observability -----------------------------------------------------------------
 
 
-def test_observability_off_gives_metrics_and_a_null_run_logger():
+def test_observability_off_gives_metrics_and_a_null_run_logger(caplog):
+    """Port 0 and wandb off: fresh Metrics that count (a second block starts from zero), served
+    nowhere (no "metrics at" line), and a NullLogger that accepts a round and finishes quietly."""
     off = ObservabilitySettings(metrics_port=0, wandb_on=False, wandb_offline=False,
                                 wandb_project="p", wandb_entity=None, wandb_dir=None)
-    with observability(off, component="validator", config={}) as obs:
-        obs.metrics.verifications.labels(outcome="accepted").inc()
-        obs.run_logger.log_round(round_index=1, responses=0, verified=0, mean_score=0.0, mean_response_s=0.0)
+    accepted = ("poi_verifications_total", {"outcome": "accepted"})
+    with caplog.at_level(logging.INFO, logger="validator"):
+        with observability(off, component="validator", config={}) as obs:
+            obs.metrics.verifications.labels(outcome="accepted").inc()
+            obs.run_logger.log_round(round_index=1, responses=0, verified=0, mean_score=0.0,
+                                     mean_response_s=0.0)
+            counted = obs.metrics.registry.get_sample_value(*accepted)
+        with observability(off, component="validator", config={}) as again:
+            fresh = again.metrics.registry.get_sample_value(*accepted)
+    assert counted == 1.0 and fresh is None
+    assert type(obs.run_logger) is NullLogger and type(again.run_logger) is NullLogger
+    assert "metrics at" not in caplog.text
