@@ -7,6 +7,7 @@ import logging
 import os
 
 import pytest
+from pydantic import ValidationError
 
 import neurons.validating.state as vs
 from neurons.validating.scoring import CircuitStats
@@ -170,5 +171,9 @@ def test_save_after_quarantine_writes_a_new_file(store):
 
 
 def test_state_is_frozen():
-    with pytest.raises(Exception):
-        sample_state().last_weights_block = 5  # type: ignore[misc]
+    """Assigning a field is refused with pydantic's frozen-instance error and changes nothing."""
+    state = sample_state()
+    with pytest.raises(ValidationError) as refused:
+        state.last_weights_block = 5  # type: ignore[misc]
+    assert [error["type"] for error in refused.value.errors()] == ["frozen_instance"]
+    assert state.last_weights_block == 1234
