@@ -40,16 +40,10 @@ def env(tmp_path_factory) -> dict[str, str]:
     return isolated_env(tmp_path_factory.mktemp("env"))
 
 
-@pytest.fixture(scope="module")
-def keys(key_cache) -> Path:
-    """The session's key cache: every circuit's key is already derived."""
-    return key_cache
-
-
-def script_argv(script: str, chain: Devnet, keys: Path, extra: list[str]) -> list[str]:
+def script_argv(script: str, chain: Devnet, key_cache: Path, extra: list[str]) -> list[str]:
     """argv for ``script`` on the test devnet with wallet m1; ``extra`` overrides (last wins)."""
     argv = [PYTHON, f"neurons/{script}.py", *chain.chain_flags(), "--wallet.name", "m1",
-            "--keys.cache", str(keys)]
+            "--keys.cache", str(key_cache)]
     if script == "validator":
         argv += ["--state.dir", str(chain.state.parent / f"{script}-state")]
     if script == "miner":
@@ -117,19 +111,19 @@ CASES = ["unknown network", "endpoint unreachable", "wallet missing", "hotkey mi
 
 @pytest.mark.parametrize("script", ["miner", "validator"])
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_gives_one_line_saying_what_to_do_and_exit_1(chain, env, keys, tmp_path, script, case):
+def test_bad_input_gives_one_line_saying_what_to_do_and_exit_1(chain, env, key_cache, tmp_path, script, case):
     extra, fragments = _cases(chain, tmp_path)[case]
-    proc = run(script_argv(script, chain, keys, extra), env)
+    proc = run(script_argv(script, chain, key_cache, extra), env)
     assert_one_clear_error(proc, *fragments)
 
 
 @pytest.mark.parametrize("script", ["miner", "validator"])
-def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env, keys, tmp_path, script):
+def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env, key_cache, tmp_path, script):
     """--subtensor.devnet_state pointing nowhere: one line naming the path and the command
     that creates a chain (with that --state and the --netuid), exit 1; neither the file
     nor its folder is created (a start that is refused writes no chain)."""
     typo = tmp_path / "devnte" / "chain.sqlite"
-    proc = run(script_argv(script, chain, keys, ["--subtensor.devnet_state", str(typo)]), env)
+    proc = run(script_argv(script, chain, key_cache, ["--subtensor.devnet_state", str(typo)]), env)
     assert_one_clear_error(
         proc,
         f"no devnet state at {typo}",
@@ -139,7 +133,7 @@ def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env
     assert not typo.exists() and not typo.parent.exists()
 
 
-def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_path):
+def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, tmp_path):
     """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file."""
     import shutil
 
@@ -149,7 +143,7 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_pa
     changed = copy / "models" / "digits_cnn" / "model.onnx"
     with changed.open("ab") as f:
         f.write(b"\0")
-    argv = script_argv("miner", chain, keys, [])
+    argv = script_argv("miner", chain, key_cache, [])
     argv[1] = str(copy / "neurons" / "miner.py")
     proc = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=90)
     assert_one_clear_error(
@@ -157,63 +151,63 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, keys, tmp_pa
     )
 
 
-def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, keys):
-    proc = run(script_argv("miner", chain, keys, ["--miner.circuits", "nope"]), env)
+def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
+    proc = run(script_argv("miner", chain, key_cache, ["--miner.circuits", "nope"]), env)
     assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
 
 
-def test_validator_unknown_circuit_lists_the_shipped_ones(chain, env, keys):
-    proc = run(script_argv("validator", chain, keys, ["--validator.circuits", "nope"]), env)
+def test_validator_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
+    proc = run(script_argv("validator", chain, key_cache, ["--validator.circuits", "nope"]), env)
     assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
 
 
-def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, keys):
+def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, key_cache):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = run(script_argv("miner", chain, keys, ["--axon.port", str(port)]), env)
+        proc = run(script_argv("miner", chain, key_cache, ["--axon.port", str(port)]), env)
     line = assert_one_clear_error(proc, f"cannot listen on 0.0.0.0:{port}", "--axon.port")
     assert "proving key" not in proc.stderr, "bound the port only after deriving keys"
     assert line
 
 
-def test_validator_metrics_port_in_use_names_the_flag(chain, env, keys):
+def test_validator_metrics_port_in_use_names_the_flag(chain, env, key_cache):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = run(script_argv("validator", chain, keys, ["--metrics.port", str(port)]), env)
+        proc = run(script_argv("validator", chain, key_cache, ["--metrics.port", str(port)]), env)
     assert_one_clear_error(proc, "Address already in use", "--metrics.port", "choose another")
 
 
-def test_miner_key_cache_that_cannot_be_created_names_the_path_and_the_flag(chain, env, keys, tmp_path):
+def test_miner_key_cache_that_cannot_be_created_names_the_path_and_the_flag(chain, env, key_cache, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    proc = run(script_argv("miner", chain, keys, ["--keys.cache", str(blocker / "keys")]), env)
+    proc = run(script_argv("miner", chain, key_cache, ["--keys.cache", str(blocker / "keys")]), env)
     assert_one_clear_error(proc, f"cannot write the key cache {blocker}", "--keys.cache")
 
 
-def test_validator_state_dir_that_cannot_be_created_fails_before_any_round(chain, env, keys, tmp_path):
+def test_validator_state_dir_that_cannot_be_created_fails_before_any_round(chain, env, key_cache, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    proc = run(script_argv("validator", chain, keys, ["--state.dir", str(blocker / "state")]), env)
+    proc = run(script_argv("validator", chain, key_cache, ["--state.dir", str(blocker / "state")]), env)
     assert_one_clear_error(proc, f"cannot use {blocker}", "--state.dir")
     assert "round 1" not in proc.stderr
 
 
-def test_bad_flag_value_is_argparse_usage_error_exit_2(chain, env, keys):
-    proc = run(script_argv("miner", chain, keys, ["--netuid", "two"]), env)
+def test_bad_flag_value_is_argparse_usage_error_exit_2(chain, env, key_cache):
+    proc = run(script_argv("miner", chain, key_cache, ["--netuid", "two"]), env)
     assert proc.returncode == 2
     assert "argument --netuid: invalid int value: 'two'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, keys, caplog, monkeypatch):
+def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key_cache, caplog):
     """Through settings: a real network name with the devnet injected as its chain.
 
     On the devnet the announced IP defaults to 127.0.0.1; on a real network it
@@ -222,7 +216,7 @@ def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key
     from neurons.devnet.connect import connect_devnet
     from neurons.mining.service import run_miner, settings_from_args
 
-    flags = ["--wallet.name", "m1", "--wallet.path", str(chain.wallets), "--keys.cache", str(keys)]
+    flags = ["--wallet.name", "m1", "--wallet.path", str(chain.wallets), "--keys.cache", str(key_cache)]
     assert settings_from_args(miner_parser().parse_args(["--subtensor.network", "devnet", *flags])).external_ip == "127.0.0.1"
     settings = settings_from_args(miner_parser().parse_args(["--subtensor.network", "finney", *flags]))
     assert settings.external_ip is None and settings.min_stake == 1000.0
@@ -253,9 +247,9 @@ def _sigterm_once_running(argv: list[str], env, log: Path, running_line: str) ->
     return code, daemon.text()
 
 
-def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp_path):
+def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, key_cache, tmp_path):
     port = free_port()
-    argv = script_argv("miner", chain, keys, ["--axon.port", str(port)])
+    argv = script_argv("miner", chain, key_cache, ["--axon.port", str(port)])
     code, text = _sigterm_once_running(argv, env, tmp_path / "miner.log", f"serving on 0.0.0.0:{port}")
     assert code == 0, text
     assert "SIGTERM received: stopping cleanly" in text
@@ -263,8 +257,8 @@ def test_sigterm_stops_a_serving_miner_cleanly_with_exit_0(chain, env, keys, tmp
     assert "Traceback" not in text and not error_lines(text), text
 
 
-def test_sigterm_stops_a_running_validator_cleanly_with_exit_0(chain, env, keys, tmp_path):
-    argv = script_argv("validator", chain, keys, ["--validator.rounds", "0", "--validator.round_interval", "1"])
+def test_sigterm_stops_a_running_validator_cleanly_with_exit_0(chain, env, key_cache, tmp_path):
+    argv = script_argv("validator", chain, key_cache, ["--validator.rounds", "0", "--validator.round_interval", "1"])
     code, text = _sigterm_once_running(argv, env, tmp_path / "validator.log", "round 1 at block")
     assert code == 0, text
     assert "SIGTERM received: stopping cleanly" in text

@@ -42,7 +42,7 @@ NETUID = 3
 
 
 @pytest.fixture(scope="module")
-def parties(wallets):
+def miner_wallets(wallets):
     """(wallet folder, miner, validator): the suite's wallets of those names."""
     return Path(wallets["miner"].path), wallets["miner"], wallets["validator"]
 
@@ -74,23 +74,23 @@ def test_explicit_flags_win_over_network_defaults():
 # --- announcing ----------------------------------------------------------------------
 
 
-async def test_announce_skips_the_write_when_the_chain_already_shows_the_axon(parties):
-    _, miner, _ = parties
+async def test_announce_skips_the_write_when_the_chain_already_shows_the_axon(miner_wallets):
+    _, miner, _ = miner_wallets
     chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
     await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view(), 1)
     assert chain.axon_calls == []
 
 
-async def test_announce_writes_a_new_or_changed_axon(parties):
-    _, miner, _ = parties
+async def test_announce_writes_a_new_or_changed_axon(miner_wallets):
+    _, miner, _ = miner_wallets
     chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
     await _announce(chain, miner, NETUID, ("1.2.3.4", 9000), chain.view(), 1)
     assert chain.axon_calls == [(hotkey_of(miner), "1.2.3.4", 9000)]
     assert chain.neurons[1].axon == ("1.2.3.4", 9000)
 
 
-async def test_announce_failure_is_logged_not_raised(parties, caplog):
-    _, miner, _ = parties
+async def test_announce_failure_is_logged_not_raised(miner_wallets, caplog):
+    _, miner, _ = miner_wallets
 
     class Refusing(FakeChain):
         async def serve_axon(self, wallet, netuid, ip, port):
@@ -118,8 +118,8 @@ def chain_with(miner, validator) -> FakeChain:
     return FakeChain(NETUID, {0: neuron(0, hotkey_of(validator)), 1: neuron(1, hotkey_of(miner), stake=0.0)})
 
 
-async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(parties):
-    root, miner, validator = parties
+async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(miner_wallets):
+    root, miner, validator = miner_wallets
     chain = chain_with(miner, validator)
     with pytest.raises(ChainFailure, match="--axon.external_ip is required"):
         await run_miner(miner_settings(root, "--subtensor.network", "finney"), chain=chain)
@@ -131,12 +131,12 @@ async def test_run_miner_on_a_real_network_without_external_ip_refuses_clearly(p
     [("finney", "10.0.0.7", True), ("finney", "1.2.3.4", False), ("local", "127.0.0.1", True)],
 )
 async def test_run_miner_off_the_devnet_warns_when_its_external_ip_is_not_public(
-    parties, caplog, network, ip, warned
+    miner_wallets, caplog, network, ip, warned
 ):
     """Validators off the devnet skip non-public axons unless told otherwise (a ``local`` node
     may be a copy of finney); the miner says so at start.
     (An unknown circuit then stops the start-up early: nothing is served here.)"""
-    root, miner, validator = parties
+    root, miner, validator = miner_wallets
     settings_ = miner_settings(root, "--subtensor.network", network, "--axon.external_ip", ip)
     settings_ = dataclasses.replace(settings_, circuits=("no-such-circuit",))
     with caplog.at_level(logging.WARNING, logger="miner"), pytest.raises(CircuitNotFound):
@@ -181,8 +181,8 @@ async def test_failed_resyncs_keep_the_snapshot_warn_with_its_age_and_shout_once
     assert snapshot.view is fresh and metrics.registry.get_sample_value("poi_metagraph_age_seconds") == 0.0
 
 
-async def test_run_miner_with_an_unregistered_hotkey_names_the_command(parties):
-    root, _, validator = parties
+async def test_run_miner_with_an_unregistered_hotkey_names_the_command(miner_wallets):
+    root, _, validator = miner_wallets
     chain = FakeChain(NETUID, {0: neuron(0, hotkey_of(validator))})
     with pytest.raises(NotRegistered, match="python -m neurons.devnet register"):
         await run_miner(miner_settings(root, "--subtensor.network", "devnet"), chain=chain)
@@ -196,10 +196,10 @@ SELF_GENERATED_REFUSAL = (
 
 
 @pytest.mark.parametrize("network", ["finney", "test"])
-def test_miner_on_a_public_network_refuses_the_self_generated_srs_in_one_line(parties, caplog, network):
+def test_miner_on_a_public_network_refuses_the_self_generated_srs_in_one_line(miner_wallets, caplog, network):
     """Through run_daemon, a fake chain under a public network's name: exit 1, one error line, and the
     axon port it had bound is free again. Nothing is derived or served."""
-    root, miner, validator = parties
+    root, miner, validator = miner_wallets
     port = free_port()
     chain = chain_with(miner, validator)
     settings_ = miner_settings(root, "--subtensor.network", network, "--axon.external_ip", "1.2.3.4", port=port)
@@ -211,10 +211,10 @@ def test_miner_on_a_public_network_refuses_the_self_generated_srs_in_one_line(pa
     assert port_is_free(port) and chain.axon_calls == []
 
 
-async def test_allow_self_generated_lets_the_miner_start_on_a_private_test_subnet(parties, caplog, tmp_path):
+async def test_allow_self_generated_lets_the_miner_start_on_a_private_test_subnet(miner_wallets, caplog, tmp_path):
     """With --srs.allow_self_generated the refusal is gone: start-up goes on to the proving keys
     (where a key cache that is a file stops it, so nothing slow runs here)."""
-    root, miner, validator = parties
+    root, miner, validator = miner_wallets
     not_a_folder = tmp_path / "keys"
     not_a_folder.write_text("")
     settings_ = miner_settings(root, "--subtensor.network", "test", "--axon.external_ip", "1.2.3.4",
@@ -232,8 +232,8 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(parties, registry, key_cache):
-    root, miner, validator = parties
+async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(miner_wallets, registry, key_cache):
+    root, miner, validator = miner_wallets
     port = free_port()
     chain = chain_with(miner, validator)
     stop = asyncio.Event()
@@ -269,8 +269,8 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     assert port_is_free(port) and not chain.closed
 
 
-async def test_run_miner_frees_its_port_when_it_fails_after_starting(parties, key_cache):
-    root, miner, validator = parties
+async def test_run_miner_frees_its_port_when_it_fails_after_starting(miner_wallets, key_cache):
+    root, miner, validator = miner_wallets
     port = free_port()
 
     class Exploding(FakeChain):

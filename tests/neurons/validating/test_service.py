@@ -67,22 +67,22 @@ def test_allow_private_axons_flag_turns_querying_private_axons_on(network):
 
 
 @pytest.fixture(scope="module")
-def parties(wallets):
+def validator_wallets(wallets):
     """(validator, miner): the suite's wallets of those names."""
     return wallets["validator"], wallets["miner"]
 
 
-def chain_with_local_miner(parties, port: int) -> FakeChain:
-    validator, miner = parties
+def chain_with_local_miner(validator_wallets, port: int) -> FakeChain:
+    validator, miner = validator_wallets
     me = neuron(0, hotkey_of(validator), stake=MIN_STAKE * 10)
     miner_neuron = with_axon(neuron(1, hotkey_of(miner), stake=0.0, permit=False), ("127.0.0.1", port))
     return FakeChain(NETUID, {0: me, 1: miner_neuron})
 
 
-def validator_settings(parties, tmp_path, network: str, circuit_name: str, *extra: str):
+def validator_settings(validator_wallets, tmp_path, network: str, circuit_name: str, *extra: str):
     return settings(
         "--subtensor.network", network, "--netuid", str(NETUID), "--wallet.name", "validator",
-        "--wallet.path", str(Path(parties[0].path)), "--validator.rounds", "1",
+        "--wallet.path", str(Path(validator_wallets[0].path)), "--validator.rounds", "1",
         "--validator.circuits", circuit_name, "--state.dir", str(tmp_path / "state"), *extra,
     )
 
@@ -93,21 +93,21 @@ def only_report(tmp_path) -> dict:
     return json.loads(line)
 
 
-async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weights(parties, tmp_path, real):
+async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weights(validator_wallets, tmp_path, real):
     """Devnet: the miner on 127.0.0.1 is queried, its real proof verified in the worker
     pool, and the round's state, report line and weights are written."""
     circuit, prover, _ = real
     port = free_port()
-    chain = chain_with_local_miner(parties, port)
+    chain = chain_with_local_miner(validator_wallets, port)
 
     async def prove(circuit_id, inputs):
         return await asyncio.to_thread(prover.prove, circuit_id, inputs)
 
-    app = build_miner_app(wallet=parties[1], prove=prove, circuits={circuit.id}, metagraph=chain.view,
+    app = build_miner_app(wallet=validator_wallets[1], prove=prove, circuits={circuit.id}, metagraph=chain.view,
                           netuid=NETUID, min_stake=MIN_STAKE, max_queue=4)
     async with serving(app, bind("127.0.0.1", port)):
         await asyncio.wait_for(
-            run_validator(validator_settings(parties, tmp_path, "devnet", circuit.name), chain=chain), timeout=120
+            run_validator(validator_settings(validator_wallets, tmp_path, "devnet", circuit.name), chain=chain), timeout=120
         )
     assert chain.weight_calls == [(NETUID, {1: pytest.approx(1.0)}, VERSION_KEY)]
     (record,) = only_report(tmp_path)["records"]
@@ -118,16 +118,16 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
     assert not chain.closed
 
 
-async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(parties, tmp_path, real):
+async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(validator_wallets, tmp_path, real):
     """finney: a miner announcing 127.0.0.1 is not contacted; it scores zero and gets no weight.
     (--srs.allow_self_generated: the shipped circuits would be refused on finney otherwise.)"""
     circuit = real[0]
     port = free_port()
-    chain = chain_with_local_miner(parties, port)
+    chain = chain_with_local_miner(validator_wallets, port)
     with socket.create_server(("127.0.0.1", port)) as listener:  # would see a connection
         listener.setblocking(False)
         await asyncio.wait_for(
-            run_validator(validator_settings(parties, tmp_path, "finney", circuit.name, "--srs.allow_self_generated"),
+            run_validator(validator_settings(validator_wallets, tmp_path, "finney", circuit.name, "--srs.allow_self_generated"),
                           chain=chain),
             timeout=120,
         )
@@ -139,10 +139,10 @@ async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(pa
 
 
 @pytest.mark.parametrize("network", ["finney", "test"])
-async def test_run_validator_on_a_public_network_refuses_a_self_generated_srs(parties, tmp_path, network):
+async def test_run_validator_on_a_public_network_refuses_a_self_generated_srs(validator_wallets, tmp_path, network):
     """Whoever generated the shipped SRS can forge proofs that this validator would accept: it refuses
     before starting a verifier or querying anyone, and sets no weights."""
-    chain = chain_with_local_miner(parties, free_port())
+    chain = chain_with_local_miner(validator_wallets, free_port())
     with pytest.raises(UntrustedSrs, match=f"refusing to run on {network}: circuit wine_mlp uses a self-generated"):
-        await run_validator(validator_settings(parties, tmp_path, network, "wine_mlp"), chain=chain)
+        await run_validator(validator_settings(validator_wallets, tmp_path, network, "wine_mlp"), chain=chain)
     assert chain.weight_calls == [] and not chain.closed
