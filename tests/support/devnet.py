@@ -74,10 +74,6 @@ class Devnet:
         """A real SDK client on this devnet (its own store connection, closed with the client)."""
         return bt.Client("devnet", substrate=DevnetSubstrate(self.open()))
 
-    def wallet(self, name: str) -> bt.Wallet:
-        """Wallet ``name`` (hotkey ``default``) in the devnet's wallet folder."""
-        return bt.Wallet(name, "default", path=str(self.wallets))
-
     def dump(self) -> list[tuple[str, list[tuple]]]:
         """Every row of every table, for "nothing was written" checks."""
         with contextlib.closing(self.open()) as store, store.transaction() as conn:
