@@ -1,7 +1,7 @@
 """The miner's HTTP application: authenticated, bounded, deadline-aware proving.
 
 :func:`build_miner_app` returns a FastAPI app with the routes of ``protocol``.
-Every request first passes the :class:`neurons.auth.RequestGuard` (declared
+Every request first passes the :class:`neurons.mining.guard.RequestGuard` (declared
 size, then policy on the claimed hotkey, then the body bounded in bytes and
 time, then the signature) — nothing is parsed or queued before that.
 Every response is a JSON body: a protocol message on 200, an

@@ -12,8 +12,8 @@ died (``WorkerCrashed``: one death fails every verification waiting in the
 pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
 (``no_response`` for a timeout or no connection, ``http_error``,
-``bad_signature``, ``bad_response`` for a malformed body), request echo
-(request id, circuit id: ``bad_response``), replay guard (proof bytes seen
+``bad_signature``, ``bad_response`` for a malformed body or an answer to
+another request or circuit: ``MinerClient.prove`` checks that echo), replay guard (proof bytes seen
 before: ``replayed``), then the proof itself against the validator's own
 inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
 ``validator_error`` if the verifier raises), then the deadline (``late``).
@@ -135,9 +135,7 @@ async def challenge_miner(
     if query.response is None:
         kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
         return failed(kind, f"{query.status}: {query.detail}", response_s=query.response_s)
-    response = query.response
-    if response.request_id != request.request_id or response.circuit_id != circuit.id:
-        return failed(Outcome.BAD_RESPONSE, "response does not answer this request", response_s=query.response_s)
+    response = query.response  # answers this request and circuit: MinerClient.prove checks the echo
     proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
     measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)

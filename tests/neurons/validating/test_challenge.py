@@ -267,25 +267,6 @@ async def test_valid_proof_after_the_timeout_is_late(cast):
     assert record.proof_bytes > 0
 
 
-class _WrongRequestClient:
-    """A client whose (signed, well-formed) answer is for another request id."""
-
-    async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
-        result = fake_result(request.circuit_id, request.inputs)
-        response = proof_response(result, request_id="0" * 32, queue_s=0.0)
-        return QueryOutcome(QueryStatus.OK, response, 0.1, len(encode(response)), 200)
-
-
-async def test_answer_to_another_request_is_a_bad_response(cast):
-    verify = FakeVerifier()
-    record = await challenge_miner(
-        neuron=miner_neuron(cast), circuit=CIRCUIT, client=_WrongRequestClient(),
-        verify=verify, guard=ReplayGuard(), rng=np.random.default_rng(),
-    )
-    assert record.outcome is Outcome.BAD_RESPONSE and record.reason == "response does not answer this request"
-    assert verify.calls == []
-
-
 def test_a_record_whose_verified_flag_contradicts_its_outcome_is_refused():
     fields = dict(uid=1, hotkey="h", circuit_id=CIRCUIT_A, circuit_name="fake-a", reason=None,
                   response_s=0.1, proof_bytes=1, outputs=None, prove_s=None, verify_s=0.0)

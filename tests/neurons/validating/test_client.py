@@ -152,10 +152,14 @@ async def test_signed_garbage_is_bad_response(cast):
     assert outcome.status is QueryStatus.BAD_RESPONSE and "invalid ProofResponse" in outcome.detail
 
 
-async def test_answer_for_another_request_is_bad_response(cast):
-    body = lambda r: genuine_body(r, request_id="f" * 32)  # noqa: E731
+@pytest.mark.parametrize("changed", [{"request_id": "f" * 32}, {"circuit_id": "c" * 64}],
+                         ids=["request-id", "circuit-id"])
+async def test_a_signed_answer_for_another_request_or_circuit_is_bad_response(cast, changed):
+    """The client is the one place the echo is checked: challenge_miner relies on it."""
+    body = lambda r: genuine_body(r, **changed)  # noqa: E731
     outcome = await query(cast, answering(cast.miner, body))
-    assert outcome.status is QueryStatus.BAD_RESPONSE and "another request" in outcome.detail
+    assert outcome.status is QueryStatus.BAD_RESPONSE and outcome.response is None
+    assert "another request or circuit" in outcome.detail
 
 
 async def test_refusal_is_http_error_with_the_miners_reason(cast):
