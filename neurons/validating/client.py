@@ -37,9 +37,7 @@ from neurons.shared.nonces import NonceClock
 from neurons.validating.signing import ResponseUntrusted, sign_request, verify_response
 from protocol import (
     MAX_RESPONSE_BYTES,
-    ROUTE_CAPABILITIES,
     ROUTE_PROVE,
-    Capabilities,
     ErrorResponse,
     ProofRequest,
     ProofResponse,
@@ -143,14 +141,6 @@ class MinerClient:
                 detail="response is for another request or circuit",
             )
         return outcome
-
-    async def capabilities(
-        self, axon: tuple[str, int], miner_hotkey: str
-    ) -> QueryOutcome[Capabilities]:
-        """Ask the miner at ``axon`` what it serves."""
-        return await self._query(
-            axon, miner_hotkey, "GET", ROUTE_CAPABILITIES, b"", Capabilities, self.timeout
-        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
