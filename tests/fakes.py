@@ -254,10 +254,6 @@ class FakeChain:
     def set_neuron(self, uid: int, **changes: object) -> None:
         self.neurons[uid] = replace(self.neurons[uid], **changes)
 
-    async def block(self) -> int:
-        await self._read("block")
-        return self.current_block
-
     async def metagraph(self, netuid: int) -> MetagraphView:
         await self._read("metagraph")
         assert netuid == self.netuid
