@@ -4,16 +4,16 @@ Reproducible run to run on one machine: fixed seeds, deterministic torch,
 single thread (another CPU may round differently in the last float bits, see
 docs/custom_circuit_integration.md). The model's contract is ``metadata.json``:
 its input spec gives the range inputs are clipped to. Inputs are standardised
-with the training split's mean and std. Writes ``model.onnx``, ``samples.npy``
-(held-out rows, standardised), ``scaler.json`` (mean/std to standardise raw
-measurements) and ``metadata.json`` (the same, with the measured held-out
-accuracy) into ``folder``, by default this package's folder.
+with the training split's mean and std (recomputed here from scikit-learn's
+data on every run; nothing at run time needs them: validators sample
+standardised inputs directly). Writes ``model.onnx``, ``samples.npy``
+(held-out rows, standardised) and ``metadata.json`` (the same, with the
+measured held-out accuracy) into ``folder``, by default this package's folder.
 Afterwards rebuild the circuit: ``python -m execution_layer.build models/wine_mlp``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,8 +54,6 @@ def main(folder: Path = FOLDER) -> None:
     acc = _training.accuracy(model, x_test, y_test)
     print(f"{metadata.name}: held-out accuracy {acc:.4f} on {len(y_test)} rows")
     _training.export(model, folder, metadata=replace(metadata, held_out_accuracy=round(acc, 4)), samples=x_test)
-    scaler = {"mean": mean.round(8).tolist(), "std": std.round(8).tolist()}
-    (folder / "scaler.json").write_text(json.dumps(scaler, indent=2) + "\n")
 
 
 if __name__ == "__main__":
