@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from execution_layer import CircuitRegistry, EzklProver
+from tests.support.inputs import fresh_input
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,6 @@ def proofs(registry, prover):
     rng = np.random.default_rng(2024)
     made = {}
     for circuit in registry:
-        inputs = circuit.sample_inputs(rng)
+        inputs = fresh_input(circuit, rng)
         made[circuit.name] = (inputs, prover.prove(circuit.id, inputs))
     return made

@@ -318,17 +318,20 @@ class RoutingTransport(httpx.AsyncBaseTransport):
 
 @dataclass(frozen=True)
 class FakeCircuit:
-    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout, a sampler."""
+    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout; ``size`` for
+    ``fake_sample``."""
 
     id: str
     name: str
     timeout_s: float = 2.0
     size: int = 4
 
-    def sample_inputs(self, rng) -> "np.ndarray":
-        import numpy as np
 
-        return rng.uniform(-1.0, 1.0, size=(1, self.size)).astype(np.float32)
+def fake_sample(circuit: FakeCircuit, rng) -> "np.ndarray":
+    """The validator's ``sample`` for a ``FakeCircuit``: ``size`` uniform values in [-1, 1) drawn with ``rng``."""
+    import numpy as np
+
+    return rng.uniform(-1.0, 1.0, size=(1, circuit.size)).astype(np.float32)
 
 
 @dataclass

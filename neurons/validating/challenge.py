@@ -17,6 +17,10 @@ another request or circuit: ``MinerClient.prove`` checks that echo), replay guar
 before: ``replayed``), then the proof itself against the validator's own
 inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
 ``validator_error`` if the verifier raises), then the deadline (``late``).
+
+The validator's inputs come from ``sample(circuit, rng)``; the real one is
+``InputSampler``: ``models.sampling`` over the circuit's pinned sample pool
+and metadata.json input spec. A ``Circuit`` does not sample itself.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
 
 from execution_layer.types import Proof, Verdict
+from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
 from neurons.shared.prover_pool import WorkerCrashed
@@ -38,11 +43,31 @@ from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
-__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn"]
+__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler"]
 
 log = logging.getLogger(__name__)
 
 VerifyFn = Callable[[str, Proof, Sequence[float]], Awaitable[Verdict]]
+SampleFn = Callable[[Any, np.random.Generator], np.ndarray]  # (execution_layer.Circuit, rng) -> one input
+
+
+class InputSampler:
+    """The validator's ``SampleFn``: a fresh input for a circuit, drawn with ``models.sampling``.
+
+    Draws from ``Sampler(circuit.spec, <circuit.samples_path>)``: a held-out
+    sample plus noise, clipped to the spec's range. Each circuit's pool is read
+    (and checked against its spec: ``models.metadata.ModelError`` if it does not fit)
+    on its first draw and kept, so the file is read once, not once per challenge.
+    """
+
+    def __init__(self) -> None:
+        self._samplers: dict[str, Sampler] = {}
+
+    def __call__(self, circuit, rng: np.random.Generator) -> np.ndarray:
+        sampler = self._samplers.get(circuit.id)
+        if sampler is None:
+            sampler = self._samplers[circuit.id] = Sampler.load(circuit.samples_path, circuit.spec)
+        return sampler.draw(rng)
 
 
 class Outcome(StrEnum):
@@ -113,13 +138,15 @@ async def challenge_miner(
     client: MinerClient,
     verify: VerifyFn,
     guard: ReplayGuard,
+    sample: SampleFn,
     rng: np.random.Generator,
     clock: Callable[[], float] = time.time,
 ) -> ResponseRecord:
+    """Challenge ``neuron`` on ``circuit`` with a fresh ``sample(circuit, rng)``; see the module docstring."""
     assert neuron.axon is not None, "only serving miners are challenged"
     # Samplers add noise to real samples, so a repeat is astronomically rare;
     # the guard makes "never the same input twice" a guarantee, not a hope.
-    inputs = guard.fresh_input(circuit.id, lambda: circuit.sample_inputs(rng))
+    inputs = guard.fresh_input(circuit.id, lambda: sample(circuit, rng))
     request = ProofRequest(
         circuit_id=circuit.id,
         inputs=[float(v) for v in inputs.reshape(-1)],

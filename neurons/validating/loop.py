@@ -39,7 +39,14 @@ from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, 
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
 from neurons.validating import scoring
-from neurons.validating.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
+from neurons.validating.challenge import (
+    InputSampler,
+    Outcome,
+    ResponseRecord,
+    SampleFn,
+    VerifyFn,
+    challenge_miner,
+)
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
@@ -70,6 +77,9 @@ class RoundReport:
 class Validator:
     """Runs rounds over the miners of ``netuid``; see the module docstring.
 
+    ``sample(circuit, rng)`` draws each challenge's input (default:
+    ``InputSampler``, the circuit's pinned samples and spec through
+    ``models.sampling``), with ``rng`` (default: fresh OS entropy).
     ``allow_private_axons`` lets it query axons on loopback or private
     addresses: for test networks on one machine or a LAN (the wiring turns it
     on for the devnet and ``--validator.allow_private_axons``); off, such
@@ -88,6 +98,7 @@ class Validator:
         store: StateStore,
         guard: ReplayGuard,
         version_key: int,
+        sample: SampleFn | None = None,
         rng: np.random.Generator | None = None,
         metrics: Metrics | None = None,
         run_logger: RunLogger | None = None,
@@ -110,6 +121,7 @@ class Validator:
         self.store = store
         self.guard = guard
         self.version_key = version_key
+        self.sample = sample if sample is not None else InputSampler()
         self.rng = rng if rng is not None else np.random.default_rng()
         self.metrics = metrics if metrics is not None else Metrics()
         self.run_logger = run_logger if run_logger is not None else NullLogger()
@@ -176,7 +188,7 @@ class Validator:
                 try:
                     return await challenge_miner(
                         neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                        guard=self.guard, rng=self.rng, clock=self.clock,
+                        guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
                     )
                 except Exception as error:
                     # The task boundary of one challenge: whatever broke here must

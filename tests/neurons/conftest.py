@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.inputs import fresh_input
+
 
 @pytest.fixture(scope="session")
 def shipped():
@@ -49,5 +51,5 @@ def real_proof(request, real):
     try:
         return request.getfixturevalue("proofs")[circuit.name]
     except pytest.FixtureLookupError:
-        inputs = circuit.sample_inputs(np.random.default_rng(11))
+        inputs = fresh_input(circuit, np.random.default_rng(11))
         return inputs, prover.prove(circuit.id, inputs)

@@ -40,6 +40,7 @@ from tests.fakes import (
     port_is_free,
     serving,
 )
+from tests.support.inputs import fresh_input
 from utils.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
@@ -252,7 +253,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
         assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.1", port)]
 
         circuit = shipped.by_name("wine_mlp")
-        inputs = circuit.sample_inputs(np.random.default_rng(5))
+        inputs = fresh_input(circuit, np.random.default_rng(5))
         request = ProofRequest(request_id=new_request_id(), circuit_id=circuit.id,
                                inputs=tuple(float(v) for v in inputs.reshape(-1)),
                                deadline=time.time() + 30)

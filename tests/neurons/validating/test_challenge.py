@@ -9,21 +9,24 @@ hostile miner would; the validator side is the real ``MinerClient``; ``verify`` 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
+from models.metadata import InputSpec
+from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.shared.prover_pool import WorkerCrashed
-from neurons.validating.challenge import Outcome, ResponseRecord, challenge_miner
+from neurons.validating.challenge import InputSampler, Outcome, ResponseRecord, challenge_miner
 from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
-from protocol import ProofRequest, ProofResponse, encode
+from protocol import ProofRequest, encode
 from tests.fakes import (
     CIRCUIT_A,
     MIN_STAKE,
@@ -33,6 +36,7 @@ from tests.fakes import (
     FakeVerifier,
     RoutingTransport,
     fake_result,
+    fake_sample,
     hotkey_of,
     make_cast,
     neuron,
@@ -69,7 +73,7 @@ async def challenge(cast, transport, *, verify=None, guard=None, circuit=CIRCUIT
     async with MinerClient(cast.validator, transport=RoutingTransport({AXON: transport})) as client:
         return await challenge_miner(
             neuron=miner_neuron(cast), circuit=circuit, client=client, verify=verify,
-            guard=guard or ReplayGuard(), rng=np.random.default_rng(),
+            guard=guard or ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
         )
 
 
@@ -176,7 +180,7 @@ async def test_unreachable_axon_is_a_connect_error(cast):
     async with MinerClient(cast.validator, transport=RoutingTransport()) as client:
         record = await challenge_miner(
             neuron=miner_neuron(cast), circuit=CIRCUIT, client=client, verify=FakeVerifier(),
-            guard=ReplayGuard(), rng=np.random.default_rng(),
+            guard=ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
         )
     assert not record.verified and record.outcome is Outcome.NO_RESPONSE
     assert record.reason.startswith("connect_error")
@@ -261,10 +265,22 @@ class _LateClient:
 async def test_valid_proof_after_the_timeout_is_late(cast):
     record = await challenge_miner(
         neuron=miner_neuron(cast), circuit=CIRCUIT, client=_LateClient(CIRCUIT.timeout_s + 0.5),
-        verify=FakeVerifier(), guard=ReplayGuard(), rng=np.random.default_rng(),
+        verify=FakeVerifier(), guard=ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
     )
     assert not record.verified and record.outcome is Outcome.LATE and record.reason.startswith("late")
     assert record.proof_bytes > 0
+
+
+def test_the_input_sampler_draws_from_the_circuits_pool_and_spec_and_reads_the_pool_once(tmp_path):
+    spec = InputSpec(shape=(1, 3), low=-1.0, high=1.0, noise_std=0.1)
+    pool = tmp_path / "samples.npy"
+    np.save(pool, np.array([[[0.5, -0.5, 0.0]], [[0.9, 0.9, -0.9]]], dtype=np.float32))
+    circuit = SimpleNamespace(id=CIRCUIT_A, spec=spec, samples_path=pool)  # what it reads of a Circuit
+    sample = InputSampler()
+    first = sample(circuit, np.random.default_rng(5))
+    assert np.array_equal(first, Sampler.load(pool, spec).draw(np.random.default_rng(5)))
+    pool.unlink()  # kept since the first draw: a challenge does not read the file
+    assert np.array_equal(sample(circuit, np.random.default_rng(5)), first)
 
 
 def test_a_record_whose_verified_flag_contradicts_its_outcome_is_refused():
@@ -280,7 +296,6 @@ def test_every_outcome_is_documented_for_operators():
     """The verifications label values: utils.metrics' docstring and docs/pm2.md's metric table
     name every Outcome, so an operator can read any label a validator exports."""
     import re
-    from pathlib import Path
 
     import utils.metrics
 

@@ -39,11 +39,13 @@ from tests.fakes import (
     FakeVerifier,
     RoutingTransport,
     fake_result,
+    fake_sample,
     hotkey_of,
     make_wallet,
     neuron,
     serving,
 )
+from tests.support.inputs import fresh_input
 
 pytestmark = pytest.mark.anyio
 
@@ -169,7 +171,7 @@ class Net:
         values = dict(
             wallet=self.wallets[0], chain=self.chain, netuid=NETUID, circuits=self.circuits,
             client=client, verify=self.verify, store=self.store, guard=ReplayGuard(),
-            version_key=VERSION_KEY, rng=np.random.default_rng(7),
+            version_key=VERSION_KEY, sample=fake_sample, rng=np.random.default_rng(7),
             allow_private_axons=True,  # the fake network lives on private addresses
             reports_path=self.tmp_path / "state" / "reports.jsonl",
         )
@@ -616,7 +618,7 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
         return await asyncio.to_thread(prover.prove, circuit_id, inputs)
 
     async def prove_other_inputs(circuit_id, inputs):
-        return await asyncio.to_thread(prover.prove, circuit_id, circuit.sample_inputs(cheat_rng))
+        return await asyncio.to_thread(prover.prove, circuit_id, fresh_input(circuit, cheat_rng))
 
     async def verify(circuit_id, proof, inputs):
         return await asyncio.to_thread(verifier.verify, circuit_id, proof, list(inputs))
@@ -628,7 +630,8 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
         ))
 
     net = nets({1: real_app(prove_honestly), 2: real_app(prove_other_inputs)}, circuits=(circuit,))
-    report = await net.validator(verify=verify, concurrency=1).run_round()
+    # sample=None: the validator's own default, the circuit's pinned pool through models.sampling.
+    report = await net.validator(verify=verify, sample=None, concurrency=1).run_round()
     by_uid = {r.uid: r for r in report.records}
     assert by_uid[1].verified, by_uid[1].reason
     assert by_uid[1].outputs is not None and len(by_uid[1].outputs) > 0

@@ -11,6 +11,7 @@ import pytest
 import execution_layer
 from neurons.shared.prover_pool import ProverPool
 from neurons.validating.verifier_pool import make_registry_verifier
+from tests.support.inputs import fresh_input
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +21,7 @@ async def test_registry_verifier_in_a_worker_process_as_the_validator_runs_it(re
     circuit = real[0]
     inputs, result = real_proof
     sent = [float(v) for v in np.asarray(inputs).reshape(-1)]
-    other = [float(v) for v in circuit.sample_inputs(np.random.default_rng(12)).reshape(-1)]
+    other = [float(v) for v in fresh_input(circuit, np.random.default_rng(12)).reshape(-1)]
     pool = ProverPool(make_registry_verifier, workers=1)
     try:
         accepted = await pool.call("verify", circuit.id, result.proof, sent)
