@@ -209,11 +209,12 @@ def make_run_logger(
     return WandbLogger(run)
 
 
-def add_wandb_args(parser: argparse.ArgumentParser) -> None:
+def add_wandb_args(parser: argparse._ActionsContainer) -> None:
     """Add ``--wandb.on``, ``--wandb.offline``, ``--wandb.project``, ``--wandb.entity``, ``--wandb.dir``.
 
     Read back as ``args.wandb_on``, ``args.wandb_offline``, ``args.wandb_project``,
-    ``args.wandb_entity``, ``args.wandb_dir``.
+    ``args.wandb_entity``, ``args.wandb_dir``. ``parser`` is a parser or an argument group
+    (``_ActionsContainer`` is argparse's one base class of the two).
     """
     parser.add_argument("--wandb.on", dest="wandb_on", action="store_true", help="log to Weights & Biases")
     parser.add_argument(
