@@ -194,7 +194,7 @@ class _Admission:
 
 def build_miner_app(
     *,
-    wallet: object,
+    wallet: bt.Wallet,
     prove: ProveFn,
     circuits: Iterable[str],
     metagraph: MetagraphSource,

@@ -101,7 +101,7 @@ class MinerClient:
 
     def __init__(
         self,
-        wallet: object,
+        wallet: bt.Wallet,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
