@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence, TypedDict, Unpack
 
 import numpy as np
 
@@ -38,11 +38,31 @@ from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
-__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn"]
+__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "ChallengeCircuit"]
 
 log = logging.getLogger(__name__)
 
 VerifyFn = Callable[[str, Proof, Sequence[float]], Awaitable[Verdict]]
+
+
+class ChallengeCircuit(Protocol):
+    """What a challenge needs of a circuit: ``execution_layer.Circuit`` is the real one,
+    tests hand in fakes. Read-only, as a frozen ``Circuit`` is."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds a miner has for a proof, request sent to answer read."""
+        ...
+
+    def sample_inputs(self, rng: np.random.Generator) -> np.ndarray[Any, Any]:
+        """A fresh input (any shape; it is sent flattened) drawn with ``rng``."""
+        ...
 
 
 class Outcome(StrEnum):
@@ -95,7 +115,7 @@ class ResponseRecord:
 
     @classmethod
     def failure(
-        cls, neuron: NeuronInfo, circuit, outcome: Outcome, reason: str, *,
+        cls, neuron: NeuronInfo, circuit: ChallengeCircuit, outcome: Outcome, reason: str, *,
         response_s: float = 0.0, proof_bytes: int = 0, prove_s: float | None = None,
     ) -> ResponseRecord:
         """A challenge of ``neuron`` on ``circuit`` that failed with ``outcome``."""
@@ -106,10 +126,18 @@ class ResponseRecord:
         )
 
 
+class _Measured(TypedDict, total=False):
+    """What a failed challenge had measured (``ResponseRecord.failure``'s keywords)."""
+
+    response_s: float
+    proof_bytes: int
+    prove_s: float | None
+
+
 async def challenge_miner(
     *,
     neuron: NeuronInfo,
-    circuit,  # execution_layer.Circuit
+    circuit: ChallengeCircuit,
     client: MinerClient,
     verify: VerifyFn,
     guard: ReplayGuard,
@@ -122,12 +150,12 @@ async def challenge_miner(
     inputs = guard.fresh_input(circuit.id, lambda: circuit.sample_inputs(rng))
     request = ProofRequest(
         circuit_id=circuit.id,
-        inputs=[float(v) for v in inputs.reshape(-1)],
+        inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
         request_id=uuid.uuid4().hex,
         deadline=clock() + circuit.timeout_s,
     )
 
-    def failed(kind: Outcome, reason: str, **measured) -> ResponseRecord:
+    def failed(kind: Outcome, reason: str, **measured: Unpack[_Measured]) -> ResponseRecord:
         log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
         return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
 
@@ -140,7 +168,9 @@ async def challenge_miner(
         return failed(Outcome.BAD_RESPONSE, "response does not answer this request", response_s=query.response_s)
     proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
-    measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)
+    measured: _Measured = {
+        "response_s": query.response_s, "proof_bytes": len(proof.proof), "prove_s": response.prove_s,
+    }
     if not guard.admit_proof(proof):
         return failed(Outcome.REPLAYED, "replayed proof", **measured)
 
