@@ -111,6 +111,16 @@ def make_fake_prover() -> FakeProver:
     return FakeProver("made")
 
 
+def exit_worker(_worker_object: object) -> None:
+    """A module-level function for ``WorkerPool.run`` that kills the worker process."""
+    os._exit(3)
+
+
+def worker_identity(prover: FakeProver) -> tuple[str, int]:
+    """A module-level function for ``WorkerPool.run``: (label, pid) of the worker's prover."""
+    return prover.label, os.getpid()
+
+
 @dataclass
 class AsyncFakeProver:
     """The miner app's ``prove`` callable. Blocks on ``gate`` when set; raises ``error`` if set."""
