@@ -25,8 +25,8 @@ import contextlib
 import inspect
 import json
 import sqlite3
-from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn, Optional
 
 from bittensor.balance import Balance
