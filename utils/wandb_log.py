@@ -19,7 +19,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+if TYPE_CHECKING:  # wandb is heavy: imported for real only when a run starts
+    import wandb
 
 __all__ = [
     "RunLoggerError",
@@ -86,7 +89,7 @@ class NullLogger:
 class WandbLogger:
     """Logs to one wandb run (``run`` is what ``wandb.init`` returned)."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: wandb.Run) -> None:
         self._run = run
 
     @property
