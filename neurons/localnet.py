@@ -12,6 +12,7 @@ time at work. Logs of every process are in ``<workdir>/logs``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -47,7 +49,7 @@ class LocalnetError(Exception):
 @dataclass
 class _Proc:
     name: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     log_path: Path
 
     def tail(self, lines: int = 15) -> str:
@@ -78,6 +80,7 @@ def _port_free(port: int) -> bool:
 
 
 async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[str, int]:
+    from neurons.chain import load_wallet
     from neurons.devnet import admin
     from neurons.devnet.runtime import SubnetParams
 
@@ -93,7 +96,7 @@ async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[s
         admin.wallet_create(name, "default", wallets)
         uids[name] = await admin.register(NETUID, name, "default", state=state, wallet_path=wallets)
     await admin.stake(NETUID, VALIDATOR, "default", 1000.0, state=state, wallet_path=wallets)
-    validator_hotkey = admin.load_wallet(VALIDATOR, "default", wallets).hotkeypub.ss58_address
+    validator_hotkey = load_wallet(VALIDATOR, "default", wallets).hotkeypub.ss58_address
     admin.permit(NETUID, validator_hotkey, state=state)
     return uids
 
@@ -154,7 +157,7 @@ async def _wait_for_axons(workdir: Path, procs: list[_Proc], uids: dict[str, int
         await asyncio.sleep(0.5)
 
 
-def _read_reports(path: Path) -> list[dict]:
+def _read_reports(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rounds = []
@@ -166,14 +169,14 @@ def _read_reports(path: Path) -> list[dict]:
     return rounds
 
 
-async def _table(workdir: Path, uids: dict[str, int], reports: list[dict]) -> tuple[str, int]:
+async def _table(workdir: Path, uids: dict[str, int], reports: list[dict[str, Any]]) -> tuple[str, int]:
     """The per-miner table and the chain's weights; returns (text, verified responses)."""
     from neurons.devnet import admin
 
     chain = await admin.metagraph(NETUID, state=workdir / "chain.sqlite")
     chain_weights = chain.weights.get(uids[VALIDATOR], {})
     averages = {int(k): v for k, v in (reports[-1]["averages"] if reports else {}).items()}
-    stats: dict[int, dict] = {}
+    stats: dict[int, dict[str, Any]] = {}
     for rnd in reports:
         for r in rnd["records"]:
             s = stats.setdefault(r["uid"], {"ok": 0, "failed": 0, "times": [], "bytes": [], "reasons": []})
@@ -228,7 +231,7 @@ def _stop(procs: list[_Proc], timeout: float = 30.0) -> None:
             p.popen.wait()
 
 
-async def run_localnet(args, stop: asyncio.Event) -> int:
+async def run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
     workdir: Path = args.workdir.resolve()
     ports = [args.base_port + i for i in range(args.miners)]
     busy = [p for p in ports if not _port_free(p)]

@@ -113,6 +113,16 @@ def make_fake_prover() -> FakeProver:
     return FakeProver("made")
 
 
+def exit_worker(_worker_object: object) -> None:
+    """A module-level function for ``WorkerPool.run`` that kills the worker process."""
+    os._exit(3)
+
+
+def worker_identity(prover: FakeProver) -> tuple[str, int]:
+    """A module-level function for ``WorkerPool.run``: (label, pid) of the worker's prover."""
+    return prover.label, os.getpid()
+
+
 @dataclass
 class AsyncFakeProver:
     """The miner app's ``prove`` callable. Blocks on ``gate`` when set; raises ``error`` if set."""
@@ -325,6 +335,16 @@ class FakeCircuit:
     name: str
     timeout_s: float = 2.0
     size: int = 4
+
+    @property
+    def spec(self) -> "InputSpec":
+        from models.metadata import InputSpec
+
+        return InputSpec(shape=(1, self.size), low=-1.0, high=1.0, noise_std=0.1)
+
+    @property
+    def samples_path(self) -> Path:
+        return Path("/nonexistent/samples.npy")  # fake_sample draws; nothing reads a pool
 
 
 def fake_sample(circuit: FakeCircuit, rng) -> "np.ndarray":

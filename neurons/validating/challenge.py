@@ -30,11 +30,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Protocol, Sequence, TypedDict, Unpack
 
 import numpy as np
 
 from execution_layer.types import Proof, Verdict
+from models.metadata import InputSpec
 from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
@@ -43,12 +45,44 @@ from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
-__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler"]
+__all__ = [
+    "Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler",
+    "ChallengeCircuit",
+]
 
 log = logging.getLogger(__name__)
 
 VerifyFn = Callable[[str, Proof, Sequence[float]], Awaitable[Verdict]]
-SampleFn = Callable[[Any, np.random.Generator], np.ndarray]  # (execution_layer.Circuit, rng) -> one input
+
+
+class ChallengeCircuit(Protocol):
+    """What a challenge needs of a circuit: ``execution_layer.Circuit`` is the real one,
+    tests hand in fakes. Read-only, as a frozen ``Circuit`` is."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds a miner has for a proof, request sent to answer read."""
+        ...
+
+    @property
+    def spec(self) -> InputSpec:
+        """The model's input: shape, range, sampler noise (from its metadata.json)."""
+        ...
+
+    @property
+    def samples_path(self) -> Path:
+        """The held-out samples fresh inputs are drawn near."""
+        ...
+
+
+SampleFn = Callable[[ChallengeCircuit, np.random.Generator], "np.ndarray[Any, Any]"]
+"""(circuit, rng) -> one fresh input (any shape; it is sent flattened)."""
 
 
 class InputSampler:
@@ -63,7 +97,7 @@ class InputSampler:
     def __init__(self) -> None:
         self._samplers: dict[str, Sampler] = {}
 
-    def __call__(self, circuit, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, circuit: ChallengeCircuit, rng: np.random.Generator) -> np.ndarray[Any, Any]:
         sampler = self._samplers.get(circuit.id)
         if sampler is None:
             sampler = self._samplers[circuit.id] = Sampler.load(circuit.samples_path, circuit.spec)
@@ -120,7 +154,7 @@ class ResponseRecord:
 
     @classmethod
     def failure(
-        cls, neuron: NeuronInfo, circuit, outcome: Outcome, reason: str, *,
+        cls, neuron: NeuronInfo, circuit: ChallengeCircuit, outcome: Outcome, reason: str, *,
         response_s: float = 0.0, proof_bytes: int = 0, prove_s: float | None = None,
     ) -> ResponseRecord:
         """A challenge of ``neuron`` on ``circuit`` that failed with ``outcome``."""
@@ -131,10 +165,18 @@ class ResponseRecord:
         )
 
 
+class _Measured(TypedDict, total=False):
+    """What a failed challenge had measured (``ResponseRecord.failure``'s keywords)."""
+
+    response_s: float
+    proof_bytes: int
+    prove_s: float | None
+
+
 async def challenge_miner(
     *,
     neuron: NeuronInfo,
-    circuit,  # execution_layer.Circuit
+    circuit: ChallengeCircuit,
     client: MinerClient,
     verify: VerifyFn,
     guard: ReplayGuard,
@@ -149,12 +191,12 @@ async def challenge_miner(
     inputs = guard.fresh_input(circuit.id, lambda: sample(circuit, rng))
     request = ProofRequest(
         circuit_id=circuit.id,
-        inputs=[float(v) for v in inputs.reshape(-1)],
+        inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
         request_id=uuid.uuid4().hex,
         deadline=clock() + circuit.timeout_s,
     )
 
-    def failed(kind: Outcome, reason: str, **measured) -> ResponseRecord:
+    def failed(kind: Outcome, reason: str, **measured: Unpack[_Measured]) -> ResponseRecord:
         log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
         return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
 
@@ -165,7 +207,9 @@ async def challenge_miner(
     response = query.response  # answers this request and circuit: MinerClient.prove checks the echo
     proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
-    measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)
+    measured: _Measured = {
+        "response_s": query.response_s, "proof_bytes": len(proof.proof), "prove_s": response.prove_s,
+    }
     if not guard.admit_proof(proof):
         return failed(Outcome.REPLAYED, "replayed proof", **measured)
 

@@ -83,10 +83,20 @@ class QueryOutcome(Generic[M]):
 
 
 class _Failed(Exception):
-    def __init__(self, status: QueryStatus, detail: str, **fields: object) -> None:
+    """A query that ended without an answer; what is known of it, for its ``QueryOutcome``."""
+
+    def __init__(
+        self,
+        status: QueryStatus,
+        detail: str,
+        *,
+        http_status: int | None = None,
+        error: ErrorResponse | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
-        self.fields = fields
+        self.http_status = http_status
+        self.error = error
 
 
 class MinerClient:
@@ -99,7 +109,7 @@ class MinerClient:
 
     def __init__(
         self,
-        wallet: object,
+        wallet: bt.Wallet,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
@@ -185,8 +195,9 @@ class MinerClient:
                 None,
                 time.perf_counter() - started,
                 read[0],
+                http_status=failure.http_status,
+                error=failure.error,
                 detail=str(failure),
-                **failure.fields,  # type: ignore[arg-type]
             )
         return QueryOutcome(QueryStatus.OK, response, elapsed, len(raw), status)
 
