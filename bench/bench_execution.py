@@ -35,6 +35,7 @@ from execution_layer import (  # noqa: E402
     verify,
 )
 from execution_layer._keycache import ENV_VAR  # noqa: E402
+from models.sampling import Sampler  # noqa: E402
 
 
 def onnx_us(circuit, inputs, runs: int = 2000) -> float:
@@ -69,7 +70,8 @@ def child_peak_rss_mb(name: str, key_cache: Path) -> float:
 def child(name: str, key_cache: Path) -> None:
     registry = CircuitRegistry.load()
     circuit = registry.by_name(name)
-    EzklProver(registry, key_cache=key_cache).prove(circuit.id, circuit.sample_inputs(np.random.default_rng()))
+    inputs = Sampler.load(circuit.samples_path, circuit.spec).draw(np.random.default_rng())
+    EzklProver(registry, key_cache=key_cache).prove(circuit.id, inputs)
 
 
 def main() -> None:
@@ -97,10 +99,11 @@ def main() -> None:
             continue
         pk = prover.ensure_keys(circuit.id, progress=lambda line: print(line, flush=True))
         ours, bare, proves, witnesses, verifies, errors, overheads = [], [], [], [], [], [], []
+        sampler = Sampler.load(circuit.samples_path, circuit.spec)
         with tempfile.TemporaryDirectory() as tmp:
-            prover.prove(circuit.id, circuit.sample_inputs(rng))  # warm caches
+            prover.prove(circuit.id, sampler.draw(rng))  # warm caches
             for i in range(args.rounds):
-                inputs = circuit.sample_inputs(rng)
+                inputs = sampler.draw(rng)
                 for which in ((0, 1) if i % 2 == 0 else (1, 0)):
                     if which == 0:
                         t = time.perf_counter()
@@ -116,7 +119,7 @@ def main() -> None:
                 verifies.append(verdict.verify_s)
                 errors.append(float(np.max(np.abs(np.asarray(verdict.outputs) - circuit.run_onnx(inputs)))))
         rss = child_peak_rss_mb(circuit.name, prover.key_cache)
-        ort = onnx_us(circuit, circuit.sample_inputs(rng))
+        ort = onnx_us(circuit, sampler.draw(rng))
         rows.append(f"{circuit.name:<11} {circuit.logrows:>7} {statistics.median(ours):>8.3f} "
                     f"{statistics.median(witnesses) * 1e3:>10.1f} {statistics.median(verifies) * 1e3:>9.1f} "
                     f"{len(result.proof.proof):>8} {pk.stat().st_size / 1e6:>6.1f} {rss:>11.0f} {ort:>8.1f} "

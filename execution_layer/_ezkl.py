@@ -35,7 +35,7 @@ def is_felt(value: object) -> bool:
             and int.from_bytes(bytes.fromhex(value), "little") < FIELD_MODULUS)
 
 
-NATIVE_LOGGERS = ("ezkl", "halo2_proofs")
+_NATIVE_LOGGERS = ("ezkl", "halo2_proofs")
 
 
 def quiet_native_logs(level: int = logging.WARNING) -> None:
@@ -43,7 +43,7 @@ def quiet_native_logs(level: int = logging.WARNING) -> None:
 
     For entry scripts, after they configure logging; the library never calls it itself.
     """
-    for name in NATIVE_LOGGERS:
+    for name in _NATIVE_LOGGERS:
         logging.getLogger(name).setLevel(level)
 
 

@@ -37,8 +37,8 @@ __all__ = ["default_key_cache", "pk_path", "ensure_keys", "ENV_VAR", "DEFAULT_KE
 log = logging.getLogger(__name__)
 ENV_VAR = "POI_KEY_CACHE"
 DEFAULT_KEY_CACHE = Path("~/.cache/proof-of-inference/keys")  # when neither argument nor $POI_KEY_CACHE
-PK_FILE = "pk.key"
-HEARTBEAT_S = 1.0
+_PK_FILE = "pk.key"
+_HEARTBEAT_S = 1.0
 
 
 def default_key_cache(key_cache: Path | None = None) -> Path:
@@ -51,7 +51,7 @@ def default_key_cache(key_cache: Path | None = None) -> Path:
 
 
 def pk_path(circuit: Circuit, key_cache: Path) -> Path:
-    return Path(key_cache) / circuit.id / PK_FILE
+    return Path(key_cache) / circuit.id / _PK_FILE
 
 
 def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], None] | None = None) -> Path:
@@ -80,14 +80,14 @@ def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], Non
         done = threading.Event()
 
         def heartbeat() -> None:
-            while not done.wait(HEARTBEAT_S):
+            while not done.wait(_HEARTBEAT_S):
                 say(f"{circuit.name}: ezkl.setup running, {time.perf_counter() - started:.0f}s")
 
         beat = threading.Thread(target=heartbeat, daemon=True)
         beat.start()
         try:
             _ezkl.call(KeyDerivationFailed, f"setup of {circuit.name}", ezkl.setup, str(circuit.compiled_path),
-                       str(work / "vk.key"), str(work / PK_FILE), srs_path=str(circuit.srs_path))
+                       str(work / "vk.key"), str(work / _PK_FILE), srs_path=str(circuit.srs_path))
         finally:
             done.set()
             beat.join()
@@ -96,7 +96,7 @@ def ensure_keys(circuit: Circuit, key_cache: Path, progress: Callable[[str], Non
             raise KeyDerivationFailed(
                 f"{circuit.name}: the derived vk hashes to {derived_vk}, the manifest pins {circuit.vk_sha256}; "
                 "the compiled circuit or the SRS does not match the build")
-        os.replace(work / PK_FILE, target)
+        os.replace(work / _PK_FILE, target)
         size_mb = target.stat().st_size / 1e6
         say(f"{circuit.name}: proving key ready ({size_mb:.1f} MB) in {time.perf_counter() - started:.1f}s")
         return target

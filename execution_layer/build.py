@@ -41,48 +41,45 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from execution_layer import _ezkl, _manifest
+from execution_layer._manifest import FILES, Manifest
 from execution_layer.circuit import ezkl_version
 from execution_layer.types import ExecutionError
-from models.sampling import InputSpec, sample_near
+from models.metadata import ModelError, ModelMetadata
+from models.sampling import Sampler
 
-__all__ = ["STAGES", "build", "calibration_inputs", "main"]
+__all__ = ["STAGES", "BuildFailed", "build", "calibration_inputs", "main"]
 
 log = logging.getLogger(__name__)
 
-DECOMP_BASE = 512
-DECOMP_LEGS = 4
-DEFAULT_LOGROWS = 11
+_DECOMP_BASE = 512
+_DECOMP_LEGS = 4
+_DEFAULT_LOGROWS = 11
 STAGES = ("gen_settings", "calibrate", "compile", "setup", "manifest")  # reported to ``on_stage``, in order
-FILES = {
-    "onnx": "model.onnx",
-    "settings": "settings.json",
-    "compiled": "model.compiled",
-    "vk": "vk.key",
-    "metadata": "metadata.json",
-    "samples": "samples.npy",
-}
 
 
 class BuildFailed(ExecutionError):
     """A build step failed."""
 
 
-def calibration_inputs(samples: np.ndarray, spec: InputSpec, rng: np.random.Generator, draws: int = 200) -> np.ndarray:
+def calibration_inputs(sampler: Sampler, rng: np.random.Generator, draws: int = 200) -> np.ndarray:
     """Rows spanning the sampler's range: real samples, sampler draws and the extremes."""
-    size = int(np.prod(spec.shape))
-    real = np.asarray(samples, dtype=np.float32).reshape(len(samples), size)
-    drawn = np.stack([sample_near(samples, spec, rng).reshape(size) for _ in range(draws)])
+    spec, size = sampler.spec, sampler.spec.size
+    real = sampler.samples.reshape(len(sampler.samples), size)
+    drawn = np.stack([sampler.draw(rng).reshape(size) for _ in range(draws)])
     extremes = np.stack([np.full(size, spec.low), np.full(size, spec.high)])
     corners = rng.choice([spec.low, spec.high], size=(16, size))
     uniform = rng.uniform(spec.low, spec.high, size=(16, size))
     return np.concatenate([real, drawn, extremes, corners, uniform]).astype(np.float32)
 
 
-def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scales: list[int] | None = None,
-          srs_origin: str = _manifest.SRS_SELF_GENERATED, on_stage: Callable[[str], None] | None = None) -> dict:
+def build(folder: Path, srs_path: Path, *, logrows: int = _DEFAULT_LOGROWS, scales: list[int] | None = None,
+          srs_origin: str = _manifest.SRS_SELF_GENERATED, on_stage: Callable[[str], None] | None = None) -> Manifest:
     """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
 
-    ``scales`` defaults to metadata.json's ``calibration_scales`` (else ezkl's own choice);
+    ``folder`` must hold ``model.onnx``, a ``metadata.json`` that parses
+    (``ModelMetadata``; BuildFailed otherwise) and a ``samples.npy`` that fits
+    its input spec (``Sampler``). ``scales`` defaults to metadata.json's
+    ``calibration_scales`` (when empty, ezkl's own choice);
     ``logrows`` is only used when the SRS must be generated. ``srs_origin`` is
     recorded in the manifest for an existing SRS (one of ``_manifest.SRS_ORIGINS``);
     a generated SRS is always ``"self-generated"``, and asking for ``"ceremony"``
@@ -92,12 +89,15 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
     """
     stage = on_stage or (lambda name: None)
     folder = Path(folder).resolve()
-    metadata = json.loads((folder / FILES["metadata"]).read_text())
-    spec = InputSpec.from_json(metadata["input"])
+    try:
+        metadata = ModelMetadata.read(folder / FILES.metadata)
+        sampler = Sampler.load(folder / FILES.samples, metadata.input)
+    except ModelError as e:
+        raise BuildFailed(str(e)) from None
+    spec = metadata.input
     if scales is None:
-        scales = metadata.get("calibration_scales")
-    samples = np.load(folder / FILES["samples"])
-    onnx, settings, compiled = (str(folder / FILES[k]) for k in ("onnx", "settings", "compiled"))
+        scales = list(metadata.calibration_scales) or None
+    onnx, settings, compiled = (str(folder / name) for name in (FILES.onnx, FILES.settings, FILES.compiled))
 
     if srs_origin not in _manifest.SRS_ORIGINS:
         raise BuildFailed(f"SRS origin {srs_origin!r} is not one of {', '.join(_manifest.SRS_ORIGINS)}")
@@ -112,8 +112,8 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
     k = _ezkl.srs_logrows(srs_path)
 
     run_args = ezkl.PyRunArgs()
-    run_args.decomp_base = DECOMP_BASE
-    run_args.decomp_legs = DECOMP_LEGS
+    run_args.decomp_base = _DECOMP_BASE
+    run_args.decomp_legs = _DECOMP_LEGS
     run_args.input_visibility = "public"
     run_args.output_visibility = "public"
     run_args.param_visibility = "fixed"
@@ -122,7 +122,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         stage("gen_settings")
         _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, onnx, settings, py_run_args=run_args)
         data = tmp / "calibration.json"
-        rows = calibration_inputs(samples, spec, np.random.default_rng(0))
+        rows = calibration_inputs(sampler, np.random.default_rng(0))
         data.write_text(json.dumps({"input_data": [[float(v) for v in rows.reshape(-1)]]}))
         stage("calibrate")
         log.info("calibrating over %d inputs", len(rows))
@@ -140,10 +140,10 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
 
         stage("setup")
         t0 = time.perf_counter()
-        _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES["vk"]), str(tmp / "pk.key"),
+        _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES.vk), str(tmp / "pk.key"),
                    srs_path=str(srs_path))
         log.info("setup in %.1fs", time.perf_counter() - t0)
-        vk = str(folder / FILES["vk"])
+        vk = str(folder / FILES.vk)
         for label, values in (("low", np.full(spec.shape, spec.low)), ("high", np.full(spec.shape, spec.high))):
             _ezkl.write_input(tmp / "in.json", values)
             _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), compiled,
@@ -155,24 +155,13 @@ def build(folder: Path, srs_path: Path, *, logrows: int = DEFAULT_LOGROWS, scale
         proof_bytes = len(json.loads((tmp / "proof.json").read_text())["proof"])
 
     stage("manifest")
-    manifest = {
-        "name": metadata["name"],
-        "ezkl_version": ezkl_version(),
-        "artifacts": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
-                      for k2 in _manifest.ARTIFACTS},
-        "srs": {"file": srs_path.name, "logrows": k, "sha256": _manifest.sha256_file(srs_path),
-                "origin": srs_origin},
-        "proof_bytes": proof_bytes,
-        "data": {k2: {"path": FILES[k2], "sha256": _manifest.sha256_file(folder / FILES[k2])}
-                 for k2 in _manifest.DATA},
-    }
-    manifest["circuit_id"] = _manifest.circuit_id(
-        {k2: v["sha256"] for k2, v in manifest["artifacts"].items()}, manifest["srs"]["sha256"])
-    (folder / _manifest.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest = Manifest.pin(folder, name=metadata.name, ezkl_version=ezkl_version(), srs_path=srs_path,
+                            logrows=k, srs_origin=srs_origin, proof_bytes=proof_bytes)
+    manifest.write(folder / _manifest.MANIFEST)
     return manifest
 
 
-def _build_with_progress(folder: Path, srs: Path, **options) -> dict:
+def _build_with_progress(folder: Path, srs: Path, **options) -> Manifest:
     """``build`` with a step-per-stage bar on a terminal (log lines routed above it); plain logs otherwise."""
     with tqdm(total=len(STAGES), desc=Path(folder).name, unit="step", disable=None) as bar:
         if bar.disable:
@@ -202,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where an existing --srs comes from, recorded in the manifest: 'ceremony' for the "
                         "public ceremony SRS (required for finney/test), else 'self-generated' (a generated "
                         "SRS is always self-generated)")
-    parser.add_argument("--logrows", type=int, default=DEFAULT_LOGROWS, help="k of a newly generated SRS")
+    parser.add_argument("--logrows", type=int, default=_DEFAULT_LOGROWS, help="k of a newly generated SRS")
     parser.add_argument("--scales", default=None,
                         help="comma-separated scales calibration may try (default: metadata.json's calibration_scales)")
     args = parser.parse_args(argv)
@@ -216,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1
-    print(f"{manifest['name']}: circuit {manifest['circuit_id']} (SRS: {manifest['srs']['origin']})")
+    print(f"{manifest.name}: circuit {manifest.circuit_id} (SRS: {manifest.srs.origin})")
     return 0
 
 

@@ -3,7 +3,10 @@
 ``load_circuit`` verifies every pinned hash (``CircuitMismatch`` names the
 offending file) and the ezkl version (``VersionMismatch``) before returning a
 ``Circuit``. A ``Circuit`` is a frozen, picklable value: it holds paths and
-numbers, never open sessions or keys.
+numbers, never open sessions or keys. Its model contract (name, input spec,
+timeout, labels) is the folder's ``metadata.json`` as ``ModelMetadata``; it
+does not sample inputs: the validator draws them with ``models.sampling``
+from ``spec`` and ``samples_path``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import ezkl
 import numpy as np
 
 from execution_layer import _ezkl, _manifest
+from execution_layer._manifest import Manifest
 from execution_layer.types import CircuitMismatch, ExecutionError, VersionMismatch
-from models.sampling import InputSpec, sample_near
+from models.metadata import InputSpec, ModelError, ModelMetadata
 
 __all__ = ["Circuit", "load_circuit", "ezkl_version"]
 
@@ -30,15 +34,8 @@ def ezkl_version() -> str:
 @dataclass(frozen=True)
 class Circuit:
     id: str
-    name: str
-    description: str
     directory: Path
-    input_shape: tuple[int, ...]
-    input_range: tuple[float, float]
-    noise_std: float
-    timeout_s: float
-    held_out_accuracy: float
-    labels: tuple[str, ...]
+    metadata: ModelMetadata  # the folder's metadata.json, as pinned by the manifest
     input_scales: tuple[int, ...]
     output_scales: tuple[int, ...]
     model_instance_shapes: tuple[tuple[int, ...], ...]
@@ -59,22 +56,43 @@ class Circuit:
         return self.srs_origin == _manifest.SRS_SELF_GENERATED
 
     @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def description(self) -> str:
+        return self.metadata.description
+
+    @property
+    def timeout_s(self) -> float:
+        """How long a miner has to answer a challenge on this circuit."""
+        return self.metadata.timeout_s
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.metadata.labels
+
+    @property
+    def spec(self) -> InputSpec:
+        """The input spec of metadata.json: shape, range, and the sampler's noise."""
+        return self.metadata.input
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.spec.shape
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        return (self.spec.low, self.spec.high)
+
+    @property
     def input_scale(self) -> int:
         """The scale of the (only) input: a value x is encoded as round(x * 2**scale)."""
         return self.input_scales[0]
 
     @property
     def input_size(self) -> int:
-        return int(np.prod(self.input_shape))
-
-    @property
-    def spec(self) -> InputSpec:
-        low, high = self.input_range
-        return InputSpec(shape=self.input_shape, low=low, high=high, noise_std=self.noise_std)
-
-    def sample_inputs(self, rng: np.random.Generator) -> np.ndarray:
-        """A fresh float32 input of ``input_shape`` inside ``input_range`` (see models.sampling)."""
-        return sample_near(np.load(self.samples_path), self.spec, rng)
+        return self.spec.size
 
     def check_inputs(self, inputs) -> np.ndarray:
         """Return ``inputs`` as float32 of ``input_shape``; raise ValueError if the size is wrong,
@@ -162,66 +180,61 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
     (VersionMismatch); every artifact and data file hashes to its pin
     (CircuitMismatch naming the file); the SRS (``srs_path``, default
     ``<directory>/../srs/<manifest srs file>``) hashes to its pin; the circuit id
-    recomputes from the pins; the circuit has one input and one output tensor and
-    its input instance matches metadata.json's input shape (ExecutionError). ``srs_sha256`` lets a caller pass the SRS hash it
-    already computed for this path.
+    recomputes from the pins; metadata.json parses (``ModelMetadata``) and names
+    the model as the manifest does; the circuit has one input and one output
+    tensor and its input instance matches metadata.json's input shape
+    (ExecutionError). ``srs_sha256`` lets a caller pass the SRS hash it already
+    computed for this path.
     """
     directory = Path(directory).resolve()
-    manifest = _manifest.read_manifest(directory)
-    built_with = manifest["ezkl_version"]
-    if built_with != ezkl_version():
+    manifest = Manifest.read(directory / _manifest.MANIFEST)
+    if manifest.ezkl_version != ezkl_version():
         raise VersionMismatch(
-            f"{directory.name} was built with ezkl {built_with} but ezkl {ezkl_version()} is installed; "
-            f"install ezkl=={built_with} (as pinned in pyproject.toml) or rebuild the circuit"
+            f"{directory.name} was built with ezkl {manifest.ezkl_version} but ezkl {ezkl_version()} is installed; "
+            f"install ezkl=={manifest.ezkl_version} (as pinned in pyproject.toml) or rebuild the circuit"
         )
-    paths = {}
-    for section, names in (("artifacts", _manifest.ARTIFACTS), ("data", _manifest.DATA)):
-        for key in names:
-            pin = manifest[section][key]
-            paths[key] = directory / pin["path"]
-            _manifest.check_file(paths[key], pin["sha256"])
-    srs = Path(srs_path) if srs_path else directory.parent / "srs" / manifest["srs"]["file"]
+    for _, pin in manifest.pins:
+        _manifest.check_file(directory / pin.path, pin.sha256)
+    artifacts, data = manifest.artifacts, manifest.data
+    srs = Path(srs_path) if srs_path else directory.parent / "srs" / manifest.srs.file
     srs = srs.resolve()
     if srs_sha256 is None:
-        _manifest.check_file(srs, manifest["srs"]["sha256"])
-    elif srs_sha256 != manifest["srs"]["sha256"]:
-        raise CircuitMismatch(str(srs), manifest["srs"]["sha256"], srs_sha256)
-    hashes = {k: manifest["artifacts"][k]["sha256"] for k in _manifest.ARTIFACTS}
-    cid = _manifest.circuit_id(hashes, manifest["srs"]["sha256"])
-    if cid != manifest["circuit_id"]:
-        raise CircuitMismatch(str(directory / _manifest.MANIFEST), manifest["circuit_id"], cid)
+        _manifest.check_file(srs, manifest.srs.sha256)
+    elif srs_sha256 != manifest.srs.sha256:
+        raise CircuitMismatch(str(srs), manifest.srs.sha256, srs_sha256)
+    if manifest.pinned_id != manifest.circuit_id:
+        raise CircuitMismatch(str(directory / _manifest.MANIFEST), manifest.circuit_id, manifest.pinned_id)
     try:
-        settings = json.loads(paths["settings"].read_text())
-        metadata = json.loads(paths["metadata"].read_text())
-        spec = InputSpec.from_json(metadata["input"])
+        metadata = ModelMetadata.read(directory / data.metadata.path)
+    except ModelError as e:
+        raise ExecutionError(f"{directory.name}: {e}") from None
+    if metadata.name != manifest.name:
+        raise ExecutionError(f"{directory.name}: metadata.json names the model {metadata.name!r}, "
+                             f"the manifest {manifest.name!r}")
+    try:
+        settings = json.loads((directory / artifacts.settings.path).read_text())
         shapes = tuple(tuple(int(d) for d in s) for s in settings["model_instance_shapes"])
         input_scales = tuple(int(s) for s in settings["model_input_scales"])
         output_scales = tuple(int(s) for s in settings["model_output_scales"])
-        _check_layout(directory.name, spec.shape, shapes, input_scales, output_scales)
-        return Circuit(
-            id=cid,
-            name=metadata["name"],
-            description=metadata["description"],
-            directory=directory,
-            input_shape=spec.shape,
-            input_range=(spec.low, spec.high),
-            noise_std=spec.noise_std,
-            timeout_s=float(metadata["timeout_s"]),
-            held_out_accuracy=float(metadata["held_out_accuracy"]),
-            labels=tuple(metadata.get("labels", ())),
-            input_scales=input_scales,
-            output_scales=output_scales,
-            model_instance_shapes=shapes,
-            logrows=int(settings["run_args"]["logrows"]),
-            onnx_path=paths["onnx"],
-            settings_path=paths["settings"],
-            compiled_path=paths["compiled"],
-            vk_path=paths["vk"],
-            srs_path=srs,
-            samples_path=paths["samples"],
-            vk_sha256=manifest["artifacts"]["vk"]["sha256"],
-            proof_bytes=int(manifest["proof_bytes"]),
-            srs_origin=manifest["srs"]["origin"],
-        )
+        logrows = int(settings["run_args"]["logrows"])
     except (KeyError, ValueError, TypeError) as e:
-        raise ExecutionError(f"{directory}: settings or metadata malformed ({e!r})") from None
+        raise ExecutionError(f"{directory}: settings.json malformed ({e!r})") from None
+    _check_layout(directory.name, metadata.input.shape, shapes, input_scales, output_scales)
+    return Circuit(
+        id=manifest.circuit_id,
+        directory=directory,
+        metadata=metadata,
+        input_scales=input_scales,
+        output_scales=output_scales,
+        model_instance_shapes=shapes,
+        logrows=logrows,
+        onnx_path=directory / artifacts.onnx.path,
+        settings_path=directory / artifacts.settings.path,
+        compiled_path=directory / artifacts.compiled.path,
+        vk_path=directory / artifacts.vk.path,
+        srs_path=srs,
+        samples_path=directory / data.samples.path,
+        vk_sha256=artifacts.vk.sha256,
+        proof_bytes=manifest.proof_bytes,
+        srs_origin=manifest.srs.origin,
+    )

@@ -1,7 +1,8 @@
 """Prove and verify one inference of the default model: ``python -m execution_layer.demo``.
 
 Loads the registry (verifying every hash), derives the proving key if it is not
-cached yet, samples a fresh input, proves it with ezkl, verifies the proof as a
+cached yet, samples a fresh input as a validator does (``models.sampling``
+over the model's samples and input spec), proves it with ezkl, verifies the proof as a
 validator would, and prints the prediction, the outputs, the proof size and
 the timings.
 """
@@ -20,6 +21,10 @@ from execution_layer.prover import EzklProver
 from execution_layer.registry import CircuitRegistry, default_models_dir
 from execution_layer.types import ExecutionError
 from execution_layer.verifier import fidelity, verify
+from models.metadata import ModelError
+from models.sampling import Sampler
+
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model    {circuit.name}: {circuit.description}")
         print(f"circuit  {circuit.id}")
         prover.ensure_keys(circuit.id, progress=lambda line: print(f"keys     {line}", flush=True))
-        inputs = circuit.sample_inputs(np.random.default_rng(args.seed))
+        inputs = Sampler.load(circuit.samples_path, circuit.spec).draw(np.random.default_rng(args.seed))
         started = time.perf_counter()
         result = prover.prove(circuit.id, inputs)
         total = time.perf_counter() - started
         verdict = verify(circuit, result.proof, inputs)
-    except ExecutionError as e:
+    except (ExecutionError, ModelError) as e:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
     outputs = np.asarray(result.outputs)

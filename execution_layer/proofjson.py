@@ -8,12 +8,9 @@ verifier and can be edited freely, so they are never trusted or carried.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from execution_layer.types import Proof
 
-__all__ = ["proof_from_ezkl", "proof_to_ezkl", "read_proof_file", "write_proof_file"]
+__all__ = ["proof_from_ezkl", "proof_to_ezkl"]
 
 
 def proof_from_ezkl(circuit_id: str, data: dict) -> Proof:
@@ -35,11 +32,3 @@ def proof_to_ezkl(proof: Proof) -> dict:
         "protocol": None,
         "split": None,
     }
-
-
-def read_proof_file(circuit_id: str, path: Path) -> Proof:
-    return proof_from_ezkl(circuit_id, json.loads(Path(path).read_text()))
-
-
-def write_proof_file(proof: Proof, path: Path) -> None:
-    Path(path).write_text(json.dumps(proof_to_ezkl(proof)))

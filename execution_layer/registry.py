@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from execution_layer import _manifest
+from execution_layer._manifest import Manifest
 from execution_layer.circuit import Circuit, load_circuit
 from execution_layer.types import CircuitNotFound, ExecutionError
 
@@ -41,8 +42,10 @@ class CircuitRegistry:
         srs_hashes: dict[Path, str] = {}
         circuits = []
         for folder in folders:
-            srs = Path(srs_path) if srs_path else folder.parent / "srs" / _manifest.read_manifest(folder)["srs"]["file"]
-            srs = srs.resolve()
+            if srs_path:
+                srs = Path(srs_path).resolve()
+            else:
+                srs = (folder.parent / "srs" / Manifest.read(folder / _manifest.MANIFEST).srs.file).resolve()
             if srs not in srs_hashes and srs.is_file():
                 srs_hashes[srs] = _manifest.sha256_file(srs)
             circuits.append(load_circuit(folder, srs, srs_sha256=srs_hashes.get(srs)))

@@ -5,13 +5,13 @@ Only model authors run these (torch is needed); the product path never does.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import numpy as np
 
-from models.sampling import InputSpec
+from models.metadata import METADATA, ModelMetadata
+from models.sampling import Sampler
 
 __all__ = ["seed_everything", "fit", "accuracy", "export"]
 
@@ -55,28 +55,19 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def export(
-    model,
-    folder: Path,
-    *,
-    spec: InputSpec,
-    name: str,
-    description: str,
-    timeout_s: float,
-    held_out_accuracy: float,
-    samples: np.ndarray,
-    labels: list[str],
-    calibration_scales: list[int],
-) -> None:
+def export(model, folder: Path, *, metadata: ModelMetadata, samples: np.ndarray) -> None:
     """Write ``model.onnx`` (opset 17, legacy exporter), ``samples.npy`` and ``metadata.json``.
 
-    ``calibration_scales`` are the fixed-point scales the circuit build may try
-    (``python -m execution_layer.build`` reads them from metadata.json).
+    ``metadata`` is the folder's own metadata.json with the measured
+    ``held_out_accuracy`` filled in; its ``input`` spec gives the export's shape.
+    ``samples`` are checked against that spec (``Sampler``: ModelError unless
+    every row fits it) before anything is written.
     """
     import torch
 
     folder = Path(folder)
-    dummy = torch.zeros(spec.shape, dtype=torch.float32)
+    Sampler(metadata.input, samples)
+    dummy = torch.zeros(metadata.input.shape, dtype=torch.float32)
     torch.onnx.export(
         model,
         (dummy,),
@@ -87,13 +78,4 @@ def export(
         output_names=["logits"],
     )
     np.save(folder / "samples.npy", np.asarray(samples, dtype=np.float32))
-    metadata = {
-        "name": name,
-        "description": description,
-        "timeout_s": timeout_s,
-        "held_out_accuracy": round(held_out_accuracy, 4),
-        "input": spec.to_json(),
-        "labels": labels,
-        "calibration_scales": calibration_scales,
-    }
-    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    metadata.write(folder / METADATA)

@@ -12,6 +12,7 @@ time at work. Logs of every process are in ``<workdir>/logs``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -35,9 +37,9 @@ __all__ = ["main", "LocalnetError"]
 
 log = logging.getLogger("localnet")
 
-NETUID = 2
-MARKER = ".localnet"
-VALIDATOR = "validator"
+_NETUID = 2
+_MARKER = ".localnet"
+_VALIDATOR = "validator"
 
 
 class LocalnetError(Exception):
@@ -47,7 +49,7 @@ class LocalnetError(Exception):
 @dataclass
 class _Proc:
     name: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     log_path: Path
 
     def tail(self, lines: int = 15) -> str:
@@ -59,13 +61,13 @@ class _Proc:
 
 
 def _prepare_workdir(workdir: Path) -> None:
-    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / _MARKER).exists():
         raise LocalnetError(
             f"{workdir} exists and was not made by localnet; choose another --workdir"
         )
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
-    (workdir / MARKER).write_text("made by neurons/localnet.py; wiped at every start\n")
+    (workdir / _MARKER).write_text("made by neurons/localnet.py; wiped at every start\n")
 
 
 def _port_free(port: int) -> bool:
@@ -78,6 +80,7 @@ def _port_free(port: int) -> bool:
 
 
 async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[str, int]:
+    from neurons.chain import load_wallet
     from neurons.devnet import admin
     from neurons.devnet.runtime import SubnetParams
 
@@ -85,16 +88,16 @@ async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[s
     # A short rate limit and tempo so a three-round demo sees weights land and
     # the epoch turn them into incentive.
     admin.create_subnet(
-        NETUID, state=state, block_time=block_time,
+        _NETUID, state=state, block_time=block_time,
         params=SubnetParams(tempo=5, weights_rate_limit=2),
     )
     uids: dict[str, int] = {}
-    for name in [VALIDATOR] + [f"miner{i}" for i in range(1, miners + 1)]:
+    for name in [_VALIDATOR] + [f"miner{i}" for i in range(1, miners + 1)]:
         admin.wallet_create(name, "default", wallets)
-        uids[name] = await admin.register(NETUID, name, "default", state=state, wallet_path=wallets)
-    await admin.stake(NETUID, VALIDATOR, "default", 1000.0, state=state, wallet_path=wallets)
-    validator_hotkey = admin.load_wallet(VALIDATOR, "default", wallets).hotkeypub.ss58_address
-    admin.permit(NETUID, validator_hotkey, state=state)
+        uids[name] = await admin.register(_NETUID, name, "default", state=state, wallet_path=wallets)
+    await admin.stake(_NETUID, _VALIDATOR, "default", 1000.0, state=state, wallet_path=wallets)
+    validator_hotkey = load_wallet(_VALIDATOR, "default", wallets).hotkeypub.ss58_address
+    admin.permit(_NETUID, validator_hotkey, state=state)
     return uids
 
 
@@ -117,7 +120,7 @@ def _spawn(name: str, script: str, args: list[str], workdir: Path) -> _Proc:
 
 def _common_args(workdir: Path, name: str, key_cache: Path | None, debug: bool) -> list[str]:
     args = [
-        "--netuid", str(NETUID),
+        "--netuid", str(_NETUID),
         "--subtensor.network", "devnet",
         "--subtensor.devnet_state", str(workdir / "chain.sqlite"),
         "--wallet.path", str(workdir / "wallets"),
@@ -140,7 +143,7 @@ async def _wait_for_axons(workdir: Path, procs: list[_Proc], uids: dict[str, int
         for p in procs:
             if p.popen.poll() is not None:
                 raise LocalnetError(f"{p.name} exited with code {p.popen.returncode}:\n{p.tail()}")
-        report = await admin.metagraph(NETUID, state=workdir / "chain.sqlite")
+        report = await admin.metagraph(_NETUID, state=workdir / "chain.sqlite")
         for name in list(waiting):
             neuron = report.view.by_uid(uids[name])
             if neuron is not None and neuron.axon is not None:
@@ -154,7 +157,7 @@ async def _wait_for_axons(workdir: Path, procs: list[_Proc], uids: dict[str, int
         await asyncio.sleep(0.5)
 
 
-def _read_reports(path: Path) -> list[dict]:
+def _read_reports(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rounds = []
@@ -166,14 +169,14 @@ def _read_reports(path: Path) -> list[dict]:
     return rounds
 
 
-async def _table(workdir: Path, uids: dict[str, int], reports: list[dict]) -> tuple[str, int]:
+async def _table(workdir: Path, uids: dict[str, int], reports: list[dict[str, Any]]) -> tuple[str, int]:
     """The per-miner table and the chain's weights; returns (text, verified responses)."""
     from neurons.devnet import admin
 
-    chain = await admin.metagraph(NETUID, state=workdir / "chain.sqlite")
-    chain_weights = chain.weights.get(uids[VALIDATOR], {})
+    chain = await admin.metagraph(_NETUID, state=workdir / "chain.sqlite")
+    chain_weights = chain.weights.get(uids[_VALIDATOR], {})
     averages = {int(k): v for k, v in (reports[-1]["averages"] if reports else {}).items()}
-    stats: dict[int, dict] = {}
+    stats: dict[int, dict[str, Any]] = {}
     for rnd in reports:
         for r in rnd["records"]:
             s = stats.setdefault(r["uid"], {"ok": 0, "failed": 0, "times": [], "bytes": [], "reasons": []})
@@ -190,7 +193,7 @@ async def _table(workdir: Path, uids: dict[str, int], reports: list[dict]) -> tu
     ]
     verified = 0
     for name, uid in uids.items():
-        if name == VALIDATOR:
+        if name == _VALIDATOR:
             continue
         s = stats.get(uid, {"ok": 0, "failed": 0, "times": [], "bytes": [], "reasons": []})
         verified += s["ok"]
@@ -204,11 +207,11 @@ async def _table(workdir: Path, uids: dict[str, int], reports: list[dict]) -> tu
             lines.append(f"{'':<13}failed: {reason}")
     row = " ".join(f"uid {u}: {w:.3f}" for u, w in sorted(chain_weights.items())) or "none yet"
     incentive = " ".join(
-        f"uid {n.uid}: {n.incentive:.3f}" for n in chain.view.neurons if n.uid != uids[VALIDATOR]
+        f"uid {n.uid}: {n.incentive:.3f}" for n in chain.view.neurons if n.uid != uids[_VALIDATOR]
     )
     lines += [
         "",
-        f"weights on chain (validator uid {uids[VALIDATOR]}, block {chain.view.block}): {row}",
+        f"weights on chain (validator uid {uids[_VALIDATOR]}, block {chain.view.block}): {row}",
         f"miner incentive after the devnet epoch: {incentive}",
     ]
     return "\n".join(lines), verified
@@ -228,7 +231,7 @@ def _stop(procs: list[_Proc], timeout: float = 30.0) -> None:
             p.popen.wait()
 
 
-async def run_localnet(args, stop: asyncio.Event) -> int:
+async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
     workdir: Path = args.workdir.resolve()
     ports = [args.base_port + i for i in range(args.miners)]
     busy = [p for p in ports if not _port_free(p)]
@@ -255,15 +258,15 @@ async def run_localnet(args, stop: asyncio.Event) -> int:
 
         rounds = 0 if args.forever else args.rounds
         validator = _spawn(
-            VALIDATOR, "neurons/validator.py",
-            _common_args(workdir, VALIDATOR, key_cache, args.logging_debug)
-            + ["--state.dir", str(workdir / "state" / VALIDATOR)]
+            _VALIDATOR, "neurons/validator.py",
+            _common_args(workdir, _VALIDATOR, key_cache, args.logging_debug)
+            + ["--state.dir", str(workdir / "state" / _VALIDATOR)]
             + ["--validator.rounds", str(rounds), "--validator.round_interval", str(args.round_interval)],
             workdir,
         )
         procs.insert(0, validator)  # stopped first
-        reports_path = workdir / "state" / VALIDATOR / f"devnet-{NETUID}-{VALIDATOR}-default" / "reports.jsonl"
-        log.info("validator started (uid %d); %s", uids[VALIDATOR],
+        reports_path = workdir / "state" / _VALIDATOR / f"devnet-{_NETUID}-{_VALIDATOR}-default" / "reports.jsonl"
+        log.info("validator started (uid %d); %s", uids[_VALIDATOR],
                  "Ctrl-C stops" if args.forever else f"running {rounds} rounds")
         seen = 0
         while validator.popen.poll() is None and not stop.is_set():
@@ -283,7 +286,7 @@ async def run_localnet(args, stop: asyncio.Event) -> int:
         text, verified = await _table(workdir, uids, _read_reports(reports_path))
         print("\n" + text + "\n", flush=True)
         print(f"logs: {workdir / 'logs'}   devnet: python -m neurons.devnet --state "
-              f"{workdir / 'chain.sqlite'} metagraph --netuid {NETUID}", flush=True)
+              f"{workdir / 'chain.sqlite'} metagraph --netuid {_NETUID}", flush=True)
         if verified == 0 and not stop.is_set():
             raise LocalnetError(f"no response was verified; see the logs in {workdir / 'logs'}")
         return 0
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_localnet(args, stop)
+        return await _run_localnet(args, stop)
 
     try:
         return asyncio.run(runner())

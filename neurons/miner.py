@@ -16,6 +16,8 @@ from neurons.shared.config import miner_parser  # noqa: E402
 from neurons.shared.daemon import run_daemon  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     args = miner_parser().parse_args(argv)

@@ -17,6 +17,8 @@ from neurons.shared.config import validator_parser  # noqa: E402
 from neurons.shared.daemon import run_daemon  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     args = validator_parser().parse_args(argv)

@@ -28,6 +28,7 @@ import pytest
 from execution_layer import CircuitRegistry, EzklProver
 from tests.support.cast import Cast, make_cast
 from tests.support.devnet import Devnet, StepClock, make_devnet
+from tests.support.inputs import fresh_input
 from tests.support.wallets import make_wallet
 
 
@@ -63,7 +64,7 @@ def proofs(registry, prover):
     rng = np.random.default_rng(2024)
     made = {}
     for circuit in registry:
-        inputs = circuit.sample_inputs(rng)
+        inputs = fresh_input(circuit, rng)
         made[circuit.name] = (inputs, prover.prove(circuit.id, inputs))
     return made
 

@@ -4,13 +4,12 @@ Docs go stale when circuits are rebuilt or files move; these checks read
 README.md and docs/*.md as text and compare them with the repository.
 """
 
-import json
 import re
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from execution_layer._manifest import Manifest
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -21,7 +20,7 @@ LINK = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|^\s*\[[^\]]+\]:\s*(\S+)", 
 
 
 def _pinned_srs() -> set[str]:
-    return {json.loads(m.read_text())["srs"]["file"] for m in (ROOT / "models").glob("*/manifest.json")}
+    return {Manifest.read(m).srs.file for m in (ROOT / "models").glob("*/manifest.json")}
 
 
 def test_the_shipped_manifests_pin_an_srs():

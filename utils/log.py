@@ -29,11 +29,12 @@ _NOISY = (
 
 
 class _Formatter(logging.Formatter):
-    converter = time.gmtime
-
     def __init__(self, component: str) -> None:
         super().__init__(fmt="%(asctime)s %(levelname)s %(where)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
         self._component = component
+        # UTC timestamps. Set on the instance: as a class attribute a function would
+        # read as a method to the type checker (time.gmtime is a builtin, never bound).
+        self.converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         name = record.name
@@ -60,8 +61,9 @@ def configure_logging(component: str, debug: bool, *, stream: TextIO | None = No
     logging.captureWarnings(True)
 
 
-def add_logging_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--logging.debug`` (read back as ``args.logging_debug``)."""
+def add_logging_args(parser: argparse._ActionsContainer) -> None:
+    """Add ``--logging.debug`` (read back as ``args.logging_debug``) to a parser or an argument
+    group (``_ActionsContainer`` is argparse's one base class of the two)."""
     parser.add_argument(
         "--logging.debug",
         dest="logging_debug",

@@ -19,7 +19,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+if TYPE_CHECKING:  # wandb is heavy: imported for real only when a run starts
+    import wandb
 
 __all__ = [
     "RunLoggerError",
@@ -86,7 +89,7 @@ class NullLogger:
 class WandbLogger:
     """Logs to one wandb run (``run`` is what ``wandb.init`` returned)."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: wandb.Run) -> None:
         self._run = run
 
     @property
@@ -209,11 +212,12 @@ def make_run_logger(
     return WandbLogger(run)
 
 
-def add_wandb_args(parser: argparse.ArgumentParser) -> None:
+def add_wandb_args(parser: argparse._ActionsContainer) -> None:
     """Add ``--wandb.on``, ``--wandb.offline``, ``--wandb.project``, ``--wandb.entity``, ``--wandb.dir``.
 
     Read back as ``args.wandb_on``, ``args.wandb_offline``, ``args.wandb_project``,
-    ``args.wandb_entity``, ``args.wandb_dir``.
+    ``args.wandb_entity``, ``args.wandb_dir``. ``parser`` is a parser or an argument group
+    (``_ActionsContainer`` is argparse's one base class of the two).
     """
     parser.add_argument("--wandb.on", dest="wandb_on", action="store_true", help="log to Weights & Biases")
     parser.add_argument(

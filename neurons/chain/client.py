@@ -17,14 +17,13 @@ import contextlib
 import logging
 import shlex
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import bittensor as bt
 from bittensor.result import BittensorError, ChainError, ErrorCode, RpcConnectionError
 from bittensor.signing import public_view
 
 from neurons.chain.errors import (
-    ChainFailure,
     ChainReadFailed,
     ChainUnreachable,
     UnknownNetwork,
@@ -143,13 +142,15 @@ class Chain:
         return int(await self._read(self.client.block))
 
     async def metagraph(self, netuid: int) -> MetagraphView:
-        """The subnet's neurons, from ``client.subnets.metagraph`` (no commitments)."""
+        """The subnet's neurons and tempo, from ``client.subnets.metagraph`` (one runtime call,
+        no commitments)."""
         graph = await self._read(lambda: self.client.subnets.metagraph(netuid, commitments=False))
         if graph is None:
             raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
         return MetagraphView(
             netuid=netuid,
             block=int(graph.block),
+            tempo=int(graph.tempo),
             neurons=tuple(
                 NeuronInfo(
                     uid=n.uid,
@@ -170,18 +171,6 @@ class Chain:
         uid = await self._read(lambda: self.client.query(_st("Uids"), [netuid, hotkey]))
         return None if uid is None else int(uid)
 
-    async def weights_rate_limit(self, netuid: int) -> int:
-        return int(await self._subnet_value("WeightsSetRateLimit", netuid))
-
-    async def tempo(self, netuid: int) -> int:
-        return int(await self._subnet_value("Tempo", netuid))
-
-    async def _subnet_value(self, item: str, netuid: int) -> Any:
-        value = await self._read(lambda: self.client.query(_st(item), [netuid]))
-        if value is None:
-            raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
-        return value
-
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         """The weights ``uid`` last set, as the chain stored them, normalised to sum 1.
 
@@ -199,46 +188,33 @@ class Chain:
             intent = bt.ServeAxon(netuid=netuid, ip=ip, port=port)
         except (ValueError, BittensorError) as error:
             return WriteResult(ok=False, error=f"serve_axon: {_line(error)}")
-        return await self._write(intent, wallet)
+        return await self.submit(intent, wallet)
 
-    async def set_weights(
-        self, wallet: bt.Wallet, netuid: int, weights: Mapping[int, float], version_key: int
-    ) -> WriteResult:
-        """Set weights via ``bt.SetWeights`` (commit-reveal when the subnet runs it).
+    async def submit(self, intent: bt.Intent, wallet: bt.Wallet) -> WriteResult:
+        """Sign and submit ``intent`` exactly as built, through ``bt.Client.execute``.
 
-        Checks, before signing: the hotkey is registered, and ``LastUpdate`` +
-        ``WeightsSetRateLimit`` allow a write at the current block; either
-        failure returns ``ok=False`` without submitting.
+        The one place intents reach the chain; it reads nothing of its own.
+        What an intent needs checked before signing, the SDK checks inside
+        ``execute``, once. For ``bt.SetWeights`` that preflight reads, at one
+        pinned block, the hotkey's ``Uids`` entry, ``WeightsSetRateLimit``,
+        ``LastUpdate``, ``CommitRevealWeightsEnabled``, ``MinAllowedWeights``,
+        ``MaxWeightsLimit`` and ``SubnetEpochConsensus``; refuses a hotkey not
+        registered on the subnet; and applies the chain's rate-limit rule
+        (allowed once ``block - LastUpdate[uid] >= WeightsSetRateLimit``). It
+        cannot be skipped (it is part of building the call, which also picks
+        plaintext or commit-reveal and conforms the weights to the subnet), so
+        it is *the* rate-limit decision: neither this class nor the validator
+        reads the rate limit. Its refusal is ``WriteResult(ok=False,
+        rate_limited=True)`` carrying the SDK's line ("... Retry in ~N blocks
+        ..."); nothing is signed. (The SDK's plan preview inside ``execute``
+        then reads ``CommitRevealWeightsEnabled`` and ``MaxWeightsLimit`` a
+        second time: two repeats this does not bypass ``execute`` to avoid.)
+
+        Every other failure is ``ok=False`` with one line: a chain rejection
+        ("<op> rejected: <the chain's message>"), another refusal before
+        signing ("<op>: ..."), or a lost connection (retried first, as reads
+        are).
         """
-        hotkey = _hotkey_address(wallet)
-        if isinstance(hotkey, WriteResult):
-            return hotkey
-        try:
-            uid = await self.uid_of(netuid, hotkey)
-            if uid is None:
-                return WriteResult(
-                    ok=False, error=f"hotkey {hotkey} is not registered on netuid {netuid}"
-                )
-            limit = await self.weights_rate_limit(netuid)
-            last = await self._read(lambda: self.client.query(_st("LastUpdate"), [netuid]))
-            now = await self.block()
-        except ChainFailure as error:
-            return WriteResult(ok=False, error=str(error))
-        last_set = int(last[uid]) if isinstance(last, (list, tuple)) and uid < len(last) else 0
-        if limit and last_set > 0 and now - last_set < limit:
-            wait = limit - (now - last_set)
-            return WriteResult(
-                ok=False,
-                error=(
-                    f"rate limited: weights were set at block {last_set}, the limit is "
-                    f"{limit} blocks; retry in {wait} blocks"
-                ),
-                block=now,
-            )
-        try:
-            intent = bt.SetWeights(netuid=netuid, weights=dict(weights), version_key=version_key)
-        except (ValueError, BittensorError) as error:
-            return WriteResult(ok=False, error=f"set_weights: {_line(error)}")
         return await self._write(intent, wallet)
 
     async def register(self, wallet: bt.Wallet, netuid: int) -> WriteResult:
@@ -266,7 +242,8 @@ class Chain:
         """Execute one intent (or, with ``op``, submit one raw coldkey call).
 
         Every failure becomes ``WriteResult(ok=False)``; only connection errors
-        are retried.
+        are retried. An SDK preflight's ``RATE_LIMITED`` refusal is flagged
+        ``rate_limited`` (see :meth:`submit`).
         """
         if op is None:
             op = intent.op
@@ -278,6 +255,8 @@ class Chain:
         except ChainUnreachable as error:
             return WriteResult(ok=False, error=str(error))
         except (BittensorError, ValueError, FileNotFoundError) as error:
+            if isinstance(error, ChainError) and error.code == ErrorCode.RATE_LIMITED:
+                return WriteResult(ok=False, error=f"rate limited: {_line(error)}", rate_limited=True)
             return WriteResult(ok=False, error=f"{op}: {_line(error)}")
         if not result.success:
             return WriteResult(ok=False, error=f"{op} rejected: {self._reason(result)}")

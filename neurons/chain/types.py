@@ -4,7 +4,7 @@ and the narrow :class:`ChainAccess` protocol the roles depend on."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Protocol
 
 import bittensor as bt
 
@@ -25,8 +25,11 @@ class NeuronInfo:
 
 @dataclass(frozen=True)
 class MetagraphView:
+    """A subnet's neurons as read at ``block``, with the subnet's ``tempo`` (blocks per epoch)."""
+
     netuid: int
     block: int
+    tempo: int
     neurons: tuple[NeuronInfo, ...]
 
     def by_uid(self, uid: int) -> NeuronInfo | None:
@@ -48,29 +51,30 @@ class MetagraphView:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Outcome of a chain write. ``error`` is one readable line, set exactly when not ``ok``."""
+    """Outcome of a chain write. ``error`` is one readable line, set exactly when not ``ok``.
+
+    ``rate_limited`` is True only when the write was refused before signing
+    because the subnet's weights rate limit has not passed (nothing was
+    submitted; the same write may succeed a few blocks later). ``block`` is
+    the block the write was included in, when known.
+    """
 
     ok: bool
     error: str | None = None
     block: int | None = None
+    rate_limited: bool = False
 
 
 class ChainAccess(Protocol):
     """What the neurons need from a chain; ``Chain`` is the real one, tests may fake it."""
 
-    async def block(self) -> int: ...
-
     async def metagraph(self, netuid: int) -> MetagraphView: ...
 
     async def serve_axon(self, wallet: bt.Wallet, netuid: int, ip: str, port: int) -> WriteResult: ...
 
-    async def set_weights(
-        self, wallet: bt.Wallet, netuid: int, weights: Mapping[int, float], version_key: int
-    ) -> WriteResult: ...
-
-    async def weights_rate_limit(self, netuid: int) -> int: ...
-
-    async def tempo(self, netuid: int) -> int: ...
+    async def submit(self, intent: bt.Intent, wallet: bt.Wallet) -> WriteResult:
+        """Sign and submit ``intent`` exactly as built; every chain-side failure is a result."""
+        ...
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]: ...
 

@@ -25,7 +25,6 @@ from .store import StateMissing, Store
 
 __all__ = [
     "DevnetError",
-    "DEFAULT_WALLET_PATH",
     "open_store",
     "open_chain",
     "create_subnet",
@@ -36,7 +35,6 @@ __all__ = [
     "metagraph",
     "format_metagraph",
     "MetagraphReport",
-    "SubnetParams",
 ]
 
 class DevnetError(Exception):

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from . import storage as st
 
@@ -30,9 +32,13 @@ __all__ = [
     "run_epochs",
     "SUPPORTED_CALLS",
     "U16_MAX",
+    "Event",
 ]
 
 U16_MAX = 65535
+
+# A triggered event, shaped as the SDK decodes ``System.Events`` records.
+Event = dict[str, Any]
 
 
 class DispatchError(Exception):
@@ -159,10 +165,13 @@ def _epoch(conn: sqlite3.Connection, netuid: int) -> None:
 
 # --- dispatch -------------------------------------------------------------------
 
+# A call's pallet logic: (conn, block, params, origin) -> events.
+_Handler = Callable[[sqlite3.Connection, int, Mapping[str, Any], str], list[Event]]
+
 
 def dispatch(
-    conn: sqlite3.Connection, block: int, module: str, function: str, params: dict, origin: str
-) -> list[dict]:
+    conn: sqlite3.Connection, block: int, module: str, function: str, params: Mapping[str, Any], origin: str
+) -> list[Event]:
     """Apply a signed call from ``origin``; returns triggered events."""
     handler = _CALLS.get((module, function))
     if handler is None:
@@ -170,7 +179,9 @@ def dispatch(
     return handler(conn, block, params, origin)
 
 
-def _burned_register(conn, block, params, origin) -> list[dict]:
+def _burned_register(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
     netuid, hotkey = int(params["netuid"]), str(params["hotkey"])
     subnet = _require_subnet(conn, netuid)
     owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (hotkey,)).fetchone()
@@ -195,7 +206,9 @@ def _burned_register(conn, block, params, origin) -> list[dict]:
     return [_event("NeuronRegistered", {"netuid": netuid, "uid": n, "hotkey": hotkey})]
 
 
-def _add_stake(conn, block, params, origin) -> list[dict]:
+def _add_stake(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
     netuid, hotkey = int(params["netuid"]), str(params["hotkey"])
     amount = int(params["amount_staked"])
     _require_subnet(conn, netuid)
@@ -212,7 +225,9 @@ def _add_stake(conn, block, params, origin) -> list[dict]:
     return [_event("StakeAdded", {"hotkey": hotkey, "netuid": netuid, "amount": amount})]
 
 
-def _serve_axon(conn, block, params, origin) -> list[dict]:
+def _serve_axon(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
     netuid = int(params["netuid"])
     _require_subnet(conn, netuid)
     uid = st.uid_of(conn, netuid, origin)
@@ -238,7 +253,9 @@ def _serve_axon(conn, block, params, origin) -> list[dict]:
     return [_event("AxonServed", {"netuid": netuid, "hotkey": origin})]
 
 
-def _set_weights(conn, block, params, origin) -> list[dict]:
+def _set_weights(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
     netuid = int(params["netuid"])
     subnet = _require_subnet(conn, netuid)
     if int(params.get("mecid", 0) or 0) != 0:
@@ -301,7 +318,7 @@ def _set_weights(conn, block, params, origin) -> list[dict]:
     return [_event("WeightsSet", {"netuid": netuid, "uid": uid})]
 
 
-_CALLS = {
+_CALLS: dict[tuple[str, str], _Handler] = {
     ("SubtensorModule", "burned_register"): _burned_register,
     ("SubtensorModule", "add_stake"): _add_stake,
     ("SubtensorModule", "serve_axon"): _serve_axon,
@@ -320,11 +337,11 @@ def _register_hint(netuid: int) -> str:
     return f"register it with `{command}`"
 
 
-def _event(name: str, attributes: dict) -> dict:
+def _event(name: str, attributes: dict[str, Any]) -> Event:
     return {"event": {"module_id": "SubtensorModule", "event_id": name, "attributes": attributes}}
 
 
-def _require_subnet(conn: sqlite3.Connection, netuid: int) -> dict:
+def _require_subnet(conn: sqlite3.Connection, netuid: int) -> dict[str, Any]:
     subnet = st.subnet_row(conn, netuid)
     if subnet is None:
         raise DispatchError("SubnetNotExists", f"subnet {netuid} does not exist")

@@ -9,6 +9,7 @@ catch it) instead of silently reading a default.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -23,11 +24,11 @@ __all__ = [
     "FREE_BALANCE",
 ]
 
-RAO_PER_TAO = 10**9
-FREE_BALANCE = 1_000_000 * RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
+_RAO_PER_TAO = 10**9
+FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
 
 
-def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list) -> Any:
+def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
     """One storage item, decoded the way the RPC backend returns it (plain values).
 
     Raises KeyError for storage the devnet does not model, so an SDK upgrade that
@@ -80,10 +81,10 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         return "Yuma"
     if name == "Burn":
         return 0
-    column = _SUBNET_COLUMNS.get(name)
-    if column is not None:
+    subnet_column = _SUBNET_COLUMNS.get(name)
+    if subnet_column is not None:
         subnet = subnet_row(conn, int(p[0]))
-        return None if subnet is None else subnet[column]
+        return None if subnet is None else subnet[subnet_column]
     raise KeyError(f"{module}.{name}")
 
 
@@ -99,7 +100,7 @@ _SUBNET_COLUMNS = {
 }
 
 
-def query_map(conn: sqlite3.Connection, module: str, name: str, params: list) -> list[tuple]:
+def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any]) -> list[tuple[Any, Any]]:
     """A whole storage map as ``(key, value)`` pairs; KeyError when not modelled."""
     p = list(params or [])
     if module == "Commitments" and name in ("CommitmentOf", "RevealedCommitments"):
@@ -128,7 +129,7 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list) ->
     raise KeyError(f"{module}.{name}")
 
 
-def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict | None:
+def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict[str, Any] | None:
     """The ``SubnetInfoRuntimeApi.get_metagraph`` record (plain decoded dict), or None."""
     subnet = subnet_row(conn, netuid)
     if subnet is None:
@@ -182,7 +183,7 @@ def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict | None:
 # --- helpers ---------------------------------------------------------------------
 
 
-def axon_record(row: tuple) -> dict:
+def axon_record(row: Sequence[Any]) -> dict[str, Any]:
     ip, port, ip_type, protocol, version, block = row
     return {
         "block": block,
@@ -205,7 +206,7 @@ def weights_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[i
     )
 
 
-def subnet_row(conn: sqlite3.Connection, netuid: int) -> dict | None:
+def subnet_row(conn: sqlite3.Connection, netuid: int) -> dict[str, Any] | None:
     cur = conn.execute("SELECT * FROM subnets WHERE netuid = ?", (netuid,))
     row = cur.fetchone()
     if row is None:

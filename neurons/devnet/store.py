@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME"]
+__all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME", "GENESIS_BLOCK"]
 
 DEFAULT_BLOCK_TIME = 2.0
 GENESIS_BLOCK = 1
@@ -135,12 +135,12 @@ class Store:
         conn.execute("COMMIT")
 
     def block_time(self, conn: sqlite3.Connection | None = None) -> float:
-        return float(_meta(conn or self._conn, "block_time"))
+        return _meta_float(conn or self._conn, "block_time")
 
     def block(self, conn: sqlite3.Connection | None = None) -> int:
         """The current block number, derived from wall time."""
         conn = conn or self._conn
-        genesis = float(_meta(conn, "genesis_time"))
+        genesis = _meta_float(conn, "genesis_time")
         elapsed = max(0.0, self._clock() - genesis)
         return GENESIS_BLOCK + math.floor(elapsed / self.block_time(conn))
 
@@ -164,6 +164,14 @@ class Store:
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else row[0]
+
+
+def _meta_float(conn: sqlite3.Connection, key: str) -> float:
+    """A number the constructor writes into every state file; its absence means a damaged file."""
+    value = _meta(conn, key)
+    if value is None:
+        raise sqlite3.DatabaseError(f"the devnet state has no {key} (the file is damaged)")
+    return float(value)
 
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:

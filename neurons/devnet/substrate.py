@@ -25,11 +25,13 @@ import contextlib
 import inspect
 import json
 import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, NoReturn, Optional
 
 from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult, RpcConnectionError
+from bittensor.signing import Signer
 from bittensor.sp_core import Keypair
 
 from . import runtime, storage
@@ -46,7 +48,7 @@ class DevnetCall:
 
     module: str
     function: str
-    params: dict
+    params: dict[str, Any]
 
     @property
     def call_module(self) -> str:
@@ -57,7 +59,7 @@ class DevnetCall:
         return self.function
 
     @property
-    def value(self) -> dict:
+    def value(self) -> dict[str, Any]:
         return {
             "call_module": self.module,
             "call_function": self.function,
@@ -87,7 +89,7 @@ def _unsupported(what: str) -> ChainError:
 class DevnetSubstrate:
     """A ``Substrate`` backed by a devnet :class:`Store` (one per client)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.token_symbols: dict[int, str] = {}
 
@@ -140,7 +142,7 @@ class DevnetSubstrate:
 
     async def get_block(
         self, block_number: Optional[int] = None, block_hash: Optional[str] = None
-    ) -> Optional[dict]:
+    ) -> Optional[dict[str, Any]]:
         if block_number is None:
             block_number = int(block_hash, 16) if block_hash else self._store.block()
         if block_number > self._store.block():
@@ -153,7 +155,7 @@ class DevnetSubstrate:
         self,
         module: str,
         storage_function: str,
-        params: Optional[list] = None,
+        params: Optional[list[Any]] = None,
         block_hash: Optional[str] = None,
     ) -> Any:
         if (module, storage_function) == ("Timestamp", "Now"):
@@ -165,7 +167,7 @@ class DevnetSubstrate:
                 raise _unsupported(f"storage {module}.{storage_function}") from None
 
     async def map_has_entries(
-        self, module: str, storage_function: str, params: list, block_hash: Optional[str] = None
+        self, module: str, storage_function: str, params: list[Any], block_hash: Optional[str] = None
     ) -> bool:
         return bool(await self.query_map(module, storage_function, params, block_hash))
 
@@ -173,7 +175,7 @@ class DevnetSubstrate:
         self,
         module: str,
         storage_function: str,
-        params: Optional[list] = None,
+        params: Optional[list[Any]] = None,
         block_hash: Optional[str] = None,
     ) -> list[tuple[Any, Any]]:
         with self._state() as (conn, _block):
@@ -186,26 +188,26 @@ class DevnetSubstrate:
         self,
         module: str,
         storage_function: str,
-        param_sets: list[list],
+        param_sets: list[list[Any]],
         block_hash: Optional[str] = None,
     ) -> list[Any]:
         return [await self.query(module, storage_function, p, block_hash) for p in param_sets]
 
     async def runtime_call(
-        self, api: str, method: str, params: list, block_hash: Optional[str] = None
+        self, api: str, method: str, params: list[Any], block_hash: Optional[str] = None
     ) -> Any:
         if (api, method) != ("SubnetInfoRuntimeApi", "get_metagraph"):
             raise _unsupported(f"runtime API {api}.{method}")
         with self._state() as (conn, block):
             return storage.metagraph(conn, block, int(params[0]))
 
-    async def constant(self, module: str, name: str) -> Any:
+    async def constant(self, module: str, name: str) -> NoReturn:
         raise _unsupported(f"constant {module}.{name}")
 
-    async def decode_scale(self, type_string: str, data: Any) -> Any:
+    async def decode_scale(self, type_string: str, data: object) -> NoReturn:
         raise _unsupported("SCALE decoding")
 
-    async def blocks(self, *, finalized: bool = False) -> AsyncIterator[dict]:
+    async def blocks(self, *, finalized: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Yield each new block header, polling at a quarter of the block time."""
         last = self._store.block()
         while True:
@@ -215,21 +217,22 @@ class DevnetSubstrate:
                 yield {"header": {"number": number, "parentHash": _block_hash(number - 1)}}
             last = max(last, now)
 
-    async def events(self, block_hash: Optional[str] = None) -> list[dict]:
+    async def events(self, block_hash: Optional[str] = None) -> list[dict[str, Any]]:
         return []
 
     # Calls and fees --------------------------------------------------------------
 
-    async def compose(self, call) -> DevnetCall:
+    async def compose(self, call: tuple[str, str, Mapping[str, Any]]) -> DevnetCall:
+        """``call`` is the SDK's generated ``Call``: a ``(module, function, params)`` tuple."""
         module, function, params = call
         if (module, function) not in runtime.SUPPORTED_CALLS:
             raise _unsupported(f"the call {module}.{function}")
         return DevnetCall(module, function, dict(params))
 
-    async def estimate_fee(self, call, keypair) -> Balance:
+    async def estimate_fee(self, call: object, keypair: object) -> Balance:
         return Balance.from_rao(0)
 
-    async def estimate_weight(self, call, keypair) -> dict:
+    async def estimate_weight(self, call: object, keypair: object) -> dict[str, int]:
         return {"ref_time": 0, "proof_size": 0}
 
     async def account_next_index(self, address: str) -> int:
@@ -240,22 +243,22 @@ class DevnetSubstrate:
     async def mev_next_key(self) -> Optional[bytes]:
         return None
 
-    async def sign_extrinsic(self, call, keypair, *, nonce: int, period: int):
+    async def sign_extrinsic(self, call: object, keypair: object, *, nonce: int, period: int) -> NoReturn:
         raise _unsupported("MEV-shielded submission")
 
-    async def find_extrinsic(self, extrinsic_hash: str, block_hash: str):
+    async def find_extrinsic(self, extrinsic_hash: str, block_hash: str) -> None:
         return None
 
-    async def prepare(self, call, *, address: str, **_kwargs):
+    async def prepare(self, call: object, *, address: str, **_kwargs: object) -> NoReturn:
         raise _unsupported("out-of-process signing")
 
-    async def submit_signature(self, unsigned, signature, **_kwargs) -> ExtrinsicResult:
+    async def submit_signature(self, unsigned: object, signature: object, **_kwargs: object) -> NoReturn:
         raise _unsupported("out-of-process signing")
 
     async def submit(
         self,
-        call,
-        keypair,
+        call: DevnetCall | tuple[str, str, Mapping[str, Any]],
+        keypair: Signer,
         *,
         nonce: Optional[int] = None,
         period: Optional[int] = None,
@@ -300,13 +303,15 @@ class DevnetSubstrate:
             events=events,
         )
 
-    async def submit_signed(self, extrinsic, keypair, **_kwargs) -> ExtrinsicResult:
+    async def submit_signed(self, extrinsic: object, keypair: object, **_kwargs: object) -> NoReturn:
         raise _unsupported("pre-signed extrinsics")
 
-    def multisig_account(self, signatories: list[str], threshold: int):
+    def multisig_account(self, signatories: list[str], threshold: int) -> NoReturn:
         raise _unsupported("multisig")
 
-    async def submit_multisig(self, call, keypair, multisig_account, **_kwargs):
+    async def submit_multisig(
+        self, call: object, keypair: object, multisig_account: object, **_kwargs: object
+    ) -> NoReturn:
         raise _unsupported("multisig")
 
 

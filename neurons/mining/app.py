@@ -1,7 +1,7 @@
 """The miner's HTTP application: authenticated, bounded, deadline-aware proving.
 
 :func:`build_miner_app` returns a FastAPI app with the routes of ``protocol``.
-Every request first passes the :class:`neurons.auth.RequestGuard` (declared
+Every request first passes the :class:`neurons.mining.guard.RequestGuard` (declared
 size, then policy on the claimed hotkey, then the body bounded in bytes and
 time, then the signature) — nothing is parsed or queued before that.
 Every response is a JSON body: a protocol message on 200, an
@@ -194,7 +194,7 @@ class _Admission:
 
 def build_miner_app(
     *,
-    wallet: object,
+    wallet: bt.Wallet,
     prove: ProveFn,
     circuits: Iterable[str],
     metagraph: MetagraphSource,
@@ -390,19 +390,19 @@ class _SafeObserver:
     def __init__(self, observer: MinerObserver | None) -> None:
         self._observer = observer
 
-    def _call(self, name: str, *args: object) -> None:
+    def _call(self, name: str, hook: Callable[[MinerObserver], None]) -> None:
         if self._observer is None:
             return
         try:
-            getattr(self._observer, name)(*args)
+            hook(self._observer)
         except Exception:
             log.exception("metrics observer %s failed", name)
 
     def request_finished(self, route: str, outcome: str, status: int) -> None:
-        self._call("request_finished", route, outcome, status)
+        self._call("request_finished", lambda o: o.request_finished(route, outcome, status))
 
     def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
-        self._call("prove_finished", circuit_id, seconds, ok)
+        self._call("prove_finished", lambda o: o.prove_finished(circuit_id, seconds, ok))
 
     def queue_depth(self, running: int, waiting: int) -> None:
-        self._call("queue_depth", running, waiting)
+        self._call("queue_depth", lambda o: o.queue_depth(running, waiting))

@@ -298,7 +298,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def sign_response(
-    signer: object,
+    signer: bt.Signer,
     *,
     route: str,
     request_nonce: str | None,

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from execution_layer import CircuitRegistry, EzklProver, make_prover
+import bittensor as bt
+
+from execution_layer import CircuitRegistry, EzklProver, ProveResult, make_prover
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView
 from neurons.mining.app import build_miner_app
 from neurons.shared.addresses import routable
@@ -172,7 +174,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
 
     names = {c.id: c.name for c in circuits}
 
-    async def prove(circuit_id: str, inputs):
+    async def prove(circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
         if s.extra_latency > 0:
             await asyncio.sleep(s.extra_latency)
         result = await pool.prove(circuit_id, inputs)
@@ -268,7 +270,7 @@ async def resync_until_stopped(
 
 
 async def _announce(
-    chain: ChainAccess, wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
+    chain: ChainAccess, wallet: bt.Wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
     metrics: Metrics | None = None,
 ) -> None:
     """Announce ip:port unless the chain already shows exactly that (saves a write).

@@ -10,7 +10,9 @@ parsers (``python -m neurons.shared.config``) and a test fails when the two drif
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from execution_layer import DEFAULT_KEY_CACHE
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
@@ -20,6 +22,7 @@ from utils.wandb_log import add_wandb_args
 __all__ = [
     "DEFAULT_NETUID",
     "DEFAULT_NETWORK",
+    "DEFAULT_STATE_DIR",
     "miner_parser",
     "validator_parser",
     "localnet_parser",
@@ -31,14 +34,19 @@ DEFAULT_NETWORK = "finney"
 DEFAULT_STATE_DIR = "~/.bittensor/proof-of-inference"
 
 
-def _bounded(kind: type, low: float | None = None, high: float | None = None, what: str = ""):
+_N = TypeVar("_N", int, float)
+
+
+def _bounded(
+    kind: type[_N], low: float | None = None, high: float | None = None, what: str = ""
+) -> Callable[[str], _N]:
     """An argparse type that parses ``kind`` and checks ``low <= value <= high``.
 
     A value out of range is a usage error (exit 2) before anything starts,
     not a traceback after the slow start-up.
     """
 
-    def parse(text: str):
+    def parse(text: str) -> _N:
         try:
             value = kind(text)
         except ValueError:

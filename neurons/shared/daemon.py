@@ -83,9 +83,10 @@ def run_daemon(
             loop.add_signal_handler(sig, on_signal, sig)
         await main(stop)
 
+    one_line: tuple[type[Exception], ...] = (ChainFailure, RunLoggerError, *operator_errors)
     try:
         asyncio.run(runner())
-    except (ChainFailure, RunLoggerError, *operator_errors) as error:
+    except one_line as error:
         log.error("%s", error)
         return 1
     except ExecutionError as error:

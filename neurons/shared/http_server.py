@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_S",
@@ -49,7 +50,7 @@ class _QuietServer(uvicorn.Server):
     # The daemon owns SIGINT/SIGTERM (it must also stop its workers and loops);
     # uvicorn's own capture would re-raise them after shutdown.
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 
@@ -77,7 +78,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_server(app, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task]:
+async def start_server(app: ASGIApp, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve ``app`` on ``sock`` (from ``bind``); returns once the server accepts connections.
 
     The server owns the socket from here: stopping it closes the socket, and
@@ -104,7 +105,7 @@ async def start_server(app, sock: socket.socket) -> tuple[uvicorn.Server, asynci
     return server, task
 
 
-async def stop_server(server: uvicorn.Server, task: asyncio.Task) -> None:
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     """Stop taking connections, let requests in flight finish (bounded), wait for the server.
 
     Re-raises whatever stopped the server, if anything did.
@@ -114,7 +115,7 @@ async def stop_server(server: uvicorn.Server, task: asyncio.Task) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(app, sock: socket.socket) -> AsyncIterator[asyncio.Task]:
+async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[asyncio.Task[None]]:
     """Serve ``app`` on the bound ``sock`` for the duration of the block; yields the server's task.
 
     The task ends early if the server stops by itself. A normal exit stops the

@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import bittensor as bt
+
 from execution_layer import Circuit, CircuitNotFound, CircuitRegistry, UntrustedSrs
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
@@ -39,7 +41,7 @@ __all__ = ["Registered", "open_chain", "registered_neuron", "select_circuits", "
 class Registered:
     """Our wallet on a chain where its hotkey holds ``uid`` on ``netuid``."""
 
-    wallet: Any  # bittensor.Wallet
+    wallet: bt.Wallet
     hotkey: str
     chain: ChainAccess
     view: MetagraphView  # the metagraph read at start-up

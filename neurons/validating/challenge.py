@@ -12,11 +12,15 @@ died (``WorkerCrashed``: one death fails every verification waiting in the
 pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
 (``no_response`` for a timeout or no connection, ``http_error``,
-``bad_signature``, ``bad_response`` for a malformed body), request echo
-(request id, circuit id: ``bad_response``), replay guard (proof bytes seen
+``bad_signature``, ``bad_response`` for a malformed body or an answer to
+another request or circuit: ``MinerClient.prove`` checks that echo), replay guard (proof bytes seen
 before: ``replayed``), then the proof itself against the validator's own
 inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
 ``validator_error`` if the verifier raises), then the deadline (``late``).
+
+The validator's inputs come from ``sample(circuit, rng)``; the real one is
+``InputSampler``: ``models.sampling`` over the circuit's pinned sample pool
+and metadata.json input spec. A ``Circuit`` does not sample itself.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Protocol, Sequence, TypedDict, Unpack
 
 import numpy as np
 
 from execution_layer.types import Proof, Verdict
+from models.metadata import InputSpec
+from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
 from neurons.shared.prover_pool import WorkerCrashed
@@ -38,11 +45,63 @@ from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest
 
-__all__ = ["Outcome", "ResponseRecord", "challenge_miner", "VerifyFn"]
+__all__ = [
+    "Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler",
+    "ChallengeCircuit",
+]
 
 log = logging.getLogger(__name__)
 
 VerifyFn = Callable[[str, Proof, Sequence[float]], Awaitable[Verdict]]
+
+
+class ChallengeCircuit(Protocol):
+    """What a challenge needs of a circuit: ``execution_layer.Circuit`` is the real one,
+    tests hand in fakes. Read-only, as a frozen ``Circuit`` is."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds a miner has for a proof, request sent to answer read."""
+        ...
+
+    @property
+    def spec(self) -> InputSpec:
+        """The model's input: shape, range, sampler noise (from its metadata.json)."""
+        ...
+
+    @property
+    def samples_path(self) -> Path:
+        """The held-out samples fresh inputs are drawn near."""
+        ...
+
+
+SampleFn = Callable[[ChallengeCircuit, np.random.Generator], "np.ndarray[Any, Any]"]
+"""(circuit, rng) -> one fresh input (any shape; it is sent flattened)."""
+
+
+class InputSampler:
+    """The validator's ``SampleFn``: a fresh input for a circuit, drawn with ``models.sampling``.
+
+    Draws from ``Sampler(circuit.spec, <circuit.samples_path>)``: a held-out
+    sample plus noise, clipped to the spec's range. Each circuit's pool is read
+    (and checked against its spec: ``models.metadata.ModelError`` if it does not fit)
+    on its first draw and kept, so the file is read once, not once per challenge.
+    """
+
+    def __init__(self) -> None:
+        self._samplers: dict[str, Sampler] = {}
+
+    def __call__(self, circuit: ChallengeCircuit, rng: np.random.Generator) -> np.ndarray[Any, Any]:
+        sampler = self._samplers.get(circuit.id)
+        if sampler is None:
+            sampler = self._samplers[circuit.id] = Sampler.load(circuit.samples_path, circuit.spec)
+        return sampler.draw(rng)
 
 
 class Outcome(StrEnum):
@@ -95,7 +154,7 @@ class ResponseRecord:
 
     @classmethod
     def failure(
-        cls, neuron: NeuronInfo, circuit, outcome: Outcome, reason: str, *,
+        cls, neuron: NeuronInfo, circuit: ChallengeCircuit, outcome: Outcome, reason: str, *,
         response_s: float = 0.0, proof_bytes: int = 0, prove_s: float | None = None,
     ) -> ResponseRecord:
         """A challenge of ``neuron`` on ``circuit`` that failed with ``outcome``."""
@@ -106,28 +165,38 @@ class ResponseRecord:
         )
 
 
+class _Measured(TypedDict, total=False):
+    """What a failed challenge had measured (``ResponseRecord.failure``'s keywords)."""
+
+    response_s: float
+    proof_bytes: int
+    prove_s: float | None
+
+
 async def challenge_miner(
     *,
     neuron: NeuronInfo,
-    circuit,  # execution_layer.Circuit
+    circuit: ChallengeCircuit,
     client: MinerClient,
     verify: VerifyFn,
     guard: ReplayGuard,
+    sample: SampleFn,
     rng: np.random.Generator,
     clock: Callable[[], float] = time.time,
 ) -> ResponseRecord:
+    """Challenge ``neuron`` on ``circuit`` with a fresh ``sample(circuit, rng)``; see the module docstring."""
     assert neuron.axon is not None, "only serving miners are challenged"
     # Samplers add noise to real samples, so a repeat is astronomically rare;
     # the guard makes "never the same input twice" a guarantee, not a hope.
-    inputs = guard.fresh_input(circuit.id, lambda: circuit.sample_inputs(rng))
+    inputs = guard.fresh_input(circuit.id, lambda: sample(circuit, rng))
     request = ProofRequest(
         circuit_id=circuit.id,
-        inputs=[float(v) for v in inputs.reshape(-1)],
+        inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
         request_id=uuid.uuid4().hex,
         deadline=clock() + circuit.timeout_s,
     )
 
-    def failed(kind: Outcome, reason: str, **measured) -> ResponseRecord:
+    def failed(kind: Outcome, reason: str, **measured: Unpack[_Measured]) -> ResponseRecord:
         log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
         return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
 
@@ -135,12 +204,12 @@ async def challenge_miner(
     if query.response is None:
         kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
         return failed(kind, f"{query.status}: {query.detail}", response_s=query.response_s)
-    response = query.response
-    if response.request_id != request.request_id or response.circuit_id != circuit.id:
-        return failed(Outcome.BAD_RESPONSE, "response does not answer this request", response_s=query.response_s)
+    response = query.response  # answers this request and circuit: MinerClient.prove checks the echo
     proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
-    measured = dict(response_s=query.response_s, proof_bytes=len(proof.proof), prove_s=response.prove_s)
+    measured: _Measured = {
+        "response_s": query.response_s, "proof_bytes": len(proof.proof), "prove_s": response.prove_s,
+    }
     if not guard.admit_proof(proof):
         return failed(Outcome.REPLAYED, "replayed proof", **measured)
 

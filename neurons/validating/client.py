@@ -37,9 +37,7 @@ from neurons.shared.nonces import NonceClock
 from neurons.validating.signing import ResponseUntrusted, sign_request, verify_response
 from protocol import (
     MAX_RESPONSE_BYTES,
-    ROUTE_CAPABILITIES,
     ROUTE_PROVE,
-    Capabilities,
     ErrorResponse,
     ProofRequest,
     ProofResponse,
@@ -85,10 +83,20 @@ class QueryOutcome(Generic[M]):
 
 
 class _Failed(Exception):
-    def __init__(self, status: QueryStatus, detail: str, **fields: object) -> None:
+    """A query that ended without an answer; what is known of it, for its ``QueryOutcome``."""
+
+    def __init__(
+        self,
+        status: QueryStatus,
+        detail: str,
+        *,
+        http_status: int | None = None,
+        error: ErrorResponse | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
-        self.fields = fields
+        self.http_status = http_status
+        self.error = error
 
 
 class MinerClient:
@@ -101,7 +109,7 @@ class MinerClient:
 
     def __init__(
         self,
-        wallet: object,
+        wallet: bt.Wallet,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
@@ -143,14 +151,6 @@ class MinerClient:
                 detail="response is for another request or circuit",
             )
         return outcome
-
-    async def capabilities(
-        self, axon: tuple[str, int], miner_hotkey: str
-    ) -> QueryOutcome[Capabilities]:
-        """Ask the miner at ``axon`` what it serves."""
-        return await self._query(
-            axon, miner_hotkey, "GET", ROUTE_CAPABILITIES, b"", Capabilities, self.timeout
-        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -195,8 +195,9 @@ class MinerClient:
                 None,
                 time.perf_counter() - started,
                 read[0],
+                http_status=failure.http_status,
+                error=failure.error,
                 detail=str(failure),
-                **failure.fields,  # type: ignore[arg-type]
             )
         return QueryOutcome(QueryStatus.OK, response, elapsed, len(raw), status)
 

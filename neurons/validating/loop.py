@@ -13,9 +13,10 @@ leaving out ``validator_error`` records (the validator's failures are not
 charged to miners: a uid with nothing else this round keeps its average);
 fold the scores into the per-miner moving averages (registered uids not
 challenged, because they do not serve or sit at such an address, score
-zero); write the state atomically; set weights if the
-chain's rate limit allows (a chain failure there is logged and retried next
-round; the round stands); then append the round to ``reports.jsonl``.
+zero); write the state atomically; submit the averages' weights (the
+chain's rate limit decides, in the SDK's preflight; a refused or failed write
+is logged and tried again next round; the round stands); then append the
+round to ``reports.jsonl``.
 
 Every collaborator is injected; ``neurons.validating.service`` builds the real ones.
 """
@@ -38,7 +39,14 @@ from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, 
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
 from neurons.validating import scoring
-from neurons.validating.challenge import Outcome, ResponseRecord, VerifyFn, challenge_miner
+from neurons.validating.challenge import (
+    InputSampler,
+    Outcome,
+    ResponseRecord,
+    SampleFn,
+    VerifyFn,
+    challenge_miner,
+)
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
@@ -69,6 +77,9 @@ class RoundReport:
 class Validator:
     """Runs rounds over the miners of ``netuid``; see the module docstring.
 
+    ``sample(circuit, rng)`` draws each challenge's input (default:
+    ``InputSampler``, the circuit's pinned samples and spec through
+    ``models.sampling``), with ``rng`` (default: fresh OS entropy).
     ``allow_private_axons`` lets it query axons on loopback or private
     addresses: for test networks on one machine or a LAN (the wiring turns it
     on for the devnet and ``--validator.allow_private_axons``); off, such
@@ -87,6 +98,7 @@ class Validator:
         store: StateStore,
         guard: ReplayGuard,
         version_key: int,
+        sample: SampleFn | None = None,
         rng: np.random.Generator | None = None,
         metrics: Metrics | None = None,
         run_logger: RunLogger | None = None,
@@ -109,6 +121,7 @@ class Validator:
         self.store = store
         self.guard = guard
         self.version_key = version_key
+        self.sample = sample if sample is not None else InputSampler()
         self.rng = rng if rng is not None else np.random.default_rng()
         self.metrics = metrics if metrics is not None else Metrics()
         self.run_logger = run_logger if run_logger is not None else NullLogger()
@@ -175,7 +188,7 @@ class Validator:
                 try:
                     return await challenge_miner(
                         neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                        guard=self.guard, rng=self.rng, clock=self.clock,
+                        guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
                     )
                 except Exception as error:
                     # The task boundary of one challenge: whatever broke here must
@@ -190,13 +203,9 @@ class Validator:
         scores = self._score(records, metagraph)
         self.rounds_done = index
         self._save()
-        try:
-            weights = await self.maybe_set_weights(metagraph)
-        except ChainFailure as error:
-            # The round's scores are saved; only the write waits for the next round.
-            self.metrics.chain_errors.labels(operation="set_weights").inc()
-            log.warning("round %d: could not set weights: %s", index, error)
-            weights = None
+        # Reads nothing beyond this metagraph and never raises for the chain: a
+        # failed write is a WriteResult, and the round's saved scores stand.
+        weights = await self.maybe_set_weights(metagraph)
         report = RoundReport(index, metagraph.block, records, scores, dict(self.state.averages), weights)
         self._publish(report)
         self.last_report = report
@@ -297,22 +306,32 @@ class Validator:
     # ----------------------------------------------------------------- weights
 
     async def maybe_set_weights(self, metagraph: MetagraphView | None = None) -> WriteResult | None:
-        """Set weights from the moving averages when the rate limit allows.
+        """Submit the weights of the moving averages; the chain's rate limit decides.
 
-        Returns None when nothing was attempted (inside the rate limit, or no
-        miner has a positive score), else the chain's answer.
+        Reads nothing but ``metagraph`` (read fresh when not given). The
+        intent is ``scoring.weights_intent(averages)``, submitted as built
+        (``ChainAccess.submit``). The rate limit is decided once, by the SDK's
+        preflight inside that submission (``Chain.submit`` says what it reads):
+        nothing here reads the rate limit or the block.
 
-        Sets ``blocks_since_weights`` and warns once the gap passes two tempos,
-        counting from the block our weights last landed or, while none has
-        landed (no permit, every write rejected), from ``started_block``: a
-        validator whose weights never land is the loss this warning exists for.
+        Returns None when nothing was submitted: no miner has a positive score
+        (counted as ``weight_updates{outcome="skipped"}``), or the rate limit
+        has not passed (a DEBUG line; the next round tries again). Else the
+        chain's answer: ok (the landed block is saved in the state) or a
+        failure (a WARNING, ``weight_updates{outcome="failed"}`` and
+        ``chain_errors{operation="set_weights"}``).
+
+        First it sets ``blocks_since_weights`` as of ``metagraph.block`` and
+        warns once the gap passes two of ``metagraph.tempo``, counting from the
+        block our weights last landed or, while none has landed (no permit,
+        every write rejected), from ``started_block``: a validator whose
+        weights never land is the loss this warning exists for.
         """
         metagraph = metagraph or await self.chain.metagraph(self.netuid)
         self._note_start(metagraph)
-        block = await self.chain.block()
+        block, tempo = metagraph.block, metagraph.tempo
         me = metagraph.by_hotkey(self.hotkey)
         last = me.last_update if me is not None and me.last_update else self.state.last_weights_block
-        tempo = await self.chain.tempo(self.netuid)
         reference = last if last is not None else self.started_block
         if reference is not None:
             since = max(0, block - reference)
@@ -326,23 +345,22 @@ class Validator:
                     "%s (more than two tempos of %d): dividends are being lost; "
                     "check the chain errors above", what, tempo,
                 )
-        rate_limit = await self.chain.weights_rate_limit(self.netuid)
-        if last is not None and block - last < rate_limit:
-            log.debug("weights rate limit: %d of %d blocks passed", block - last, rate_limit)
-            return None
-        plan = scoring.plan_weights(self.state.averages, self.netuid, self.version_key)
-        if plan.empty:
+        intent = scoring.weights_intent(self.state.averages, self.netuid, self.version_key)
+        if intent is None:
             log.info("no miner has a positive score yet: no weights set")
             self.metrics.weight_updates.labels(outcome="skipped").inc()
             return None
-        result = await self.chain.set_weights(self.wallet, self.netuid, plan.weights, self.version_key)
+        result = await self.chain.submit(intent, self.wallet)
+        if result.rate_limited:
+            log.debug("weights not set yet: %s", result.error)
+            return None
         if result.ok:
             landed = result.block if result.block is not None else block
             self.state = self.state.model_copy(update={"last_weights_block": landed})
             self._save()
             self.metrics.weight_updates.labels(outcome="ok").inc()
             self.metrics.blocks_since_weights.set(0)
-            log.info("weights set at block %d for %d uids", landed, len(plan.weights))
+            log.info("weights set at block %d for %d uids", landed, len(intent.uids or ()))
         else:
             self.metrics.weight_updates.labels(outcome="failed").inc()
             self.metrics.chain_errors.labels(operation="set_weights").inc()

@@ -59,10 +59,6 @@ class _RecentDigests:
             self._seen.popitem(last=False)
         return True
 
-    def __len__(self) -> int:
-        self._expire(self._clock())
-        return len(self._seen)
-
     def _expire(self, now: float) -> None:
         horizon = now - self._window_s
         while self._seen:
@@ -123,11 +119,6 @@ class ReplayGuard:
         bytes is admitted, every later sender is refused.
         """
         return self._proofs.add_if_new(hashlib.sha256(proof.proof).digest())
-
-    @property
-    def sizes(self) -> tuple[int, int]:
-        """(remembered inputs, remembered proofs), after expiry."""
-        return len(self._inputs), len(self._proofs)
 
 
 def _input_digest(circuit_id: str, inputs: Sequence[float] | np.ndarray) -> bytes:

@@ -22,8 +22,9 @@ differ in size.
 the circuit's recent valid response times (``CircuitStats``), and
 ``span = max(slowest - fastest, min_span_s)``. Per-miner scores are folded
 into an asymmetric moving average (``update_average``: falls faster than it
-rises), normalised into weights (``normalized_weights``) and turned into a
-chain write (``weights_intent``).
+rises), normalised into weights (``normalized_weights``) and turned into the
+chain write, a ``bt.SetWeights`` intent (``weights_intent``), which
+``ChainAccess.submit`` sends as built.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ __all__ = [
     "CircuitStats",
     "ScoredResponse",
     "Reconciled",
-    "WeightsPlan",
     "observe",
     "time_component",
     "size_component",
@@ -53,7 +53,6 @@ __all__ = [
     "reconcile",
     "normalized_weights",
     "weights_intent",
-    "plan_weights",
 ]
 
 
@@ -291,12 +290,11 @@ def update_averages(
 
 @dataclass(frozen=True)
 class Reconciled:
-    """Averages and hotkeys aligned with the metagraph, plus which uids were reset or dropped."""
+    """Averages and hotkeys aligned with the metagraph, plus which uids were reset."""
 
     averages: dict[int, float] = field(default_factory=dict)
     hotkeys: dict[int, str] = field(default_factory=dict)
     reset: tuple[int, ...] = ()  # uids whose hotkey changed: the new owner starts at 0
-    dropped: tuple[int, ...] = ()  # uids no longer in the metagraph
 
 
 def reconcile(
@@ -322,13 +320,7 @@ def reconcile(
         out_avg[uid] = 0.0
         if (recorded is not None and recorded != hotkey) or (uid in averages and recorded is None):
             reset.append(uid)
-    dropped = sorted((set(averages) | set(known_hotkeys)) - set(current_hotkeys))
-    return Reconciled(
-        averages=out_avg,
-        hotkeys=dict(current_hotkeys),
-        reset=tuple(sorted(reset)),
-        dropped=tuple(dropped),
-    )
+    return Reconciled(averages=out_avg, hotkeys=dict(current_hotkeys), reset=tuple(sorted(reset)))
 
 
 def normalized_weights(scores: Mapping[int, float]) -> dict[int, float]:
@@ -345,37 +337,22 @@ def normalized_weights(scores: Mapping[int, float]) -> dict[int, float]:
     return {uid: kept[uid] / total for uid in sorted(kept)}
 
 
-def weights_intent(scores: Mapping[int, float], netuid: int, version_key: int) -> bt.SetWeights:
-    """The chain write for these scores as a ``bt.SetWeights`` intent (not submitted).
+def weights_intent(scores: Mapping[int, float], netuid: int, version_key: int) -> bt.SetWeights | None:
+    """The chain write for these scores, as the ``bt.SetWeights`` intent to submit as built.
 
-    Uids ascending, weights normalised as by ``normalized_weights``; with no
-    positive score the intent carries empty lists and must not be submitted
-    (see ``plan_weights``). The SDK conforms the weights to the subnet's
-    hyperparameters (max-weight clip, u16 quantisation) when it builds the call.
+    Uids ascending, weights ``normalized_weights(scores)`` (positive, finite
+    scores only, summing to 1), for ``netuid`` at ``version_key``. None when
+    no score is positive: there is nothing to write (weight is never spread
+    evenly). The intent is data: building it reads nothing; the SDK conforms
+    the weights to the subnet (max-weight clip, u16 quantisation) and checks
+    the rate limit when it is submitted.
     """
     weights = normalized_weights(scores)
+    if not weights:
+        return None
     return bt.SetWeights(
         netuid=netuid,
         uids=list(weights),
         weights=list(weights.values()),
         version_key=version_key,
     )
-
-
-@dataclass(frozen=True)
-class WeightsPlan:
-    """The weights to set, as a mapping (for ``ChainAccess.set_weights``) and as an intent."""
-
-    weights: dict[int, float]
-    intent: bt.SetWeights
-
-    @property
-    def empty(self) -> bool:
-        """True when there is nothing to set: the caller skips the chain write."""
-        return not self.weights
-
-
-def plan_weights(scores: Mapping[int, float], netuid: int, version_key: int) -> WeightsPlan:
-    """``normalized_weights`` and ``weights_intent`` together, built from the same numbers."""
-    intent = weights_intent(scores, netuid, version_key)
-    return WeightsPlan(weights=dict(zip(intent.uids or [], intent.weights or [])), intent=intent)

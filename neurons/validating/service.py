@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
-from neurons.shared.prover_pool import ProverPool
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
 from neurons.shared.version import VERSION_KEY
@@ -37,7 +35,7 @@ from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
-from neurons.validating.verifier_pool import make_registry_verifier
+from neurons.validating.verifier_pool import VerifierPool
 
 __all__ = ["ValidatorSettings", "settings_from_args", "run_validator"]
 
@@ -120,19 +118,14 @@ async def run_validator(
 
             registry = CircuitRegistry.load(srs_path=s.srs_path)
             circuits = select_circuits(registry, s.circuits, chain=s.chain)
-            pool = ProverPool(
-                functools.partial(make_registry_verifier, None, s.srs_path), workers=s.verify_workers
-            )
-            stack.push_async_callback(pool.aclose)
-            await pool.warm_up()
-
-            async def verify(circuit_id, proof, inputs):
-                return await pool.call("verify", circuit_id, proof, list(inputs))
+            verifier = VerifierPool(srs_path=s.srs_path, workers=s.verify_workers)
+            stack.push_async_callback(verifier.aclose)
+            await verifier.warm_up()
 
             client = await stack.enter_async_context(MinerClient(me.wallet))
             validator = Validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
-                verify=verify, store=StateStore(s.run_dir / "state.json"), guard=ReplayGuard(),
+                verify=verifier.verify, store=StateStore(s.run_dir / "state.json"), guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons,
                 reports_path=s.run_dir / "reports.jsonl",

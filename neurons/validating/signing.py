@@ -24,7 +24,7 @@ class ResponseUntrusted(Exception):
 
 
 def sign_request(
-    signer: object, *, method: str, path: str, body: bytes, receiver: str, nonce_ns: int
+    signer: bt.Signer, *, method: str, path: str, body: bytes, receiver: str, nonce_ns: int
 ) -> dict[str, str]:
     """The ``btauth/1`` headers for a request to ``receiver`` (a thin, typed wrapper)."""
     return bt.http_auth.sign(

@@ -1,12 +1,16 @@
 """Verification in worker processes, so the validator's event loop never blocks.
 
-The worker side is ``RegistryVerifier``: a picklable recipe (models folder, SRS
-path) that loads the circuit registry once per worker process and checks
-proofs against it. ``ProverPool`` (a generic process pool) runs it.
+:class:`VerifierPool` is the validator's verifier: ``await pool.verify(circuit_id,
+proof, inputs)`` gives a ``Verdict``, checked in a worker process. The worker
+side is :class:`RegistryVerifier`: a picklable recipe (models folder, SRS path)
+that loads the circuit registry once per worker process and checks proofs
+against it. Worker deaths and a closed pool raise as in
+``neurons.shared.prover_pool`` (``WorkerCrashed``, ``PoolClosed``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from execution_layer.types import Proof, Verdict
+from neurons.shared.prover_pool import WorkerPool
 
-__all__ = ["RegistryVerifier", "make_registry_verifier"]
+__all__ = ["RegistryVerifier", "make_registry_verifier", "VerifierPool"]
 
 log = logging.getLogger(__name__)
 
@@ -56,5 +61,25 @@ class RegistryVerifier:
 
 
 def make_registry_verifier(models_dir: Path | None = None, srs_path: Path | None = None) -> RegistryVerifier:
-    """Top-level factory (picklable) for ``ProverPool``."""
+    """Top-level factory (picklable) for the worker processes."""
     return RegistryVerifier(models_dir=models_dir, srs_path=srs_path)
+
+
+class VerifierPool(WorkerPool[RegistryVerifier]):
+    """``RegistryVerifier`` in ``workers`` worker processes, over ``models_dir`` and ``srs_path``
+    (the defaults: the shipped models and their SRS)."""
+
+    def __init__(
+        self, models_dir: Path | None = None, srs_path: Path | None = None, *, workers: int = 1
+    ) -> None:
+        super().__init__(
+            functools.partial(make_registry_verifier, models_dir, srs_path), workers, label="verifier"
+        )
+
+    async def verify(self, circuit_id: str, proof: Proof, inputs: Sequence[float]) -> Verdict:
+        """``RegistryVerifier.verify`` in a worker: a ``Verdict`` for every proof, good or bad.
+
+        Raises only for the pool's own failures: ``WorkerCrashed`` (the worker
+        died; the pool is rebuilt) and ``PoolClosed``.
+        """
+        return await self.run(RegistryVerifier.verify, circuit_id, proof, tuple(float(v) for v in inputs))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver, ProvingFailed, make_prover, verify
+from tests.support.inputs import fresh_input
 
 
 def test_unknown_circuit_raises_circuit_not_found(prover):
@@ -34,7 +35,7 @@ def test_bad_inputs_raise_proving_failed_before_ezkl_runs(registry, prover, inpu
 def test_flat_inputs_are_accepted(registry, prover):
     """Inputs of any shape with the right size prove (the wire format sends flat lists)."""
     circuit = registry.by_name("wine_mlp")
-    inputs = circuit.sample_inputs(np.random.default_rng(3)).reshape(-1).tolist()
+    inputs = fresh_input(circuit, np.random.default_rng(3)).reshape(-1).tolist()
     result = prover.prove(circuit.id, inputs)
     assert verify(circuit, result.proof, inputs).accepted
 
@@ -45,13 +46,13 @@ def test_ezkl_errors_are_mapped_to_proving_failed(registry, prover, tmp_path):
     circuit = dataclasses.replace(registry.by_name("wine_mlp"), compiled_path=broken)
     bad = EzklProver([circuit], key_cache=prover.key_cache)
     with pytest.raises(ProvingFailed, match=r"gen_witness \(wine_mlp\): "):
-        bad.prove(circuit.id, circuit.sample_inputs(np.random.default_rng(0)))
+        bad.prove(circuit.id, fresh_input(circuit, np.random.default_rng(0)))
 
 
 def _prove_in_worker(key_cache, seed):
     prover = make_prover(key_cache=key_cache)
     circuit = CircuitRegistry.load().default
-    inputs = circuit.sample_inputs(np.random.default_rng(seed))
+    inputs = fresh_input(circuit, np.random.default_rng(seed))
     return circuit, inputs, prover.prove(circuit.id, inputs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,10 @@ from execution_layer import (
     VersionMismatch,
     default_models_dir,
 )
+from execution_layer._manifest import Artifacts, Manifest, sha256_file
 
 MODELS = default_models_dir()
+NAMES = ["digits_cnn", "wine_mlp"]
 
 
 @pytest.fixture
@@ -96,25 +99,52 @@ def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
         CircuitRegistry.load(models_copy)
 
 
+def _repin(folder: Path, kind: str, *, fix_id: bool = True) -> None:
+    """Pin the file of ``kind`` ("onnx", ..., "metadata", "samples") as it is now, recomputing the circuit
+    id unless ``fix_id`` is false, so only the edit itself is wrong."""
+    manifest = Manifest.read(folder / "manifest.json")
+    section = "artifacts" if kind in {f.name for f in fields(Artifacts)} else "data"
+    pins = getattr(manifest, section)
+    pin = getattr(pins, kind)
+    pins = replace(pins, **{kind: replace(pin, sha256=sha256_file(folder / pin.path))})
+    manifest = replace(manifest, **{section: pins})
+    if fix_id:
+        manifest = replace(manifest, circuit_id=manifest.pinned_id)
+    manifest.write(folder / "manifest.json")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_shipped_manifest_read_and_written_again_is_byte_identical(name, tmp_path):
+    Manifest.read(MODELS / name / "manifest.json").write(tmp_path / "manifest.json")
+    assert (tmp_path / "manifest.json").read_bytes() == (MODELS / name / "manifest.json").read_bytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pinning_a_shipped_folder_again_writes_its_manifest_byte_for_byte(name, tmp_path):
+    """What the build writes for unchanged files is the committed manifest: same pins, same id, same bytes."""
+    shipped = Manifest.read(MODELS / name / "manifest.json")
+    manifest = Manifest.pin(
+        MODELS / name, name=shipped.name, ezkl_version=shipped.ezkl_version,
+        srs_path=MODELS / "srs" / shipped.srs.file, logrows=shipped.srs.logrows, srs_origin=shipped.srs.origin,
+        proof_bytes=shipped.proof_bytes,
+    )
+    assert manifest == shipped and manifest.pinned_id == shipped.circuit_id
+    manifest.write(tmp_path / "manifest.json")
+    assert (tmp_path / "manifest.json").read_bytes() == (MODELS / name / "manifest.json").read_bytes()
+
+
 def test_an_edited_pin_breaks_the_circuit_id(models_copy):
     """Re-pinning a changed file in the manifest changes the id, which is itself checked."""
-    manifest_path = models_copy / "digits_cnn" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
     path = models_copy / "digits_cnn" / "model.onnx"
     path.write_bytes(path.read_bytes() + b"\0")
-    from execution_layer._manifest import sha256_file
-
-    manifest["artifacts"]["onnx"]["sha256"] = sha256_file(path)
-    manifest_path.write_text(json.dumps(manifest))
+    _repin(models_copy / "digits_cnn", "onnx", fix_id=False)
     with pytest.raises(CircuitMismatch, match="manifest.json"):
         CircuitRegistry.load(models_copy)
 
 
 def test_another_ezkl_version_raises_version_mismatch(models_copy):
     manifest_path = models_copy / "digits_cnn" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["ezkl_version"] = "22.0.0"
-    manifest_path.write_text(json.dumps(manifest))
+    replace(Manifest.read(manifest_path), ezkl_version="22.0.0").write(manifest_path)
     with pytest.raises(VersionMismatch) as err:
         CircuitRegistry.load(models_copy)
     message = str(err.value)
@@ -129,20 +159,63 @@ def test_malformed_or_absent_manifests_are_clear_errors(models_copy, tmp_path):
         CircuitRegistry.load(tmp_path / "empty")
 
 
+def _edited_manifest(edit) -> dict:
+    doc = json.loads((MODELS / "wine_mlp" / "manifest.json").read_text())
+    edit(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "doc, words",
+    [
+        pytest.param(_edited_manifest(lambda d: d.update(built_by="me")), "unknown ['built_by']", id="unknown-key"),
+        pytest.param(_edited_manifest(lambda d: d["data"].pop("samples")), "missing ['samples']", id="no-samples-pin"),
+        pytest.param(_edited_manifest(lambda d: d.update(proof_bytes="3072")), "proof_bytes must be an integer",
+                     id="count-as-string"),
+        pytest.param(_edited_manifest(lambda d: d.update(proof_bytes=True)), "proof_bytes must be an integer",
+                     id="bool-is-no-count"),
+        pytest.param(_edited_manifest(lambda d: d["artifacts"]["vk"].update(sha256="AB" * 32)),
+                     "artifacts.vk.sha256 must be 64 lowercase hex", id="hash-case"),
+        pytest.param(_edited_manifest(lambda d: d.update(circuit_id="0" * 63)), "circuit_id must be 64",
+                     id="short-id"),
+    ],
+)
+def test_a_manifest_off_the_layout_is_malformed_naming_the_field(models_copy, doc, words):
+    path = models_copy / "wine_mlp" / "manifest.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ExecutionError) as err:
+        CircuitRegistry.load(models_copy)
+    assert f"{path}: malformed manifest" in str(err.value) and words in str(err.value)
+
+
+def test_a_metadata_json_that_does_not_parse_is_refused_at_load_naming_the_model(models_copy):
+    folder = models_copy / "wine_mlp"
+    doc = json.loads((folder / "metadata.json").read_text())
+    doc["input"]["low"] = "-4"
+    (folder / "metadata.json").write_text(json.dumps(doc))
+    _repin(folder, "metadata")
+    with pytest.raises(ExecutionError, match="wine_mlp") as err:
+        CircuitRegistry.load(models_copy)
+    assert "input.low must be a number" in str(err.value)
+
+
+def test_a_metadata_json_naming_another_model_than_the_manifest_is_refused(models_copy):
+    folder = models_copy / "wine_mlp"
+    doc = json.loads((folder / "metadata.json").read_text())
+    doc["name"] = "digits_cnn"
+    (folder / "metadata.json").write_text(json.dumps(doc))
+    _repin(folder, "metadata")
+    with pytest.raises(ExecutionError, match="names the model 'digits_cnn', the manifest 'wine_mlp'"):
+        CircuitRegistry.load(models_copy)
+
+
 def _repin_settings(folder: Path, edit) -> None:
     """Edit settings.json and re-pin it (hash and circuit id) so only the edit itself is wrong."""
-    from execution_layer._manifest import circuit_id, sha256_file
-
     settings_path = folder / "settings.json"
     settings = json.loads(settings_path.read_text())
     edit(settings)
     settings_path.write_text(json.dumps(settings))
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["artifacts"]["settings"]["sha256"] = sha256_file(settings_path)
-    manifest["circuit_id"] = circuit_id({k: v["sha256"] for k, v in manifest["artifacts"].items()},
-                                        manifest["srs"]["sha256"])
-    manifest_path.write_text(json.dumps(manifest))
+    _repin(folder, "settings")
 
 
 @pytest.mark.parametrize(
@@ -186,9 +259,8 @@ def test_a_manifest_without_a_known_srs_origin_is_a_clear_error(models_copy, ori
 def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
     """origin is the builder's statement about the SRS, not an artifact: declaring it changes no id."""
     manifest_path = models_copy / "wine_mlp" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["srs"]["origin"] = "ceremony"
-    manifest_path.write_text(json.dumps(manifest))
+    manifest = Manifest.read(manifest_path)
+    replace(manifest, srs=replace(manifest.srs, origin="ceremony")).write(manifest_path)
     loaded = CircuitRegistry.load(models_copy).by_name("wine_mlp")
     assert loaded.srs_origin == "ceremony" and not loaded.self_generated_srs
     assert loaded.id == registry.by_name("wine_mlp").id

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from execution_layer import Proof, verify
+from tests.support.inputs import fresh_input
 
 
 def _flat(proof: Proof) -> list[str]:
@@ -57,7 +58,7 @@ def test_tampered_input_instance_is_rejected_by_the_binding_check(digits):
 def test_proof_made_for_other_inputs_is_rejected(digits):
     """A valid proof of other inputs (e.g. a replayed or precomputed one) does not count."""
     circuit, inputs, proof = digits
-    other = circuit.sample_inputs(np.random.default_rng(99))
+    other = fresh_input(circuit, np.random.default_rng(99))
     assert not np.array_equal(other, inputs)
     _rejected(verify(circuit, proof, other), "other inputs")
 
@@ -138,5 +139,6 @@ def test_expected_inputs_of_another_length_than_the_input_instances_are_rejected
     """A circuit whose input shape covers only half the proof's input instances (a bad build) must not
     let the other half go unchecked: the lengths are compared before the values, even for a valid proof."""
     circuit, inputs, proof = digits
-    half = dataclasses.replace(circuit, input_shape=(1, 1, 4, 8))
+    spec = dataclasses.replace(circuit.spec, shape=(1, 1, 4, 8))
+    half = dataclasses.replace(circuit, metadata=dataclasses.replace(circuit.metadata, input=spec))
     _rejected(verify(half, proof, np.asarray(inputs).reshape(-1)[:32]), "encode to 32 values", "64 input instances")

@@ -1,8 +1,7 @@
-"""The shipped model packages: specs, metadata and samplers."""
+"""The shipped models' contract (metadata.json), and the sampler every model is drawn with."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -10,31 +9,47 @@ import onnx
 import pytest
 
 from execution_layer import default_models_dir
-from models.sampling import InputSpec
+from models.metadata import InputSpec, ModelError, ModelMetadata
+from models.sampling import Sampler
 
 MODELS = default_models_dir()
 NAMES = ["digits_cnn", "wine_mlp"]
 
 
+def _shipped(name: str) -> ModelMetadata:
+    return ModelMetadata.read(MODELS / name / "metadata.json")
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_metadata_matches_the_package_spec_and_the_onnx_graph(name):
-    package = importlib.import_module(f"models.{name}")
-    metadata = json.loads((MODELS / name / "metadata.json").read_text())
-    assert metadata["name"] == package.NAME == name
-    assert InputSpec.from_json(metadata["input"]) == package.SPEC
-    assert metadata["held_out_accuracy"] >= 0.85 and metadata["timeout_s"] > 0 and metadata["description"]
+def test_metadata_matches_the_folder_and_the_onnx_graph(name):
+    metadata = _shipped(name)
+    assert metadata.name == name
+    assert metadata.held_out_accuracy >= 0.85 and metadata.description
     graph = onnx.load(MODELS / name / "model.onnx").graph
     dims = tuple(d.dim_value for d in graph.input[0].type.tensor_type.shape.dim)
-    assert dims == package.SPEC.shape
-    assert graph.output[0].type.tensor_type.shape.dim[-1].dim_value == len(metadata["labels"])
+    assert dims == metadata.input.shape
+    assert graph.output[0].type.tensor_type.shape.dim[-1].dim_value == len(metadata.labels)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_written_back_is_byte_identical_to_the_shipped_file(name, tmp_path):
+    """train.py rewrites metadata.json through ``write``: unchanged values must not change the pinned bytes."""
+    _shipped(name).write(tmp_path / "metadata.json")
+    assert (tmp_path / "metadata.json").read_bytes() == (MODELS / name / "metadata.json").read_bytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_circuit_carries_the_metadata_json_spec(name, registry):
+    """One source: the loaded circuit's spec is metadata.json's, not a copy kept elsewhere."""
+    assert registry.by_name(name).spec == _shipped(name).input
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_sampler_gives_distinct_in_range_inputs(name):
-    package = importlib.import_module(f"models.{name}")
-    spec = package.SPEC
+    spec = _shipped(name).input
+    sampler = Sampler.load(MODELS / name / "samples.npy", spec)
     rng = np.random.default_rng()
-    draws = [package.sample_inputs(rng) for _ in range(50)]
+    draws = [sampler.draw(rng) for _ in range(50)]
     for x in draws:
         assert x.shape == spec.shape and x.dtype == np.float32
         assert x.min() >= spec.low and x.max() <= spec.high
@@ -42,9 +57,64 @@ def test_sampler_gives_distinct_in_range_inputs(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_sampler_is_driven_by_the_injected_rng(name, registry):
-    package = importlib.import_module(f"models.{name}")
-    a = package.sample_inputs(np.random.default_rng(42))
-    b = package.sample_inputs(np.random.default_rng(42))
-    assert np.array_equal(a, b)
-    assert np.array_equal(registry.by_name(name).sample_inputs(np.random.default_rng(42)), a)
+def test_sampler_is_driven_by_the_injected_rng(name):
+    sampler = Sampler.load(MODELS / name / "samples.npy", _shipped(name).input)
+    a, b, c = (sampler.draw(np.random.default_rng(seed)) for seed in (42, 42, 43))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def _document(**changes) -> dict:
+    doc = json.loads((MODELS / "wine_mlp" / "metadata.json").read_text())
+    doc.update(changes)
+    return doc
+
+
+@pytest.mark.parametrize(
+    "doc, words",
+    [
+        pytest.param(_document(timeout=5.0), "unknown timeout", id="unknown-key"),
+        pytest.param({k: v for k, v in _document().items() if k != "labels"}, "missing labels", id="missing-key"),
+        pytest.param(_document(timeout_s=True), "timeout_s must be a number", id="bool-is-no-number"),
+        pytest.param(_document(timeout_s=0), "timeout_s must be > 0", id="no-time"),
+        pytest.param(_document(held_out_accuracy=96.3), "held_out_accuracy must lie in [0, 1]", id="percent"),
+        pytest.param(_document(calibration_scales=[12.5]), "calibration_scales must hold integers", id="scale"),
+        pytest.param(_document(input={**_document()["input"], "low": 4.0}), "low < high", id="empty-range"),
+        pytest.param(_document(input={**_document()["input"], "dtype": "int8"}), "dtype must be 'float32'",
+                     id="dtype"),
+        pytest.param(_document(input={**_document()["input"], "shape": [1, 0]}), "positive integers", id="shape"),
+        pytest.param(_document(input={**_document()["input"], "noise_std": -0.1}), "noise_std", id="noise"),
+    ],
+)
+def test_malformed_metadata_is_refused_naming_the_file(tmp_path, doc, words):
+    path = tmp_path / "metadata.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelError) as err:
+        ModelMetadata.read(path)
+    assert str(path) in str(err.value) and words in str(err.value)
+
+
+SPEC = InputSpec(shape=(1, 3), low=-1.0, high=1.0, noise_std=0.1)
+
+
+@pytest.mark.parametrize(
+    "samples, words",
+    [
+        pytest.param(np.zeros((0, 1, 3)), "empty", id="empty"),
+        pytest.param(np.zeros((5, 1, 4)), "4 values per row, the input spec 3", id="row-size"),
+        pytest.param(np.full((5, 1, 3), 1.5), "lie in [-1.0, 1.0]", id="out-of-range"),
+        pytest.param(np.full((5, 1, 3), np.nan), "finite", id="nan"),
+    ],
+)
+def test_a_sample_pool_that_does_not_fit_the_spec_is_refused_naming_the_file(tmp_path, samples, words):
+    path = tmp_path / "samples.npy"
+    np.save(path, samples)
+    with pytest.raises(ModelError) as err:
+        Sampler.load(path, SPEC)
+    assert str(path) in str(err.value) and words in str(err.value)
+
+
+def test_a_sampler_keeps_its_own_read_only_copy_of_the_pool():
+    pool = np.zeros((2, 1, 3), dtype=np.float32)
+    sampler = Sampler(SPEC, pool)
+    pool[:] = 0.9
+    assert not sampler.samples.any() and not sampler.samples.flags.writeable

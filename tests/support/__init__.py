@@ -5,11 +5,14 @@
 - ``wallets``: ``make_wallet`` (the one wallet factory), ``hotkey_of``;
 - ``cast``: the wallets and metagraph of the admission tests;
 - ``chain``: metagraph builders and ``FakeChain``;
-- ``provers``: ``FakeProver`` (for worker processes), ``AsyncFakeProver``, ``FakeVerifier``,
-  ``FakeCircuit``, ``fake_result``;
+- ``provers``: ``FakeProver`` (for worker processes) and the worker functions ``worker_identity``,
+  ``exit_worker``; ``AsyncFakeProver``, ``FakeVerifier``, ``FakeCircuit`` with ``fake_sample``,
+  ``fake_result``;
+- ``inputs``: ``fresh_input``, a real circuit's input drawn as the validator draws it;
 - ``network``: ``RoutingTransport`` (validator to miners, in process);
 - ``observers``: ``RecordingObserver`` (the miner app's metrics events);
-- ``devnet``: ``make_devnet`` (the one devnet builder), ``StepClock``, SDK ``register``/``stake``;
+- ``devnet``: ``make_devnet`` (the one devnet builder), ``StepClock``, SDK ``register``/``stake``,
+  ``CountingSubstrate`` (what a caller reads from the chain);
 - ``processes``: entry scripts as subprocesses (``isolated_env``, ``run``, ``Neuron``);
 - ``prometheus``, ``wandb_runs``: reading what a running neuron exports.
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from neurons.chain import ChainUnreachable, MetagraphView, NeuronInfo, WriteResult
+
+if TYPE_CHECKING:
+    import bittensor as bt
 
 __all__ = ["neuron", "metagraph_of", "serving", "FakeChain"]
 
@@ -25,8 +29,10 @@ def neuron(uid: int, hotkey: str, *, stake: float = 1000.0, permit: bool = True)
     )
 
 
-def metagraph_of(netuid: int, neurons: Iterable[NeuronInfo], block: int = 100) -> MetagraphView:
-    return MetagraphView(netuid=netuid, block=block, neurons=tuple(neurons))
+def metagraph_of(
+    netuid: int, neurons: Iterable[NeuronInfo], block: int = 100, tempo: int = 360
+) -> MetagraphView:
+    return MetagraphView(netuid=netuid, block=block, tempo=tempo, neurons=tuple(neurons))
 
 
 def serving(info: NeuronInfo, axon: tuple[str, int] | None) -> NeuronInfo:
@@ -39,12 +45,16 @@ class FakeChain:
     """An in-memory ``ChainAccess`` for one subnet.
 
     ``neurons`` is the metagraph, by uid; tests edit it between rounds.
-    ``set_weights`` records every call in ``weight_calls`` and, unless
-    ``weights_error`` is set, stamps the caller's ``last_update`` with the
-    current block (as the chain does). ``fail_reads`` makes that many next
-    reads raise ``ChainUnreachable``; ``fail_ops`` names operations that
-    always fail while present; ``hang_ops`` names operations that never
-    answer (a stalled connection), counting callers in ``hung``.
+    ``submit`` refuses a write as the SDK's preflight does (``rate_limited``)
+    while the signer's ``last_update`` is set and fewer than ``rate_limit``
+    blocks old; any other intent is appended to ``submitted`` and, unless
+    ``weights_error`` is set (a chain rejection), stamps the signer's
+    ``last_update`` with the current block (as the chain does).
+    ``fail_reads`` makes that many next reads raise ``ChainUnreachable``;
+    ``fail_ops`` names operations that always fail while present (a write in
+    it returns the failed result a lost connection gives); ``hang_ops``
+    names operations that never answer (a stalled connection), counting
+    callers in ``hung``.
     """
 
     netuid: int
@@ -57,7 +67,7 @@ class FakeChain:
     fail_ops: set[str] = field(default_factory=set)
     hang_ops: set[str] = field(default_factory=set)
     hung: int = 0
-    weight_calls: list[tuple[int, dict[int, float], int]] = field(default_factory=list)
+    submitted: list[bt.SetWeights] = field(default_factory=list)
     axon_calls: list[tuple[str, str, int]] = field(default_factory=list)
     closed: bool = False
 
@@ -73,14 +83,10 @@ class FakeChain:
 
     def view(self) -> MetagraphView:
         return metagraph_of(self.netuid, sorted(self.neurons.values(), key=lambda n: n.uid),
-                            block=self.current_block)
+                            block=self.current_block, tempo=self.tempo_blocks)
 
     def set_neuron(self, uid: int, **changes: object) -> None:
         self.neurons[uid] = replace(self.neurons[uid], **changes)
-
-    async def block(self) -> int:
-        await self._read("block")
-        return self.current_block
 
     async def metagraph(self, netuid: int) -> MetagraphView:
         await self._read("metagraph")
@@ -96,25 +102,25 @@ class FakeChain:
                 return WriteResult(ok=True, block=self.current_block)
         return WriteResult(ok=False, error=f"hotkey {hotkey} is not registered")
 
-    async def set_weights(
-        self, wallet: object, netuid: int, weights: Mapping[int, float], version_key: int
-    ) -> WriteResult:
-        self.weight_calls.append((netuid, dict(weights), version_key))
+    async def submit(self, intent: bt.SetWeights, wallet: object) -> WriteResult:
+        if "submit" in self.fail_ops:
+            return WriteResult(ok=False, error="fake chain: lost the connection")
+        assert intent.netuid == self.netuid
+        hotkey = wallet.hotkey.ss58_address  # type: ignore[attr-defined]
+        me = next((n for n in self.neurons.values() if n.hotkey == hotkey), None)
+        if me is None:
+            return WriteResult(ok=False, error=f"set_weights: hotkey {hotkey} is not registered")
+        since = self.current_block - me.last_update
+        if self.rate_limit and me.last_update > 0 and since < self.rate_limit:
+            return WriteResult(
+                ok=False, rate_limited=True,
+                error=f"rate limited: last set {since} blocks ago; retry in ~{self.rate_limit - since} blocks",
+            )
+        self.submitted.append(intent)
         if self.weights_error is not None:
             return WriteResult(ok=False, error=self.weights_error)
-        hotkey = wallet.hotkey.ss58_address  # type: ignore[attr-defined]
-        for uid, n in self.neurons.items():
-            if n.hotkey == hotkey:
-                self.neurons[uid] = replace(n, last_update=self.current_block)
+        self.neurons[me.uid] = replace(me, last_update=self.current_block)
         return WriteResult(ok=True, block=self.current_block)
-
-    async def weights_rate_limit(self, netuid: int) -> int:
-        await self._read("weights_rate_limit")
-        return self.rate_limit
-
-    async def tempo(self, netuid: int) -> int:
-        await self._read("tempo")
-        return self.tempo_blocks
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         await self._read("weights_of")

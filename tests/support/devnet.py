@@ -13,7 +13,9 @@ Two kinds of caller, one builder:
 
 Registration and stake go through the real SDK, signed by the wallet, on the
 devnet's own clock; the subnet and permits are written to the state directly,
-as ``neurons.devnet.admin`` does. Nothing runs on import.
+as ``neurons.devnet.admin`` does. :class:`CountingSubstrate` wraps any
+``bittensor.Substrate`` to count what a caller asks of the chain. Nothing runs
+on import.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bittensor as bt
 
@@ -33,7 +36,10 @@ from neurons.devnet.substrate import DevnetSubstrate
 from tests.support.paths import PYTHON
 from tests.support.wallets import make_wallet
 
-__all__ = ["NETUID", "BLOCK_TIME", "StepClock", "Devnet", "make_devnet", "register", "stake"]
+__all__ = [
+    "NETUID", "BLOCK_TIME", "StepClock", "Devnet", "make_devnet", "register", "stake",
+    "CountingSubstrate",
+]
 
 NETUID = 2
 BLOCK_TIME = 1.0
@@ -159,3 +165,66 @@ async def stake(client: bt.Client, wallet: bt.Wallet, tao: float, netuid: int = 
         hotkey=wallet.hotkeypub.ss58_address, netuid=netuid, amount_staked=int(tao * 1e9)
     )
     return await client.submit_call(call, wallet)
+
+
+# The ``bittensor.Substrate`` methods that ask the chain something (on a real network each
+# is at least one RPC); ``submit`` is the write. ``compose`` and ``decode_scale`` are local.
+_READS = frozenset({
+    "block_hash", "block_number", "finalized_block_number", "block_time", "spec_version",
+    "get_block", "query", "map_has_entries", "query_map", "query_batch", "runtime_call",
+    "constant", "events", "estimate_fee", "estimate_weight", "account_next_index",
+    "mev_next_key", "find_extrinsic",
+})
+# Reads whose fourth positional argument (or ``block_hash=``) only pins the block.
+_PINNED = frozenset({"query", "map_has_entries", "query_map", "query_batch", "runtime_call"})
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable, address-free stand-in for a read's argument."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if value is None or isinstance(value, (str, bytes, int, float, bool)):
+        return value
+    if hasattr(value, "data"):  # a composed call
+        return bytes(value.data)
+    if hasattr(value, "ss58_address"):  # a keypair
+        return value.ss58_address
+    return repr(value)
+
+
+class CountingSubstrate:
+    """Wraps a ``bittensor.Substrate`` and records what is asked of the chain.
+
+    ``reads`` lists one ``(tag, key)`` per read, in order: ``key`` is the
+    method and its arguments without the block pin (``query`` of the same
+    item and key at two block hashes is the same read twice), ``tag`` is
+    whatever the test set ``tag`` to at the time. ``submits`` counts writes.
+    Everything else passes straight through.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.reads: list[tuple[str, tuple]] = []
+        self.submits = 0
+        self.tag = ""
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name == "submit":
+            async def submit(*args: Any, **kwargs: Any) -> Any:
+                self.submits += 1
+                return await attr(*args, **kwargs)
+
+            return submit
+        if name not in _READS:
+            return attr
+
+        async def read(*args: Any, **kwargs: Any) -> Any:
+            kept = args[:3] if name in _PINNED else args
+            extra = {k: v for k, v in kwargs.items() if k != "block_hash"}
+            self.reads.append((self.tag, (name, *map(_frozen, kept), _frozen(extra))))
+            return await attr(*args, **kwargs)
+
+        return read

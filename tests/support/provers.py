@@ -12,12 +12,15 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from execution_layer.types import CircuitMismatch, Proof, ProveResult, ProvingFailed, Verdict
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from models.metadata import InputSpec
 
 __all__ = [
     "CIRCUIT_A",
@@ -26,8 +29,11 @@ __all__ = [
     "FakeProver",
     "make_fake_prover",
     "broken_factory",
+    "exit_worker",
+    "worker_identity",
     "AsyncFakeProver",
     "FakeCircuit",
+    "fake_sample",
     "FakeVerifier",
 ]
 
@@ -95,6 +101,16 @@ def broken_factory() -> FakeProver:
     raise ProvingFailed("circuit artifacts missing")
 
 
+def exit_worker(_worker_object: object) -> None:
+    """A module-level function for ``WorkerPool.run`` that kills the worker process."""
+    os._exit(3)
+
+
+def worker_identity(prover: FakeProver) -> tuple[str, int]:
+    """A module-level function for ``WorkerPool.run``: (label, pid) of the worker's prover."""
+    return prover.label, os.getpid()
+
+
 @dataclass
 class AsyncFakeProver:
     """The miner app's ``prove`` callable. Blocks on ``gate`` when set; raises ``error`` if set."""
@@ -122,17 +138,30 @@ class AsyncFakeProver:
 
 @dataclass(frozen=True)
 class FakeCircuit:
-    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout, a sampler."""
+    """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout; ``size`` for
+    ``fake_sample``."""
 
     id: str
     name: str
     timeout_s: float = 2.0
     size: int = 4
 
-    def sample_inputs(self, rng) -> np.ndarray:
-        import numpy as np
+    @property
+    def spec(self) -> InputSpec:
+        from models.metadata import InputSpec
 
-        return rng.uniform(-1.0, 1.0, size=(1, self.size)).astype(np.float32)
+        return InputSpec(shape=(1, self.size), low=-1.0, high=1.0, noise_std=0.1)
+
+    @property
+    def samples_path(self) -> Path:
+        return Path("/nonexistent/samples.npy")  # fake_sample draws; nothing reads a pool
+
+
+def fake_sample(circuit: FakeCircuit, rng: np.random.Generator) -> np.ndarray:
+    """The validator's ``sample`` for a ``FakeCircuit``: ``size`` uniform values in [-1, 1) drawn with ``rng``."""
+    import numpy as np
+
+    return rng.uniform(-1.0, 1.0, size=(1, circuit.size)).astype(np.float32)
 
 
 @dataclass

@@ -10,7 +10,7 @@ by ``def``, ``class`` or assignment; a package's ``__init__`` also defines what
 it imports from its own submodules (its re-exports). Imports from anywhere else
 are uses, not definitions. Not API: names starting with ``_`` (an assigned
 dunder such as ``__version__`` is API), a module's logger
-(``log = logging.getLogger(...)``) and TypeVars. A module without ``__all__``
+(``log = logging.getLogger(...)``) and type variables (``TypeVar``, ``ParamSpec``). A module without ``__all__``
 must define no public name; ``__all__`` is a literal list without repeats, and
 each of its names exists once the module is imported.
 """
@@ -28,29 +28,6 @@ import pytest
 from tests.support.paths import REPO_ROOT
 
 PACKAGES = ("protocol", "models", "execution_layer", "neurons", "utils")
-
-# What the modules disagreed on when this test was written, in code this branch
-# does not own: module -> (public names defined but not in __all__, names in
-# __all__ it does not define). Each is either API to declare or a name to make
-# private; fixing one fails this test until its entry here is deleted too.
-NOT_YET_DECLARED: dict[str, tuple[list[str], list[str]]] = {
-    "models.digits_cnn": (["FOLDER"], []),
-    "models.digits_cnn.train": (["CALIBRATION_SCALES", "CHANNELS", "SEED", "build_model", "main"], []),
-    "models.wine_mlp": (["FOLDER"], []),
-    "models.wine_mlp.train": (["CALIBRATION_SCALES", "HIDDEN", "SEED", "build_model", "main"], []),
-    "execution_layer._ezkl": (["NATIVE_LOGGERS"], []),
-    "execution_layer._keycache": (["HEARTBEAT_S", "PK_FILE"], []),
-    "execution_layer._manifest": (["MANIFEST"], []),
-    "execution_layer.build": (["BuildFailed", "DECOMP_BASE", "DECOMP_LEGS", "DEFAULT_LOGROWS", "FILES"], []),
-    "execution_layer.demo": (["main"], []),
-    "neurons.devnet.admin": ([], ["DEFAULT_WALLET_PATH", "SubnetParams"]),
-    "neurons.devnet.storage": (["RAO_PER_TAO"], []),
-    "neurons.devnet.store": (["GENESIS_BLOCK"], []),
-    "neurons.localnet": (["MARKER", "NETUID", "VALIDATOR", "run_localnet"], []),
-    "neurons.miner": (["main"], []),
-    "neurons.shared.config": (["DEFAULT_STATE_DIR"], []),
-    "neurons.validator": (["main"], []),
-}
 
 
 def our_modules(root: Path = REPO_ROOT) -> dict[str, tuple[Path, bool]]:
@@ -100,7 +77,7 @@ def declared_and_defined(name: str, source: str, is_package: bool) -> tuple[list
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 defined.add(node.name)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                if _is_call_to(node.value, {"getLogger", "TypeVar"}):
+                if _is_call_to(node.value, {"getLogger", "TypeVar", "ParamSpec", "TypeVarTuple"}):
                     continue
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -140,7 +117,6 @@ def test_every_package_and_module_of_ours_is_checked():
         "neurons.miner", "neurons.localnet", "utils", "utils.metrics",
     }
     assert expected <= set(MODULES)
-    assert set(NOT_YET_DECLARED) <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -150,10 +126,10 @@ def test_all_is_exactly_the_public_names_the_module_defines(name):
     names = declared or []
     assert len(names) == len(set(names)), f"{name}.__all__ repeats a name: {names}"
     undeclared, foreign = sorted(defined - set(names)), sorted(set(names) - defined)
-    assert (undeclared, foreign) == NOT_YET_DECLARED.get(name, ([], [])), (
+    assert (undeclared, foreign) == ([], []), (
         f"{name}: public but not in __all__ {undeclared}; in __all__ but not defined here {foreign}. "
         "Declare the API in __all__ or make the name private (_name); a package re-exports from its "
-        "own submodules; update NOT_YET_DECLARED if this fixed a gap listed there."
+        "own submodules."
     )
     missing = [n for n in names if not hasattr(importlib.import_module(name), n)]
     assert not missing, f"{name}.__all__ names what the imported module lacks: {missing}"

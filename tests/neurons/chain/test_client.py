@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import bittensor as bt
 import pytest
 from bittensor.result import RpcConnectionError
 
@@ -31,9 +32,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def _chain(devnet, wallets, *, permit=True):
+async def _chain(devnet, wallets, *, permit=True, substrate=None):
     """A Chain on the devnet with validator (uid 0, staked, permitted) and miner (uid 1)."""
-    chain = await connect("devnet", substrate=DevnetSubstrate(devnet.open()))
+    chain = await connect("devnet", substrate=substrate or DevnetSubstrate(devnet.open()))
     for name in ("validator", "miner"):
         assert (await chain.register(wallets[name], 2)).ok
     assert (await chain.add_stake(wallets["validator"], 2, 10.0)).ok
@@ -120,6 +121,7 @@ def test_metagraph_view_and_uid_lookups(devnet, wallets):
 
     view, uid = run(go())
     assert isinstance(view, MetagraphView) and view.netuid == 2 and uid == 1
+    assert view.tempo == 4
     val, miner = view.neurons
     assert val.stake == pytest.approx(10.0) and val.validator_permit and val.axon is None
     assert miner.axon == ("192.168.1.4", 8443) and miner.stake == 0.0
@@ -180,52 +182,56 @@ def test_serve_axon_with_a_bad_ip_is_a_result_not_an_exception(devnet, wallets):
     assert not result.ok and "not-an-ip" in result.error
 
 
-def test_set_weights_then_weights_of_and_hyperparameters(devnet, wallets):
+def test_a_submitted_set_weights_intent_lands_as_built_and_reads_back(devnet, wallets):
     async def go():
         chain = await _chain(devnet, wallets)
-        result = await chain.set_weights(wallets["validator"], 2, {1: 0.8, 0: 0.2}, version_key=0)
+        intent = bt.SetWeights(netuid=2, uids=[0, 1], weights=[0.2, 0.8], version_key=0)
+        result = await chain.submit(intent, wallets["validator"])
         weights = await chain.weights_of(2, 0)
-        limit, tempo = await chain.weights_rate_limit(2), await chain.tempo(2)
         await chain.close()
-        return result, weights, limit, tempo
+        return result, weights
 
-    result, weights, limit, tempo = run(go())
-    assert result.ok and result.block is not None
+    result, weights = run(go())
+    assert result.ok and result.block is not None and not result.rate_limited
     assert weights == pytest.approx({0: 0.2, 1: 0.8}, abs=1e-4)
-    assert (limit, tempo) == (3, 4)
 
 
-def test_set_weights_inside_rate_limit_is_refused_before_submitting(devnet, wallets):
-    """The second set within the limit returns ok=False naming the wait; nothing is written."""
+def test_a_write_inside_the_rate_limit_is_refused_before_signing_and_flagged(devnet, wallets):
+    """The SDK preflight's refusal: ok=False, rate_limited, the SDK's one line with the wait;
+    nothing reaches the substrate's submit and nothing is written."""
 
     async def go():
-        chain = await _chain(devnet, wallets)
-        assert (await chain.set_weights(wallets["validator"], 2, {1: 1.0}, 0)).ok
+        substrate = DevnetSubstrate(devnet.open())
+        chain = await _chain(devnet, wallets, substrate=substrate)
+        assert (await chain.submit(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])).ok
         devnet.clock.advance(1)
         before = devnet.dump()
-        submitted = []
-        original = chain.client.execute
-        chain.client.execute = lambda *a, **k: submitted.append(a) or original(*a, **k)
-        result = await chain.set_weights(wallets["validator"], 2, {0: 1.0, 1: 1.0}, 0)
+        signed = []
+        original = substrate.submit
+        substrate.submit = lambda *a, **k: signed.append(a) or original(*a, **k)
+        result = await chain.submit(bt.SetWeights(netuid=2, weights={0: 1.0, 1: 1.0}), wallets["validator"])
         await chain.close()
-        return before, result, submitted
+        return before, result, signed
 
-    before, result, submitted = run(go())
-    assert not result.ok and result.error.startswith("rate limited") and "retry in 2 blocks" in result.error
-    assert submitted == [] and devnet.dump() == before
+    before, result, signed = run(go())
+    assert not result.ok and result.rate_limited
+    assert result.error.startswith("rate limited: ") and "Retry in ~2 blocks" in result.error
+    assert "\n" not in result.error
+    assert signed == [] and devnet.dump() == before
 
 
-def test_set_weights_without_permit_and_unregistered_are_results(devnet, wallets):
+def test_writes_refused_for_other_reasons_are_results_not_rate_limited(devnet, wallets):
     async def go():
         chain = await _chain(devnet, wallets, permit=False)
-        no_permit = await chain.set_weights(wallets["validator"], 2, {1: 1.0}, 0)
-        outsider = await chain.set_weights(wallets["outsider"], 2, {1: 1.0}, 0)
+        no_permit = await chain.submit(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
+        outsider = await chain.submit(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["outsider"])
         await chain.close()
         return no_permit, outsider
 
     no_permit, outsider = run(go())
     assert not no_permit.ok and "NeuronNoValidatorPermit" in no_permit.error
     assert not outsider.ok and "not registered on netuid 2" in outsider.error
+    assert not no_permit.rate_limited and not outsider.rate_limited
 
 
 class _Flaky:
@@ -280,7 +286,7 @@ def test_load_wallet_missing_files_name_the_file_and_the_command(tmp_path, walle
 
 
 def test_require_registered_names_the_register_command():
-    view = MetagraphView(netuid=2, block=10, neurons=())
+    view = MetagraphView(netuid=2, block=10, tempo=10, neurons=())
     with pytest.raises(NotRegistered) as caught:
         require_registered(view, "5Fake", 2, "finney", wallet_name="w", wallet_hotkey="h")
     assert "btcli subnets register --netuid 2 -n finney -w w -H h" in str(caught.value)
@@ -348,8 +354,8 @@ def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
         chain._sleep = sleep
         with devnet.open().transaction():
             with pytest.raises(ChainUnreachable, match="database is locked"):
-                await chain.tempo(2)
-        assert await chain.tempo(2) == 4  # lock released: reads work again
+                await chain.metagraph(2)
+        assert (await chain.metagraph(2)).tempo == 4  # lock released: reads work again
         return sleeps
 
     assert run(go()) == [0.5]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import bittensor as bt
+import pytest
 
 from neurons.devnet import admin
 from neurons.devnet.store import Store
@@ -98,3 +99,12 @@ def test_blocks_follow_wall_time_and_block_time_changes_keep_the_height(tmp_path
     assert store.block() == 5
     reopened = Store(tmp_path / "c.sqlite", block_time=9.0, clock=clock)
     assert reopened.block_time() == 0.5 and reopened.block() == 5
+
+
+def test_a_state_file_without_its_block_time_is_a_database_error_naming_it(tmp_path):
+    Store(tmp_path / "c.sqlite", create=True).close()
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'block_time'")
+    damaged = Store(tmp_path / "c.sqlite")
+    with pytest.raises(sqlite3.DatabaseError, match="no block_time"):
+        damaged.block()

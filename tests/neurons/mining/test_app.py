@@ -13,6 +13,7 @@ import time
 import bittensor as bt
 import httpx
 import pytest
+from bittensor.http_auth import HEADER_NONCE
 
 from execution_layer.types import ProvingFailed
 from neurons.mining.app import build_miner_app
@@ -74,12 +75,21 @@ class Miner:
 
     async def post_raw(self, body: bytes, *, wallet=None, route=ROUTE_PROVE, headers=None):
         """POST ``body`` signed correctly by ``wallet`` (default: the validator)."""
+        return await self.send_raw("POST", body, wallet=wallet, route=route, headers=headers)
+
+    async def send_raw(self, method: str, body: bytes, *, wallet=None, route=ROUTE_PROVE, headers=None):
+        """``method`` ``route`` with ``body``, signed correctly by ``wallet`` (default: the validator)."""
         if headers is None:
-            headers = bt.http_auth.sign(
-                wallet or self.cast.validator, method="POST", path=route, body=body,
-                receiver_ss58=hotkey_of(self.cast.miner),
-            )
-        return await self.raw.post(route, content=body, headers=headers)
+            headers = signed_headers(self.cast, method, route, body, wallet=wallet)
+        return await self.raw.request(method, route, content=body, headers=headers)
+
+
+def signed_headers(cast, method: str, route: str, body: bytes, *, wallet=None) -> dict[str, str]:
+    """btauth/1 headers of a request to the cast's miner, signed by ``wallet`` (default: the validator)."""
+    return bt.http_auth.sign(
+        wallet or cast.validator, method=method, path=route, body=body,
+        receiver_ss58=hotkey_of(cast.miner),
+    )
 
 
 def two_validators(cast):
@@ -128,14 +138,14 @@ async def test_valid_request_is_proved_and_answered(cast):
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_capabilities_are_served_signed(cast, method):
     miner = Miner(cast, max_queue=5, max_concurrent=2)
-    if method == "GET":
-        outcome = await miner.client.capabilities(AXON, hotkey_of(cast.miner))
-        assert outcome.status is QueryStatus.OK, outcome.detail
-        caps = outcome.response
-    else:
-        resp = await miner.post_raw(b"", route=ROUTE_CAPABILITIES)
-        assert resp.status_code == 200
-        caps = decode(Capabilities, resp.content, max_bytes=10_000)
+    resp = await miner.send_raw(method, b"", route=ROUTE_CAPABILITIES)
+    assert resp.status_code == 200
+    verify_response(
+        resp.headers, resp.content, route=ROUTE_CAPABILITIES,
+        request_nonce=int(resp.request.headers[HEADER_NONCE]), self_hotkey=hotkey_of(cast.validator),
+        expected_hotkey=hotkey_of(cast.miner), now_ns=time.time_ns(), max_age=60,
+    )
+    caps = decode(Capabilities, resp.content, max_bytes=10_000)
     assert caps.circuits == tuple(sorted([CIRCUIT_A, CIRCUIT_B]))
     assert (caps.max_concurrent, caps.max_queue) == (2, 5)
 
@@ -468,10 +478,12 @@ async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
         port = server.servers[0].sockets[0].getsockname()[1]
         async with MinerClient(cast.validator, timeout=10) as client:
             ok = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
-            caps = await client.capabilities(("127.0.0.1", port), hotkey_of(cast.miner))
+            pass
         async with MinerClient(cast.stranger, timeout=10) as client:
             refused = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
         async with httpx.AsyncClient() as raw:
+            headers = signed_headers(cast, "GET", ROUTE_CAPABILITIES, b"")
+            caps = await raw.get(f"http://127.0.0.1:{port}{ROUTE_CAPABILITIES}", headers=headers)
             big = await raw.post(
                 f"http://127.0.0.1:{port}{ROUTE_PROVE}", content=b"x" * (MAX_REQUEST_BYTES + 1)
             )
@@ -479,7 +491,7 @@ async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
         server.should_exit = True
         await serving
     assert ok.status is QueryStatus.OK, ok.detail
-    assert caps.status is QueryStatus.OK, caps.detail
+    assert caps.status_code == 200 and decode(Capabilities, caps.content, max_bytes=10_000).circuits
     assert refused.status is QueryStatus.HTTP_ERROR and refused.http_status == 403
     assert big.status_code == 413
     assert len(miner.prover.calls) == 1

@@ -32,6 +32,7 @@ from neurons.shared.proofs import proof_of
 from neurons.validating.client import MinerClient, QueryStatus
 from protocol import ProofRequest, new_request_id
 from tests.support.chain import FakeChain, metagraph_of, neuron, serving
+from tests.support.inputs import fresh_input
 from tests.support.ports import free_port, port_is_free
 from tests.support.wallets import hotkey_of
 from utils.metrics import Metrics
@@ -246,7 +247,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
         assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.1", port)]
 
         circuit = registry.by_name("wine_mlp")
-        inputs = circuit.sample_inputs(np.random.default_rng(5))
+        inputs = fresh_input(circuit, np.random.default_rng(5))
         request = ProofRequest(request_id=new_request_id(), circuit_id=circuit.id,
                                inputs=tuple(float(v) for v in inputs.reshape(-1)),
                                deadline=time.time() + 30)

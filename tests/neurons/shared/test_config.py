@@ -1,6 +1,5 @@
 """The flags operators type, and the reference page generated from them."""
 
-from pathlib import Path
 
 import pytest
 

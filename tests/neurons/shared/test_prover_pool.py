@@ -17,6 +17,7 @@ from tests.support.provers import (
     broken_factory,
     fake_result,
     make_fake_prover,
+    worker_identity,
 )
 
 pytestmark = pytest.mark.anyio
@@ -34,15 +35,21 @@ async def test_prove_runs_in_a_worker_and_returns_the_result(pool):
 
 
 async def test_prover_is_built_once_per_worker_process(pool):
-    label, pid, first = await pool.call("whoami")
-    _, same_pid, second = await pool.call("whoami")
+    label, pid, first = await pool.run(FakeProver.whoami)
+    _, same_pid, second = await pool.run(FakeProver.whoami)
     assert label == "made" and pid == same_pid != os.getpid()
     assert second == first + 1
 
 
-async def test_any_method_of_the_prover_can_be_called(pool):
+async def test_any_method_of_the_prover_runs_in_the_worker_with_its_arguments(pool):
     proof = fake_result(CIRCUIT_A, (1.0,)).proof
-    assert await pool.call("verify", proof) is True
+    assert await pool.run(FakeProver.verify, proof) is True
+    assert await pool.run(FakeProver.sleep, seconds=0.0) == 0.0
+
+
+async def test_a_module_level_function_runs_with_the_worker_object_first(pool):
+    label, pid = await pool.run(worker_identity)
+    assert label == "made" and pid != os.getpid()
 
 
 async def test_prover_errors_come_back_as_raised(pool):
@@ -53,13 +60,13 @@ async def test_prover_errors_come_back_as_raised(pool):
 async def test_unpicklable_errors_become_execution_errors(pool):
     """CircuitMismatch takes three constructor arguments; it still arrives, as text."""
     with pytest.raises(ExecutionError, match="CircuitMismatch: model.onnx"):
-        await pool.call("unpicklable_error")
+        await pool.run(FakeProver.unpicklable_error)
     assert (await pool.prove(CIRCUIT_A, [1.0])).outputs == (1.0,)
 
 
 async def test_event_loop_keeps_running_while_a_worker_proves(pool):
     """While a worker is busy, other coroutines still run: the loop is not blocked."""
-    call = asyncio.create_task(pool.call("sleep", 0.5))
+    call = asyncio.create_task(pool.run(FakeProver.sleep, 0.5))
     await asyncio.sleep(0)  # let the call reach the pool
     other_ran = asyncio.Event()
     asyncio.get_running_loop().call_soon(other_ran.set)
@@ -72,10 +79,10 @@ async def test_event_loop_keeps_running_while_a_worker_proves(pool):
 async def test_worker_crash_is_an_execution_error_and_the_pool_recovers():
     pool = ProverPool(functools.partial(FakeProver, "crashy"), workers=1)
     try:
-        _, pid_before, _ = await pool.call("whoami")
-        with pytest.raises(WorkerCrashed):
-            await pool.call("crash")
-        label, pid_after, calls = await pool.call("whoami")
+        _, pid_before, _ = await pool.run(FakeProver.whoami)
+        with pytest.raises(WorkerCrashed, match="a prover worker died during crash"):
+            await pool.run(FakeProver.crash)
+        label, pid_after, calls = await pool.run(FakeProver.whoami)
         assert label == "crashy" and pid_after != pid_before and calls == 1
     finally:
         await pool.aclose()

@@ -9,26 +9,36 @@ hostile miner would; the validator side is the real ``MinerClient``; ``verify`` 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
 import pytest
 
 from execution_layer.types import ProvingFailed
+from models.metadata import InputSpec
+from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.shared.prover_pool import WorkerCrashed
-from neurons.validating.challenge import Outcome, ResponseRecord, challenge_miner
+from neurons.validating.challenge import InputSampler, Outcome, ResponseRecord, challenge_miner
 from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
-from protocol import ProofRequest, ProofResponse, encode
+from protocol import ProofRequest, encode
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import neuron, serving
 from tests.support.network import RoutingTransport
 from tests.support.paths import DOCS
-from tests.support.provers import CIRCUIT_A, AsyncFakeProver, FakeCircuit, FakeVerifier, fake_result
+from tests.support.provers import (
+    CIRCUIT_A,
+    AsyncFakeProver,
+    FakeCircuit,
+    FakeVerifier,
+    fake_result,
+    fake_sample,
+)
 from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
@@ -55,7 +65,7 @@ async def challenge(cast, transport, *, verify=None, guard=None, circuit=CIRCUIT
     async with MinerClient(cast.validator, transport=RoutingTransport({AXON: transport})) as client:
         return await challenge_miner(
             neuron=miner_neuron(cast), circuit=circuit, client=client, verify=verify,
-            guard=guard or ReplayGuard(), rng=np.random.default_rng(),
+            guard=guard or ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
         )
 
 
@@ -162,7 +172,7 @@ async def test_unreachable_axon_is_a_connect_error(cast):
     async with MinerClient(cast.validator, transport=RoutingTransport()) as client:
         record = await challenge_miner(
             neuron=miner_neuron(cast), circuit=CIRCUIT, client=client, verify=FakeVerifier(),
-            guard=ReplayGuard(), rng=np.random.default_rng(),
+            guard=ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
         )
     assert not record.verified and record.outcome is Outcome.NO_RESPONSE
     assert record.reason.startswith("connect_error")
@@ -247,29 +257,22 @@ class _LateClient:
 async def test_valid_proof_after_the_timeout_is_late(cast):
     record = await challenge_miner(
         neuron=miner_neuron(cast), circuit=CIRCUIT, client=_LateClient(CIRCUIT.timeout_s + 0.5),
-        verify=FakeVerifier(), guard=ReplayGuard(), rng=np.random.default_rng(),
+        verify=FakeVerifier(), guard=ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
     )
     assert not record.verified and record.outcome is Outcome.LATE and record.reason.startswith("late")
     assert record.proof_bytes > 0
 
 
-class _WrongRequestClient:
-    """A client whose (signed, well-formed) answer is for another request id."""
-
-    async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
-        result = fake_result(request.circuit_id, request.inputs)
-        response = proof_response(result, request_id="0" * 32, queue_s=0.0)
-        return QueryOutcome(QueryStatus.OK, response, 0.1, len(encode(response)), 200)
-
-
-async def test_answer_to_another_request_is_a_bad_response(cast):
-    verify = FakeVerifier()
-    record = await challenge_miner(
-        neuron=miner_neuron(cast), circuit=CIRCUIT, client=_WrongRequestClient(),
-        verify=verify, guard=ReplayGuard(), rng=np.random.default_rng(),
-    )
-    assert record.outcome is Outcome.BAD_RESPONSE and record.reason == "response does not answer this request"
-    assert verify.calls == []
+def test_the_input_sampler_draws_from_the_circuits_pool_and_spec_and_reads_the_pool_once(tmp_path):
+    spec = InputSpec(shape=(1, 3), low=-1.0, high=1.0, noise_std=0.1)
+    pool = tmp_path / "samples.npy"
+    np.save(pool, np.array([[[0.5, -0.5, 0.0]], [[0.9, 0.9, -0.9]]], dtype=np.float32))
+    circuit = SimpleNamespace(id=CIRCUIT_A, spec=spec, samples_path=pool)  # what it reads of a Circuit
+    sample = InputSampler()
+    first = sample(circuit, np.random.default_rng(5))
+    assert np.array_equal(first, Sampler.load(pool, spec).draw(np.random.default_rng(5)))
+    pool.unlink()  # kept since the first draw: a challenge does not read the file
+    assert np.array_equal(sample(circuit, np.random.default_rng(5)), first)
 
 
 def test_a_record_whose_verified_flag_contradicts_its_outcome_is_refused():
@@ -285,7 +288,6 @@ def test_every_outcome_is_documented_for_operators():
     """The verifications label values: utils.metrics' docstring and docs/pm2.md's metric table
     name every Outcome, so an operator can read any label a validator exports."""
     import re
-    from pathlib import Path
 
     import utils.metrics
 

@@ -12,7 +12,7 @@ from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.validating.client import MinerClient, QueryStatus, _url
-from protocol import ROUTE_PROVE, ProofRequest, ProofResponse, encode, new_request_id
+from protocol import ROUTE_PROVE, ProofRequest, encode, new_request_id
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.provers import CIRCUIT_A, AsyncFakeProver, fake_result
 from tests.support.wallets import hotkey_of
@@ -141,10 +141,14 @@ async def test_signed_garbage_is_bad_response(cast):
     assert outcome.status is QueryStatus.BAD_RESPONSE and "invalid ProofResponse" in outcome.detail
 
 
-async def test_answer_for_another_request_is_bad_response(cast):
-    body = lambda r: genuine_body(r, request_id="f" * 32)  # noqa: E731
+@pytest.mark.parametrize("changed", [{"request_id": "f" * 32}, {"circuit_id": "c" * 64}],
+                         ids=["request-id", "circuit-id"])
+async def test_a_signed_answer_for_another_request_or_circuit_is_bad_response(cast, changed):
+    """The client is the one place the echo is checked: challenge_miner relies on it."""
+    body = lambda r: genuine_body(r, **changed)  # noqa: E731
     outcome = await query(cast, answering(cast.miner, body))
-    assert outcome.status is QueryStatus.BAD_RESPONSE and "another request" in outcome.detail
+    assert outcome.status is QueryStatus.BAD_RESPONSE and outcome.response is None
+    assert "another request or circuit" in outcome.detail
 
 
 async def test_refusal_is_http_error_with_the_miners_reason(cast):

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 
+import bittensor as bt
 import httpx
 import numpy as np
 import pytest
@@ -27,11 +28,19 @@ from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
-from protocol import ProofRequest, ProofResponse, encode
+from protocol import ProofRequest, encode
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import FakeChain, neuron, serving
+from tests.support.inputs import fresh_input
 from tests.support.network import RoutingTransport
-from tests.support.provers import CIRCUIT_A, AsyncFakeProver, FakeCircuit, FakeVerifier, fake_result
+from tests.support.provers import (
+    CIRCUIT_A,
+    AsyncFakeProver,
+    FakeCircuit,
+    FakeVerifier,
+    fake_result,
+    fake_sample,
+)
 from tests.support.wallets import hotkey_of, make_wallet
 
 pytestmark = pytest.mark.anyio
@@ -158,7 +167,7 @@ class Net:
         values = dict(
             wallet=self.wallets[0], chain=self.chain, netuid=NETUID, circuits=self.circuits,
             client=client, verify=self.verify, store=self.store, guard=ReplayGuard(),
-            version_key=VERSION_KEY, rng=np.random.default_rng(7),
+            version_key=VERSION_KEY, sample=fake_sample, rng=np.random.default_rng(7),
             allow_private_axons=True,  # the fake network lives on private addresses
             reports_path=self.tmp_path / "state" / "reports.jsonl",
         )
@@ -274,7 +283,7 @@ async def test_a_subnet_with_no_miners_makes_an_empty_round(nets):
     net = nets({})
     report = await net.validator().run_round()
     assert report.records == () and report.scores == {} and report.weights is None
-    assert net.chain.weight_calls == [] and net.routing.seen == []
+    assert net.chain.submitted == [] and net.routing.seen == []
 
 
 async def test_every_serving_miner_is_challenged_once_per_round(nets):
@@ -369,43 +378,54 @@ async def test_reports_file_rotates_at_its_size_cap_keeping_one_previous_file(ne
 # --- weights ----------------------------------------------------------------------
 
 
-async def test_weights_are_set_normalised_with_the_version_key(nets):
+async def test_weights_are_submitted_as_one_intent_uids_ascending_normalised_with_the_version_key(nets):
     net = nets({1: honest, 2: honest, 3: failing})
     net.seed_averages({1: 0.6, 2: 0.2, 3: 0.2})
     report = await net.validator().run_round()
     assert report.weights is not None and report.weights.ok
-    ((netuid, weights, version_key),) = net.chain.weight_calls
-    assert netuid == NETUID and version_key == VERSION_KEY
-    assert set(weights) == {1, 2, 3} and sum(weights.values()) == pytest.approx(1.0)
-    assert weights[1] > weights[2] > weights[3] > 0
+    (intent,) = net.chain.submitted
+    assert isinstance(intent, bt.SetWeights)
+    assert intent.netuid == NETUID and intent.version_key == VERSION_KEY
+    assert intent.uids == [1, 2, 3]
     total = sum(report.averages[u] for u in (1, 2, 3))
-    assert weights == pytest.approx({u: report.averages[u] / total for u in (1, 2, 3)})
+    assert intent.weights == pytest.approx([report.averages[u] / total for u in (1, 2, 3)])
+    assert intent.weights[0] > intent.weights[1] > intent.weights[2] > 0
 
 
 async def test_weights_leave_out_miners_without_a_positive_average(nets):
     net = nets({1: honest, 2: failing, 3: None})
     await net.validator().run_round()
-    ((_, weights, _),) = net.chain.weight_calls
-    assert set(weights) == {1} and weights[1] == pytest.approx(1.0)
+    (intent,) = net.chain.submitted
+    assert intent.uids == [1] and intent.weights == [pytest.approx(1.0)]
 
 
-async def test_no_weights_inside_the_rate_limit_then_set_once_it_passes(nets):
+async def test_a_write_the_rate_limit_refuses_is_quiet_then_made_once_it_passes(nets, caplog):
+    """The chain's refusal (the one rate-limit decision) is a DEBUG line, not a failure: no
+    warning, no failed-write metrics, no report entry; the write lands once the limit passes."""
     net = nets({1: honest})
     net.chain.set_neuron(VALIDATOR_UID, last_update=net.chain.current_block - 10)
     validator = net.validator()
-    report = await validator.run_round()
-    assert report.weights is None and net.chain.weight_calls == []
+    with caplog.at_level(logging.DEBUG, logger="validator"):
+        report = await validator.run_round()
+    assert report.weights is None and net.chain.submitted == []
+    assert "weights not set yet: rate limited" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    sample = validator.metrics.registry.get_sample_value
+    assert sample("poi_weight_updates_total", {"outcome": "failed"}) in (None, 0)
+    assert sample("poi_chain_errors_total", {"operation": "set_weights"}) in (None, 0)
     net.chain.current_block += net.chain.rate_limit
     result = await validator.maybe_set_weights()
-    assert result is not None and result.ok and len(net.chain.weight_calls) == 1
+    assert result is not None and result.ok and len(net.chain.submitted) == 1
     assert validator.state.last_weights_block == net.chain.current_block
 
 
 async def test_no_weights_when_no_miner_has_a_positive_score(nets):
     net = nets({1: failing, 2: slow, 3: None})
-    report = await net.validator().run_round()
-    assert report.weights is None and net.chain.weight_calls == []
+    validator = net.validator()
+    report = await validator.run_round()
+    assert report.weights is None and net.chain.submitted == []
     assert all(v == 0.0 for v in report.averages.values())
+    assert validator.metrics.registry.get_sample_value("poi_weight_updates_total", {"outcome": "skipped"}) == 1
 
 
 async def test_stale_weights_warning_after_more_than_two_tempos(nets, caplog):
@@ -440,7 +460,7 @@ async def test_weights_that_never_land_warn_after_two_tempos_from_the_start(nets
         await validator.run_round()
     assert gauge(validator) == 2 * chain.tempo_blocks
     assert "more than two tempos" not in caplog.text
-    assert len(chain.weight_calls) == 2
+    assert len(chain.submitted) == 2
     chain.current_block += 1
     with caplog.at_level(logging.WARNING, logger="validator"):
         await validator.run_round()
@@ -475,16 +495,20 @@ async def test_a_rejected_weight_write_is_reported_and_not_recorded(nets, caplog
     assert "no validator permit" in caplog.text
 
 
-async def test_chain_failure_while_setting_weights_keeps_the_round(nets, caplog):
+async def test_a_weight_write_lost_with_the_connection_keeps_the_round(nets, caplog):
     net = nets({1: honest})
-    net.chain.fail_ops.add("tempo")
+    net.chain.fail_ops.add("submit")
     validator = net.validator()
     with caplog.at_level(logging.WARNING, logger="validator"):
         report = await validator.run_round()
-    assert report.records[0].verified and report.weights is None
+    assert report.records[0].verified
+    assert report.weights is not None and not report.weights.ok
     assert validator.last_report is report
     assert net.store.load().state.averages[1] == report.averages[1] > 0
-    assert "could not set weights" in caplog.text
+    assert "setting weights failed: fake chain: lost the connection" in caplog.text
+    sample = validator.metrics.registry.get_sample_value
+    assert sample("poi_weight_updates_total", {"outcome": "failed"}) == 1
+    assert sample("poi_chain_errors_total", {"operation": "set_weights"}) == 1
 
 
 async def test_final_weights_wait_out_the_rate_limit_and_a_chain_hiccup(nets):
@@ -498,7 +522,7 @@ async def test_final_weights_wait_out_the_rate_limit_and_a_chain_hiccup(nets):
     chain.current_block += chain.rate_limit
     chain.fail_reads = 1
     await asyncio.wait_for(validator.set_final_weights(max_wait_s=5.0, poll_s=0.01), timeout=10)
-    assert len(chain.weight_calls) == 1 and set(chain.weight_calls[0][1]) == {1}
+    assert len(chain.submitted) == 1 and chain.submitted[0].uids == [1]
 
 
 async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
@@ -506,7 +530,7 @@ async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
     validator = net.validator()
     await validator.run_round()
     await asyncio.wait_for(validator.set_final_weights(max_wait_s=30.0, poll_s=5.0), timeout=5)
-    assert net.chain.weight_calls == []
+    assert net.chain.submitted == []
 
 
 # --- state across restarts ----------------------------------------------------------
@@ -590,7 +614,7 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
         return await asyncio.to_thread(prover.prove, circuit_id, inputs)
 
     async def prove_other_inputs(circuit_id, inputs):
-        return await asyncio.to_thread(prover.prove, circuit_id, circuit.sample_inputs(cheat_rng))
+        return await asyncio.to_thread(prover.prove, circuit_id, fresh_input(circuit, cheat_rng))
 
     async def verify(circuit_id, proof, inputs):
         return await asyncio.to_thread(verifier.verify, circuit_id, proof, list(inputs))
@@ -602,11 +626,12 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
         ))
 
     net = nets({1: real_app(prove_honestly), 2: real_app(prove_other_inputs)}, circuits=(circuit,))
-    report = await net.validator(verify=verify, concurrency=1).run_round()
+    # sample=None: the validator's own default, the circuit's pinned pool through models.sampling.
+    report = await net.validator(verify=verify, sample=None, concurrency=1).run_round()
     by_uid = {r.uid: r for r in report.records}
     assert by_uid[1].verified, by_uid[1].reason
     assert by_uid[1].outputs is not None and len(by_uid[1].outputs) > 0
     assert report.scores[1] > 0
     assert not by_uid[2].verified and "other inputs" in by_uid[2].reason
     assert report.scores[2] == 0.0
-    assert set(net.chain.weight_calls[0][1]) == {1}
+    assert net.chain.submitted[0].uids == [1]

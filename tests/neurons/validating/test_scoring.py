@@ -13,7 +13,6 @@ from neurons.validating.scoring import (
     ScoringConfig,
     normalized_weights,
     observe,
-    plan_weights,
     reconcile,
     response_score,
     score_round,
@@ -244,11 +243,11 @@ def test_normalized_weights_sum_to_one_and_drop_zero_and_bad_values():
     assert w[3] == pytest.approx(0.75)
 
 
-def test_all_zero_scores_give_no_weights():
+def test_all_zero_scores_give_no_weights_and_no_intent():
     assert normalized_weights({1: 0.0, 2: 0.0}) == {}
     assert normalized_weights({}) == {}
-    plan = plan_weights({1: 0.0}, netuid=7, version_key=1)
-    assert plan.empty and plan.intent.uids == []
+    assert weights_intent({1: 0.0, 2: -0.5, 3: float("nan")}, netuid=7, version_key=1) is None
+    assert weights_intent({}, netuid=7, version_key=1) is None
 
 
 def test_weights_intent_is_a_set_weights_for_the_netuid_and_version():
@@ -259,11 +258,18 @@ def test_weights_intent_is_a_set_weights_for_the_netuid_and_version():
     assert intent.weights == pytest.approx([0.75, 0.25])
 
 
-def test_plan_weights_mapping_matches_its_intent():
-    plan = plan_weights({5: 1.0, 2: 3.0}, netuid=7, version_key=0)
-    assert not plan.empty
-    assert plan.weights == pytest.approx({2: 0.75, 5: 0.25})
-    assert list(plan.weights) == plan.intent.uids
+def test_weights_intent_lists_uids_ascending_whatever_order_the_scores_come_in():
+    intent = weights_intent({9: 0.1, 3: 0.2, 7: 0.3, 1: 0.4}, netuid=7, version_key=0)
+    assert intent.uids == [1, 3, 7, 9]
+    assert intent.weights == pytest.approx([0.4, 0.2, 0.3, 0.1])
+
+
+def test_weights_intent_leaves_out_non_positive_and_non_finite_scores_and_sums_to_one():
+    scores = {1: 0.5, 2: 0.0, 3: -1.0, 4: float("nan"), 5: float("inf"), 6: 1.5}
+    intent = weights_intent(scores, netuid=7, version_key=0)
+    assert intent.uids == [1, 6]
+    assert math.fsum(intent.weights) == pytest.approx(1.0)
+    assert intent.weights == pytest.approx([0.25, 0.75])
 
 
 # --- reconcile -----------------------------------------------------------------------------
@@ -279,7 +285,7 @@ def test_uid_whose_hotkey_changed_starts_from_zero():
 def test_reconcile_drops_departed_uids_and_adds_new_ones_at_zero():
     r = reconcile({1: 0.9, 3: 0.4}, {1: "hk1", 3: "hk3"}, {1: "hk1", 4: "hk4"})
     assert r.averages == {1: 0.9, 4: 0.0}
-    assert r.dropped == (3,)
+    assert r.hotkeys == {1: "hk1", 4: "hk4"}
     assert r.reset == ()
 
 

@@ -109,7 +109,9 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
         await asyncio.wait_for(
             run_validator(validator_settings(validator_wallets, tmp_path, "devnet", circuit.name), chain=chain), timeout=120
         )
-    assert chain.weight_calls == [(NETUID, {1: pytest.approx(1.0)}, VERSION_KEY)]
+    (intent,) = chain.submitted
+    assert (intent.netuid, intent.uids, intent.version_key) == (NETUID, [1], VERSION_KEY)
+    assert intent.weights == [pytest.approx(1.0)]
     (record,) = only_report(tmp_path)["records"]
     assert record["uid"] == 1 and record["verified"] and record["outcome"] == "accepted", record["reason"]
     assert record["response_s"] > 0 and record["proof_bytes"] > 0
@@ -135,7 +137,7 @@ async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(va
             listener.accept()
     report = only_report(tmp_path)
     assert report["records"] == [] and report["scores"] == {"1": 0.0}
-    assert chain.weight_calls == []
+    assert chain.submitted == []
 
 
 @pytest.mark.parametrize("network", ["finney", "test"])
@@ -145,4 +147,4 @@ async def test_run_validator_on_a_public_network_refuses_a_self_generated_srs(va
     chain = chain_with_local_miner(validator_wallets, free_port())
     with pytest.raises(UntrustedSrs, match=f"refusing to run on {network}: circuit wine_mlp uses a self-generated"):
         await run_validator(validator_settings(validator_wallets, tmp_path, network, "wine_mlp"), chain=chain)
-    assert chain.weight_calls == [] and not chain.closed
+    assert chain.submitted == [] and not chain.closed

@@ -1,11 +1,6 @@
-from pathlib import Path
+"""What the repository itself must hold (and must not): no proving key, one version."""
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_top_level_packages_exist():
-    for name in ["neurons", "protocol", "models", "execution_layer", "utils"]:
-        assert (ROOT / name / "__init__.py").is_file(), name
+from tests.support.paths import REPO_ROOT as ROOT
 
 
 def test_no_proving_key_is_committed():
