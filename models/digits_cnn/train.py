@@ -17,18 +17,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models import _training
 from models.metadata import METADATA, ModelMetadata
 
+if TYPE_CHECKING:
+    from torch import nn
+
 FOLDER = Path(__file__).resolve().parent
 SEED = 7
 CHANNELS = 2
 
 
-def build_model():
+def build_model() -> nn.Module:
     import torch.nn as nn
 
     return nn.Sequential(

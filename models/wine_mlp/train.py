@@ -16,18 +16,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models import _training
 from models.metadata import METADATA, ModelMetadata
 
+if TYPE_CHECKING:
+    from torch import nn
+
 FOLDER = Path(__file__).resolve().parent
 SEED = 11
 HIDDEN = 16
 
 
-def build_model():
+def build_model() -> nn.Module:
     import torch.nn as nn
 
     return nn.Sequential(nn.Linear(13, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 3))
@@ -46,7 +50,7 @@ def main(folder: Path = FOLDER) -> None:
     )
     mean, std = x_train.mean(0), x_train.std(0)
 
-    def standardise(a):
+    def standardise(a: np.ndarray) -> np.ndarray:
         return np.clip((a - mean) / std, spec.low, spec.high).astype(np.float32)
 
     x_train, x_test = standardise(x_train), standardise(x_test)
