@@ -52,7 +52,7 @@ def _clean(message: str) -> str:
     return message[:500]
 
 
-def call(error: type[ExecutionError], stage: str, fn: Callable[..., T], *args, **kwargs) -> T:
+def call(error: type[ExecutionError], stage: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """Run ``fn``; on an exception or a False result raise ``error("<stage>: <ezkl message>")``."""
     try:
         result = fn(*args, **kwargs)

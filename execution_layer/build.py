@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import ezkl
 import numpy as np
@@ -112,13 +112,15 @@ def build(folder: Path, srs_path: Path, *, logrows: int = _DEFAULT_LOGROWS, scal
     k = _ezkl.srs_logrows(srs_path)
 
     run_args = ezkl.PyRunArgs()
-    run_args.decomp_base = _DECOMP_BASE
-    run_args.decomp_legs = _DECOMP_LEGS
-    run_args.input_visibility = "public"
-    run_args.output_visibility = "public"
-    run_args.param_visibility = "fixed"
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    # ezkl 23.0.5's stub of PyRunArgs lists only some of the settable attributes; the native
+    # class has these (and gen_settings reads them).
+    run_args.decomp_base = _DECOMP_BASE  # type: ignore[attr-defined]
+    run_args.decomp_legs = _DECOMP_LEGS  # type: ignore[attr-defined]
+    run_args.input_visibility = "public"  # type: ignore[attr-defined]
+    run_args.output_visibility = "public"  # type: ignore[attr-defined]
+    run_args.param_visibility = "fixed"  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         stage("gen_settings")
         _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, onnx, settings, py_run_args=run_args)
         data = tmp / "calibration.json"
@@ -161,7 +163,7 @@ def build(folder: Path, srs_path: Path, *, logrows: int = _DEFAULT_LOGROWS, scal
     return manifest
 
 
-def _build_with_progress(folder: Path, srs: Path, **options) -> Manifest:
+def _build_with_progress(folder: Path, srs: Path, **options: Any) -> Manifest:
     """``build`` with a step-per-stage bar on a terminal (log lines routed above it); plain logs otherwise."""
     with tqdm(total=len(STAGES), desc=Path(folder).name, unit="step", disable=None) as bar:
         if bar.disable:

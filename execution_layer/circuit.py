@@ -15,9 +15,11 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import ezkl
 import numpy as np
+from numpy.typing import ArrayLike
 
 from execution_layer import _ezkl, _manifest
 from execution_layer._manifest import Manifest
@@ -28,7 +30,9 @@ __all__ = ["Circuit", "load_circuit", "ezkl_version"]
 
 
 def ezkl_version() -> str:
-    return ezkl.__version__
+    """The installed ezkl's version, as manifests pin it."""
+    # ezkl 23.0.5's stub omits __version__, which the native module defines.
+    return str(ezkl.__version__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class Circuit:
     def input_size(self) -> int:
         return self.spec.size
 
-    def check_inputs(self, inputs) -> np.ndarray:
+    def check_inputs(self, inputs: ArrayLike) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Return ``inputs`` as float32 of ``input_shape``; raise ValueError if the size is wrong,
         a value is not finite or lies outside ``input_range``."""
         arr = np.asarray(inputs, dtype=np.float32)
@@ -107,14 +111,14 @@ class Circuit:
             raise ValueError(f"{self.name}: inputs must lie in [{low}, {high}], got [{arr.min()}, {arr.max()}]")
         return arr.reshape(self.input_shape)
 
-    def run_onnx(self, inputs) -> np.ndarray:
+    def run_onnx(self, inputs: ArrayLike) -> np.ndarray[Any, Any]:
         """The model's float outputs for ``inputs`` under onnxruntime (flattened, float32)."""
         arr = self.check_inputs(inputs)
         session = _session(str(self.onnx_path))
         name = session.get_inputs()[0].name
         return np.asarray(session.run(None, {name: arr})[0], dtype=np.float32).reshape(-1)
 
-    def encode_inputs(self, inputs) -> tuple[tuple[str, ...], ...]:
+    def encode_inputs(self, inputs: ArrayLike) -> tuple[tuple[str, ...], ...]:
         """The field elements a proof for ``inputs`` must carry as its input instances.
 
         One tuple per model input, each value as ``ezkl.float_to_felt`` gives it at the
@@ -122,9 +126,11 @@ class Circuit:
         """
         arr = self.check_inputs(inputs).reshape(-1)
         scale = self.input_scale
-        return (tuple(ezkl.float_to_felt(float(x), scale) for x in arr),)
+        # The stub marks input_type required; the native function defaults it (to F32), and
+        # the pinned proofs were made with that default.
+        return (tuple(ezkl.float_to_felt(float(x), scale) for x in arr),)  # type: ignore[call-arg]
 
-    def decode_outputs(self, felts) -> tuple[float, ...]:
+    def decode_outputs(self, felts: Sequence[str]) -> tuple[float, ...]:
         """Floats of the output field elements, by ``ezkl.felt_to_float`` at the output scale.
 
         Raises ValueError for a value that is not a canonical field element."""
@@ -144,7 +150,7 @@ class Circuit:
 
 
 @functools.lru_cache(maxsize=16)
-def _session(onnx_path: str):
+def _session(onnx_path: str) -> Any:  # onnxruntime.InferenceSession (onnxruntime ships no types)
     import onnxruntime
 
     options = onnxruntime.SessionOptions()

@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from execution_layer._keycache import DEFAULT_KEY_CACHE, ENV_VAR, default_key_cache, ensure_keys
+from execution_layer.circuit import Circuit
 from execution_layer.registry import CircuitRegistry, default_models_dir
 from execution_layer.types import ExecutionError
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _derive_one(circuit, cache: Path, bar: tqdm) -> None:
+def _derive_one(circuit: Circuit, cache: Path, bar: tqdm) -> None:
     """Ensure one circuit's key, reporting through ``bar`` (or plain lines when it is disabled)."""
     if bar.disable:
         path = ensure_keys(circuit, cache, progress=lambda line: print(line, flush=True))

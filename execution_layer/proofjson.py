@@ -8,12 +8,14 @@ verifier and can be edited freely, so they are never trusted or carried.
 
 from __future__ import annotations
 
+from typing import Any
+
 from execution_layer.types import Proof
 
 __all__ = ["proof_from_ezkl", "proof_to_ezkl"]
 
 
-def proof_from_ezkl(circuit_id: str, data: dict) -> Proof:
+def proof_from_ezkl(circuit_id: str, data: dict[str, Any]) -> Proof:
     """Build a Proof from a parsed ezkl proof JSON (``proof`` as a byte list or hex string)."""
     raw = data["proof"]
     if isinstance(raw, str):
@@ -24,7 +26,7 @@ def proof_from_ezkl(circuit_id: str, data: dict) -> Proof:
     return Proof(circuit_id=circuit_id, instances=instances, proof=proof)
 
 
-def proof_to_ezkl(proof: Proof) -> dict:
+def proof_to_ezkl(proof: Proof) -> dict[str, Any]:
     """The minimal ezkl proof JSON ezkl.verify accepts for ``proof``."""
     return {
         "instances": [list(column) for column in proof.instances],

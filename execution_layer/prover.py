@@ -61,8 +61,8 @@ class EzklProver:
         except ValueError as e:
             raise ProvingFailed(str(e)) from None
         pk = self.ensure_keys(circuit_id)
-        with tempfile.TemporaryDirectory(prefix="poi-prove-") as tmp:
-            tmp = Path(tmp)
+        with tempfile.TemporaryDirectory(prefix="poi-prove-") as tmp_name:
+            tmp = Path(tmp_name)
             data, witness, proof_file = tmp / "input.json", tmp / "witness.json", tmp / "proof.json"
             _ezkl.write_input(data, values)
             t0 = time.perf_counter()

@@ -71,10 +71,6 @@ class CircuitRegistry:
         except CircuitNotFound:
             return self.circuits[0]
 
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return tuple(c.id for c in self.circuits)
-
     def __iter__(self) -> Iterator[Circuit]:
         return iter(self.circuits)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from typing import Sequence
 
 import ezkl
 import numpy as np
+from numpy.typing import ArrayLike
 
 from execution_layer import _ezkl
 from execution_layer.circuit import Circuit
@@ -23,7 +25,7 @@ class _Rejected(ExecutionError):
     pass
 
 
-def _check(circuit: Circuit, proof: Proof, expected_inputs) -> tuple[float, ...]:
+def _check(circuit: Circuit, proof: Proof, expected_inputs: ArrayLike) -> tuple[float, ...]:
     if proof.circuit_id != circuit.id:
         raise _Rejected(f"proof is for circuit {proof.circuit_id!r}, expected {circuit.id!r} ({circuit.name})")
     flat = [v for column in proof.instances for v in column]
@@ -57,7 +59,7 @@ def _check(circuit: Circuit, proof: Proof, expected_inputs) -> tuple[float, ...]
     return circuit.decode_outputs(flat[circuit.num_inputs:])
 
 
-def verify(circuit: Circuit, proof: Proof, expected_inputs) -> Verdict:
+def verify(circuit: Circuit, proof: Proof, expected_inputs: ArrayLike) -> Verdict:
     """Check ``proof`` for ``circuit`` on the validator's ``expected_inputs``.
 
     Checks, in order: the proof's circuit id equals ``circuit.id``; the instance
@@ -83,7 +85,7 @@ def verify(circuit: Circuit, proof: Proof, expected_inputs) -> Verdict:
     return Verdict(accepted=True, reason=None, outputs=outputs, verify_s=time.perf_counter() - started)
 
 
-def fidelity(circuit: Circuit, inputs, outputs) -> float:
+def fidelity(circuit: Circuit, inputs: ArrayLike, outputs: Sequence[float]) -> float:
     """The largest |proof output - onnxruntime output| over the model's outputs for ``inputs``."""
     reference = circuit.run_onnx(inputs)
     got = np.asarray(outputs, dtype=np.float64).reshape(-1)

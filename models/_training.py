@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.metadata import METADATA, ModelMetadata
 from models.sampling import Sampler
+
+if TYPE_CHECKING:  # torch is imported when training, never by the daemons
+    from torch import nn
 
 __all__ = ["seed_everything", "fit", "accuracy", "export"]
 
@@ -26,7 +30,7 @@ def seed_everything(seed: int) -> None:
     torch.set_num_threads(1)
 
 
-def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int):
+def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int) -> nn.Module:
     """Train ``model`` with Adam and cross-entropy; deterministic for a seed."""
     import torch
 
@@ -47,7 +51,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: i
     return model
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     import torch
 
     with torch.no_grad():
@@ -55,7 +59,7 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def export(model, folder: Path, *, metadata: ModelMetadata, samples: np.ndarray) -> None:
+def export(model: nn.Module, folder: Path, *, metadata: ModelMetadata, samples: np.ndarray) -> None:
     """Write ``model.onnx`` (opset 17, legacy exporter), ``samples.npy`` and ``metadata.json``.
 
     ``metadata`` is the folder's own metadata.json with the measured

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models import _training
 from models.metadata import METADATA, ModelMetadata
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["main"]
 
@@ -30,7 +34,7 @@ _SEED = 7
 _CHANNELS = 2
 
 
-def _build_model():
+def _build_model() -> nn.Module:
     import torch.nn as nn
 
     return nn.Sequential(

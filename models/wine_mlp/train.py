@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models import _training
 from models.metadata import METADATA, ModelMetadata
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["main"]
 
@@ -29,7 +33,7 @@ _SEED = 11
 _HIDDEN = 16
 
 
-def _build_model():
+def _build_model() -> nn.Module:
     import torch.nn as nn
 
     return nn.Sequential(nn.Linear(13, _HIDDEN), nn.ReLU(), nn.Linear(_HIDDEN, 3))
@@ -48,7 +52,7 @@ def main(folder: Path = _FOLDER) -> None:
     )
     mean, std = x_train.mean(0), x_train.std(0)
 
-    def standardise(a):
+    def standardise(a: np.ndarray) -> np.ndarray:
         return np.clip((a - mean) / std, spec.low, spec.high).astype(np.float32)
 
     x_train, x_test = standardise(x_train), standardise(x_test)

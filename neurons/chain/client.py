@@ -74,7 +74,8 @@ async def connect(
             "(the daemons do so for --subtensor.network devnet)"
         )
     else:
-        pinned = [] if network == "local" or network.startswith("ws") else None
+        # Pinned to the one endpoint: a local node or a URL must not fall back to public ones.
+        pinned: list[str] | None = [] if network == "local" or network.startswith("ws") else None
         client = bt.Client(network, fallback_endpoints=pinned, archive_endpoints=pinned)
     try:
         await asyncio.wait_for(client.connect(), timeout)

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import bittensor as bt
 import numpy as np
 
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
@@ -40,6 +41,7 @@ from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
 from neurons.validating import scoring
 from neurons.validating.challenge import (
+    ChallengeCircuit,
     InputSampler,
     Outcome,
     ResponseRecord,
@@ -89,10 +91,10 @@ class Validator:
     def __init__(
         self,
         *,
-        wallet,
+        wallet: bt.Wallet,
         chain: ChainAccess,
         netuid: int,
-        circuits: Sequence,  # execution_layer.Circuit
+        circuits: Sequence[ChallengeCircuit],
         client: MinerClient,
         verify: VerifyFn,
         store: StateStore,
@@ -182,7 +184,7 @@ class Validator:
 
         limit = asyncio.Semaphore(self.concurrency)
 
-        async def one(neuron) -> ResponseRecord:
+        async def one(neuron: NeuronInfo) -> ResponseRecord:
             circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
             async with limit:
                 try:

@@ -41,7 +41,7 @@ def test_public_names_are_exported():
 
 
 def test_registry_lookups(registry):
-    assert len(registry) == 2 and set(registry.ids) == {c.id for c in registry}
+    assert len(registry) == 2 and len({c.id for c in registry}) == 2
     assert registry.default.name == "digits_cnn"
     digits = registry.by_name("digits_cnn")
     assert registry.get(digits.id) is digits
@@ -62,7 +62,7 @@ def test_circuits_and_registry_survive_pickling(registry):
 
 
 def test_a_copy_loads_with_the_same_ids(registry, models_copy):
-    assert CircuitRegistry.load(models_copy).ids == registry.ids
+    assert [c.id for c in CircuitRegistry.load(models_copy)] == [c.id for c in registry]
 
 
 @pytest.mark.parametrize("victim", ["model.onnx", "settings.json", "model.compiled", "vk.key", "samples.npy",
