@@ -157,6 +157,21 @@ async def _wait_for_axons(workdir: Path, procs: list[_Proc], uids: dict[str, int
         await asyncio.sleep(0.5)
 
 
+async def _wait_for_epoch(workdir: Path, validator_uid: int, timeout: float) -> None:
+    """Wait until an epoch has run since the validator's last weights (at most a tempo of
+    blocks), so the incentive the table shows is the one those weights earn."""
+    from neurons.devnet import admin
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = (await admin.metagraph(_NETUID, state=workdir / "chain.sqlite")).view
+        me = view.by_uid(validator_uid)
+        if me is None or not me.last_update or view.block >= me.last_update + view.tempo:
+            return
+        await asyncio.sleep(0.5)
+    log.warning("no epoch within %.0fs of the last weights: the incentive shown may predate them", timeout)
+
+
 def _read_reports(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -283,6 +298,8 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
                     raise LocalnetError(f"{p.name} exited with code {p.popen.returncode}:\n{p.tail()}")
         if not stop.is_set() and validator.popen.returncode != 0:
             raise LocalnetError(f"the validator exited with code {validator.popen.returncode}:\n{validator.tail()}")
+        if not stop.is_set():
+            await _wait_for_epoch(workdir, uids[_VALIDATOR], timeout=30.0)
         text, verified = await _table(workdir, uids, _read_reports(reports_path))
         print("\n" + text + "\n", flush=True)
         print(f"logs: {workdir / 'logs'}   devnet: python -m neurons.devnet --state "
