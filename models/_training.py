@@ -5,9 +5,10 @@ Only model authors run these (torch is needed); the product path never does.
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from models.sampling import Sampler
 if TYPE_CHECKING:  # torch is imported when training, never by the daemons
     from torch import nn
 
-__all__ = ["seed_everything", "fit", "accuracy", "export"]
+__all__ = ["seed_everything", "fit", "accuracy", "export", "run_cli"]
 
 
 def seed_everything(seed: int) -> None:
@@ -83,3 +84,23 @@ def export(model: nn.Module, folder: Path, *, metadata: ModelMetadata, samples: 
     )
     np.save(folder / "samples.npy", np.asarray(samples, dtype=np.float32))
     metadata.write(folder / METADATA)
+
+
+def run_cli(train: Callable[[Path], None], folder: Path, doc: str | None, argv: list[str] | None = None) -> None:
+    """A model's ``train.py`` command line: ``--help``, and ``--folder`` to write elsewhere.
+
+    Training writes model.onnx, samples.npy and metadata.json: into the shipped folder
+    that is a new model (the float weights differ from one CPU to another), whose
+    circuit must then be rebuilt and pinned again.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m models.{folder.name}.train", description=(doc or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--folder", type=Path, default=folder,
+        help="model folder to write model.onnx, samples.npy and metadata.json into (it must hold "
+        "metadata.json); writing the shipped folder replaces the model, so rebuild its circuit "
+        "afterwards with python -m execution_layer.build",
+    )
+    train(parser.parse_args(argv).folder)

@@ -63,4 +63,4 @@ def main(folder: Path = _FOLDER) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _training.run_cli(main, _FOLDER, __doc__)

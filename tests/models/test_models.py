@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import onnx
@@ -11,6 +12,7 @@ import pytest
 from execution_layer import default_models_dir
 from models.metadata import InputSpec, ModelError, ModelMetadata
 from models.sampling import Sampler
+from tests.support.paths import PYTHON, REPO_ROOT
 
 MODELS = default_models_dir()
 NAMES = ["digits_cnn", "wine_mlp"]
@@ -118,3 +120,32 @@ def test_a_sampler_keeps_its_own_read_only_copy_of_the_pool():
     sampler = Sampler(SPEC, pool)
     pool[:] = 0.9
     assert not sampler.samples.any() and not sampler.samples.flags.writeable
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_help_prints_usage_and_writes_nothing(name, tmp_path):
+    """``--help`` must not retrain: training rewrites the model folder (and so its circuit).
+    Run on a copy of models/, so a regression cannot overwrite the shipped model."""
+    import shutil
+
+    shutil.copytree(REPO_ROOT / "models", tmp_path / "models")
+    folder = tmp_path / "models" / name
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    done = subprocess.run([PYTHON, "-m", f"models.{name}.train", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "--folder" in done.stdout and "accuracy" not in done.stdout
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_training_writes_into_the_folder_it_is_given(tmp_path):
+    """``--folder`` trains into a copy: the model, the samples and the measured accuracy land there."""
+    import shutil
+
+    copy = tmp_path / "wine_mlp"
+    shutil.copytree(REPO_ROOT / "models" / "wine_mlp", copy)
+    (copy / "model.onnx").unlink()
+    done = subprocess.run([PYTHON, "-m", "models.wine_mlp.train", "--folder", str(copy)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (copy / "model.onnx").stat().st_size > 0 and "held-out accuracy" in done.stdout
+    assert ModelMetadata.read(copy / "metadata.json").held_out_accuracy > 0.9
