@@ -136,7 +136,7 @@ def measure(root: Path, rounds: int, miner_cores: set[int] | None) -> dict:
     axon, relay_port = free_port(), free_port()
     relay = CountingRelay(relay_port, axon)
     started = time.monotonic()
-    miner = Neuron("neurons/miner.py", [*net.chain_args(), "--wallet.name", "m1", "--axon.port", str(axon),
+    miner = Neuron.script("neurons/miner.py", [*net.chain_args(), "--wallet.name", "m1", "--axon.port", str(axon),
                                         "--keys.cache", str(keys), "--axon.external_port", str(relay_port)],
                    log=root / "miner.log", env=env)
     miner_sampler = Sampler(miner.proc.pid)
@@ -148,7 +148,7 @@ def measure(root: Path, rounds: int, miner_cores: set[int] | None) -> dict:
         if miner_cores:
             for pid in process_tree(miner.proc.pid):
                 os.sched_setaffinity(pid, miner_cores)
-        validator = Neuron("neurons/validator.py", [*net.chain_args(), "--wallet.name", "val",
+        validator = Neuron.script("neurons/validator.py", [*net.chain_args(), "--wallet.name", "val",
                                                     "--validator.round_interval", "0", "--state.dir", str(root / "vstate")],
                            log=root / "validator.log", env=env)
         validator_sampler = Sampler(validator.proc.pid)

@@ -99,15 +99,24 @@ def neuron_env(root: Path) -> dict[str, str]:
 
 
 class Neuron:
-    """One entry-script process (``script`` relative to the repository), its output in ``log``."""
+    """One long-running process (an entry script), its stdout and stderr in ``log``.
 
-    def __init__(self, script: str, args: list[str], *, log: Path, env: dict[str, str]) -> None:
+    It runs in its own session, so a signal to its process group reaches its
+    workers too, as a terminal's Ctrl-C does. The benchmarks and the test suite
+    both run neurons through this class.
+    """
+
+    def __init__(self, argv: list[str], *, log: Path, env: dict[str, str], cwd: Path = REPO) -> None:
         self.log = log
         self._out = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, script, *args], cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
         )
+
+    @classmethod
+    def script(cls, script: str, args: list[str], *, log: Path, env: dict[str, str]) -> Neuron:
+        """``script`` (relative to the repository) run by this interpreter with ``args``."""
+        return cls([sys.executable, script, *args], log=log, env=env)
 
     def text(self) -> str:
         return self.log.read_text()
@@ -120,20 +129,25 @@ class Neuron:
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"exited ({self.proc.returncode}) before {what}:\n{self.text()}")
-            time.sleep(0.2)
+            time.sleep(0.1)
         raise RuntimeError(f"no {what} within {timeout:.0f}s:\n{self.text()}")
 
     def wait_for_line(self, fragment: str, timeout: float = 90.0) -> None:
         self.wait_for(repr(fragment), lambda: fragment in self.text(), timeout)
 
-    def stop(self, timeout: float = 40.0) -> int:
-        """SIGINT to the whole process group, as Ctrl-C and pm2 send it; SIGKILL only if it hangs.
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 40.0) -> int:
+        """Send ``sig`` and return the exit code; SIGKILL the group only if it outlives ``timeout``.
 
-        Returns the exit code.
+        SIGINT goes to the whole process group, as Ctrl-C and pm2 send it (the
+        workers ignore it); any other signal goes to the process alone, as
+        ``kill PID`` sends it. Never raises for a process that already exited.
         """
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):  # it may exit meanwhile
-                os.killpg(self.proc.pid, signal.SIGINT)
+                if sig == signal.SIGINT:
+                    os.killpg(self.proc.pid, sig)
+                else:
+                    self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
