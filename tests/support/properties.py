@@ -7,6 +7,7 @@ from hypothesis import settings
 __all__ = ["PROPERTY"]
 
 # derandomize: the same examples on every run, so CI and a mutation run see one verdict, not a
-# seed's; database=None: nothing written into the checkout; deadline=None: the machine is
-# shared and a slow example is not a failing one.
+# seed's; database=None: no failing examples replayed from an earlier run (hypothesis still keeps
+# a cache in .hypothesis/, which ignores itself for git); deadline=None: the machine is shared and
+# a slow example is not a failing one.
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=200)
