@@ -14,7 +14,8 @@
 - ``devnet``: ``make_devnet`` (the one devnet builder), ``StepClock``, SDK ``register``/``stake``,
   ``CountingSubstrate`` (what a caller reads from the chain);
 - ``processes``: entry scripts as subprocesses (``isolated_env``, ``run``, ``Neuron``);
-- ``prometheus``, ``wandb_runs``: reading what a running neuron exports.
+- ``prometheus``, ``wandb_runs``: reading what a running neuron exports;
+- ``properties``: ``PROPERTY``, the hypothesis settings every property test uses.
 
 The shared fixtures are defined once, in ``tests/conftest.py``.
 """

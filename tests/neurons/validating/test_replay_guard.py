@@ -6,9 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from execution_layer.types import Proof
 from neurons.validating.replay_guard import InputsExhausted, ReplayGuard
+from tests.support.properties import PROPERTY
 
 
 class Clock:
@@ -63,6 +66,29 @@ def test_fresh_input_skips_repeats_from_the_generator(clock):
     assert g.fresh_input("c", lambda: next(values)) == [2.0]
 
 
+def test_the_same_values_as_ints_or_float32_are_the_same_input(clock):
+    """Inputs are keyed by their float64 values: another dtype is not another input."""
+    g = ReplayGuard(clock=clock)
+    assert g.claim_input("c", [1, 2])
+    assert not g.claim_input("c", [1.0, 2.0])
+    assert g.claim_input("c", np.array([0.5, 0.25], dtype=np.float32))  # both exact in float32
+    assert not g.claim_input("c", [0.5, 0.25])
+
+
+def test_fresh_input_tries_eight_times_by_default(clock):
+    g = ReplayGuard(clock=clock)
+    g.claim_input("c", [3.0])
+    calls = []
+
+    def stuck():
+        calls.append(None)
+        return [3.0]
+
+    with pytest.raises(InputsExhausted):
+        g.fresh_input("c", stuck)
+    assert len(calls) == 8
+
+
 def test_fresh_input_gives_up_on_a_generator_without_entropy(clock):
     g = ReplayGuard(clock=clock)
     g.fresh_input("c", lambda: [3.0])
@@ -79,6 +105,69 @@ def test_entries_expire_after_the_window(clock):
     clock.now += 2.0  # first sighting 61 s ago: expired (a refused repeat does not renew it)
     assert g.admit_proof(proof(b"old"))
     assert g.claim_input("c", [1.0])
+
+
+def test_an_entry_is_forgotten_exactly_window_s_after_it_was_first_seen(clock):
+    g = ReplayGuard(window_s=60.0, clock=clock)
+    g.admit_proof(proof(b"old"))
+    g.claim_input("c", [1.0])
+    clock.now += 60.0
+    assert g.admit_proof(proof(b"old"))
+    assert g.claim_input("c", [1.0])
+
+
+def test_default_window_is_six_hours(clock):
+    g = ReplayGuard(clock=clock)
+    g.admit_proof(proof(b"p"))
+    clock.now += 6 * 3600.0 - 1.0
+    assert not g.admit_proof(proof(b"p"))
+    clock.now += 1.0
+    assert g.admit_proof(proof(b"p"))
+
+
+def test_default_bound_is_100_000_entries(clock):
+    g = ReplayGuard(clock=clock)
+    for i in range(100_001):
+        g.admit_proof(proof(i.to_bytes(4, "big")))
+    assert not g.admit_proof(proof((1).to_bytes(4, "big")))  # the oldest still remembered
+    assert g.admit_proof(proof((0).to_bytes(4, "big")))  # the one pushed out
+
+
+def test_a_sub_second_window_and_a_single_entry_are_valid_bounds(clock):
+    g = ReplayGuard(window_s=0.5, max_entries=1, clock=clock)
+    assert g.admit_proof(proof(b"a"))
+    assert not g.admit_proof(proof(b"a"))
+    assert g.admit_proof(proof(b"b"))  # pushes "a" out: room for one
+    assert g.admit_proof(proof(b"a"))
+    clock.now += 0.5
+    assert g.admit_proof(proof(b"b"))  # "b" was pushed out; now "a" has expired too
+    clock.now += 0.5
+    assert g.admit_proof(proof(b"a"))
+
+
+@PROPERTY
+@given(
+    window_s=st.integers(1, 20),
+    max_entries=st.integers(1, 5),
+    steps=st.lists(st.tuples(st.integers(0, 10), st.integers(0, 7)), max_size=60),
+)
+def test_a_proof_is_refused_exactly_while_remembered(window_s, max_entries, steps):
+    """The contract, stated plainly: bytes are refused iff their last admission was less than
+    ``window_s`` ago and fewer than ``max_entries`` admissions came after it."""
+    clock = Clock()
+    g = ReplayGuard(window_s=float(window_s), max_entries=max_entries, clock=clock)
+    admitted: list[tuple[int, float]] = []  # (key, when), oldest first
+    for advance, key in steps:
+        clock.now += advance
+        last = max((i for i, (k, _) in enumerate(admitted) if k == key), default=None)
+        remembered = (
+            last is not None
+            and clock.now - admitted[last][1] < window_s
+            and len(admitted) - 1 - last < max_entries
+        )
+        assert g.admit_proof(proof(bytes([key]))) is not remembered
+        if not remembered:
+            admitted.append((key, clock.now))
 
 
 def test_memory_is_bounded_oldest_first(clock):

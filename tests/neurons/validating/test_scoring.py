@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 
 import bittensor as bt
+import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from neurons.validating.scoring import (
     CircuitStats,
@@ -23,6 +26,7 @@ from neurons.validating.scoring import (
     update_averages,
     weights_intent,
 )
+from tests.support.properties import PROPERTY
 
 CFG = ScoringConfig()
 
@@ -131,6 +135,35 @@ def test_window_is_bounded():
     assert s.times[-1] == pytest.approx((CFG.window + 49) / 1000)
 
 
+def test_fastest_and_slowest_are_interpolated_quantiles_whatever_the_order():
+    """0..10 s in any order: the 5th percentile is 0.5 s, the 95th 9.5 s (between two samples)."""
+    s = CircuitStats(times=(7.0, 2.0, 10.0, 0.0, 5.0, 1.0, 9.0, 3.0, 8.0, 4.0, 6.0))
+    assert s.fastest(CFG) == pytest.approx(0.5)
+    assert s.slowest(CFG) == pytest.approx(9.5)
+
+
+def test_quantiles_at_the_ends_are_the_window_minimum_and_maximum():
+    cfg = ScoringConfig(fast_quantile=0.0, slow_quantile=1.0)
+    s = CircuitStats(times=(3.0, 1.0, 2.0))
+    assert (s.fastest(cfg), s.slowest(cfg)) == (1.0, 3.0)
+
+
+_QUANTILE = st.floats(0.0, 1.0)
+
+
+@PROPERTY
+@given(
+    times=st.lists(st.floats(0.0, 1e4), min_size=CFG.min_samples, max_size=CFG.window),
+    qs=st.tuples(_QUANTILE, _QUANTILE).filter(lambda q: q[0] < q[1]),
+)
+@example(times=[0.0, 1.0, 2.0], qs=(0.0, 1.0))
+def test_fastest_and_slowest_are_numpys_linear_quantiles(times, qs):
+    cfg = ScoringConfig(fast_quantile=qs[0], slow_quantile=qs[1])
+    s = CircuitStats(times=tuple(times))
+    assert s.fastest(cfg) == pytest.approx(float(np.quantile(times, qs[0])), rel=1e-9, abs=1e-9)
+    assert s.slowest(cfg) == pytest.approx(float(np.quantile(times, qs[1])), rel=1e-9, abs=1e-9)
+
+
 # --- proof size ----------------------------------------------------------------------------
 
 
@@ -151,6 +184,37 @@ def test_size_minimum_only_decreases_and_only_from_valid_proofs():
 
 def test_size_component_without_known_minimum_is_one():
     assert size_component(1234, CircuitStats()) == 1.0
+
+
+def test_empty_proof_earns_no_size_credit_with_or_without_a_known_minimum():
+    assert size_component(0, CircuitStats()) == 0.0
+    assert size_component(0, HISTORY) == 0.0
+
+
+def test_a_one_byte_proof_at_the_minimum_earns_full_size_credit():
+    assert size_component(1, CircuitStats(min_proof_bytes=1)) == 1.0
+
+
+def test_proof_smaller_than_the_known_minimum_earns_full_size_credit_not_more():
+    assert size_component(500, HISTORY) == 1.0  # HISTORY's minimum is 1000 bytes
+    assert response_score(resp(t=1.0, size=500), HISTORY, CFG) == pytest.approx(1.0)
+
+
+@PROPERTY
+@given(
+    t=st.floats(0.0, 12.0),  # the timeout is 10 s: some are late
+    size=st.integers(1, 4000),
+    verified=st.booleans(),
+    history=st.lists(st.floats(0.0, 10.0), max_size=CFG.window),
+    min_size=st.none() | st.integers(1, 4000),
+)
+def test_every_response_scores_within_zero_and_one_and_only_valid_ones_above_zero(
+    t, size, verified, history, min_size
+):
+    response = Response(0, "c", verified, t, size, timeout_s=10.0)
+    score = response_score(response, CircuitStats(tuple(history), min_size), CFG)
+    assert 0.0 <= score <= 1.0
+    assert (score > 0.0) == response.valid
 
 
 # --- a round -------------------------------------------------------------------------------
@@ -227,6 +291,23 @@ def test_repeated_failures_drain_the_average_quicker_than_successes_fill_it():
     assert rounds_to_fall < rounds_to_rise
 
 
+def test_average_steps_rise_alpha_up_and_fall_alpha_down_of_the_way_to_the_score():
+    assert update_average(0.5, 1.0, CFG) == pytest.approx(0.5 + 0.1 * 0.5)
+    assert update_average(0.5, 0.0, CFG) == pytest.approx(0.5 - 0.3 * 0.5)
+    assert update_average(0.4, 0.4, CFG) == 0.4
+
+
+@PROPERTY
+@given(previous=st.floats(0.0, 1.0), score=st.floats(0.0, 1.0))
+def test_average_moves_towards_the_score_and_never_past_it(previous, score):
+    new = update_average(previous, score, CFG)
+    assert min(previous, score) <= new <= max(previous, score)
+
+
+def test_update_averages_steps_from_the_uids_own_previous_average():
+    assert update_averages({1: 0.6, 2: 0.6}, {1: 1.0, 2: 0.0}, CFG) == pytest.approx({1: 0.64, 2: 0.42})
+
+
 def test_update_averages_new_uid_starts_from_zero_and_unscored_uids_keep_theirs():
     out = update_averages({1: 0.6}, {2: 1.0}, CFG)
     assert out[1] == 0.6
@@ -272,6 +353,25 @@ def test_weights_intent_leaves_out_non_positive_and_non_finite_scores_and_sums_t
     assert intent.weights == pytest.approx([0.25, 0.75])
 
 
+# What the validator passes: averages in [0, 1], plus the junk the filter is there for.
+_AVERAGE_OR_JUNK = st.floats(0.0, 1.0) | st.sampled_from(
+    [-1.0, -0.0, float("nan"), float("inf"), -float("inf")]
+)
+
+
+@PROPERTY
+@given(scores=st.dictionaries(st.integers(0, 255), _AVERAGE_OR_JUNK))
+def test_normalized_weights_keep_positive_finite_scores_ascending_in_proportion(scores):
+    kept = {uid: s for uid, s in scores.items() if math.isfinite(s) and s > 0.0}
+    w = normalized_weights(scores)
+    assert list(w) == sorted(kept)
+    if kept:
+        assert math.fsum(w.values()) == pytest.approx(1.0)
+        top = max(kept, key=kept.get)
+        for uid, score in kept.items():  # each weight in proportion to its score
+            assert w[uid] * kept[top] == pytest.approx(w[top] * score, rel=1e-9)
+
+
 # --- reconcile -----------------------------------------------------------------------------
 
 
@@ -298,17 +398,61 @@ def test_average_without_a_recorded_hotkey_is_not_trusted():
 # --- config --------------------------------------------------------------------------------
 
 
+def _config_id(kwargs: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in kwargs.items()) or "defaults"
+
+
+def test_default_constants_are_the_documented_ones():
+    """docs/scoring.md argues for exactly these; changing one is a change of the reward."""
+    cfg = ScoringConfig()
+    assert (cfg.w_time, cfg.w_size, cfg.time_floor, cfg.neutral_time) == (0.8, 0.2, 0.1, 0.5)
+    assert (cfg.min_samples, cfg.window, cfg.fast_quantile, cfg.slow_quantile) == (3, 128, 0.05, 0.95)
+    assert (cfg.min_span_s, cfg.rise_alpha, cfg.fall_alpha) == (0.05, 0.1, 0.3)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"w_time": 1.0, "w_size": 0.0},
+        {"w_time": 0.0, "w_size": 1.0},
+        {"time_floor": 0.0, "neutral_time": 0.0},
+        {"time_floor": 1.0, "neutral_time": 1.0},
+        {"fast_quantile": 0.0, "slow_quantile": 1.0},
+        {"rise_alpha": 1.0, "fall_alpha": 1.0},
+        {"min_samples": 2, "window": 2},
+        {"min_span_s": 0.001},
+    ],
+    ids=_config_id,
+)
+def test_config_at_the_edges_of_each_range_is_accepted(kwargs):
+    cfg = ScoringConfig(**kwargs)
+    assert all(getattr(cfg, k) == v for k, v in kwargs.items())
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"w_time": 0.9, "w_size": 0.2},
+        {"w_time": 1.2, "w_size": -0.2},
+        {"w_time": -0.2, "w_size": 1.2},
         {"time_floor": 1.5},
+        {"time_floor": -0.1},
+        {"neutral_time": 1.01},
+        {"fast_quantile": -0.1},
+        {"slow_quantile": 1.1},
         {"fast_quantile": 0.9, "slow_quantile": 0.1},
+        {"fast_quantile": 0.5, "slow_quantile": 0.5},
         {"rise_alpha": 0.0},
+        {"rise_alpha": 1.5},
+        {"fall_alpha": 0.0},
+        {"fall_alpha": 1.5},
         {"min_samples": 1},
         {"window": 4, "min_samples": 8},
         {"min_span_s": 0.0},
+        {"min_span_s": -1.0},
     ],
+    ids=_config_id,
 )
 def test_bad_config_is_refused(kwargs):
     with pytest.raises(ValueError):
