@@ -56,11 +56,11 @@ from starlette.responses import Response
 from execution_layer.types import ExecutionError, ProveResult
 from neurons.mining.guard import (
     BODY_TIMEOUT_S,
+    Admitted,
     CallerPolicy,
     GuardRejected,
     MetagraphSource,
     RequestGuard,
-    claimed_nonce,
     sign_response,
 )
 from neurons.shared.nonces import NonceClock
@@ -255,52 +255,47 @@ def build_miner_app(
         lambda: hooks.queue_depth(admission.running, admission.waiting),
     )
 
-    def respond(
-        request: Request, route: str, message: BaseModel, *, receiver: str | None = None
-    ) -> Response:
-        """``message`` as the answer, signed for ``receiver`` (an admitted caller) if given."""
+    def respond(route: str, message: BaseModel, *, to: Admitted | None = None) -> Response:
+        """``message`` as the answer; signed for ``to`` (an admitted caller) if given, bound to
+        the nonce the guard verified."""
         status = message.code.http_status if isinstance(message, ErrorResponse) else 200
         body = encode(message)
         headers = {}
-        if receiver is not None:
+        if to is not None:
             headers = sign_response(
                 signer,
                 route=route,
-                request_nonce=claimed_nonce(request.headers),
+                request_nonce=to.nonce,
                 body=body,
-                receiver=receiver,
+                receiver=to.hotkey,
                 nonce_ns=nonces(),
             )
         outcome = message.code.value if isinstance(message, ErrorResponse) else "ok"
         hooks.request_finished(route if route in _ROUTES else "other", outcome, status)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
-    def refuse(
-        request: Request, route: str, code: ErrorCode, message: str, *, receiver: str | None = None
-    ) -> Response:
-        return respond(
-            request, route, ErrorResponse(code=code, message=message[:500]), receiver=receiver
-        )
+    def refuse(route: str, code: ErrorCode, message: str, *, to: Admitted | None = None) -> Response:
+        return respond(route, ErrorResponse(code=code, message=message[:500]), to=to)
 
     async def capabilities_route(request: Request) -> Response:
         try:
             admitted = await guard.admit(request)
         except GuardRejected as exc:
-            return refuse(request, ROUTE_CAPABILITIES, exc.code, str(exc))
-        return respond(request, ROUTE_CAPABILITIES, capabilities, receiver=admitted.hotkey)
+            return refuse(ROUTE_CAPABILITIES, exc.code, str(exc))
+        return respond(ROUTE_CAPABILITIES, capabilities, to=admitted)
 
     async def prove_route(request: Request) -> Response:
         try:
             admitted = await guard.admit(request)
         except GuardRejected as exc:
-            return refuse(request, ROUTE_PROVE, exc.code, str(exc))
+            return refuse(ROUTE_PROVE, exc.code, str(exc))
         try:
             # The log names the caller as operators read the metagraph: uid, then hotkey.
             caller = f"uid {admitted.neuron.uid} {admitted.hotkey[:10]}"
             response = await _serve_proof(admitted.body, admitted.hotkey, caller)
         except _Refused as exc:
-            return refuse(request, ROUTE_PROVE, exc.code, str(exc), receiver=admitted.hotkey)
-        return respond(request, ROUTE_PROVE, response, receiver=admitted.hotkey)
+            return refuse(ROUTE_PROVE, exc.code, str(exc), to=admitted)
+        return respond(ROUTE_PROVE, response, to=admitted)
 
     async def _serve_proof(body: bytes, hotkey: str, caller: str) -> ProofResponse:
         try:
@@ -370,11 +365,11 @@ def build_miner_app(
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
             status, ErrorCode.INTERNAL
         )
-        return refuse(request, request.url.path, code, f"{request.method} {request.url.path}")
+        return refuse(request.url.path, code, f"{request.method} {request.url.path}")
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-        return refuse(request, request.url.path, ErrorCode.INTERNAL, "internal error")
+        return refuse(request.url.path, ErrorCode.INTERNAL, "internal error")
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_route(ROUTE_PROVE, prove_route, methods=["POST"])

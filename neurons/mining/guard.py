@@ -153,7 +153,11 @@ class CallerPolicy:
 
 @dataclass(frozen=True)
 class Admitted:
-    """A request that passed every check: who sent it, and its raw body (unparsed)."""
+    """A request that passed every check: who sent it, and its raw body (unparsed).
+
+    ``nonce`` is the request's verified nonce header as sent ("" if too long to
+    echo); the answer's signature is bound to it.
+    """
 
     hotkey: str
     nonce: str

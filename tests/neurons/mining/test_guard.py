@@ -23,6 +23,8 @@ from neurons.mining.guard import (
     GuardRejected,
     PolicyUnavailable,
     RequestGuard,
+    claimed_hotkey,
+    claimed_nonce,
     sign_response,
 )
 from neurons.shared.nonces import NonceClock
@@ -85,6 +87,36 @@ async def test_query_string_is_part_of_the_signed_target(cast):
     assert (await app.post(b"{}", headers, path=PATH + "?x=1")).status_code == 200
     headers = signed(cast.validator, hotkey_of(cast.miner), path=PATH)
     assert (await app.post(b"{}", headers, path=PATH + "?x=1")).status_code == 401
+
+
+async def test_the_signature_covers_the_target_as_sent_not_as_decoded(cast):
+    """A percent-encoded target (``/ech%6F`` routes to ``/echo``) is checked byte for byte:
+    signed as sent it is admitted; a signature over the decoded path does not carry over."""
+    app = Guarded(cast)
+    encoded = "/ech%6F"
+    headers = signed(cast.validator, hotkey_of(cast.miner), path=encoded)
+    assert (await app.post(b"{}", headers, path=encoded)).status_code == 200
+    headers = signed(cast.validator, hotkey_of(cast.miner), path=PATH)
+    assert (await app.post(b"{}", headers, path=encoded)).status_code == 401
+    assert len(app.handled) == 1
+
+
+async def test_a_server_that_gives_no_raw_path_is_checked_on_the_path(cast):
+    """``raw_path`` is optional in ASGI (some adapters send None): the guard falls back to
+    ``path`` instead of failing."""
+    app = Guarded(cast)
+    done = False
+
+    async def receive():
+        nonlocal done
+        if done:
+            await asyncio.Event().wait()
+        done = True
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    headers = signed(cast.validator, hotkey_of(cast.miner))
+    assert await _call_asgi(app.app, _scope(headers, raw_path=None), receive) == 200
+    assert app.handled == [b"{}"]
 
 
 def _unsigned(cast):
@@ -186,6 +218,23 @@ async def test_body_over_limit_without_content_length_is_413(cast):
     assert resp.status_code == 413 and app.handled == []
 
 
+async def test_a_body_of_exactly_the_byte_limit_is_admitted_declared_or_streamed(cast):
+    """The limit is inclusive, with a ``Content-Length`` and for a chunked body without one."""
+    app = Guarded(cast, max_body_bytes=10)
+    body = b'{"a":"12"}'
+    assert len(body) == 10
+    headers = signed(cast.validator, hotkey_of(cast.miner), body=body)
+    assert (await app.post(body, headers)).status_code == 200
+
+    async def chunks():
+        yield body[:4]
+        yield body[4:]
+
+    headers = signed(cast.validator, hotkey_of(cast.miner), body=body)
+    assert (await app.client.post(PATH, content=chunks(), headers=headers)).status_code == 200
+    assert app.handled == [body, body]
+
+
 async def test_metagraph_failure_fails_closed_with_503(cast):
     def broken():
         raise RuntimeError("chain down")
@@ -207,6 +256,39 @@ async def test_injected_clock_drives_freshness(cast):
     """With the server clock an hour ahead, a request signed now is stale."""
     app = Guarded(cast, clock=lambda: time.time() + 3600)
     assert (await app.post(b"{}", signed(cast.validator, hotkey_of(cast.miner)))).status_code == 401
+
+
+NOW = 1_700_000_000.0  # a fixed server clock, unix seconds
+
+
+@pytest.mark.parametrize(
+    "age_s, status",
+    [(9.5, 200), (10.5, 401), (-1.5, 200), (-2.5, 401)],
+    ids=["just-fresh", "just-stale", "slightly-ahead", "too-far-ahead"],
+)
+async def test_the_default_freshness_window_is_measured_on_the_injected_clock(cast, age_s, status):
+    """Signed at most 10 s before the server's clock, or 2 s after it, to the nanosecond."""
+    app = Guarded(cast, clock=lambda: NOW)
+    nonce_ns = int(NOW * 1e9) - int(age_s * 1e9)
+    headers = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=nonce_ns)
+    assert (await app.post(b"{}", headers)).status_code == status
+
+
+@pytest.mark.parametrize(
+    "max_age, allowed_skew, age_s",
+    [(100.0, 2.0, 90.0), (40.0, 30.0, -25.0)],
+    ids=["long-max-age", "wide-skew"],
+)
+async def test_a_wider_freshness_window_admits_inside_it_and_still_refuses_replays(
+    cast, max_age, allowed_skew, age_s
+):
+    """``max_age``/``allowed_skew`` reach the signature check, and the default nonce store
+    keeps nonces for the whole window (the SDK refuses a store too short for it)."""
+    app = Guarded(cast, max_age=max_age, allowed_skew=allowed_skew)
+    nonce_ns = time.time_ns() - int(age_s * 1e9)
+    headers = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=nonce_ns)
+    assert (await app.post(b"{}", headers)).status_code == 200
+    assert (await app.post(b"{}", headers)).status_code == 401
 
 
 class RecordingNonces:
@@ -235,21 +317,31 @@ async def call_with_stalled_body(app, headers: dict[str, str]) -> tuple[int | No
         asked += 1
         await asyncio.Event().wait()  # the sender stalls forever
 
-    sent: list[dict] = []
+    return await _call_asgi(app, _scope(headers), receive), asked
 
-    async def send(message):
-        sent.append(message)
 
+def _scope(headers: dict[str, str], **fields) -> dict:
+    """An HTTP scope for ``POST PATH`` as an ASGI server would build it, ``fields`` overriding."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"",
         "root_path": "", "server": ("m", 80), "client": ("127.0.0.1", 1),
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
+    return {**scope, **fields}
+
+
+async def _call_asgi(app, scope: dict, receive) -> int | None:
+    """Drive ``app`` over ASGI (bounded at 5 s); the status it answered, if any."""
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
     async with asyncio.timeout(5):
         await app(scope, receive, send)
     starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
-    return (starts[0] if starts else None), asked
+    return starts[0] if starts else None
 
 
 async def test_a_body_that_never_arrives_is_408_after_the_body_timeout(cast):
@@ -275,6 +367,26 @@ async def test_refused_claimed_hotkeys_cost_no_body_read_signature_or_nonce(cast
 async def test_no_claimed_hotkey_is_401_before_the_body_is_read(cast):
     app = Guarded(cast)
     assert await call_with_stalled_body(app.app, {}) == (401, 0)
+
+
+@pytest.mark.parametrize(
+    "claim, status", [("", 401), ("5" * 65, 401), ("5" * 64, 403)], ids=["empty", "65-chars", "64-chars"]
+)
+async def test_an_empty_or_overlong_claimed_hotkey_is_401_before_the_body_is_read(cast, claim, status):
+    """Up to 64 characters a claim goes to the policy (403 for an unknown hotkey); longer or
+    empty is malformed (401). Neither reads the body."""
+    headers = signed(cast.validator, hotkey_of(cast.miner))
+    headers["X-Bittensor-Hotkey"] = claim
+    assert await call_with_stalled_body(Guarded(cast).app, headers) == (status, 0)
+
+
+async def test_a_permitted_caller_without_a_nonce_header_is_401(cast):
+    app = Guarded(cast)
+    headers = signed(cast.validator, hotkey_of(cast.miner))
+    del headers["X-Bittensor-Nonce"]
+    resp = await app.post(b"{}", headers)
+    assert resp.status_code == 401 and resp.json() == {"code": "unauthenticated"}
+    assert app.handled == []
 
 
 async def test_a_permitted_callers_signature_reaches_the_nonce_store(cast):
@@ -344,3 +456,26 @@ def test_response_signature_rejects_any_change(cast, change):
             nonce=43 if change == "nonce" else 42,
             route="/v1/capabilities" if change == "route" else "/v1/prove",
         )
+
+
+@pytest.mark.parametrize(
+    "read, name", [(claimed_hotkey, "X-Bittensor-Hotkey"), (claimed_nonce, "X-Bittensor-Nonce")]
+)
+def test_claimed_headers_are_echoed_up_to_64_chars_from_any_mapping(read, name):
+    """Read as sent or lower-cased (a plain dict is case-sensitive); empty, absent or longer
+    than 64 characters is no claim, so nothing unbounded is echoed into a signature."""
+    value = "1" * 64
+    assert read({name: value}) == value
+    assert read({name.lower(): value}) == value
+    assert read({name: value + "1"}) is None
+    assert read({name: ""}) is None
+    assert read({}) is None
+
+
+def test_response_signature_carries_the_nonce_it_is_given(cast):
+    """The app passes its ``NonceClock``: the injected clock, not the wall clock, dates answers."""
+    headers = sign_response(
+        cast.miner, route="/v1/prove", request_nonce="42", body=b"{}",
+        receiver=hotkey_of(cast.validator), nonce_ns=123_456_789,
+    )
+    assert headers["X-Bittensor-Nonce"] == "123456789"
