@@ -29,6 +29,7 @@ from typing import Any
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from neurons.chain import MetagraphView  # noqa: E402
 from neurons.shared.config import localnet_parser  # noqa: E402
 from neurons.shared.daemon import repo_root  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
@@ -227,9 +228,23 @@ async def _table(workdir: Path, uids: dict[str, int], reports: list[dict[str, An
     lines += [
         "",
         f"weights on chain (validator uid {uids[_VALIDATOR]}, block {chain.view.block}): {row}",
-        f"miner incentive after the devnet epoch: {incentive}",
+        f"miner incentive after the devnet epoch ({_weights_origin(chain.view, uids[_VALIDATOR], reports)}): "
+        f"{incentive}",
     ]
     return "\n".join(lines), verified
+
+
+def _weights_origin(view: MetagraphView, validator_uid: int, reports: list[dict[str, Any]]) -> str:
+    """Which round's weights the incentive comes from: the round whose write landed at the
+    validator's ``last_update`` block (the final write after the last round when none did)."""
+    me = view.by_uid(validator_uid)
+    if me is None or not me.last_update:
+        return "no weights landed yet"
+    for report in reversed(reports):
+        weights = report.get("weights") or {}
+        if weights.get("ok") and weights.get("block") == me.last_update:
+            return f"weights of round {report['round']}, landed at block {me.last_update}"
+    return f"weights set after the last round, landed at block {me.last_update}"
 
 
 def _stop(procs: list[_Proc], timeout: float = 30.0) -> None:
