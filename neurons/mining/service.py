@@ -32,7 +32,7 @@ from typing import Awaitable, Callable
 import bittensor as bt
 
 from execution_layer import CircuitRegistry, EzklProver, ProveResult, make_prover
-from neurons.chain import ChainAccess, ChainFailure, MetagraphView
+from neurons.chain import ChainAccess, ChainFailure, MetagraphView, register_command
 from neurons.mining.app import build_miner_app
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
@@ -44,7 +44,7 @@ from utils.metrics import Metrics
 
 __all__ = [
     "MinerSettings", "settings_from_args", "run_miner",
-    "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS",
+    "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS", "Registration",
 ]
 
 log = logging.getLogger("miner")
@@ -195,12 +195,21 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     async with serving(app, listener) as server_task:
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
         announced = (s.external_ip, s.external_port or s.axon_port)
-        await _announce(me.chain, me.wallet, me.netuid, announced, me.view, me.uid, metrics=obs.metrics)
+        registration = Registration(me.hotkey, me.netuid, me.uid, register=register_command(
+            me.netuid, me.network, s.wallet.name, s.wallet.hotkey,
+            wallet_path=s.wallet.path, devnet_state=s.chain.devnet_state,
+        ))
+
+        async def follow(view: MetagraphView) -> None:
+            if registration.follow(view) is not None:
+                await _announce(me.chain, me.wallet, me.netuid, announced, view, metrics=obs.metrics)
+
+        await follow(me.view)
 
         async def resync() -> None:
             fresh = await me.chain.metagraph(me.netuid)
             snapshot.update(fresh)
-            await _announce(me.chain, me.wallet, me.netuid, announced, fresh, me.uid, metrics=obs.metrics)
+            await follow(fresh)
 
         await resync_until_stopped(
             resync, snapshot=snapshot, interval=s.resync_interval, metrics=obs.metrics, stop=stop,
@@ -269,16 +278,54 @@ async def resync_until_stopped(
                 log.warning("metagraph resync failed (%s); keeping the previous snapshot, %.0fs old", error, age)
 
 
+class Registration:
+    """Where the miner's hotkey stands on the subnet, followed from one metagraph to the next.
+
+    Found by hotkey, never by the uid it had at start-up: after a deregistration
+    (pruned, or replaced by a new registration) that uid belongs to another hotkey.
+    :meth:`follow` returns the hotkey's uid, or None while it is not registered.
+    Losing the registration is one ERROR line, when it is first seen, naming the
+    command that registers again (``register``); the miner keeps serving (a
+    validator's metagraph may lag) and writes nothing to the chain until it is
+    registered again, which is one INFO line.
+    """
+
+    def __init__(self, hotkey: str, netuid: int, uid: int | None, *, register: str) -> None:
+        self.hotkey = hotkey
+        self.netuid = netuid
+        self.uid = uid
+        self._register = register
+
+    def follow(self, view: MetagraphView) -> int | None:
+        neuron = view.by_hotkey(self.hotkey)
+        if neuron is None:
+            if self.uid is not None:
+                log.error(
+                    "hotkey %s is no longer registered on netuid %d (uid %d was deregistered: pruned or "
+                    "replaced); validators will stop querying this miner. It keeps serving and announces "
+                    "again once registered: %s", self.hotkey, self.netuid, self.uid, self._register,
+                )
+            self.uid = None
+            return None
+        if self.uid is None:
+            log.info("hotkey %s is registered again, as uid %d: announcing", self.hotkey, neuron.uid)
+        elif neuron.uid != self.uid:
+            log.info("hotkey %s is now uid %d (was %d)", self.hotkey, neuron.uid, self.uid)
+        self.uid = neuron.uid
+        return neuron.uid
+
+
 async def _announce(
-    chain: ChainAccess, wallet: bt.Wallet, netuid: int, axon: tuple[str, int], view: MetagraphView, uid: int,
+    chain: ChainAccess, wallet: bt.Wallet, netuid: int, axon: tuple[str, int], view: MetagraphView,
     metrics: Metrics | None = None,
 ) -> None:
-    """Announce ip:port unless the chain already shows exactly that (saves a write).
+    """Announce ip:port unless the chain already shows exactly that for the wallet's hotkey
+    (saves a write); an axon the chain cleared (no ip:port) is announced again.
 
     A refused write is counted in ``chain_errors{operation="serve_axon"}`` (when
     ``metrics`` is given) and logged as one warning; the next resync tries again.
     """
-    me = view.by_uid(uid)
+    me = view.by_hotkey(wallet.hotkey.ss58_address)
     if me is not None and me.axon == axon:
         return
     result = await chain.serve_axon(wallet, netuid, axon[0], axon[1])

@@ -21,6 +21,7 @@ from neurons.chain import ChainFailure, ChainUnreachable, NotRegistered, WriteRe
 from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
+    Registration,
     _announce,
     resync_until_stopped,
     run_miner,
@@ -78,14 +79,14 @@ def test_explicit_flags_win_over_network_defaults():
 async def test_announce_skips_the_write_when_the_chain_already_shows_the_axon(miner_wallets):
     _, miner, _ = miner_wallets
     chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
-    await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view(), 1)
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view())
     assert chain.axon_calls == []
 
 
 async def test_announce_writes_a_new_or_changed_axon(miner_wallets):
     _, miner, _ = miner_wallets
     chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
-    await _announce(chain, miner, NETUID, ("1.2.3.4", 9000), chain.view(), 1)
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 9000), chain.view())
     assert chain.axon_calls == [(hotkey_of(miner), "1.2.3.4", 9000)]
     assert chain.neurons[1].axon == ("1.2.3.4", 9000)
 
@@ -99,8 +100,47 @@ async def test_announce_failure_is_logged_not_raised(miner_wallets, caplog):
 
     chain = Refusing(NETUID, {1: neuron(1, hotkey_of(miner))})
     with caplog.at_level(logging.WARNING, logger="miner"):
-        await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view(), 1)
+        await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view())
     assert "rate limited" in caplog.text and "retrying at the next resync" in caplog.text
+
+
+async def test_an_axon_the_chain_cleared_is_announced_again(miner_wallets):
+    """The chain clears a neuron's axon (on a new registration of its uid, say): the next
+    resync finds the hotkey without ip:port and writes it again."""
+    _, miner, _ = miner_wallets
+    chain = FakeChain(NETUID, {1: serving(neuron(1, hotkey_of(miner)), ("1.2.3.4", 8091))})
+    chain.set_neuron(1, axon=None)
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view())
+    assert chain.axon_calls == [(hotkey_of(miner), "1.2.3.4", 8091)]
+
+
+async def test_announce_follows_the_hotkey_not_the_uid_it_had(miner_wallets):
+    """After a re-registration the hotkey holds uid 3; uid 1 serving our ip:port belongs to
+    someone else and must not stop the announcement."""
+    _, miner, validator = miner_wallets
+    chain = FakeChain(NETUID, {
+        1: serving(neuron(1, hotkey_of(validator)), ("1.2.3.4", 8091)),
+        3: neuron(3, hotkey_of(miner)),
+    })
+    await _announce(chain, miner, NETUID, ("1.2.3.4", 8091), chain.view())
+    assert chain.axon_calls == [(hotkey_of(miner), "1.2.3.4", 8091)]
+
+
+def test_losing_the_registration_is_one_error_line_naming_the_command_then_one_line_when_back(caplog):
+    """Deregistered: follow() says None and logs one ERROR (not one per resync) with the register
+    command; registered again under another uid: one INFO line and the new uid."""
+    me, other = "5" + "M" * 47, "5" + "O" * 47
+    registration = Registration(me, NETUID, 1, register="btcli subnets register --netuid 3 -w m -H h")
+    with caplog.at_level(logging.INFO, logger="miner"):
+        assert registration.follow(metagraph_of(NETUID, [neuron(1, me)])) == 1
+        assert registration.follow(metagraph_of(NETUID, [neuron(1, other)])) is None
+        assert registration.follow(metagraph_of(NETUID, [neuron(1, other)])) is None
+        assert registration.follow(metagraph_of(NETUID, [neuron(1, other), neuron(4, me)])) == 4
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "no longer registered on netuid 3 (uid 1 was deregistered" in errors[0]
+    assert errors[0].endswith("btcli subnets register --netuid 3 -w m -H h")
+    assert any("registered again, as uid 4" in r.getMessage() for r in caplog.records)
 
 
 # --- run_miner on a fake chain ------------------------------------------------------------
