@@ -41,6 +41,8 @@ log = logging.getLogger("localnet")
 _NETUID = 2
 _MARKER = ".localnet"
 _VALIDATOR = "validator"
+# Loopback, but not 127.0.0.1: the chain (and so the devnet) refuses to list that address.
+_AXON_IP = "127.0.0.2"
 
 
 class LocalnetError(Exception):
@@ -74,7 +76,7 @@ def _prepare_workdir(workdir: Path) -> None:
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((_AXON_IP, port))
         except OSError:
             return False
     return True
@@ -278,7 +280,7 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
     try:
         for i, port in enumerate(ports, start=1):
             name = f"miner{i}"
-            extra = ["--axon.ip", "127.0.0.1", "--axon.port", str(port), "--axon.external_ip", "127.0.0.1"]
+            extra = ["--axon.ip", _AXON_IP, "--axon.port", str(port), "--axon.external_ip", _AXON_IP]
             if i == args.miners and args.slow_latency > 0 and args.miners > 1:
                 extra += ["--miner.extra_latency", str(args.slow_latency)]
                 log.info("%s answers %.1fs late on purpose (--slow-miner-latency)", name, args.slow_latency)

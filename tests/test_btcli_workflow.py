@@ -79,13 +79,13 @@ def test_btcli_wallet_registers_on_the_devnet_and_its_miner_announces_its_axon(t
     # 6. The miner starts with the btcli wallet and announces its axon on chain.
     daemon = Neuron(miner, log=tmp_path / "miner.log", env=env)
     try:
-        daemon.wait_for_line(f"announced axon 127.0.0.1:{port} on netuid 2", timeout=90)
+        daemon.wait_for_line(f"announced axon 127.0.0.2:{port} on netuid 2", timeout=90)
         graph = run(chain.cli("metagraph", "--netuid", "2"), env)
     finally:
         code = daemon.stop(signal.SIGINT, timeout=20)  # what pm2 sends
     text = daemon.text()
     assert f"hotkey {hotkey} is uid 0 on netuid 2 (devnet)" in text
-    assert f"127.0.0.1:{port}" in uid_row(graph.stdout, 0), graph.stdout
+    assert f"127.0.0.2:{port}" in uid_row(graph.stdout, 0), graph.stdout
     assert code == 0 and "Traceback" not in text and not error_lines(text), text
 
 

@@ -239,18 +239,37 @@ def _serve_axon(
     ip_type, ip, port = int(params["ip_type"]), int(params["ip"]), int(params["port"])
     if ip_type not in (4, 6):
         raise DispatchError("InvalidIpType", f"ip_type must be 4 or 6, got {ip_type}")
-    try:
-        address = ipaddress.ip_address(ip) if ip_type == 4 else ipaddress.IPv6Address(ip)
-    except ValueError:
-        address = None
-    if address is None or address.version != ip_type or ip == 0 or not 0 < port < 65536:
-        raise DispatchError("InvalidIpAddress", f"{ip}:{port} is not a valid endpoint")
+    if not _valid_axon_ip(ip_type, ip):
+        raise DispatchError(
+            "InvalidIpAddress",
+            f"{_show_ip(ip_type, ip)} is not an address the chain accepts (it refuses 127.0.0.1 and "
+            "::1; on one machine announce another loopback address, e.g. 127.0.0.2)",
+        )
+    if port == 0:
+        raise DispatchError("InvalidPort", "port 0 is not a port")
     conn.execute(
         "UPDATE neurons SET ip = ?, port = ?, ip_type = ?, protocol = ?, version = ?, "
         "axon_block = ? WHERE netuid = ? AND uid = ?",
         (ip, port, ip_type, int(params["protocol"]), int(params["version"]), block, netuid, uid),
     )
     return [_event("AxonServed", {"netuid": netuid, "hotkey": origin})]
+
+
+def _valid_axon_ip(ip_type: int, ip: int) -> bool:
+    """subtensor's ``is_valid_ip_address(ip_type, addr, allow_zero=true)`` as ``validate_serve_axon``
+    calls it (pallets/subtensor/src/subnets/serving.rs): 0 is allowed ("for testing purposes");
+    IPv4 refuses u32::MAX and above and exactly 127.0.0.1; IPv6 refuses all-ones and exactly ::1.
+    Other loopback, private and reserved addresses pass: the chain does not exclude them."""
+    if ip_type == 4:
+        return ip < 2**32 - 1 and ip != 0x7F000001
+    return ip != 2**128 - 1 and ip != 1
+
+
+def _show_ip(ip_type: int, ip: int) -> str:
+    try:
+        return str(ipaddress.IPv4Address(ip) if ip_type == 4 else ipaddress.IPv6Address(ip))
+    except ValueError:
+        return str(ip)
 
 
 def _set_weights(

@@ -44,10 +44,14 @@ from utils.metrics import Metrics
 
 __all__ = [
     "MinerSettings", "settings_from_args", "run_miner",
-    "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS", "Registration",
+    "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS", "Registration", "DEVNET_AXON_IP",
 ]
 
 log = logging.getLogger("miner")
+
+# The address a miner on the devnet announces by default: loopback, but not 127.0.0.1, which
+# subtensor refuses to list (serving.rs, is_valid_ip_address), as the devnet does.
+DEVNET_AXON_IP = "127.0.0.2"
 
 # A snapshot older than this many resync intervals is logged as an ERROR on each failed resync.
 STALE_AFTER_INTERVALS = 10
@@ -73,7 +77,8 @@ class MinerSettings:
 
 
 def settings_from_args(args: argparse.Namespace) -> MinerSettings:
-    """The miner's settings; on the devnet, 127.0.0.1 and no stake floor unless flags say otherwise."""
+    """The miner's settings; on the devnet, 127.0.0.2 and no stake floor unless flags say otherwise
+    (the chain refuses to list 127.0.0.1; the rest of 127.0.0.0/8 is this machine too)."""
     chain = ChainSettings.from_args(args)
     min_stake = args.min_stake if args.min_stake is not None else (0.0 if chain.devnet else 1000.0)
     return MinerSettings(
@@ -82,7 +87,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         observability=ObservabilitySettings.from_args(args),
         axon_ip=args.axon_ip,
         axon_port=args.axon_port,
-        external_ip=args.axon_external_ip or ("127.0.0.1" if chain.devnet else None),
+        external_ip=args.axon_external_ip or (DEVNET_AXON_IP if chain.devnet else None),
         external_port=args.axon_external_port,
         circuits=tuple(args.circuits) if args.circuits else None,
         max_queue=args.max_queue,

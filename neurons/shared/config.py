@@ -157,7 +157,7 @@ def miner_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--axon.external_ip", dest="axon_external_ip", default=None,
         help="Public IP announced on chain (the SDK does not detect it). Required on real "
-        "networks; defaults to 127.0.0.1 on the devnet.",
+        "networks; defaults to 127.0.0.2 on the devnet (the chain refuses 127.0.0.1).",
     )
     g.add_argument(
         "--axon.external_port", dest="axon_external_port", type=_port, default=None,

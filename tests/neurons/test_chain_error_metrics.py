@@ -70,6 +70,6 @@ def test_miner_axon_announcement_refused_by_the_chain_is_counted(tmp_path, caplo
     metrics = Metrics()
     view = metagraph_of(2, [neuron(1, wallet.hotkey.ss58_address)])
     with caplog.at_level(logging.WARNING):
-        asyncio.run(_announce(_BrokenChain(), wallet, 2, ("203.0.113.7", 8091), view, 1, metrics=metrics))
+        asyncio.run(_announce(_BrokenChain(), wallet, 2, ("203.0.113.7", 8091), view, metrics=metrics))
     assert _counted(metrics, "serve_axon") == 1
     assert "ServingRateLimitExceeded" in caplog.text

@@ -210,14 +210,14 @@ def test_bad_flag_value_is_argparse_usage_error_exit_2(chain, env, key_cache):
 def test_miner_on_a_real_network_without_external_ip_refuses_to_start(chain, key_cache, caplog):
     """Through settings: a real network name with the devnet injected as its chain.
 
-    On the devnet the announced IP defaults to 127.0.0.1; on a real network it
+    On the devnet the announced IP defaults to 127.0.0.2; on a real network it
     is required, and the miner must say so before serving (one line, exit 1).
     """
     from neurons.devnet.connect import connect_devnet
     from neurons.mining.service import run_miner, settings_from_args
 
     flags = ["--wallet.name", "m1", "--wallet.path", str(chain.wallets), "--keys.cache", str(key_cache)]
-    assert settings_from_args(miner_parser().parse_args(["--subtensor.network", "devnet", *flags])).external_ip == "127.0.0.1"
+    assert settings_from_args(miner_parser().parse_args(["--subtensor.network", "devnet", *flags])).external_ip == "127.0.0.2"
     settings = settings_from_args(miner_parser().parse_args(["--subtensor.network", "finney", *flags]))
     assert settings.external_ip is None and settings.min_stake == 1000.0
 

@@ -182,6 +182,34 @@ def test_serve_axon_with_a_bad_ip_is_a_result_not_an_exception(devnet, wallets):
     assert not result.ok and "not-an-ip" in result.error
 
 
+@pytest.mark.parametrize(
+    "ip, listed",
+    [("127.0.0.1", False), ("::1", False), ("127.0.0.2", True), ("0.0.0.0", None), ("10.1.2.3", True)],
+    ids=["localhost-v4", "localhost-v6", "other-loopback", "zero", "private"],
+)
+def test_serve_axon_refuses_exactly_the_addresses_subtensor_refuses(devnet, wallets, ip, listed):
+    """subtensor's is_valid_ip_address (allow_zero): 127.0.0.1 and ::1 are InvalidIpAddress, and
+    nothing is written; other loopback and private addresses are listed; zero is accepted and
+    reads back as not serving (ip 0 is what an unset axon holds)."""
+    async def go():
+        chain = await _chain(devnet, wallets)
+        try:
+            result = await chain.serve_axon(wallets["miner"], 2, ip, 9000)
+            return result, (await chain.metagraph(2)).by_uid(1)
+        finally:
+            await chain.close()
+
+    result, miner = run(go())
+    if listed is None:
+        assert result.ok and miner.axon is None
+    elif listed:
+        assert result.ok, result.error
+        assert miner.axon == (ip, 9000)
+    else:
+        assert not result.ok and "InvalidIpAddress" in result.error and "127.0.0.2" in result.error
+        assert miner.axon is None
+
+
 def test_a_submitted_set_weights_intent_lands_as_built_and_reads_back(devnet, wallets):
     async def go():
         chain = await _chain(devnet, wallets)

@@ -57,8 +57,9 @@ def settings(*args: str):
 
 
 def test_devnet_defaults_serve_everyone_on_localhost():
+    """On this machine, but at 127.0.0.2: the chain refuses to list 127.0.0.1."""
     s = settings("--subtensor.network", "devnet")
-    assert s.chain.devnet and s.min_stake == 0.0 and s.external_ip == "127.0.0.1"
+    assert s.chain.devnet and s.min_stake == 0.0 and s.external_ip == "127.0.0.2"
     assert s.external_port is None and s.circuits is None and s.key_cache is None
 
 
@@ -284,7 +285,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     ))
     try:
         await wait_for(lambda: chain.axon_calls or task.done())
-        assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.1", port)]
+        assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.2", port)]
 
         circuit = registry.by_name("wine_mlp")
         inputs = fresh_input(circuit, np.random.default_rng(5))
@@ -299,7 +300,7 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
         # A resync picks up a moved axon on chain and announces ours again.
         chain.set_neuron(1, axon=("127.0.0.1", 1))
         await wait_for(lambda: len(chain.axon_calls) >= 2 or task.done())
-        assert chain.neurons[1].axon == ("127.0.0.1", port)
+        assert chain.neurons[1].axon == ("127.0.0.2", port)
 
         # The chain stalls in the middle of a resync: a stop must still stop.
         chain.hang_ops.add("metagraph")
