@@ -162,6 +162,7 @@ class Chain:
                     axon=_split_axon(n.axon),
                     incentive=float(n.incentive),
                     last_update=int(n.last_update),
+                    registered_at=int(n.block_at_registration),
                 )
                 for n in graph.neurons
             ),

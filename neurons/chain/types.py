@@ -21,6 +21,7 @@ class NeuronInfo:
     axon: tuple[str, int] | None  # (ip, port) the neuron announced, None when not serving
     incentive: float
     last_update: int  # block of the neuron's last weight update
+    registered_at: int = 0  # BlockAtRegistration: kept by a hotkey swap, set anew by a registration
 
 
 @dataclass(frozen=True)

@@ -231,10 +231,18 @@ class Validator:
 
     def _align(self, metagraph: MetagraphView) -> None:
         current = {n.uid: n.hotkey for n in metagraph.neurons}
-        rec = scoring.reconcile(self.state.averages, self.state.hotkeys, current)
+        rec = scoring.reconcile(
+            self.state.averages, self.state.hotkeys, current,
+            known_registered=self.state.registered,
+            current_registered={n.uid: n.registered_at for n in metagraph.neurons},
+        )
         for uid in rec.reset:
-            log.info("uid %d has a new hotkey %s: its score starts from zero", uid, current[uid][:10])
-        self.state = self.state.model_copy(update={"averages": rec.averages, "hotkeys": rec.hotkeys})
+            log.info("uid %d was registered anew (hotkey %s): its score starts from zero", uid, current[uid][:10])
+        for uid in rec.swapped:
+            log.info("uid %d swapped its hotkey to %s: it keeps its score", uid, current[uid][:10])
+        self.state = self.state.model_copy(
+            update={"averages": rec.averages, "hotkeys": rec.hotkeys, "registered": rec.registered}
+        )
 
     def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
         """Score the round; returns each scored uid's round score (the mean of its records).

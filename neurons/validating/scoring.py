@@ -290,37 +290,62 @@ def update_averages(
 
 @dataclass(frozen=True)
 class Reconciled:
-    """Averages and hotkeys aligned with the metagraph, plus which uids were reset."""
+    """Averages, hotkeys and registration blocks aligned with the metagraph, plus which uids
+    were reset (a new registration) and which kept their average through a hotkey swap."""
 
     averages: dict[int, float] = field(default_factory=dict)
     hotkeys: dict[int, str] = field(default_factory=dict)
-    reset: tuple[int, ...] = ()  # uids whose hotkey changed: the new owner starts at 0
+    registered: dict[int, int] = field(default_factory=dict)
+    reset: tuple[int, ...] = ()  # uids registered anew: the new owner starts at 0
+    swapped: tuple[int, ...] = ()  # uids whose owner swapped hotkeys: the average stays
 
 
 def reconcile(
     averages: Mapping[int, float],
     known_hotkeys: Mapping[int, str],
     current_hotkeys: Mapping[int, str],
+    *,
+    known_registered: Mapping[int, int] | None = None,
+    current_registered: Mapping[int, int] | None = None,
 ) -> Reconciled:
     """Align per-uid averages with the current uid -> hotkey map.
 
     A uid whose hotkey differs from the one its average was earned under
     starts again from 0 (a deregistered miner's score must not pass to its
-    successor). A uid that has an average but no recorded hotkey is treated
-    as changed. Uids absent from ``current_hotkeys`` are dropped; new uids
-    start at 0.
+    successor), unless its registration block is the one recorded with the
+    average: that is a hotkey swap (subtensor's ``swap_hotkey`` moves ``Uids``
+    and ``Keys`` to the new hotkey and leaves ``BlockAtRegistration[uid]``
+    alone, while a new registration of the uid sets it anew), and the same
+    owner keeps its average. Without a recorded registration block (state from
+    an older release, or 0) a changed hotkey is a reset. A uid that has an average but
+    no recorded hotkey is treated as changed. Uids absent from
+    ``current_hotkeys`` are dropped; new uids start at 0.
     """
+    known_blocks = known_registered or {}
+    current_blocks = current_registered or {}
     out_avg: dict[int, float] = {}
     reset: list[int] = []
+    swapped: list[int] = []
     for uid, hotkey in current_hotkeys.items():
         recorded = known_hotkeys.get(uid)
         if uid in averages and recorded == hotkey:
             out_avg[uid] = averages[uid]
             continue
+        block = known_blocks.get(uid, 0)  # 0: unknown (no chain block is 0)
+        if uid in averages and recorded is not None and block > 0 and block == current_blocks.get(uid):
+            out_avg[uid] = averages[uid]
+            swapped.append(uid)
+            continue
         out_avg[uid] = 0.0
         if (recorded is not None and recorded != hotkey) or (uid in averages and recorded is None):
             reset.append(uid)
-    return Reconciled(averages=out_avg, hotkeys=dict(current_hotkeys), reset=tuple(sorted(reset)))
+    return Reconciled(
+        averages=out_avg,
+        hotkeys=dict(current_hotkeys),
+        registered={uid: current_blocks[uid] for uid in current_hotkeys if uid in current_blocks},
+        reset=tuple(sorted(reset)),
+        swapped=tuple(sorted(swapped)),
+    )
 
 
 def normalized_weights(scores: Mapping[int, float]) -> dict[int, float]:

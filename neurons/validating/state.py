@@ -33,7 +33,9 @@ __all__ = ["SCHEMA_VERSION", "StateError", "ValidatorState", "Loaded", "StateSto
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2 added ``registered`` (a version-1 file still loads: it has none, and a changed hotkey
+# is then a reset); a validator of version 1 moves a version-2 file aside as "newer".
+SCHEMA_VERSION = 2
 
 
 _Uid = Annotated[int, Field(ge=0, le=65535)]
@@ -47,8 +49,9 @@ class StateError(Exception):
 class ValidatorState(BaseModel):
     """Everything the validator carries across restarts.
 
-    ``averages`` and ``hotkeys`` are keyed by uid: the average was earned by
-    the hotkey recorded for that uid (see ``scoring.reconcile``).
+    ``averages``, ``hotkeys`` and ``registered`` are keyed by uid: the average
+    was earned by the hotkey recorded for that uid, registered at that block
+    (see ``scoring.reconcile``: a hotkey swap keeps the block and the average).
     Averages are within [0, 1]; a file with anything else is treated as
     corrupt. ``last_weights_block`` is the block at which our weights last landed,
     None before the first success. ``counters`` are free-form totals
@@ -60,6 +63,7 @@ class ValidatorState(BaseModel):
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
     averages: dict[_Uid, _Unit] = Field(default_factory=dict)
     hotkeys: dict[_Uid, str] = Field(default_factory=dict)
+    registered: dict[_Uid, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     last_weights_block: int | None = Field(default=None, ge=0)
     circuits: dict[str, CircuitStats] = Field(default_factory=dict)
     counters: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)

@@ -125,6 +125,8 @@ def test_metagraph_view_and_uid_lookups(devnet, wallets):
     val, miner = view.neurons
     assert val.stake == pytest.approx(10.0) and val.validator_permit and val.axon is None
     assert miner.axon == ("192.168.1.4", 8443) and miner.stake == 0.0
+    # BlockAtRegistration, which tells a hotkey swap (kept) from a new registration (set anew)
+    assert 0 < val.registered_at <= miner.registered_at <= view.block
     assert view.uid_of(wallets["validator"].hotkeypub.ss58_address) == 0
     assert view.by_uid(1) == miner
 

@@ -561,6 +561,20 @@ async def test_uid_with_a_new_hotkey_starts_from_zero(nets, wallets):
     assert report.averages[1] > before[1]
 
 
+async def test_a_miner_that_swaps_its_hotkey_keeps_its_score(nets, wallets):
+    """uid 2's owner swaps hotkeys (same uid, same registration block): its average carries
+    over, and the state records the new hotkey; a restarted validator agrees."""
+    net = nets({1: honest, 2: honest})
+    net.chain.set_neuron(2, registered_at=40)
+    first = await net.validator().run_round()
+    assert first.averages[2] > 0
+    net.chain.set_neuron(2, hotkey=hotkey_of(wallets[5]), axon=None)
+    report = await net.validator().run_round()
+    assert 0.0 < report.averages[2] < first.averages[2]  # kept, then lowered: it did not serve
+    restarted = net.validator()
+    assert restarted.state.hotkeys[2] == hotkey_of(wallets[5]) and restarted.state.registered[2] == 40
+
+
 # --- the loop ----------------------------------------------------------------------
 
 

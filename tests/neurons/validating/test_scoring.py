@@ -389,6 +389,24 @@ def test_reconcile_drops_departed_uids_and_adds_new_ones_at_zero():
     assert r.reset == ()
 
 
+def test_a_hotkey_swap_keeps_the_average_and_a_new_registration_resets_it():
+    """Same registration block under a new hotkey: subtensor's swap_hotkey (the owner's own
+    move), so the average stays. A new block: the uid was registered anew, so it starts at 0."""
+    r = reconcile({1: 0.9, 2: 0.8}, {1: "hk1", 2: "hk2"}, {1: "swapped", 2: "newcomer"},
+                  known_registered={1: 50, 2: 60}, current_registered={1: 50, 2: 900})
+    assert r.averages == {1: 0.9, 2: 0.0}
+    assert (r.swapped, r.reset) == ((1,), (2,))
+    assert r.hotkeys == {1: "swapped", 2: "newcomer"} and r.registered == {1: 50, 2: 900}
+
+
+@pytest.mark.parametrize("known", [{}, {1: 0}], ids=["none-recorded", "zero"])
+def test_without_a_recorded_registration_block_a_new_hotkey_is_a_reset(known):
+    """State from before registration blocks were kept (or a block of 0, which no chain block
+    is) cannot tell a swap from a new owner: the safe answer is a reset."""
+    r = reconcile({1: 0.9}, {1: "hk1"}, {1: "other"}, known_registered=known, current_registered={1: 0})
+    assert r.averages == {1: 0.0} and r.reset == (1,) and r.swapped == ()
+
+
 def test_average_without_a_recorded_hotkey_is_not_trusted():
     r = reconcile({1: 0.9}, {}, {1: "hk1"})
     assert r.averages == {1: 0.0}

@@ -177,3 +177,12 @@ def test_state_is_frozen():
         state.last_weights_block = 5  # type: ignore[misc]
     assert [error["type"] for error in refused.value.errors()] == ["frozen_instance"]
     assert state.last_weights_block == 1234
+
+
+def test_a_version_1_state_file_loads_without_registration_blocks(store):
+    """Version 2 added ``registered``; a file an older validator wrote still loads (and its
+    changed hotkeys are then resets, see scoring.reconcile)."""
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps({"schema_version": 1, "averages": {"3": 0.5}, "hotkeys": {"3": "hk"}}))
+    loaded = store.load()
+    assert not loaded.fresh and loaded.state.averages == {3: 0.5} and loaded.state.registered == {}
