@@ -173,6 +173,14 @@ class Chain:
         uid = await self._read(lambda: self.client.query(_st("Uids"), [netuid, hotkey]))
         return None if uid is None else int(uid)
 
+    async def weights_version_key(self, netuid: int) -> int:
+        """The subnet's ``WeightsVersionKey``: the chain rejects weights whose version key is
+        below it (one storage read; ``UnknownSubnet`` when there is no such subnet)."""
+        value = await self._read(lambda: self.client.query(_st("WeightsVersionKey"), [netuid]))
+        if value is None:
+            raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
+        return int(value)
+
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         """The weights ``uid`` last set, as the chain stored them, normalised to sum 1.
 

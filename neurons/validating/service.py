@@ -30,14 +30,14 @@ from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
-from neurons.shared.version import VERSION_KEY
+from neurons.shared.version import VERSION_KEY, __version__
 from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
 from neurons.validating.verifier_pool import VerifierPool
 
-__all__ = ["ValidatorSettings", "settings_from_args", "run_validator"]
+__all__ = ["ValidatorSettings", "settings_from_args", "run_validator", "warn_if_outdated"]
 
 log = logging.getLogger("validator")
 
@@ -84,6 +84,24 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
     )
 
 
+def warn_if_outdated(required: int, own: int) -> bool:
+    """Warn (and return True) when the subnet's ``weights_version_key`` is above this release's.
+
+    The chain rejects every weight write whose version key is below the subnet's
+    (``IncorrectWeightVersionKey``); a subnet owner raises it to turn away validators
+    of older releases. This release's key is ``neurons.shared.version.VERSION_KEY``,
+    derived from ``__version__`` (``MAJOR*10000 + MINOR*100 + PATCH``).
+    """
+    if required <= own:
+        return False
+    log.warning(
+        "the subnet requires weights version key %d and this validator sends %d (release %s): the "
+        "chain will reject every weight write; update to the subnet's current release (git pull, "
+        "./setup.sh) and restart", required, own, __version__,
+    )
+    return True
+
+
 async def run_validator(
     settings: ValidatorSettings, *, stop: asyncio.Event | None = None, chain: ChainAccess | None = None
 ) -> None:
@@ -109,6 +127,7 @@ async def run_validator(
                     "uid %d has no validator permit: miners will refuse its requests and the chain its "
                     "weights until it holds enough stake to get one", me.uid,
                 )
+            warn_if_outdated(await me.chain.weights_version_key(me.netuid), VERSION_KEY)
             # Operator settings that can fail (port taken, wandb key missing, state folder
             # not writable) fail before the slow part.
             obs = stack.enter_context(

@@ -63,6 +63,7 @@ class FakeChain:
     rate_limit: int = 100
     tempo_blocks: int = 360
     weights_error: str | None = None
+    version_key: int = 0  # the subnet's weights_version_key
     fail_reads: int = 0
     fail_ops: set[str] = field(default_factory=set)
     hang_ops: set[str] = field(default_factory=set)
@@ -125,6 +126,10 @@ class FakeChain:
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         await self._read("weights_of")
         return {}
+
+    async def weights_version_key(self, netuid: int) -> int:
+        await self._read("weights_version_key")
+        return self.version_key
 
     async def close(self) -> None:
         self.closed = True

@@ -389,3 +389,24 @@ def test_a_devnet_locked_by_another_writer_is_retried_then_reported(devnet):
         return sleeps
 
     assert run(go()) == [0.5]
+
+
+def test_weights_version_key_reads_the_subnets_hyperparameter(tmp_path):
+    """The value a subnet owner sets (here at creation) is what the validator compares its own with."""
+    from tests.support.devnet import StepClock, make_devnet
+
+    net = make_devnet(tmp_path, clock=StepClock(), weights_version_key=10203)
+
+    async def go():
+        chain = await connect("devnet", substrate=DevnetSubstrate(net.open()))
+        try:
+            return await chain.weights_version_key(2), await _missing(chain)
+        finally:
+            await chain.close()
+
+    async def _missing(chain):
+        with pytest.raises(UnknownSubnet):
+            await chain.weights_version_key(99)
+        return True
+
+    assert run(go()) == (10203, True)

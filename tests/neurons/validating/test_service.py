@@ -148,3 +148,20 @@ async def test_run_validator_on_a_public_network_refuses_a_self_generated_srs(va
     with pytest.raises(UntrustedSrs, match=f"refusing to run on {network}: circuit wine_mlp uses a self-generated"):
         await run_validator(validator_settings(validator_wallets, tmp_path, network, "wine_mlp"), chain=chain)
     assert chain.submitted == [] and not chain.closed
+
+
+@pytest.mark.parametrize("required, warned", [(10000, False), (10100, False), (10101, True)])
+def test_a_subnet_version_key_above_ours_is_one_warning_naming_both_and_what_to_do(required, warned, caplog):
+    """The chain rejects weights whose version key is below the subnet's: say so at start-up."""
+    import logging
+
+    from neurons.validating.service import warn_if_outdated
+
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        assert warn_if_outdated(required, 10100) is warned
+    lines = [r.getMessage() for r in caplog.records]
+    if warned:
+        (line,) = lines
+        assert "requires weights version key 10101" in line and "sends 10100" in line and "git pull" in line
+    else:
+        assert lines == []
