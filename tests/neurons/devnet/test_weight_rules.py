@@ -66,6 +66,12 @@ def test_a_weight_above_the_max_share_is_refused_and_one_at_it_passes(tmp_path):
     assert refused(set_weights, [0, 1, 2, 3], [U16_MAX] * 4) is None
 
 
+def test_a_max_share_exactly_at_the_limit_passes(tmp_path):
+    set_weights = chain(tmp_path, max_weights_limit=21845)  # exactly a third: 21845 * 3 = 65535
+    assert refused(set_weights, [1, 2, 3], [U16_MAX] * 3) is None
+    assert refused(set_weights, [1, 2, 3], [U16_MAX, U16_MAX, U16_MAX - 1]) == "MaxWeightExceeded"
+
+
 def test_a_single_non_self_weight_exceeds_any_max_limit_below_one(tmp_path):
     set_weights = chain(tmp_path, max_weights_limit=U16_MAX - 1)
     assert refused(set_weights, [1], [U16_MAX]) == "MaxWeightExceeded"
