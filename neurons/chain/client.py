@@ -143,15 +143,20 @@ class Chain:
         return int(await self._read(self.client.block))
 
     async def metagraph(self, netuid: int) -> MetagraphView:
-        """The subnet's neurons and tempo, from ``client.subnets.metagraph`` (one runtime call,
-        no commitments)."""
+        """The subnet's neurons, tempo and weight limits, from ``client.subnets.metagraph``
+        (one runtime call, no commitments)."""
         graph = await self._read(lambda: self.client.subnets.metagraph(netuid, commitments=False))
         if graph is None:
             raise UnknownSubnet(_no_subnet(netuid, self.network, self.devnet_state))
+        raw_max = graph.raw.get("max_weights_limit")
         return MetagraphView(
             netuid=netuid,
             block=int(graph.block),
             tempo=int(graph.tempo),
+            # The hyperparameters ride in the same runtime record (the SDK leaves them in raw).
+            min_allowed_weights=int(graph.raw.get("min_allowed_weights") or 0),
+            # None (an absent field) is no limit; 0 is a real, if odd, limit.
+            max_weights_limit=int(65535 if raw_max is None else raw_max),
             neurons=tuple(
                 NeuronInfo(
                     uid=n.uid,

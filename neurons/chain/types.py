@@ -26,12 +26,20 @@ class NeuronInfo:
 
 @dataclass(frozen=True)
 class MetagraphView:
-    """A subnet's neurons as read at ``block``, with the subnet's ``tempo`` (blocks per epoch)."""
+    """A subnet's neurons as read at ``block``, with the subnet's ``tempo`` (blocks per epoch).
+
+    ``min_allowed_weights`` and ``max_weights_limit`` (a u16 fraction of 65535;
+    65535 is no limit) are the subnet's weight rules, carried by the same
+    runtime record (subtensor ``rpc_info/metagraph.rs``, ``Metagraph``); the
+    defaults bind nothing.
+    """
 
     netuid: int
     block: int
     tempo: int
     neurons: tuple[NeuronInfo, ...]
+    min_allowed_weights: int = 0
+    max_weights_limit: int = 65535
 
     def by_uid(self, uid: int) -> NeuronInfo | None:
         for n in self.neurons:

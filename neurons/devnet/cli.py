@@ -80,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blocks a validator must wait between weight updates "
                    f"(default: {_DEFAULTS.weights_rate_limit})")
     p.add_argument("--min-allowed-weights", type=int, default=_DEFAULTS.min_allowed_weights,
-                   help=f"fewest non-zero weights a set may carry "
-                   f"(default: {_DEFAULTS.min_allowed_weights})")
+                   help="fewest weights a set may carry, zeros counted, at most the "
+                   f"subnet's size (default: {_DEFAULTS.min_allowed_weights})")
+    p.add_argument("--max-weights-limit", type=int, default=_DEFAULTS.max_weights_limit,
+                   help="largest share of the total one weight may take, in 65535ths; "
+                   f"65535 is no limit (default: {_DEFAULTS.max_weights_limit})")
     p.add_argument("--max-uids", type=int, default=_DEFAULTS.max_uids,
                    help=f"neuron slots on the subnet (default: {_DEFAULTS.max_uids})")
     p.add_argument("--block-time", type=float, default=None,
@@ -135,6 +138,7 @@ def _run(args: argparse.Namespace) -> str:
             tempo=args.tempo,
             weights_rate_limit=args.weights_rate_limit,
             min_allowed_weights=args.min_allowed_weights,
+            max_weights_limit=args.max_weights_limit,
             max_uids=args.max_uids,
         )
         block = admin.create_subnet(

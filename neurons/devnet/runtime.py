@@ -316,15 +316,26 @@ def _set_weights(
     n = st.neuron_count(conn, netuid)
     if any(d < 0 or d >= n for d in dests) or any(v < 0 or v > U16_MAX for v in values):
         raise DispatchError("UidVecContainInvalidOne", "a uid is not on the subnet")
-    if not self_weight and len(dests) < subnet["min_allowed_weights"]:
+    # subtensor subnets/weights.rs::check_length: the minimum is clamped to the
+    # subnet's size, and entries count whatever their value (zeros included).
+    min_allowed = min(subnet["min_allowed_weights"], n)
+    if not self_weight and len(dests) < min_allowed:
         raise DispatchError(
-            "WeightVecLengthIsLow", f"need at least {subnet['min_allowed_weights']} weights"
+            "WeightVecLengthIsLow",
+            f"need at least {min_allowed} weights (min_allowed_weights), got {len(dests)}",
         )
+    # subtensor max_weight_limited -> epoch/math.rs::check_vec_max_limited: the
+    # largest value over the sum, at most max_weights_limit / U16_MAX; skipped at
+    # U16_MAX, and it applies to a single non-self weight too (1 > any lower limit).
+    # Max-upscaling first does not change the ratio; an all-zero vector passes.
     total = sum(values)
-    if not self_weight and len(values) > 1 and total and (
-        max(values) * U16_MAX > subnet["max_weights_limit"] * total
-    ):
-        raise DispatchError("MaxWeightExceeded", "a weight exceeds the subnet's max weight limit")
+    limit = subnet["max_weights_limit"]
+    if not self_weight and limit != U16_MAX and total and max(values) * U16_MAX > limit * total:
+        raise DispatchError(
+            "MaxWeightExceeded",
+            f"the largest weight is {max(values) / total:.4f} of the total; "
+            f"the subnet's max_weight_limit is {limit / U16_MAX:.4f}",
+        )
     top = max(values) if values else 0
     conn.execute("DELETE FROM weights WHERE netuid = ? AND uid = ?", (netuid, uid))
     conn.executemany(

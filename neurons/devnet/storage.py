@@ -156,6 +156,9 @@ def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict[str, An
         "blocks_since_last_step": block - subnet["last_epoch_block"],
         "num_uids": n,
         "max_uids": subnet["max_uids"],
+        # The weight rules, as subtensor's rpc_info/metagraph.rs Metagraph carries them.
+        "min_allowed_weights": subnet["min_allowed_weights"],
+        "max_weights_limit": subnet["max_weights_limit"],
         "tao_in": 0,
         "alpha_in": 0,
         "moving_price": None,

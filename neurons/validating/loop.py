@@ -319,7 +319,13 @@ class Validator:
         """Submit the weights of the moving averages; the chain's rate limit decides.
 
         Reads nothing but ``metagraph`` (read fresh when not given). The
-        intent is ``scoring.weights_intent(averages)``, submitted as built
+        averages are fitted to the subnet's ``min_allowed_weights`` and
+        ``max_weight_limit`` as ``metagraph`` carries them
+        (``scoring.conform_weights``: the rule is there and in
+        docs/scoring.md); when no vector can meet them (too few registered
+        uids) nothing is submitted and one WARNING says why and what the
+        subnet owner can change (``weight_updates{outcome="skipped"}``). The
+        intent is ``scoring.weights_intent`` of the fitted weights, submitted as built
         (``ChainAccess.submit``). The rate limit is decided once, by the SDK's
         preflight inside that submission (``Chain.submit`` says what it reads):
         nothing here reads the rate limit or the block.
@@ -355,7 +361,20 @@ class Validator:
                     "%s (more than two tempos of %d): dividends are being lost; "
                     "check the chain errors above", what, tempo,
                 )
-        intent = scoring.weights_intent(self.state.averages, self.netuid, self.version_key)
+        conformed = scoring.conform_weights(
+            self.state.averages,
+            scoring.WeightLimits(metagraph.min_allowed_weights, metagraph.max_weights_limit),
+            registered=[n.uid for n in metagraph.neurons],
+            own_uid=me.uid if me is not None else None,
+        )
+        if conformed.problem is not None:
+            # A write the chain must refuse is not sent: say why, and who can fix it.
+            log.warning("%s", conformed.problem)
+            self.metrics.weight_updates.labels(outcome="skipped").inc()
+            return None
+        if conformed.padded:
+            log.debug("weights padded to the subnet's limits with uids %s", list(conformed.padded))
+        intent = scoring.weights_intent(conformed.weights, self.netuid, self.version_key)
         if intent is None:
             log.info("no miner has a positive score yet: no weights set")
             self.metrics.weight_updates.labels(outcome="skipped").inc()

@@ -22,9 +22,10 @@ differ in size.
 the circuit's recent valid response times (``CircuitStats``), and
 ``span = max(slowest - fastest, min_span_s)``. Per-miner scores are folded
 into an asymmetric moving average (``update_average``: falls faster than it
-rises), normalised into weights (``normalized_weights``) and turned into the
-chain write, a ``bt.SetWeights`` intent (``weights_intent``), which
-``ChainAccess.submit`` sends as built.
+rises), normalised into weights (``normalized_weights``) fitted to the
+subnet's ``min_allowed_weights`` and ``max_weight_limit`` (``conform_weights``)
+and turned into the chain write, a ``bt.SetWeights`` intent
+(``weights_intent``), which ``ChainAccess.submit`` sends as built.
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ __all__ = [
     "update_averages",
     "reconcile",
     "normalized_weights",
+    "U16_MAX",
+    "WeightLimits",
+    "ConformedWeights",
+    "conform_weights",
     "weights_intent",
 ]
+
+U16_MAX = 65535  # the chain's weight values and max_weight_limit are u16 fractions of this
 
 
 @dataclass(frozen=True)
@@ -362,15 +369,171 @@ def normalized_weights(scores: Mapping[int, float]) -> dict[int, float]:
     return {uid: kept[uid] / total for uid in sorted(kept)}
 
 
+@dataclass(frozen=True)
+class WeightLimits:
+    """The subnet's rules a weight vector must satisfy (its hyperparameters).
+
+    ``min_allowed_weights``: the least number of weights. ``max_weight_limit``:
+    the largest weight's share of the total, as a u16 fraction of ``U16_MAX``
+    (``U16_MAX``: no limit, the chain skips the check). The defaults bind nothing.
+    """
+
+    min_allowed_weights: int = 0
+    max_weight_limit: int = U16_MAX
+
+
+@dataclass(frozen=True)
+class ConformedWeights:
+    """Weights fitted to a subnet's ``WeightLimits``, or why none can be.
+
+    ``weights``: uid -> share, ascending, summing to 1; empty when nothing is to
+    be written (no positive score, or ``problem``). ``padded``: the uids that
+    were added without a positive score to meet the limits. ``problem``: one
+    line saying which limit no vector over the registered uids can meet and
+    what the subnet owner or operator can do; None when the weights are fine.
+    """
+
+    weights: dict[int, float] = field(default_factory=dict)
+    padded: tuple[int, ...] = ()
+    problem: str | None = None
+
+
+def conform_weights(
+    scores: Mapping[int, float],
+    limits: WeightLimits = WeightLimits(),
+    registered: Iterable[int] = (),
+    own_uid: int | None = None,
+) -> ConformedWeights:
+    """Fit ``normalized_weights(scores)`` to the subnet's limits, as the chain checks them.
+
+    The chain (subtensor ``pallets/subtensor/src/subnets/weights.rs``,
+    ``internal_set_weights``) refuses a non-self vector with fewer entries
+    than ``min(MinAllowedWeights, subnet_n)`` (``check_length``:
+    ``WeightVecLengthIsLow``) or whose largest max-upscaled u16 value exceeds
+    ``max_weight_limit / U16_MAX`` of their sum (``max_weight_limited`` ->
+    ``epoch/math.rs::check_vec_max_limited``: ``MaxWeightExceeded``). The
+    bittensor 11 SDK (``bittensor/intents/weights.py::_conform``) clips to the
+    max limit (``clip_to_max_weight``: proportional, but it cannot add uids,
+    and for ``n * limit <= 1`` returns a uniform vector the chain refuses),
+    quantises (``normalize``: max-upscale, round, drop zeros) and then raises
+    when fewer than ``min_allowed_weights`` values are non-zero, without the
+    chain's clamp to ``subnet_n``. It never pads.
+
+    The rule, in order:
+
+    1. No positive score: empty weights, no problem (nothing to write).
+    2. ``min_allowed_weights`` above the number of registered uids (the SDK's
+       refusal, stricter than the chain's), or ``max_weight_limit * n <
+       U16_MAX`` (no vector of at most ``n`` entries has max/sum within the
+       limit): empty weights and ``problem``.
+    3. Max limit (when below ``U16_MAX``): too few weighted uids to share the
+       weight within the cap get padding uids at the smallest positive weight;
+       then every weight above the cap is clipped to it and the excess
+       redistributed in proportion over the rest, repeated until none is
+       above (water-filling). The cap is lowered by the u16 rounding margin
+       ``(n + 1) / (2 * U16_MAX)`` of ``1 / cap`` so the quantised values
+       still pass the chain's check; where that leaves too few uids the vector
+       is uniform over all ``n`` (exact in u16). The result is returned as
+       its u16 values over their sum, so the SDK's quantisation reproduces
+       exactly the values checked here.
+    4. Min count: when fewer than ``min_allowed_weights`` weights survive
+       u16 quantisation (the SDK drops zeros, then counts), positive weights
+       below the smallest surviving value (1 of ``U16_MAX`` of the largest)
+       are lifted to it, then padding uids get that value until there are
+       ``min_allowed_weights`` entries.
+
+    Padding uids are the registered uids without a positive score, ascending,
+    ``own_uid`` last (Yuma masks self-weights: ``epoch/run_epoch.rs``,
+    ``inplace_mask_diag``). A padded uid never gets more than the worst
+    positive uid. With the default limits the result is
+    ``normalized_weights(scores)``.
+    """
+    base = normalized_weights(scores)
+    if not base:
+        return ConformedWeights()
+    uids = sorted(set(registered) | set(base))
+    n = len(uids)
+    need, limit = limits.min_allowed_weights, limits.max_weight_limit
+    if need > n:
+        return ConformedWeights(problem=(
+            f"the subnet requires at least {need} weights (min_allowed_weights) but only {n} uids "
+            "are registered: no weights set; the subnet owner can lower min_allowed_weights, "
+            "or more neurons must register"
+        ))
+    if limit < U16_MAX and limit * n < U16_MAX:
+        return ConformedWeights(problem=(
+            f"the subnet's max_weight_limit {limit}/{U16_MAX} ({limit / U16_MAX:.4f} of the total) "
+            f"needs at least {math.ceil(U16_MAX / max(limit, 1))} weighted uids but only {n} are "
+            "registered: no weights set; the subnet owner can raise max_weight_limit, "
+            "or more neurons must register"
+        ))
+    candidates = [u for u in uids if u not in base and u != own_uid]
+    candidates += [u for u in uids if u not in base and u == own_uid]
+    weights = dict(base)
+    padded: list[int] = []
+    if limit < U16_MAX:
+        cap = 1.0 / (U16_MAX / limit + (n + 1) / (2 * U16_MAX))
+        required = math.ceil(1.0 / cap - 1e-12)
+        if required > n:
+            padded = candidates
+            values = {u: U16_MAX for u in uids}
+        else:
+            smallest = min(base.values())
+            for u in candidates[: max(0, required - len(weights))]:
+                weights[u] = smallest
+                padded.append(u)
+            capped = _water_fill(weights, cap)
+            top = max(capped.values())
+            values = {u: max(1, round(w / top * U16_MAX)) for u, w in capped.items()}
+        for u in candidates[len(padded) : len(padded) + max(0, need - len(values))]:
+            values[u] = 1
+            padded.append(u)
+        total = sum(values.values())
+        return ConformedWeights({u: values[u] / total for u in sorted(values)}, tuple(sorted(padded)))
+    floor = max(weights.values()) / U16_MAX  # quantises to u16 value 1
+    # The SDK drops what quantises to 0 before it counts: a tiny positive
+    # weight does not count unless lifted to the floor.
+    if sum(1 for w in weights.values() if round(w / floor) >= 1) < need:
+        weights = {u: max(w, floor) for u, w in weights.items()}
+        for u in candidates[: max(0, need - len(weights))]:
+            weights[u] = floor
+            padded.append(u)
+        total = math.fsum(weights.values())
+        weights = {u: w / total for u, w in weights.items()}
+    return ConformedWeights({u: weights[u] for u in sorted(weights)}, tuple(sorted(padded)))
+
+
+def _water_fill(weights: Mapping[int, float], cap: float) -> dict[int, float]:
+    """Shares summing to 1 with none above ``cap``: clip, redistribute proportionally, repeat.
+
+    Requires ``len(weights) * cap >= 1`` and positive weights. Each pass
+    fixes the uids above the cap at it and scales the rest up to fill the
+    remaining ``1 - cap * fixed``; at most ``len(weights)`` passes.
+    """
+    total = math.fsum(weights.values())
+    shares = {u: w / total for u, w in weights.items()}
+    fixed: set[int] = set()
+    while True:
+        free = math.fsum(w for u, w in shares.items() if u not in fixed)
+        budget = 1.0 - cap * len(fixed)
+        scale = budget / free if free > 0 else 0.0
+        out = {u: cap if u in fixed else w * scale for u, w in shares.items()}
+        over = {u for u, w in out.items() if u not in fixed and w > cap}
+        if not over:
+            return out
+        fixed |= over
+
+
 def weights_intent(scores: Mapping[int, float], netuid: int, version_key: int) -> bt.SetWeights | None:
     """The chain write for these scores, as the ``bt.SetWeights`` intent to submit as built.
 
     Uids ascending, weights ``normalized_weights(scores)`` (positive, finite
     scores only, summing to 1), for ``netuid`` at ``version_key``. None when
     no score is positive: there is nothing to write (weight is never spread
-    evenly). The intent is data: building it reads nothing; the SDK conforms
-    the weights to the subnet (max-weight clip, u16 quantisation) and checks
-    the rate limit when it is submitted.
+    evenly). The intent is data: building it reads nothing. Pass the
+    ``ConformedWeights.weights`` of ``conform_weights`` to meet the subnet's
+    limits; the SDK still quantises to u16 and checks the rate limit when it
+    is submitted (its max-weight clip and count check then pass unchanged).
     """
     weights = normalized_weights(scores)
     if not weights:

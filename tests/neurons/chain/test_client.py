@@ -26,6 +26,7 @@ from neurons.chain import (
 from neurons.chain.client import _no_subnet
 from neurons.devnet.connect import DevnetStateMissing, connect_devnet
 from neurons.devnet.substrate import DevnetSubstrate
+from tests.support.devnet import CountingSubstrate, make_devnet
 
 
 def run(coro):
@@ -129,6 +130,25 @@ def test_metagraph_view_and_uid_lookups(devnet, wallets):
     assert 0 < val.registered_at <= miner.registered_at <= view.block
     assert view.uid_of(wallets["validator"].hotkeypub.ss58_address) == 0
     assert view.by_uid(1) == miner
+
+
+def test_metagraph_view_carries_the_subnets_weight_limits_from_the_same_read(tmp_path):
+    net = make_devnet(tmp_path, min_allowed_weights=3, max_weights_limit=19660)
+
+    async def go():
+        substrate = CountingSubstrate(DevnetSubstrate(net.open()))
+        chain = await connect("devnet", substrate=substrate)
+        substrate.reads.clear()
+        view = await chain.metagraph(2)
+        await chain.close()
+        return view, [key for _, key in substrate.reads]
+
+    view, reads = run(go())
+    assert (view.min_allowed_weights, view.max_weights_limit) == (3, 19660)
+    # No storage query: the limits come with the metagraph's one runtime call.
+    assert [key[:3] for key in reads if key[0] in ("query", "runtime_call")] == [
+        ("runtime_call", "SubnetInfoRuntimeApi", "get_metagraph")
+    ]
 
 
 def test_metagraph_of_unknown_subnet_raises(devnet, wallets):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 
 import pytest
 
+from neurons.chain import connect
 from neurons.devnet.cli import build_parser, main
+from neurons.devnet.store import Store
+from neurons.devnet.substrate import DevnetSubstrate
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -93,6 +97,22 @@ def test_global_flags_work_before_the_command(capsys, tmp_path):
     assert main(["--state", state, "create-subnet", "--netuid", "3"]) == 0
     assert main(["--state", state, "metagraph", "--netuid", "3"]) == 0
     assert "netuid 3" in capsys.readouterr().out
+
+
+def test_create_subnet_sets_the_weight_limits_the_metagraph_then_carries(capsys, tmp_path):
+    state = tmp_path / "c.sqlite"
+    assert main(["--state", str(state), "create-subnet", "--netuid", "3",
+                 "--min-allowed-weights", "4", "--max-weights-limit", "19660"]) == 0
+
+    async def go():
+        chain = await connect("devnet", substrate=DevnetSubstrate(Store(state)))
+        try:
+            return await chain.metagraph(3)
+        finally:
+            await chain.close()
+
+    view = asyncio.run(go())
+    assert (view.min_allowed_weights, view.max_weights_limit) == (4, 19660)
 
 
 def test_python_dash_m_entry_point_reports_errors_without_traceback(tmp_path):
