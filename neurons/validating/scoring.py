@@ -498,8 +498,8 @@ def conform_weights(
         for u in candidates[: max(0, need - len(weights))]:
             weights[u] = floor
             padded.append(u)
-        total = math.fsum(weights.values())
-        weights = {u: w / total for u, w in weights.items()}
+        lifted = math.fsum(weights.values())
+        weights = {u: w / lifted for u, w in weights.items()}
     return ConformedWeights({u: weights[u] for u in sorted(weights)}, tuple(sorted(padded)))
 
 
