@@ -55,10 +55,11 @@ def standing_in(metagraph: MetagraphView, hotkey: str, *, min_stake: float) -> S
         return Standing(
             permitted=False, uid=me.uid, stake=me.stake,
             reason=f"uid {me.uid} has no validator permit (stake {me.stake:g})",
+            # The command ends the line: operators copy it from there.
             advice=(
-                "permits go to the subnet's top validators by stake, recomputed every tempo "
-                f"({metagraph.tempo} blocks): stake more (btcli stake add --netuid {netuid}) "
-                "and wait for the next permit epoch"
+                "permits go to the subnet's top validators by stake and are recomputed every tempo "
+                f"({metagraph.tempo} blocks): stake more, then wait for the next permit epoch: "
+                f"btcli stake add --netuid {netuid}"
             ),
         )
     if me.stake < min_stake:
@@ -66,8 +67,8 @@ def standing_in(metagraph: MetagraphView, hotkey: str, *, min_stake: float) -> S
             permitted=False, uid=me.uid, stake=me.stake,
             reason=f"uid {me.uid} has stake {me.stake:g}, under the {min_stake:g} miners require",
             advice=(
-                f"stake more (btcli stake add --netuid {netuid}), or set --validator.min_stake "
-                "if this subnet's miners require less"
+                "stake more, or lower --validator.min_stake if this subnet's miners require less: "
+                f"btcli stake add --netuid {netuid}"
             ),
         )
     return Standing(permitted=True, uid=me.uid, stake=me.stake)
