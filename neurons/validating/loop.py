@@ -458,14 +458,17 @@ class Validator:
     ) -> None:
         """After a fixed number of rounds, make sure the last averages reach the chain.
 
-        Returns at once when the last round's write landed or no average is
-        positive; else retries (through the rate limit and chain hiccups) for
+        Returns at once when the last round's write landed, the last round was
+        skipped (we may not ask for work: the chain would refuse the weights
+        too; that round already warned), or no average is positive; else retries (through the rate limit and chain hiccups) for
         at most ``max_wait_s``, or until ``stop``, and logs a warning if the
         weights did not land.
         """
         report = self.last_report
         if report is not None and report.weights is not None and report.weights.ok:
             return  # the last round's averages already landed
+        if report is not None and report.skipped is not None:
+            return  # not permitted: a write would be refused, as the skipped round said
         deadline = time.monotonic() + max_wait_s
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             if not scoring.normalized_weights(self.state.averages):

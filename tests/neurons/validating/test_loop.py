@@ -646,6 +646,18 @@ async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
     assert net.chain.submitted == []
 
 
+async def test_final_weights_are_not_attempted_after_a_skipped_round(nets):
+    """A run of fixed rounds whose last round was skipped (no permit) makes no doomed final write,
+    although the kept averages are positive and the rate limit has passed."""
+    net = nets({1: honest})
+    net.seed_averages({1: 0.5})
+    lose_permit(net)
+    validator = net.validator()
+    assert (await validator.run_round()).skipped is not None
+    await asyncio.wait_for(validator.set_final_weights(max_wait_s=30.0, poll_s=5.0), timeout=5)
+    assert net.chain.submitted == []
+
+
 # --- state across restarts ----------------------------------------------------------
 
 
