@@ -31,9 +31,11 @@ class Metrics:
     ``metagraph_age_seconds``. Validator:
     ``verifications`` (label ``outcome``: a ``neurons.validating.challenge.Outcome``
     value: accepted / no_response / http_error / bad_response /
-    bad_signature / replayed / rejected / late / validator_error),
+    bad_signature / replayed / rejected / late / validator_error / forbidden),
     ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label
-    ``outcome``: ok / failed / skipped), ``blocks_since_weights``. Both:
+    ``outcome``: ok / failed / skipped), ``blocks_since_weights``,
+    ``validator_permitted`` (1 while our own neuron may ask miners for work:
+    registered, permit, enough stake; 0 while rounds are skipped). Both:
     ``chain_errors`` (label ``operation``: metagraph / serve_axon /
     set_weights / round). The table in docs/pm2.md lists them for operators.
     """
@@ -90,6 +92,13 @@ class Metrics:
             "blocks_since_weights",
             "Validator: blocks since this validator's weights last landed on chain "
             "(since it started, while none has landed).",
+            namespace=ns,
+            registry=r,
+        )
+        self.validator_permitted = Gauge(
+            "validator_permitted",
+            "Validator: 1 while this validator may ask miners for work (registered, validator permit, "
+            "stake at least --validator.min_stake), 0 while it skips rounds.",
             namespace=ns,
             registry=r,
         )

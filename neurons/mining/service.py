@@ -80,7 +80,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
     """The miner's settings; on the devnet, 127.0.0.2 and no stake floor unless flags say otherwise
     (the chain refuses to list 127.0.0.1; the rest of 127.0.0.0/8 is this machine too)."""
     chain = ChainSettings.from_args(args)
-    min_stake = args.min_stake if args.min_stake is not None else (0.0 if chain.devnet else 1000.0)
+    min_stake = args.min_stake if args.min_stake is not None else chain.default_min_stake
     return MinerSettings(
         chain=chain,
         wallet=WalletSettings.from_args(args),

@@ -235,6 +235,13 @@ def validator_parser() -> argparse.ArgumentParser:
         "a real network: there a miner could point the validator at services on its own network.",
     )
     g.add_argument(
+        "--validator.min_stake", dest="min_stake", type=_stake, default=None,
+        help="Least stake miners require of a validator (their --miner.min_stake). Each round the "
+        "validator checks its own neuron: unregistered, without a validator permit or with less "
+        "stake, it challenges no miner and sets no weights (miners would refuse it with 403) and "
+        "warns why. Default: 1000 on real networks, 0 on the devnet, as the miner's default.",
+    )
+    g.add_argument(
         "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
         help="Folder for the validator's persistent state (scores, reports).",
     )

@@ -41,6 +41,13 @@ class ChainSettings:
         return self.network == "devnet"
 
     @property
+    def default_min_stake(self) -> float:
+        """The least stake miners require of a validator unless ``--miner.min_stake`` says
+        otherwise: 0 on the devnet, 1000 elsewhere. The validator's ``--validator.min_stake``
+        defaults to the same, so both sides read one number."""
+        return 0.0 if self.devnet else 1000.0
+
+    @property
     def on_this_machine(self) -> bool:
         """The chain runs on this machine: ``devnet``, ``local``, or a ws(s):// URL to a loopback host.
 

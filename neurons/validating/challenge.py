@@ -7,12 +7,16 @@ failure (for metrics) and a one-line ``reason`` (for people); it scores zero.
 A verifier that raises instead of giving a verdict is the validator's
 failure, not the miner's (the verifier turns every bad proof, even one that
 panics ezkl, into a rejected verdict): the record is ``validator_error``,
-which the loop leaves out of the miner's score. When the verifier's worker
+which the loop leaves out of the miner's score. So is a 403 ``forbidden``
+refusal (the miner's policy says *we* may not ask: no permit, too little
+stake, or the miner's metagraph is behind ours): ``forbidden``, also left out
+(``Outcome.charged`` is False for both). When the verifier's worker
 died (``WorkerCrashed``: one death fails every verification waiting in the
 pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
-(``no_response`` for a timeout or no connection, ``http_error``,
-``bad_signature``, ``bad_response`` for a malformed body or an answer to
+(``no_response`` for a timeout or no connection, ``forbidden`` for a 403
+whose ``ErrorResponse`` code is ``forbidden``, ``http_error`` for any other
+refusal, ``bad_signature``, ``bad_response`` for a malformed body or an answer to
 another request or circuit: ``MinerClient.prove`` checks that echo), replay guard (proof bytes seen
 before: ``replayed``), then the proof itself against the validator's own
 inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
@@ -43,7 +47,7 @@ from neurons.shared.proofs import proof_of
 from neurons.shared.prover_pool import WorkerCrashed
 from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
-from protocol import ProofRequest
+from protocol import ErrorCode, ErrorResponse, ProofRequest
 
 __all__ = [
     "Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler",
@@ -116,6 +120,15 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # the proof does not verify against our inputs
     LATE = "late"  # a valid proof after the circuit's timeout
     VALIDATOR_ERROR = "validator_error"  # the validator broke on this challenge; not the miner's fault
+    FORBIDDEN = "forbidden"  # 403 forbidden: the miner's policy refuses us (permit, stake); not its fault
+
+    @property
+    def charged(self) -> bool:
+        """Whether this outcome counts in the miner's score: False for the validator's own problems."""
+        return self not in _NOT_CHARGED
+
+
+_NOT_CHARGED = frozenset({Outcome.VALIDATOR_ERROR, Outcome.FORBIDDEN})
 
 
 _FROM_QUERY = {
@@ -203,6 +216,8 @@ async def challenge_miner(
     query = await client.prove(neuron.axon, neuron.hotkey, request)
     if query.response is None:
         kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
+        if _refuses_us(query.http_status, query.error):
+            kind = Outcome.FORBIDDEN
         return failed(kind, f"{query.status}: {query.detail}", response_s=query.response_s)
     response = query.response  # answers this request and circuit: MinerClient.prove checks the echo
     proof = proof_of(response)
@@ -243,6 +258,15 @@ async def challenge_miner(
         verify_s=verdict.verify_s,
     )
 
+
+
+def _refuses_us(http_status: int | None, error: ErrorResponse | None) -> bool:
+    """A 403 whose body is an ``ErrorResponse`` with code ``forbidden``: the miner's policy refuses us.
+
+    Both must hold: the protocol pins 403 to that code, so a body and status
+    that disagree come from a broken miner, which is charged (``http_error``).
+    """
+    return http_status == 403 and error is not None and error.code is ErrorCode.FORBIDDEN
 
 
 async def _verify_retrying_a_crash(

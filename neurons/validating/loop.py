@@ -1,7 +1,15 @@
 """The validator's loop: challenge every serving miner, score, persist, set weights.
 
-A round, in order: read the metagraph; align stored averages with it (a uid
-whose hotkey changed starts from zero); challenge every serving miner except
+A round, in order: read the metagraph; check our own standing in it
+(``neurons.validating.standing``: registered, validator permit, stake at
+least ``min_stake``, the rules miners admit validators by). A validator that
+may not ask for work skips the round: no challenge, no weight write, the
+averages and state untouched (no miner is charged for our missing permit),
+one WARNING saying why and what to do, ``validator_permitted`` 0, and the
+report records ``skipped``; the next round checks again, so challenges
+resume once the permit or stake is back, on the kept averages. Else: align
+stored averages with the metagraph (a uid whose hotkey changed starts from
+zero); challenge every serving miner except
 ourselves once, shuffled, at most ``concurrency`` at a time, each with its
 own fresh input for a randomly chosen circuit (a challenge that raises is
 logged as a ``validator_error`` record; the round goes on). Unless
@@ -9,8 +17,9 @@ logged as a ``validator_error`` record; the round goes on). Unless
 (loopback, private, link-local, unspecified, reserved, multicast) is not
 queried: on a real network such an address is a misconfiguration at best and
 points the validator at its own network at worst. Then: score the round,
-leaving out ``validator_error`` records (the validator's failures are not
-charged to miners: a uid with nothing else this round keeps its average);
+leaving out ``validator_error`` and ``forbidden`` records (the validator's
+own problems are not charged to miners: a uid with nothing else this round
+keeps its average; ``forbidden`` answers are also one WARNING per round);
 fold the scores into the per-miner moving averages (registered uids not
 challenged, because they do not serve or sit at such an address, score
 zero); write the state atomically; submit the averages' weights (the
@@ -51,6 +60,7 @@ from neurons.validating.challenge import (
 )
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.standing import Standing, standing_in
 from neurons.validating.state import StateStore, ValidatorState
 from utils.metrics import Metrics, weights_stale
 from utils.wandb_log import NullLogger, RunLogger
@@ -65,7 +75,10 @@ class RoundReport:
     """One round: its records (challenged miners only) and every scored miner's score.
 
     ``scores`` has every registered uid except ours and those whose every
-    record this round was a ``validator_error`` (not scored, average kept).
+    record this round was not charged (``validator_error``, ``forbidden``:
+    not scored, average kept). ``skipped`` is why the round challenged no one
+    (we may not ask for work: the standing's reason), else None; a skipped
+    round has no records, no scores and no weight write.
     """
 
     index: int
@@ -74,6 +87,7 @@ class RoundReport:
     scores: dict[int, float]  # this round's score per scored uid
     averages: dict[int, float]  # moving averages after the round
     weights: WriteResult | None  # the weight write this round made, if any
+    skipped: str | None = None  # why no miner was challenged this round (our standing), if so
 
 
 class Validator:
@@ -85,7 +99,11 @@ class Validator:
     ``allow_private_axons`` lets it query axons on loopback or private
     addresses: for test networks on one machine or a LAN (the wiring turns it
     on for the devnet and ``--validator.allow_private_axons``); off, such
-    miners score zero as if they did not serve.
+    miners score zero as if they did not serve. ``min_stake`` is the least
+    stake miners require of a validator (their ``--miner.min_stake``; the
+    wiring passes ``--validator.min_stake``, whose default is the miner's):
+    below it, or without a permit, rounds are skipped (module docstring). The
+    default 0 checks registration and permit only.
     """
 
     def __init__(
@@ -107,6 +125,7 @@ class Validator:
         cfg: scoring.ScoringConfig = scoring.ScoringConfig(),
         concurrency: int = 8,
         allow_private_axons: bool = False,
+        min_stake: float = 0.0,
         reports_path: Path | None = None,
         reports_max_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
@@ -130,6 +149,7 @@ class Validator:
         self.cfg = cfg
         self.concurrency = concurrency
         self.allow_private_axons = allow_private_axons
+        self.min_stake = min_stake
         self.reports_path = reports_path
         self.reports_max_bytes = reports_max_bytes
         self.clock = clock
@@ -176,6 +196,10 @@ class Validator:
         index = self.rounds_done + 1
         metagraph = await self.chain.metagraph(self.netuid)
         self._note_start(metagraph)
+        standing = standing_in(metagraph, self.hotkey, min_stake=self.min_stake)
+        self.metrics.validator_permitted.set(1 if standing.permitted else 0)
+        if not standing.permitted:
+            return self._skip(index, metagraph, standing)
         self._align(metagraph)
         targets = self._targets(metagraph)
         order = self.rng.permutation(len(targets))
@@ -202,6 +226,7 @@ class Validator:
                     )
 
         records = tuple(await asyncio.gather(*(one(n) for n in targets)))
+        self._warn_refusals(index, records, standing)
         scores = self._score(records, metagraph)
         self.rounds_done = index
         self._save()
@@ -212,6 +237,33 @@ class Validator:
         self._publish(report)
         self.last_report = report
         return report
+
+    def _skip(self, index: int, metagraph: MetagraphView, standing: Standing) -> RoundReport:
+        """A round in which we may not ask for work: nothing challenged, scored, saved or written."""
+        # Every miner would answer 403 and the chain would ignore our weights:
+        # challenging would only charge miners for our own standing.
+        log.warning(
+            "round %d at block %d: not challenging miners nor setting weights: %s; %s",
+            index, metagraph.block, standing.reason, standing.advice,
+        )
+        self.rounds_done = index
+        report = RoundReport(index, metagraph.block, (), {}, dict(self.state.averages), None,
+                             skipped=standing.reason)
+        self._publish(report)
+        self.last_report = report
+        return report
+
+    def _warn_refusals(self, index: int, records: Sequence[ResponseRecord], standing: Standing) -> None:
+        """One WARNING when miners refused us as not permitted although our metagraph permits us."""
+        refused = sorted(r.uid for r in records if r.outcome is Outcome.FORBIDDEN)
+        if refused:
+            log.warning(
+                "round %d: %d miner(s) refused us as not permitted (403 forbidden; uids %s) though the "
+                "metagraph gives uid %s a permit and stake %g: their metagraph may be behind, or their "
+                "--miner.min_stake above our --validator.min_stake %g; not charged to them",
+                index, len(refused), ", ".join(map(str, refused)), standing.uid, standing.stake or 0.0,
+                self.min_stake,
+            )
 
     def _targets(self, metagraph: MetagraphView) -> list[NeuronInfo]:
         """The miners to challenge: serving, not us, and (unless allowed) at a routable address."""
@@ -247,15 +299,15 @@ class Validator:
     def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
         """Score the round; returns each scored uid's round score (the mean of its records).
 
-        ``validator_error`` records are not the miner's fault: they are left out
-        of the scores (and of the circuits' time statistics), so a uid whose
+        Records whose outcome is not ``charged`` (``validator_error``,
+        ``forbidden``) are not the miner's fault: they are left out of the scores (and of the circuits' time statistics), so a uid whose
         every record this round is one keeps its average untouched. They still
         count in the ``verifications`` metric and appear in reports.jsonl.
         Registered uids that were not challenged (not serving, not routable)
         score zero.
         """
         timeouts = {c.id: c.timeout_s for c in self.circuits}
-        judged = [r for r in records if r.outcome is not Outcome.VALIDATOR_ERROR]
+        judged = [r for r in records if r.outcome.charged]
         responses = [
             scoring.Response(
                 uid=r.uid, circuit_id=r.circuit_id, verified=r.verified,
@@ -270,7 +322,7 @@ class Validator:
             per_uid[s.response.uid].append(s.score)
         # Registered but not challenged (not serving, not routable) scores zero:
         # weight must follow work actually done. Challenged uids whose records
-        # were all validator errors are not scored at all.
+        # were all uncharged (validator errors, 403 forbidden) are not scored at all.
         challenged = {r.uid for r in records}
         for n in metagraph.neurons:
             if n.hotkey != self.hotkey and n.uid not in challenged:
@@ -302,7 +354,7 @@ class Validator:
         log.info(
             "round %d: %d/%d verified, mean score %.3f%s",
             self.rounds_done + 1, summary.verified, summary.responses, summary.mean_score,
-            f"; {errors} validator error(s) not scored" if errors else "",
+            f"; {errors} not charged (validator errors, 403 forbidden)" if errors else "",
         )
         return round_scores
 
@@ -415,6 +467,7 @@ class Validator:
             "scores": report.scores,
             "averages": report.averages,
             "weights": None if report.weights is None else asdict(report.weights),
+            "skipped": report.skipped,
         }
         self.reports_path.parent.mkdir(parents=True, exist_ok=True)
         # Rotate rather than grow without bound (about 0.5 KB per miner per round:
@@ -432,14 +485,17 @@ class Validator:
     ) -> None:
         """After a fixed number of rounds, make sure the last averages reach the chain.
 
-        Returns at once when the last round's write landed or no average is
-        positive; else retries (through the rate limit and chain hiccups) for
+        Returns at once when the last round's write landed, the last round was
+        skipped (we may not ask for work: the chain would refuse the weights
+        too; that round already warned), or no average is positive; else retries (through the rate limit and chain hiccups) for
         at most ``max_wait_s``, or until ``stop``, and logs a warning if the
         weights did not land.
         """
         report = self.last_report
         if report is not None and report.weights is not None and report.weights.ok:
             return  # the last round's averages already landed
+        if report is not None and report.skipped is not None:
+            return  # not permitted: a write would be refused, as the skipped round said
         deadline = time.monotonic() + max_wait_s
         while time.monotonic() < deadline and not (stop and stop.is_set()):
             if not scoring.normalized_weights(self.state.averages):

@@ -54,6 +54,7 @@ class ValidatorSettings:
     circuits: tuple[str, ...] | None
     srs_path: Path | None
     state_dir: Path
+    min_stake: float = 0.0  # --validator.min_stake, else the chain's default (the miner's)
     private_axons_flag: bool = False  # --validator.allow_private_axons
 
     @property
@@ -69,8 +70,10 @@ class ValidatorSettings:
 
 
 def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
+    """The validator's settings; ``min_stake`` defaults to the miner's default on this chain."""
+    chain = ChainSettings.from_args(args)
     return ValidatorSettings(
-        chain=ChainSettings.from_args(args),
+        chain=chain,
         wallet=WalletSettings.from_args(args),
         observability=ObservabilitySettings.from_args(args),
         concurrency=args.concurrency,
@@ -80,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         circuits=tuple(args.circuits) if args.circuits else None,
         srs_path=args.srs_path,
         state_dir=args.state_dir.expanduser(),
+        min_stake=args.min_stake if args.min_stake is not None else chain.default_min_stake,
         private_axons_flag=args.allow_private_axons,
     )
 
@@ -125,7 +129,7 @@ async def run_validator(
             if mine is not None and not mine.validator_permit:
                 log.warning(
                     "uid %d has no validator permit: miners will refuse its requests and the chain its "
-                    "weights until it holds enough stake to get one", me.uid,
+                    "weights until it holds enough stake to get one; rounds are skipped until then", me.uid,
                 )
             warn_if_outdated(await me.chain.weights_version_key(me.netuid), VERSION_KEY)
             # Operator settings that can fail (port taken, wandb key missing, state folder
@@ -146,7 +150,7 @@ async def run_validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
                 verify=verifier.verify, store=StateStore(s.run_dir / "state.json"), guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
-                concurrency=s.concurrency, allow_private_axons=s.allow_private_axons,
+                concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
                 reports_path=s.run_dir / "reports.jsonl",
             )
             log.info("validating with circuits %s; state in %s%s", ", ".join(c.name for c in circuits),

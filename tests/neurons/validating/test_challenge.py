@@ -298,3 +298,41 @@ def test_every_outcome_is_documented_for_operators():
     for outcome in Outcome:
         assert outcome.value in doc, outcome
         assert outcome.value in documented, outcome
+
+
+# --- refusals that are the validator's own problem -----------------------------------------
+
+
+@pytest.mark.parametrize("who", ["no_permit", "poor"])
+async def test_a_miner_refusing_us_as_not_permitted_is_forbidden_and_not_charged(cast, who):
+    """The real miner app refuses a caller without a permit, or with too little stake, with 403
+    forbidden: that outcome is the validator's own problem."""
+    wallet = getattr(cast, who)
+    async with MinerClient(wallet, transport=RoutingTransport({AXON: app_transport(cast, AsyncFakeProver())})) as c:
+        record = await challenge_miner(
+            neuron=miner_neuron(cast), circuit=CIRCUIT, client=c, verify=FakeVerifier(), guard=ReplayGuard(),
+            sample=fake_sample, rng=np.random.default_rng(),
+        )
+    assert record.outcome is Outcome.FORBIDDEN and not record.verified
+    assert record.reason.startswith("http_error: HTTP 403 (forbidden:"), record.reason
+    assert not record.outcome.charged
+
+
+def error_answer(status: int, code: str) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(status, json={"code": code, "message": "no"}))
+
+
+@pytest.mark.parametrize(
+    "status, code",
+    [(403, "unauthenticated"), (500, "forbidden"), (401, "forbidden")],
+    ids=["403-other-code", "500-forbidden-code", "401-forbidden-code"],
+)
+async def test_a_refusal_is_forbidden_only_with_both_403_and_the_forbidden_code(cast, status, code):
+    """The protocol pins 403 to ``forbidden``; a miner whose status and code disagree is broken
+    and charged like any other refusal."""
+    record = await challenge(cast, error_answer(status, code))
+    assert record.outcome is Outcome.HTTP_ERROR and record.outcome.charged
+
+
+def test_only_the_validators_own_problems_are_not_charged():
+    assert {o for o in Outcome if not o.charged} == {Outcome.VALIDATOR_ERROR, Outcome.FORBIDDEN}

@@ -375,6 +375,119 @@ async def test_reports_file_rotates_at_its_size_cap_keeping_one_previous_file(ne
     assert len(lines) == 1 and json.loads(lines[0])["round"] == 1
 
 
+# --- our own standing: permit and stake ------------------------------------------------
+
+
+def permitted_gauge(validator: Validator) -> float | None:
+    return validator.metrics.registry.get_sample_value("poi_validator_permitted")
+
+
+def skip_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and "not challenging miners nor setting weights" in r.getMessage()]
+
+
+def lose_permit(net):
+    net.chain.set_neuron(VALIDATOR_UID, validator_permit=False)
+
+
+def lose_registration(net):
+    del net.chain.neurons[VALIDATOR_UID]
+
+
+@pytest.mark.parametrize(
+    "lose, options, reason",
+    [
+        (lose_permit, {}, "uid 0 has no validator permit (stake 1000)"),
+        (lambda net: None, {"min_stake": MIN_STAKE * 100}, "uid 0 has stake 1000, under the 10000 miners require"),
+        (lose_registration, {}, "is not registered on netuid"),
+    ],
+    ids=["no-permit", "stake-under-min", "deregistered"],
+)
+async def test_a_validator_that_may_not_ask_skips_the_round_charging_no_miner(nets, caplog, lose, options, reason):
+    """No challenge, no weight write, averages and state untouched, one WARNING per round
+    saying why and what to do, the gauge at 0, and the report (and reports.jsonl) says skipped."""
+    net = nets({1: honest, 2: honest, 3: None})
+    net.seed_averages({1: 0.6, 2: 0.4, 3: 0.2})
+    lose(net)
+    saved = net.store.path.read_bytes()
+    validator = net.validator(**options)
+    with caplog.at_level(logging.INFO, logger="validator"):
+        reports = [await validator.run_round(), await validator.run_round()]
+    for report in reports:
+        assert reason in report.skipped
+        assert report.records == () and report.scores == {} and report.weights is None
+        assert report.averages == {1: 0.6, 2: 0.4, 3: 0.2}
+    assert net.routing.seen == [] and net.chain.submitted == [] and net.verify.calls == []
+    assert net.store.path.read_bytes() == saved
+    assert permitted_gauge(validator) == 0
+    warnings = skip_warnings(caplog)
+    assert len(warnings) == 2 and warnings[0].startswith("round 1 ") and warnings[1].startswith("round 2 ")
+    assert reason in warnings[0] and "btcli" in warnings[0]
+    lines = [json.loads(line) for line in (net.tmp_path / "state" / "reports.jsonl").read_text().splitlines()]
+    assert [(line["round"], line["records"]) for line in lines] == [(1, []), (2, [])]
+    assert all(reason in line["skipped"] for line in lines)
+
+
+async def test_a_permitted_round_reports_nothing_skipped_and_sets_the_gauge_to_one(nets, caplog):
+    net = nets({1: honest})
+    validator = net.validator(min_stake=MIN_STAKE * 10)  # exactly our stake: still permitted
+    with caplog.at_level(logging.INFO, logger="validator"):
+        report = await validator.run_round()
+    assert report.skipped is None and report.records[0].verified
+    assert permitted_gauge(validator) == 1 and skip_warnings(caplog) == []
+    (line,) = (net.tmp_path / "state" / "reports.jsonl").read_text().splitlines()
+    assert json.loads(line)["skipped"] is None
+
+
+async def test_losing_and_regaining_the_permit_mid_run_stops_and_resumes_challenges_keeping_scores(nets):
+    net = nets({1: honest, 2: failing})
+    validator = net.validator()
+    first = await validator.run_round()
+    assert first.skipped is None and len(first.records) == 2 and len(net.chain.submitted) == 1
+    seen = len(net.routing.seen)
+
+    lose_permit(net)
+    net.chain.current_block += 500  # past the rate limit: only the skip stops a weight write
+    second = await validator.run_round()
+    assert second.skipped is not None and second.averages == first.averages
+    assert len(net.routing.seen) == seen and len(net.chain.submitted) == 1
+    assert permitted_gauge(validator) == 0
+    assert net.store.load().state.averages == first.averages
+
+    net.chain.set_neuron(VALIDATOR_UID, validator_permit=True)
+    third = await validator.run_round()
+    assert third.skipped is None and sorted(r.uid for r in third.records) == [1, 2]
+    assert third.averages[1] > first.averages[1] > 0  # built on the kept average, not from zero
+    assert len(net.chain.submitted) == 2 and permitted_gauge(validator) == 1
+
+
+def refuses_our_stake(chain, wallet):
+    """A miner whose --miner.min_stake is above the validator's stake: 403 forbidden."""
+    return httpx.ASGITransport(build_miner_app(
+        wallet=wallet, prove=AsyncFakeProver(), circuits={CIRCUIT_A}, metagraph=chain.view, netuid=NETUID,
+        min_stake=MIN_STAKE * 100, max_queue=4,
+    ))
+
+
+async def test_a_miner_refusing_us_403_forbidden_is_not_charged_and_is_one_warning(nets, caplog):
+    """Our metagraph permits us, yet the miner refuses (its min_stake is higher, or its metagraph
+    behind): its average stands, it gets no round score, and the round warns once."""
+    net = nets({1: honest, 2: refuses_our_stake, 3: refuses_our_stake})
+    net.seed_averages({1: 0.5, 2: 0.5, 3: 0.3})
+    validator = net.validator()
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        report = await validator.run_round()
+    by_uid = {r.uid: r for r in report.records}
+    assert by_uid[1].verified and by_uid[2].outcome is by_uid[3].outcome is Outcome.FORBIDDEN
+    assert 2 not in report.scores and 3 not in report.scores
+    assert report.averages[2] == 0.5 and report.averages[3] == 0.3 and report.averages[1] > 0.5
+    assert validator.metrics.registry.get_sample_value(
+        "poi_verifications_total", {"outcome": "forbidden"}) == 2
+    refusals = [r.getMessage() for r in caplog.records if "refused us as not permitted" in r.getMessage()]
+    assert len(refusals) == 1 and "uids 2, 3" in refusals[0] and "not charged" in refusals[0]
+
+
 # --- weights ----------------------------------------------------------------------
 
 
@@ -529,6 +642,18 @@ async def test_final_weights_give_up_at_once_with_nothing_positive(nets):
     net = nets({1: failing})
     validator = net.validator()
     await validator.run_round()
+    await asyncio.wait_for(validator.set_final_weights(max_wait_s=30.0, poll_s=5.0), timeout=5)
+    assert net.chain.submitted == []
+
+
+async def test_final_weights_are_not_attempted_after_a_skipped_round(nets):
+    """A run of fixed rounds whose last round was skipped (no permit) makes no doomed final write,
+    although the kept averages are positive and the rate limit has passed."""
+    net = nets({1: honest})
+    net.seed_averages({1: 0.5})
+    lose_permit(net)
+    validator = net.validator()
+    assert (await validator.run_round()).skipped is not None
     await asyncio.wait_for(validator.set_final_weights(max_wait_s=30.0, poll_s=5.0), timeout=5)
     assert net.chain.submitted == []
 

@@ -25,6 +25,7 @@ from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import FakeChain, neuron
 from tests.support.chain import serving as with_axon
 from tests.support.ports import free_port
+from tests.support.provers import AsyncFakeProver
 from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
@@ -61,6 +62,19 @@ def test_private_axons_are_queried_by_default_only_on_the_devnet(network, allowe
 @pytest.mark.parametrize("network", ["local", "ws://127.0.0.1:9944", "finney", "devnet"])
 def test_allow_private_axons_flag_turns_querying_private_axons_on(network):
     assert settings("--subtensor.network", network, "--validator.allow_private_axons").allow_private_axons
+
+
+@pytest.mark.parametrize("network, default", [("devnet", 0.0), ("local", 1000.0), ("finney", 1000.0), ("test", 1000.0)])
+def test_the_validators_min_stake_defaults_to_the_miners_default_on_each_network(network, default):
+    from neurons.mining.service import settings_from_args as miner_settings
+    from neurons.shared.config import miner_parser
+
+    miner = miner_settings(miner_parser().parse_args(["--subtensor.network", network]))
+    assert settings("--subtensor.network", network).min_stake == miner.min_stake == default
+
+
+def test_the_min_stake_flag_sets_the_validators_min_stake():
+    assert settings("--subtensor.network", "finney", "--validator.min_stake", "250").min_stake == 250.0
 
 
 # --- the wiring ----------------------------------------------------------------------
@@ -137,6 +151,24 @@ async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(va
             listener.accept()
     report = only_report(tmp_path)
     assert report["records"] == [] and report["scores"] == {"1": 0.0}
+    assert chain.submitted == []
+
+
+async def test_run_validator_skips_rounds_under_its_min_stake_flag(validator_wallets, tmp_path, real, caplog):
+    """The wiring hands --validator.min_stake to the loop: with stake 1000 under a floor of 5000
+    the round is skipped, so the miner is not queried and no weight is written."""
+    circuit = real[0]
+    port = free_port()
+    chain = chain_with_local_miner(validator_wallets, port)
+    app = build_miner_app(wallet=validator_wallets[1], prove=AsyncFakeProver(), circuits={circuit.id},
+                          metagraph=chain.view, netuid=NETUID, min_stake=MIN_STAKE, max_queue=4)
+    async with serving(app, bind("127.0.0.1", port)):
+        await asyncio.wait_for(
+            run_validator(validator_settings(validator_wallets, tmp_path, "devnet", circuit.name,
+                                             "--validator.min_stake", "5000"), chain=chain), timeout=120
+        )
+    report = only_report(tmp_path)
+    assert report["records"] == [] and "under the 5000 miners require" in report["skipped"]
     assert chain.submitted == []
 
 
