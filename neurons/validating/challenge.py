@@ -10,7 +10,8 @@ panics ezkl, into a rejected verdict): the record is ``validator_error``,
 which the loop leaves out of the miner's score. So is a 403 ``forbidden``
 refusal (the miner's policy says *we* may not ask: no permit, too little
 stake, or the miner's metagraph is behind ours): ``forbidden``, also left out
-(``Outcome.charged`` is False for both). When the verifier's worker
+(``Outcome.charged`` is False for both) — by the loop, only within its grace
+after our permit (``loop.FORBIDDEN_GRACE_S``); past it a ``forbidden`` is charged. When the verifier's worker
 died (``WorkerCrashed``: one death fails every verification waiting in the
 pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
@@ -120,7 +121,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # the proof does not verify against our inputs
     LATE = "late"  # a valid proof after the circuit's timeout
     VALIDATOR_ERROR = "validator_error"  # the validator broke on this challenge; not the miner's fault
-    FORBIDDEN = "forbidden"  # 403 forbidden: the miner's policy refuses us (permit, stake); not its fault
+    FORBIDDEN = "forbidden"  # 403 forbidden: the miner's policy refuses us (permit, stake); charged past the grace
 
     @property
     def charged(self) -> bool:

@@ -65,9 +65,13 @@ from neurons.validating.state import StateStore, ValidatorState
 from utils.metrics import Metrics, weights_stale
 from utils.wandb_log import NullLogger, RunLogger
 
-__all__ = ["Validator", "RoundReport"]
+__all__ = ["Validator", "RoundReport", "FORBIDDEN_GRACE_S"]
 
 log = logging.getLogger("validator")
+
+# How long after our metagraph first shows us permitted a miner's 403 "forbidden" is not
+# charged to it: twice the miners' default metagraph resync interval (60 s).
+FORBIDDEN_GRACE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class Validator:
         concurrency: int = 8,
         allow_private_axons: bool = False,
         min_stake: float = 0.0,
+        forbidden_grace_s: float = FORBIDDEN_GRACE_S,
         reports_path: Path | None = None,
         reports_max_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
@@ -150,6 +155,9 @@ class Validator:
         self.concurrency = concurrency
         self.allow_private_axons = allow_private_axons
         self.min_stake = min_stake
+        self.forbidden_grace_s = forbidden_grace_s
+        # When our metagraph last began to show us permitted (None: not permitted now).
+        self._permitted_since: float | None = None
         self.reports_path = reports_path
         self.reports_max_bytes = reports_max_bytes
         self.clock = clock
@@ -199,7 +207,10 @@ class Validator:
         standing = standing_in(metagraph, self.hotkey, min_stake=self.min_stake)
         self.metrics.validator_permitted.set(1 if standing.permitted else 0)
         if not standing.permitted:
+            self._permitted_since = None
             return self._skip(index, metagraph, standing)
+        if self._permitted_since is None:
+            self._permitted_since = self.clock()
         self._align(metagraph)
         targets = self._targets(metagraph)
         order = self.rng.permutation(len(targets))
@@ -253,16 +264,33 @@ class Validator:
         self.last_report = report
         return report
 
+    def _in_forbidden_grace(self) -> bool:
+        """Within ``forbidden_grace_s`` of our metagraph first showing us permitted.
+
+        A miner's metagraph may lag ours by up to its resync interval (60 s by
+        default), so right after we gain a permit its 403 ``forbidden`` is not its
+        fault. Past the grace a permitted validator refused as not permitted is a
+        miner's choice (or a miner that stopped resyncing): it is charged, so no
+        miner can freeze its average by answering ``forbidden`` forever.
+        """
+        since = self._permitted_since
+        return since is None or self.clock() - since <= self.forbidden_grace_s
+
     def _warn_refusals(self, index: int, records: Sequence[ResponseRecord], standing: Standing) -> None:
         """One WARNING when miners refused us as not permitted although our metagraph permits us."""
         refused = sorted(r.uid for r in records if r.outcome is Outcome.FORBIDDEN)
         if refused:
+            verdict = (
+                f"not charged to them within {self.forbidden_grace_s:g}s of our permit" if self._in_forbidden_grace()
+                else f"charged to them: our permit is older than the {self.forbidden_grace_s:g}s a miner's "
+                "metagraph may lag"
+            )
             log.warning(
                 "round %d: %d miner(s) refused us as not permitted (403 forbidden; uids %s) though the "
                 "metagraph gives uid %s a permit and stake %g: their metagraph may be behind, or their "
-                "--miner.min_stake above our --validator.min_stake %g; not charged to them",
+                "--miner.min_stake above our --validator.min_stake %g; %s",
                 index, len(refused), ", ".join(map(str, refused)), standing.uid, standing.stake or 0.0,
-                self.min_stake,
+                self.min_stake, verdict,
             )
 
     def _targets(self, metagraph: MetagraphView) -> list[NeuronInfo]:
@@ -307,7 +335,8 @@ class Validator:
         score zero.
         """
         timeouts = {c.id: c.timeout_s for c in self.circuits}
-        judged = [r for r in records if r.outcome.charged]
+        charge_forbidden = not self._in_forbidden_grace()
+        judged = [r for r in records if r.outcome.charged or (charge_forbidden and r.outcome is Outcome.FORBIDDEN)]
         responses = [
             scoring.Response(
                 uid=r.uid, circuit_id=r.circuit_id, verified=r.verified,

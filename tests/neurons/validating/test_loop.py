@@ -488,6 +488,20 @@ async def test_a_miner_refusing_us_403_forbidden_is_not_charged_and_is_one_warni
     assert len(refusals) == 1 and "uids 2, 3" in refusals[0] and "not charged" in refusals[0]
 
 
+async def test_past_the_grace_a_miner_answering_forbidden_forever_is_charged(nets, caplog):
+    """The attack: a miner that stops proving and answers 403 forbidden to a permitted validator
+    must not keep its average frozen. Once our permit is older than the grace (a miner's
+    metagraph may lag ours that long; the test above is inside it), the refusal scores zero."""
+    net = nets({1: honest, 2: refuses_our_stake})
+    net.seed_averages({1: 0.5, 2: 0.5})
+    validator = net.validator(forbidden_grace_s=0.0)
+    with caplog.at_level(logging.WARNING, logger="validator"):
+        report = await validator.run_round()
+    assert report.scores[2] == 0.0 and report.averages[2] < 0.5
+    (line,) = [r.getMessage() for r in caplog.records if "refused us as not permitted" in r.getMessage()]
+    assert "charged to them" in line and "not charged" not in line
+
+
 # --- weights ----------------------------------------------------------------------
 
 
