@@ -32,6 +32,7 @@ __all__ = [
     "register",
     "stake",
     "permit",
+    "set_hyperparameter",
     "metagraph",
     "format_metagraph",
     "MetagraphReport",
@@ -162,6 +163,19 @@ def permit(
             f"permit: {error.docs}; register it first with "
             f"python -m neurons.devnet register --netuid {netuid}"
         ) from None
+    finally:
+        store.close()
+
+
+def set_hyperparameter(netuid: int, name: str, value: int, *, state: Path | None = None) -> int:
+    """Set a hyperparameter of a running subnet (``runtime.HYPERPARAMETERS``: the SDK's names);
+    returns the previous value. Neurons see it at their next read, as on a real chain."""
+    store = open_store(state, netuid=netuid)
+    try:
+        with store.transaction() as conn:
+            return runtime.set_hyperparameter(conn, netuid, name, value)
+    except runtime.DispatchError as error:
+        raise DevnetError(f"set-hyperparameter: {error}") from None
     finally:
         store.close()
 

@@ -16,7 +16,7 @@ from typing import Sequence
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH, ChainFailure, load_wallet
 
 from . import admin
-from .runtime import SubnetParams
+from .runtime import HYPERPARAMETERS, SubnetParams
 from .store import DEFAULT_BLOCK_TIME
 
 __all__ = ["main", "build_parser"]
@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grant (or with --revoke, remove) the hotkey's validator permit.",
     )
     p.add_argument("--revoke", action="store_true", help="remove the permit instead")
+    p = sub.add_parser(
+        "set-hyperparameter", parents=[common, netuid],
+        help="change a hyperparameter of a running subnet (like btcli sudo set)",
+        description="Change one hyperparameter of a running subnet; neurons see it at their next "
+        "chain read. Names as the SDK and btcli use them.",
+    )
+    p.add_argument("--name", required=True, choices=sorted(HYPERPARAMETERS), help="the hyperparameter")
+    p.add_argument("--value", type=int, required=True, help="its new value (a whole number)")
     sub.add_parser(
         "metagraph", parents=[common, netuid],
         help="print the subnet's neurons (like btcli subnets metagraph)",
@@ -170,6 +178,9 @@ def _run(args: argparse.Namespace) -> str:
             args.netuid, wallet.hotkeypub.ss58_address, granted=not args.revoke, state=args.state
         )
         return f"{'revoked' if args.revoke else 'granted'} validator permit for uid {uid}"
+    if args.command == "set-hyperparameter":
+        previous = admin.set_hyperparameter(args.netuid, args.name, args.value, state=args.state)
+        return f"{args.name} on netuid {args.netuid}: {previous} -> {args.value}"
     if args.command == "metagraph":
         return admin.format_metagraph(asyncio.run(admin.metagraph(args.netuid, state=args.state)))
     raise AssertionError(args.command)

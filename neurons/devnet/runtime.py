@@ -32,6 +32,8 @@ __all__ = [
     "run_epochs",
     "SUPPORTED_CALLS",
     "U16_MAX",
+    "HYPERPARAMETERS",
+    "set_hyperparameter",
     "Event",
 ]
 
@@ -104,6 +106,40 @@ def set_permit(conn: sqlite3.Connection, netuid: int, hotkey: str, permit: bool)
         "UPDATE neurons SET permit = ? WHERE netuid = ? AND uid = ?", (int(permit), netuid, uid)
     )
     return uid
+
+
+# The hyperparameters the devnet models, by the names the SDK (``bittensor.hyperparams``) and
+# btcli use, with the column each lives in and the values the chain's sudo calls accept.
+HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
+    "tempo": ("tempo", 1, 65535),
+    "weights_rate_limit": ("weights_rate_limit", 0, 2**64 - 1),
+    "min_allowed_weights": ("min_allowed_weights", 0, 65535),
+    "max_weights_limit": ("max_weights_limit", 0, 65535),
+    "weights_version": ("weights_version_key", 0, 2**64 - 1),
+    "max_allowed_uids": ("max_uids", 1, 65535),
+}
+
+
+def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: int) -> int:
+    """Set one of :data:`HYPERPARAMETERS` on a running subnet (the owner's or root's sudo call);
+    returns the previous value. ``max_allowed_uids`` may not drop below the neurons registered
+    (subtensor refuses that too). Raises ``DispatchError`` naming what is wrong."""
+    _require_subnet(conn, netuid)
+    if name not in HYPERPARAMETERS:
+        raise DispatchError(
+            "UnknownHyperparameter", f"{name} is not one of {', '.join(sorted(HYPERPARAMETERS))}"
+        )
+    column, low, high = HYPERPARAMETERS[name]
+    if not low <= value <= high:
+        raise DispatchError("InvalidValue", f"{name} must be within {low}..{high}, got {value}")
+    if name == "max_allowed_uids" and value < st.neuron_count(conn, netuid):
+        raise DispatchError(
+            "MaxAllowedUidsLessThanCurrentUids",
+            f"{st.neuron_count(conn, netuid)} neurons are registered, more than {value}",
+        )
+    previous = conn.execute(f"SELECT {column} FROM subnets WHERE netuid = ?", (netuid,)).fetchone()[0]
+    conn.execute(f"UPDATE subnets SET {column} = ? WHERE netuid = ?", (value, netuid))
+    return int(previous)
 
 
 # --- epoch ----------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_every_flag_has_help():
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices
     assert set(subparsers) == {
-        "create-subnet", "wallet-create", "register", "stake", "permit", "metagraph"
+        "create-subnet", "wallet-create", "register", "stake", "permit", "set-hyperparameter", "metagraph"
     }
     for name, sub in subparsers.items():
         for action in sub._actions:
@@ -149,3 +149,43 @@ def test_invalid_subnet_parameters_are_refused_and_nothing_is_created(capsys, pa
     assert code == 1 and err.startswith("error: create-subnet:")
     code, _, err = cli(capsys, "metagraph", "--netuid", "2", *paths)
     assert code == 1 and ("subnet 2 does not exist" in err or "no devnet state at" in err)
+
+
+def test_set_hyperparameter_changes_a_running_subnet_as_the_sdk_reads_it(capsys, paths, tmp_path):
+    """weights_version raised mid-run: the SDK's WeightsVersionKey read (what the validator compares
+    its own key with) shows the new value; the command prints old -> new."""
+    assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
+    code, out, _ = cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "weights_version",
+                       "--value", "10200", *paths)
+    assert code == 0 and out.strip() == "weights_version on netuid 2: 0 -> 10200"
+
+    async def read():
+        chain = await connect("devnet", substrate=DevnetSubstrate(Store(tmp_path / "chain.sqlite")))
+        try:
+            return await chain.weights_version_key(2), (await chain.metagraph(2)).tempo
+        finally:
+            await chain.close()
+
+    cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "tempo", "--value", "7", *paths)
+    assert asyncio.run(read()) == (10200, 7)
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [("tempo", "0", "tempo must be within 1..65535"),
+     ("max_allowed_uids", "1", "2 neurons are registered, more than 1")],
+)
+def test_set_hyperparameter_refuses_what_the_chain_refuses_in_one_line(capsys, paths, name, value, words):
+    assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
+    for wallet in ("a", "b"):
+        cli(capsys, "wallet-create", "--wallet.name", wallet, *paths)
+        cli(capsys, "register", "--netuid", "2", "--wallet.name", wallet, *paths)
+    code, _, err = cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", name, "--value", value, *paths)
+    assert code == 1 and words in err and err.count("\n") == 1
+
+
+def test_set_hyperparameter_names_are_the_sdks(capsys, paths):
+    """An unknown name is a usage error listing the choices (argparse, exit 2)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["set-hyperparameter", "--netuid", "2", "--name", "weights_version_key", "--value", "1", *paths])
+    assert exited.value.code == 2 and "weights_version" in capsys.readouterr().err
