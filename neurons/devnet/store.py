@@ -1,9 +1,18 @@
 """SQLite-backed chain state for the devnet, shared safely by several processes.
 
 The file is opened in WAL mode; every state access (read or write) runs inside
-one ``BEGIN IMMEDIATE`` transaction, so the lazy epoch a read may trigger and
-the writes a call makes are atomic and serialised across processes. A call
-that raises inside :meth:`Store.transaction` rolls back: it writes nothing.
+one ``BEGIN IMMEDIATE`` transaction, serialised across processes. A call that
+raises inside :meth:`Store.transaction` rolls back: it writes nothing.
+
+Epochs are a function of the block, never of when someone reads. Both kinds of
+transaction first apply the epochs due at the current block
+(``runtime.run_epochs``); :meth:`Store.transaction` commits them with its own
+writes (so the epoch for a boundary lands in the first write at or after it,
+before that write, as subtensor runs epochs in ``on_initialize``), while
+:meth:`Store.read` always rolls back, so a read never changes the file. A read
+at block N therefore sees "the state committed before N, plus the epochs due by
+N", which no later write can change: every write after wall time reached N
+lands at a block >= N and applies those same epochs first, on the same inputs.
 
 Blocks follow wall time: ``block = GENESIS_BLOCK + floor((now - genesis_time) / block_time)``
 (genesis is block 1, so no write ever lands on block 0, which the chain's
@@ -19,6 +28,8 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+from . import runtime
 
 __all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME", "GENESIS_BLOCK"]
 
@@ -117,14 +128,39 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         # executescript commits implicitly, so the schema goes outside a transaction.
         self._conn.executescript(_SCHEMA)
-        with self.transaction() as conn:
+        with self._begin(commit=True) as conn:  # no epochs: the chain may not exist yet
             if _meta(conn, "genesis_time") is None:
                 _set_meta(conn, "genesis_time", repr(self._clock()))
                 _set_meta(conn, "block_time", repr(block_time or DEFAULT_BLOCK_TIME))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls back and propagates."""
+        """A write: :meth:`write` without the block number."""
+        with self.write() as (conn, _block):
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """A write: ``BEGIN IMMEDIATE``, the epochs due at ``block``, the caller's
+        writes at that same ``block``, ``COMMIT``; any exception rolls back and propagates."""
+        with self._begin(commit=True) as conn:
+            block = self.block(conn)
+            runtime.run_epochs(conn, block)
+            yield conn, block
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """A read: yields ``(conn, block)`` with the epochs due at ``block`` applied,
+        then rolls back, so the file is never modified (see the module docstring)."""
+        with self._begin(commit=False) as conn:
+            block = self.block(conn)
+            runtime.run_epochs(conn, block)
+            yield conn, block
+
+    @contextlib.contextmanager
+    def _begin(self, *, commit: bool) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE for reads too: applying due epochs writes (then rolls back), and
+        # a deferred transaction upgrading to a writer can fail with SQLITE_BUSY.
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -132,7 +168,7 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        conn.execute("COMMIT" if commit else "ROLLBACK")
 
     def block_time(self, conn: sqlite3.Connection | None = None) -> float:
         return _meta_float(conn or self._conn, "block_time")

@@ -5,7 +5,9 @@
 
 Contract highlights (see ``bittensor._substrate.Substrate``):
 
-- Reads return plain decoded values. Block hashes encode the block number;
+- Reads return plain decoded values and never change the file (each runs in a
+  transaction that applies the epochs due at its block, then rolls back; see
+  ``store``). Block hashes encode the block number;
   reads at a past block are served from the *current* state (no history).
 - ``compose`` accepts only the calls the devnet models; anything else raises
   ``ChainError`` there, before signing.
@@ -111,17 +113,17 @@ class DevnetSubstrate:
     # Reads -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[tuple[sqlite3.Connection, int]]:
-        """One transaction with due epochs run first; yields (conn, block).
+    def _state(self, *, write: bool = False) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One transaction at the current block, due epochs applied; yields (conn, block).
 
-        SQLite failures (locked past the busy timeout, unreadable file) surface
-        as ``RpcConnectionError``, the SDK's "the chain did not answer" error.
+        A read (the default) is rolled back, so it never changes the file; a
+        write commits (see ``store``). SQLite failures (locked past the busy
+        timeout, unreadable file) surface as ``RpcConnectionError``, the SDK's
+        "the chain did not answer" error.
         """
         try:
-            with self._store.transaction() as conn:
-                block = self._store.block(conn)
-                runtime.run_epochs(conn, block)
-                yield conn, block
+            with self._store.write() if write else self._store.read() as state:
+                yield state
         except sqlite3.Error as error:
             raise RpcConnectionError(f"devnet state {self._store.path}: {error}") from error
 
@@ -286,7 +288,7 @@ class DevnetSubstrate:
         if not verified:
             return _failure("BadProof", f"the signature does not match {origin}")
         try:
-            with self._state() as (conn, block):
+            with self._state(write=True) as (conn, block):
                 events = runtime.dispatch(
                     conn, block, call.module, call.function, call.params, origin
                 )

@@ -81,8 +81,9 @@ class Devnet:
         return bt.Client("devnet", substrate=DevnetSubstrate(self.open()))
 
     def dump(self) -> list[tuple[str, list[tuple]]]:
-        """Every row of every table, for "nothing was written" checks."""
-        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+        """Every row of every table as a read at the current block sees it (due epochs
+        applied, nothing committed), for "nothing was written" checks."""
+        with contextlib.closing(self.open()) as store, store.read() as (conn, _block):
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             return [(t, sorted(conn.execute(f"SELECT * FROM {t}").fetchall())) for t in sorted(tables)]
 
