@@ -15,17 +15,28 @@ from typing import Any
 __all__ = [
     "query",
     "query_map",
+    "runtime_call",
     "metagraph",
+    "neurons",
+    "hyperparameters",
+    "next_epoch_start_block",
     "subnet_row",
     "uid_of",
     "neuron_count",
     "weights_row",
     "axon_record",
     "FREE_BALANCE",
+    "IMMUNITY_PERIOD",
+    "REVEAL_PERIOD_EPOCHS",
 ]
 
 _RAO_PER_TAO = 10**9
 FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
+# Subtensor's defaults (runtime/src/lib.rs SubtensorInitialImmunityPeriod; pallets/subtensor/src/lib.rs
+# DefaultRevealPeriodEpochs). The devnet has no deregistration and no commit-reveal, and no
+# call sets them, so every subnet reads the default, as a fresh subnet does on a node.
+IMMUNITY_PERIOD = 4096
+REVEAL_PERIOD_EPOCHS = 1
 
 
 def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
@@ -81,6 +92,15 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         return "Yuma"
     if name == "Burn":
         return 0
+    if name == "ImmunityPeriod":
+        return IMMUNITY_PERIOD
+    if name == "RevealPeriodEpochs":
+        return REVEAL_PERIOD_EPOCHS
+    if name == "BlocksSinceLastStep":
+        # Subtensor adds 1 per block and resets to 0 at the epoch: block - LastEpochBlock.
+        # ValueQuery: a missing subnet reads the default 0.
+        subnet = subnet_row(conn, int(p[0]))
+        return 0 if subnet is None else block - subnet["last_epoch_block"]
     subnet_column = _SUBNET_COLUMNS.get(name)
     if subnet_column is not None:
         subnet = subnet_row(conn, int(p[0]))
@@ -121,12 +141,102 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
         return list(
             conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
         )
+    if name in ("Bonds", "TimelockedWeightCommits"):
+        # The devnet's epoch keeps no bonds and commit-reveal is off (CommitRevealWeightsEnabled
+        # reads False), so both maps are empty on every subnet, as on a node with none.
+        return []
     if name == "Weights":
         uids = conn.execute(
             "SELECT DISTINCT uid FROM weights WHERE netuid = ? ORDER BY uid", (int(p[0]),)
         ).fetchall()
         return [(uid, weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
     raise KeyError(f"{module}.{name}")
+
+
+def runtime_call(conn: sqlite3.Connection, block: int, api: str, method: str, params: list[Any]) -> Any:
+    """One runtime API call, decoded the way the RPC backend returns it; KeyError when not modelled."""
+    p = list(params or [])
+    if api == "SubnetInfoRuntimeApi" and method == "get_metagraph":
+        return metagraph(conn, block, int(p[0]))
+    if api == "SubnetInfoRuntimeApi" and method == "get_subnet_hyperparams_v3":
+        return hyperparameters(conn, int(p[0]))
+    if api == "SubnetInfoRuntimeApi" and method == "get_next_epoch_start_block":
+        return next_epoch_start_block(conn, int(p[0]))
+    if api == "NeuronInfoRuntimeApi" and method in ("get_neurons_lite", "get_neurons"):
+        return neurons(conn, int(p[0]), lite=method == "get_neurons_lite")
+    raise KeyError(f"{api}.{method}")
+
+
+def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any]] | None:
+    """``get_subnet_hyperparams_v3``: ``[{"name", "value": {type_tag: raw}}]``, None for a missing subnet.
+
+    Only the hyperparameters the devnet models, with subtensor's names and type
+    tags (rpc_info/subnet_info.rs); the rest are left out rather than invented.
+    """
+    subnet = subnet_row(conn, netuid)
+    if subnet is None:
+        return None
+    entries = [
+        ("immunity_period", "U16", IMMUNITY_PERIOD),
+        ("min_allowed_weights", "U16", subnet["min_allowed_weights"]),
+        ("max_weights_limit", "U16", subnet["max_weights_limit"]),
+        ("tempo", "U16", subnet["tempo"]),
+        ("weights_version", "U64", subnet["weights_version_key"]),
+        ("weights_rate_limit", "U64", subnet["weights_rate_limit"]),
+        ("commit_reveal_period", "U64", REVEAL_PERIOD_EPOCHS),
+        ("commit_reveal_weights_enabled", "Bool", False),
+    ]
+    return [{"name": name, "value": {tag: value}} for name, tag, value in entries]
+
+
+def next_epoch_start_block(conn: sqlite3.Connection, netuid: int) -> int | None:
+    """``LastEpochBlock + tempo`` (subtensor's ``get_next_epoch_start_block``; the devnet has no
+    owner-triggered epochs); None for a missing subnet or tempo 0."""
+    subnet = subnet_row(conn, netuid)
+    if subnet is None or not subnet["tempo"]:
+        return None
+    return int(subnet["last_epoch_block"]) + int(subnet["tempo"])
+
+
+def neurons(conn: sqlite3.Connection, netuid: int, *, lite: bool) -> list[dict[str, Any]]:
+    """``NeuronInfoRuntimeApi.get_neurons_lite`` / ``get_neurons`` records ([] for a missing subnet).
+
+    Fields as subtensor's rpc_info/neuron_info.rs; what the devnet does not model
+    (rank, trust, consensus, emission, pruning score, prometheus) reads zero, and
+    the full records' ``bonds`` are empty (the devnet keeps none).
+    """
+    rows = conn.execute(
+        "SELECT uid, hotkey, coldkey, stake, permit, ip, port, ip_type, protocol, version, "
+        "axon_block, incentive, dividends, last_update FROM neurons WHERE netuid = ? ORDER BY uid",
+        (netuid,),
+    ).fetchall()
+    records = []
+    for r in rows:
+        record: dict[str, Any] = {
+            "hotkey": r[1],
+            "coldkey": r[2],
+            "uid": r[0],
+            "netuid": netuid,
+            "active": True,
+            "axon_info": axon_record((r[5], r[6], r[7], r[8], r[9], r[10])),
+            "prometheus_info": {"block": 0, "version": 0, "ip": 0, "port": 0, "ip_type": 0},
+            "stake": [(r[2], r[3])],  # subtensor: one (coldkey, stake on this subnet) entry
+            "rank": 0,
+            "emission": 0,
+            "incentive": r[11],
+            "consensus": 0,
+            "trust": 0,
+            "validator_trust": 0,
+            "dividends": r[12],
+            "last_update": r[13],
+            "validator_permit": bool(r[4]),
+            "pruning_score": 0,
+        }
+        if not lite:
+            record["weights"] = weights_row(conn, netuid, r[0])
+            record["bonds"] = []
+        records.append(record)
+    return records
 
 
 def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict[str, Any] | None:

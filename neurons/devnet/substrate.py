@@ -198,10 +198,11 @@ class DevnetSubstrate:
     async def runtime_call(
         self, api: str, method: str, params: list[Any], block_hash: Optional[str] = None
     ) -> Any:
-        if (api, method) != ("SubnetInfoRuntimeApi", "get_metagraph"):
-            raise _unsupported(f"runtime API {api}.{method}")
         with self._state() as (conn, block):
-            return storage.metagraph(conn, block, int(params[0]))
+            try:
+                return storage.runtime_call(conn, block, api, method, params)
+            except KeyError:
+                raise _unsupported(f"runtime API {api}.{method}") from None
 
     async def constant(self, module: str, name: str) -> NoReturn:
         raise _unsupported(f"constant {module}.{name}")

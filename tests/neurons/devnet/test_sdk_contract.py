@@ -12,7 +12,8 @@ import bittensor as bt
 import pytest
 from bittensor.result import ChainError, ErrorCode
 
-from tests.support.devnet import register, stake
+from neurons.devnet.substrate import DevnetSubstrate
+from tests.support.devnet import StepClock, make_devnet, register, stake
 
 
 def run(coro):
@@ -303,3 +304,111 @@ def test_malformed_call_parameters_are_a_failed_result_and_write_nothing(devnet,
     before, result = run(go())
     assert not result.success and result.error.name == "InvalidCall"
     assert devnet.dump() == before
+
+
+# --- the SDK reads of issue 9 item 4 --------------------------------------------
+
+
+def test_immunity_and_reveal_period_read_subtensors_defaults(devnet):
+    """ImmunityPeriod 4096 (SubtensorInitialImmunityPeriod), RevealPeriodEpochs 1 (DefaultRevealPeriodEpochs)."""
+
+    async def go():
+        async with devnet.client() as client:
+            return (await client.read("immunity_period", netuid=2),
+                    await client.read("reveal_period", netuid=2))
+
+    assert run(go()) == (4096, 1)
+
+
+def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_subnet(tmp_path):
+    net = make_devnet(tmp_path, clock=StepClock(), tempo=7, weights_rate_limit=5, min_allowed_weights=2,
+                      max_weights_limit=30000, weights_version_key=9)
+
+    async def go():
+        async with net.client() as client:
+            return (await client.read("subnet_hyperparameters", netuid=2),
+                    await client.read("subnet_hyperparameters", netuid=7))
+
+    params, missing = run(go())
+    assert params == {
+        "immunity_period": 4096, "min_allowed_weights": 2, "max_weights_limit": 30000, "tempo": 7,
+        "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 1,
+        "commit_reveal_weights_enabled": False,
+    }
+    assert missing is None
+
+
+def test_neurons_lite_and_full_carry_keys_stake_permit_and_the_full_ones_weights(devnet, wallets):
+    async def go():
+        client = await _populated(devnet, wallets)
+        result = await client.execute(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
+        assert result.success, result.message
+        lite = await client.read("neurons", netuid=2)
+        full = await client.read("neurons", netuid=2, lite=False)
+        missing = await client.read("neurons", netuid=7)
+        block = await client.block()
+        await client.close()
+        return lite, full, missing, block
+
+    lite, full, missing, block = run(go())
+    v, m = lite
+    assert (v.uid, v.hotkey, v.coldkey) == (
+        0, wallets["validator"].hotkeypub.ss58_address, wallets["validator"].coldkeypub.ss58_address
+    )
+    assert v.validator_permit and int(v.total_stake.rao) == 100 * 10**9 and v.last_update == block
+    assert (m.uid, m.validator_permit, int(m.total_stake.rao), m.last_update) == (1, False, 0, 0)
+    assert "weights" not in v.raw
+    assert [n.uid for n in full] == [0, 1]
+    assert full[0].raw["weights"] == [(1, 65535)] and full[0].raw["bonds"] == []
+    assert missing == []
+
+
+def test_blocks_since_last_step_and_until_next_epoch_follow_last_epoch_block_and_tempo(devnet):
+    async def go():
+        async with devnet.client() as client:
+            last = await client.query(("SubtensorModule", "LastEpochBlock"), [2])
+            seen = []
+            for _ in range(6):  # tempo 4: crosses one boundary, which no write has committed
+                seen.append((await client.block(), await client.read("blocks_since_last_step", netuid=2),
+                             await client.read("blocks_until_next_epoch", netuid=2)))
+                devnet.clock.advance(1)
+            return last, seen
+
+    last, seen = run(go())
+    for block, since, until in seen:
+        epoch = last + 4 * ((block - last) // 4)
+        assert (since, until) == (block - epoch, epoch + 4 - block)
+    assert [since for _, since, _ in seen] == [0, 1, 2, 3, 0, 1]
+
+
+def test_bonds_and_timelocked_commits_are_empty_the_devnet_keeps_neither(devnet, wallets):
+    async def go():
+        client = await _populated(devnet, wallets)
+        result = await client.execute(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
+        assert result.success, result.message
+        devnet.clock.advance(8)  # past an epoch boundary
+        reads = (await client.read("weights", netuid=2), await client.read("bonds", netuid=2),
+                 await client.read("timelocked_weight_commits", netuid=2))
+        await client.close()
+        return reads
+
+    weights, bonds, commits = run(go())
+    assert weights == {0: {1: 1.0}}  # weights are there; the chain just keeps no bonds or commits
+    assert bonds == {} and commits == {}
+
+
+def test_storage_and_runtime_apis_the_devnet_does_not_model_still_fail_loudly(devnet):
+    async def go():
+        async with devnet.client() as client:
+            with pytest.raises(ChainError, match="devnet does not support storage"):
+                await client.read("difficulty", netuid=2)
+            with pytest.raises(ChainError, match="devnet does not support storage map"):
+                await client.query_map(("SubtensorModule", "Alpha"), [])
+        substrate = DevnetSubstrate(devnet.open())
+        try:
+            with pytest.raises(ChainError, match="devnet does not support runtime API"):
+                await substrate.runtime_call("DelegateInfoRuntimeApi", "get_delegates", [])
+        finally:
+            await substrate.close()
+
+    run(go())
