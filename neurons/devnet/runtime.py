@@ -146,19 +146,24 @@ def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: 
 
 
 def run_epochs(conn: sqlite3.Connection, block: int) -> None:
-    """Run each subnet's epoch if one fell due since the last run.
+    """Apply each subnet's epoch if one fell due at or before ``block``.
 
-    Epochs fall at ``created_block + k * tempo``. Missed epochs collapse into one
-    run (state does not change between them, except for weights written in the
-    gap, which the single run then sees).
+    Subtensor's stateful schedule (coinbase/run_coinbase.rs ``should_run_epoch``):
+    an epoch fires once ``block - LastEpochBlock >= tempo``, so they fall at
+    ``LastEpochBlock + k * tempo`` (a tempo change moves the next one, it does not
+    re-grid from the subnet's creation); tempo 0 never fires. Missed epochs collapse
+    into one run: nothing the epoch reads changes between them (every write first
+    calls this), so running it once gives what running it at each would.
+    The store calls this at the start of every transaction (see ``store``).
     """
-    for netuid, tempo, created, last in conn.execute(
-        "SELECT netuid, tempo, created_block, last_epoch_block FROM subnets"
+    for netuid, tempo, last in conn.execute(
+        "SELECT netuid, tempo, last_epoch_block FROM subnets"
     ).fetchall():
-        due = created + tempo * ((block - created) // tempo)
-        if due > last:
-            _epoch(conn, netuid)
-            conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (due, netuid))
+        if tempo <= 0 or block - last < tempo:
+            continue
+        due = last + tempo * ((block - last) // tempo)
+        _epoch(conn, netuid)
+        conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (due, netuid))
 
 
 def _epoch(conn: sqlite3.Connection, netuid: int) -> None:

@@ -107,3 +107,24 @@ def test_the_first_write_after_a_boundary_commits_that_epoch(tmp_path):
             "SELECT incentive FROM neurons WHERE netuid = ? ORDER BY uid", (NETUID,)
         ).fetchall()
     assert committed == [(0,), (U16_MAX,)]
+
+
+def test_after_a_tempo_change_the_next_epoch_is_last_epoch_block_plus_the_new_tempo(tmp_path):
+    # Subtensor's stateful schedule: epochs at LastEpochBlock + k * tempo, not a grid from creation.
+    net, _ = _chain(tmp_path)
+    _to_next_boundary(net)
+    with contextlib.closing(net.open()) as store, store.write() as (conn, block):
+        runtime.set_hyperparameter(conn, NETUID, "tempo", 10)
+    last = _read(net, "LastEpochBlock")
+    assert isinstance(last, int) and block == last  # the boundary epoch ran before the change
+    seen = {}
+    assert net.clock is not None
+    for _ in range(12):
+        net.clock.advance(1)
+        with contextlib.closing(net.open()) as store, store.read() as (conn, now):
+            seen[now - last] = _last_epoch(conn)
+    assert all(seen[k] == last for k in range(1, 10)) and seen[10] == seen[11] == last + 10
+
+
+def _last_epoch(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT last_epoch_block FROM subnets WHERE netuid = ?", (NETUID,)).fetchone()[0]
