@@ -10,9 +10,10 @@ transaction first apply the epochs due at the current block
 writes (so the epoch for a boundary lands in the first write at or after it,
 before that write, as subtensor runs epochs in ``on_initialize``), while
 :meth:`Store.read` always rolls back, so a read never changes the file. A read
-at block N therefore sees "the state committed before N, plus the epochs due by
-N", which no later write can change: every write after wall time reached N
-lands at a block >= N and applies those same epochs first, on the same inputs.
+at block N therefore sees the writes committed so far plus the epochs due by N,
+whether or not anyone read before: every write after wall time reached N lands
+at a block >= N and applies those same epochs first, on the same inputs. (Writes
+still landing in block N add to what block N shows, as a block's extrinsics do.)
 
 Blocks follow wall time: ``block = GENESIS_BLOCK + floor((now - genesis_time) / block_time)``
 (genesis is block 1, so no write ever lands on block 0, which the chain's
