@@ -235,9 +235,13 @@ def _burned_register(
     conn.execute(
         "INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (hotkey, origin)
     )
+    # subtensor subnets/uids.rs::append_neuron (and replace_neuron) call
+    # ``set_last_update_for_uid(netuid, uid, block)``: a fresh uid counts as having just set
+    # weights, so its first set_weights waits out the weights rate limit.
     conn.execute(
-        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, registered_at) VALUES (?, ?, ?, ?, ?)",
-        (netuid, n, hotkey, origin, block),
+        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, registered_at, last_update) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (netuid, n, hotkey, origin, block, block),
     )
     return [_event("NeuronRegistered", {"netuid": netuid, "uid": n, "hotkey": hotkey})]
 
