@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-rate-limit", type=int, default=_DEFAULTS.weights_rate_limit,
                    help="blocks a validator must wait between weight updates "
                    f"(default: {_DEFAULTS.weights_rate_limit})")
+    p.add_argument("--serving-rate-limit", type=int, default=_DEFAULTS.serving_rate_limit,
+                   help="blocks a neuron must wait between axon announcements; 0 is no limit "
+                   f"(default: {_DEFAULTS.serving_rate_limit}, the chain's)")
     p.add_argument("--min-allowed-weights", type=int, default=_DEFAULTS.min_allowed_weights,
                    help="fewest weights a set may carry, zeros counted, at most the "
                    f"subnet's size (default: {_DEFAULTS.min_allowed_weights})")
@@ -148,6 +151,7 @@ def _run(args: argparse.Namespace) -> str:
             min_allowed_weights=args.min_allowed_weights,
             max_weights_limit=args.max_weights_limit,
             max_uids=args.max_uids,
+            serving_rate_limit=args.serving_rate_limit,
         )
         block = admin.create_subnet(
             args.netuid, state=args.state, params=params, block_time=args.block_time

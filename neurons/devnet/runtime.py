@@ -6,7 +6,7 @@ real subtensor error) before writing anything, so a rejected call writes
 nothing once the transaction rolls back.
 
 What it models: subnets with tempo / weights rate limit / min allowed weights /
-max weight limit / version key; ``burned_register`` (no burn: coldkeys have
+max weight limit / version key / serving rate limit; ``burned_register`` (no burn: coldkeys have
 unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
 and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
 set by the devnet admin; an epoch every ``tempo`` blocks that turns permitted
@@ -62,6 +62,8 @@ class SubnetParams:
     max_weights_limit: int = U16_MAX
     weights_version_key: int = 0
     max_uids: int = 256
+    # subtensor runtime/src/lib.rs ``SubtensorInitialServingRateLimit`` (50 blocks).
+    serving_rate_limit: int = 50
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -73,12 +75,18 @@ def create_subnet(
     """Create a subnet; raises DispatchError("SubnetExists") when taken."""
     if netuid < 1 or netuid > 4095:
         raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
-    if params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1:
-        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limit >= 0")
+    if (
+        params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1
+        or params.serving_rate_limit < 0
+    ):
+        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limits >= 0")
     if st.subnet_row(conn, netuid) is not None:
         raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
     conn.execute(
-        "INSERT INTO subnets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
+        "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
+        "owner_coldkey, owner_hotkey, serving_rate_limit) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -91,6 +99,7 @@ def create_subnet(
             block,
             owner,
             owner,
+            params.serving_rate_limit,
         ),
     )
 
@@ -117,6 +126,7 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     "max_weights_limit": ("max_weights_limit", 0, 65535),
     "weights_version": ("weights_version_key", 0, 2**64 - 1),
     "max_allowed_uids": ("max_uids", 1, 65535),
+    "serving_rate_limit": ("serving_rate_limit", 0, 2**64 - 1),
 }
 
 
@@ -269,7 +279,7 @@ def _serve_axon(
     conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
 ) -> list[Event]:
     netuid = int(params["netuid"])
-    _require_subnet(conn, netuid)
+    subnet = _require_subnet(conn, netuid)
     uid = st.uid_of(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
@@ -284,6 +294,19 @@ def _serve_axon(
             "InvalidIpAddress",
             f"{_show_ip(ip_type, ip)} is not an address the chain accepts (it refuses 127.0.0.1 and "
             "::1; on one machine announce another loopback address, e.g. 127.0.0.2)",
+        )
+    # subtensor subnets/serving.rs::validate_serve_axon checks the rate limit after the address
+    # and before the port (validate_axon_data); ``axon_passes_rate_limit`` is
+    # ``rate_limit == 0 || last_serve == 0 || block - last_serve >= rate_limit``.
+    limit = subnet["serving_rate_limit"]
+    (last_serve,) = conn.execute(
+        "SELECT axon_block FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)
+    ).fetchone()
+    if limit and last_serve and block - last_serve < limit:
+        raise DispatchError(
+            "ServingRateLimitExceeded",
+            f"axon served {block - last_serve} blocks ago; the serving rate limit is {limit} "
+            f"blocks; retry in {limit - (block - last_serve)} blocks",
         )
     if port == 0:
         raise DispatchError("InvalidPort", "port 0 is not a port")
