@@ -125,6 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", required=True, choices=sorted(HYPERPARAMETERS), help="the hyperparameter")
     p.add_argument("--value", type=int, required=True, help="its new value (a whole number)")
+    p = sub.add_parser(
+        "deregister", parents=[common, wallet, netuid],
+        help="deregister the wallet's hotkey: another wallet's hotkey takes its uid (devnet admin)",
+        description="Deregister the wallet's hotkey from the subnet the way the chain does when a "
+        "registration on a full subnet prunes it (subtensor replace_neuron): the replacement "
+        "hotkey takes the uid, with a new registration block; axon, weights, stake, permit, "
+        "incentive are cleared.",
+    )
+    p.add_argument("--replacement.name", dest="replacement_name", required=True,
+                   help="wallet whose hotkey takes the uid")
+    p.add_argument("--replacement.hotkey", dest="replacement_hotkey", default="default",
+                   help="hotkey name inside the replacement wallet (default: default)")
+    p = sub.add_parser(
+        "swap-hotkey", parents=[common, wallet],
+        help="move the wallet's hotkey to a new hotkey of the same coldkey (like btcli wallet "
+        "swap-hotkey)",
+        description="Swap the wallet's hotkey for another hotkey of the same wallet on every "
+        "subnet: the uid, its registration block, axon and stake move to the new hotkey.",
+    )
+    p.add_argument("--new-hotkey", dest="new_hotkey", required=True,
+                   help="name of the new hotkey inside the same wallet (create it with wallet-create)")
     sub.add_parser(
         "metagraph", parents=[common, netuid],
         help="print the subnet's neurons (like btcli subnets metagraph)",
@@ -185,6 +206,20 @@ def _run(args: argparse.Namespace) -> str:
     if args.command == "set-hyperparameter":
         previous = admin.set_hyperparameter(args.netuid, args.name, args.value, state=args.state)
         return f"{args.name} on netuid {args.netuid}: {previous} -> {args.value}"
+    if args.command == "deregister":
+        wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        replacement = load_wallet(args.replacement_name, args.replacement_hotkey, args.wallet_path)
+        uid = admin.deregister(
+            args.netuid, wallet.hotkeypub.ss58_address, replacement, state=args.state
+        )
+        return (f"deregistered {args.wallet_name}/{args.wallet_hotkey} from netuid {args.netuid}: "
+                f"uid {uid} is now {args.replacement_name}/{args.replacement_hotkey}")
+    if args.command == "swap-hotkey":
+        wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        new = load_wallet(args.wallet_name, args.new_hotkey, args.wallet_path)
+        netuids = admin.swap_hotkey(wallet, new.hotkeypub.ss58_address, state=args.state)
+        where = ", ".join(map(str, netuids)) or "no subnet"
+        return f"swapped {args.wallet_name}/{args.wallet_hotkey} -> {args.new_hotkey} on netuid {where}"
     if args.command == "metagraph":
         return admin.format_metagraph(asyncio.run(admin.metagraph(args.netuid, state=args.state)))
     raise AssertionError(args.command)

@@ -34,6 +34,8 @@ __all__ = [
     "U16_MAX",
     "HYPERPARAMETERS",
     "set_hyperparameter",
+    "replace_neuron",
+    "swap_hotkey",
     "Event",
 ]
 
@@ -150,6 +152,90 @@ def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: 
     previous = conn.execute(f"SELECT {column} FROM subnets WHERE netuid = ?", (netuid,)).fetchone()[0]
     conn.execute(f"UPDATE subnets SET {column} = ? WHERE netuid = ?", (value, netuid))
     return int(previous)
+
+
+def replace_neuron(
+    conn: sqlite3.Connection, block: int, netuid: int, old_hotkey: str, new_hotkey: str, coldkey: str
+) -> int:
+    """Deregister ``old_hotkey`` from ``netuid``: ``new_hotkey`` (owned by ``coldkey``) takes its
+    uid, as subtensor ``subnets/uids.rs::replace_neuron`` does when a registration on a full
+    subnet prunes a uid. Returns the uid.
+
+    As there: Keys/Uids move to the new hotkey, BlockAtRegistration and LastUpdate become
+    ``block``, the old hotkey's axon is removed, and ``clear_neuron`` zeroes incentive,
+    dividends and the permit, drops the weights the uid set and those set on it (subtensor
+    zeroes them in place; the devnet stores no zero weights). Stake is per hotkey on the
+    chain, so the new hotkey starts with none. The subnet owner's hotkey is never replaced
+    (subtensor skips it); the devnet refuses instead of silently doing nothing.
+    Raises ``DispatchError`` (old not registered, new already registered, owner hotkey,
+    new hotkey owned by another coldkey).
+    """
+    subnet = _require_subnet(conn, netuid)
+    uid = st.uid_of(conn, netuid, old_hotkey)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInSubNet", f"{old_hotkey} is not registered on netuid {netuid}"
+        )
+    if st.uid_of(conn, netuid, new_hotkey) is not None:
+        raise DispatchError(
+            "HotKeyAlreadyRegisteredInSubNet", f"{new_hotkey} is already registered on {netuid}"
+        )
+    if subnet["owner_hotkey"] and old_hotkey == subnet["owner_hotkey"]:
+        raise DispatchError("SubnetOwnerHotkey", "the subnet owner's hotkey is never replaced")
+    owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (new_hotkey,)).fetchone()
+    if owner is not None and owner[0] != coldkey:
+        raise DispatchError(
+            "NonAssociatedColdKey", f"hotkey {new_hotkey} belongs to another coldkey ({owner[0]})"
+        )
+    conn.execute("INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (new_hotkey, coldkey))
+    conn.execute(
+        "UPDATE neurons SET hotkey = ?, coldkey = ?, stake = 0, permit = 0, ip = 0, port = 0, "
+        "ip_type = 4, protocol = 4, version = 0, axon_block = 0, incentive = 0, dividends = 0, "
+        "last_update = ?, registered_at = ? WHERE netuid = ? AND uid = ?",
+        (new_hotkey, coldkey, block, block, netuid, uid),
+    )
+    conn.execute(
+        "DELETE FROM weights WHERE netuid = ? AND (uid = ? OR dest = ?)", (netuid, uid, uid)
+    )
+    return uid
+
+
+def swap_hotkey(conn: sqlite3.Connection, old_hotkey: str, new_hotkey: str, coldkey: str) -> list[int]:
+    """Move ``old_hotkey``'s neurons on every subnet to ``new_hotkey``, signed by ``coldkey``:
+    subtensor ``swap/swap_hotkey.rs::do_swap_hotkey`` (netuid ``None``) and
+    ``perform_hotkey_swap_on_all_subnets``. Returns the netuids whose uid moved.
+
+    Checks, as there: ``coldkey`` owns ``old_hotkey`` and, if ``new_hotkey`` exists, it too
+    (``NonAssociatedColdKey``); the keys differ (``NewHotKeyIsSameWithOld``); ``new_hotkey`` is
+    on no subnet (``HotKeyAlreadyRegisteredInSubNet``). Uids/Keys, the axon, stake and the
+    Owner entry move; the uid, BlockAtRegistration, LastUpdate and weights stay. Not modelled:
+    the swap fee, the tx rate limit and per-subnet swap cooldown (devnet balances are
+    unlimited and the admin is trusted).
+    """
+    owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (old_hotkey,)).fetchone()
+    if owner is None or owner[0] != coldkey:
+        raise DispatchError("NonAssociatedColdKey", f"{coldkey} does not own hotkey {old_hotkey}")
+    new_owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (new_hotkey,)).fetchone()
+    if new_owner is not None and new_owner[0] != coldkey:
+        raise DispatchError(
+            "NonAssociatedColdKey", f"hotkey {new_hotkey} belongs to another coldkey ({new_owner[0]})"
+        )
+    if old_hotkey == new_hotkey:
+        raise DispatchError("NewHotKeyIsSameWithOld", "the new hotkey is the old one")
+    if conn.execute("SELECT 1 FROM neurons WHERE hotkey = ?", (new_hotkey,)).fetchone():
+        raise DispatchError(
+            "HotKeyAlreadyRegisteredInSubNet", f"{new_hotkey} is already registered on a subnet"
+        )
+    netuids = [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT netuid FROM neurons WHERE hotkey = ? ORDER BY netuid", (old_hotkey,)
+        )
+    ]
+    conn.execute("UPDATE neurons SET hotkey = ? WHERE hotkey = ?", (new_hotkey, old_hotkey))
+    conn.execute("DELETE FROM owners WHERE hotkey = ?", (old_hotkey,))
+    conn.execute("INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (new_hotkey, coldkey))
+    return netuids
 
 
 # --- epoch ----------------------------------------------------------------------
