@@ -10,7 +10,8 @@ max weight limit / version key / serving rate limit; ``burned_register`` (no bur
 unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
 and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
 set by the devnet admin; an epoch every ``tempo`` blocks that turns permitted
-validators' stake-weighted weights into miner incentive.
+validators' stake-weighted weights into miner incentive; the admin's
+``replace_neuron`` (deregistration) and ``swap_hotkey``.
 """
 
 from __future__ import annotations
