@@ -177,3 +177,41 @@ async def _metagraph(state):
         return await chain.metagraph(2)
     finally:
         await chain.close()
+
+
+def test_the_validator_keeps_a_swapped_uids_score_and_resets_a_deregistered_one(tmp_path):
+    """End to end through the admin functions and the metagraph the validator reads: m1 swaps
+    its hotkey (same BlockAtRegistration: scoring.reconcile keeps its average), m2 is
+    deregistered for "new" (a new registration block: its average starts from zero)."""
+    from neurons.validating import scoring
+
+    net, keys = _net(tmp_path)
+
+    def view():
+        async def go():
+            chain = await admin.open_chain(net.state)
+            try:
+                return await chain.metagraph(NETUID)
+            finally:
+                await chain.close()
+
+        return asyncio.run(go())
+
+    before = view()
+    second = _second_hotkey(net)
+    net.clock.advance(3)
+    _apply(net, lambda conn, block: runtime.swap_hotkey(
+        conn, keys["m1"].hotkeypub.ss58_address, second.hotkeypub.ss58_address,
+        keys["m1"].coldkeypub.ss58_address))
+    _apply(net, lambda conn, block: runtime.replace_neuron(
+        conn, block, NETUID, keys["m2"].hotkeypub.ss58_address, keys["new"].hotkeypub.ss58_address,
+        keys["new"].coldkeypub.ss58_address))
+    after = view()
+    rec = scoring.reconcile(
+        {1: 0.5, 2: 0.7}, {n.uid: n.hotkey for n in before.neurons},
+        {n.uid: n.hotkey for n in after.neurons},
+        known_registered={n.uid: n.registered_at for n in before.neurons},
+        current_registered={n.uid: n.registered_at for n in after.neurons},
+    )
+    assert rec.swapped == (1,) and rec.reset == (2,)
+    assert rec.averages[1] == 0.5 and rec.averages.get(2, 0.0) == 0.0
