@@ -33,6 +33,8 @@ __all__ = [
     "stake",
     "permit",
     "set_hyperparameter",
+    "deregister",
+    "swap_hotkey",
     "metagraph",
     "format_metagraph",
     "MetagraphReport",
@@ -176,6 +178,43 @@ def set_hyperparameter(netuid: int, name: str, value: int, *, state: Path | None
             return runtime.set_hyperparameter(conn, netuid, name, value)
     except runtime.DispatchError as error:
         raise DevnetError(f"set-hyperparameter: {error}") from None
+    finally:
+        store.close()
+
+
+def deregister(
+    netuid: int, hotkey_ss58: str, replacement: bt.Wallet, *, state: Path | None = None
+) -> int:
+    """Deregister a hotkey from ``netuid``: the ``replacement`` wallet's hotkey takes its uid
+    (``runtime.replace_neuron``, subtensor's replace semantics: a uid is never left empty).
+    Returns the uid."""
+    store = open_store(state, netuid=netuid)
+    try:
+        with store.transaction() as conn:
+            return runtime.replace_neuron(
+                conn, store.block(conn), netuid, hotkey_ss58,
+                replacement.hotkeypub.ss58_address, replacement.coldkeypub.ss58_address,
+            )
+    except runtime.DispatchError as error:
+        raise DevnetError(f"deregister: {error}") from None
+    finally:
+        store.close()
+
+
+def swap_hotkey(
+    wallet: bt.Wallet, new_hotkey_ss58: str, *, state: Path | None = None
+) -> list[int]:
+    """Move the wallet's hotkey's uids on every subnet to ``new_hotkey_ss58``, as the wallet's
+    coldkey (``runtime.swap_hotkey``: subtensor swap_hotkey). Returns the netuids it moved on."""
+    store = open_store(state)
+    try:
+        with store.transaction() as conn:
+            return runtime.swap_hotkey(
+                conn, wallet.hotkeypub.ss58_address, new_hotkey_ss58,
+                wallet.coldkeypub.ss58_address,
+            )
+    except runtime.DispatchError as error:
+        raise DevnetError(f"swap-hotkey: {error}") from None
     finally:
         store.close()
 

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-rate-limit", type=int, default=_DEFAULTS.weights_rate_limit,
                    help="blocks a validator must wait between weight updates "
                    f"(default: {_DEFAULTS.weights_rate_limit})")
+    p.add_argument("--serving-rate-limit", type=int, default=_DEFAULTS.serving_rate_limit,
+                   help="blocks a neuron must wait between axon announcements; 0 is no limit "
+                   f"(default: {_DEFAULTS.serving_rate_limit}, the chain's)")
     p.add_argument("--min-allowed-weights", type=int, default=_DEFAULTS.min_allowed_weights,
                    help="fewest weights a set may carry, zeros counted, at most the "
                    f"subnet's size (default: {_DEFAULTS.min_allowed_weights})")
@@ -122,6 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", required=True, choices=sorted(HYPERPARAMETERS), help="the hyperparameter")
     p.add_argument("--value", type=int, required=True, help="its new value (a whole number)")
+    p = sub.add_parser(
+        "deregister", parents=[common, wallet, netuid],
+        help="deregister the wallet's hotkey: another wallet's hotkey takes its uid (devnet admin)",
+        description="Deregister the wallet's hotkey from the subnet the way the chain does when a "
+        "registration on a full subnet prunes it (subtensor replace_neuron): the replacement "
+        "hotkey takes the uid, with a new registration block; axon, weights, stake, permit, "
+        "incentive are cleared.",
+    )
+    p.add_argument("--replacement.name", dest="replacement_name", required=True,
+                   help="wallet whose hotkey takes the uid")
+    p.add_argument("--replacement.hotkey", dest="replacement_hotkey", default="default",
+                   help="hotkey name inside the replacement wallet (default: default)")
+    p = sub.add_parser(
+        "swap-hotkey", parents=[common, wallet],
+        help="move the wallet's hotkey to a new hotkey of the same coldkey (like btcli wallet "
+        "swap-hotkey)",
+        description="Swap the wallet's hotkey for another hotkey of the same wallet on every "
+        "subnet: the uid, its registration block, axon and stake move to the new hotkey.",
+    )
+    p.add_argument("--new-hotkey", dest="new_hotkey", required=True,
+                   help="name of the new hotkey inside the same wallet (create it with wallet-create)")
     sub.add_parser(
         "metagraph", parents=[common, netuid],
         help="print the subnet's neurons (like btcli subnets metagraph)",
@@ -148,6 +172,7 @@ def _run(args: argparse.Namespace) -> str:
             min_allowed_weights=args.min_allowed_weights,
             max_weights_limit=args.max_weights_limit,
             max_uids=args.max_uids,
+            serving_rate_limit=args.serving_rate_limit,
         )
         block = admin.create_subnet(
             args.netuid, state=args.state, params=params, block_time=args.block_time
@@ -181,6 +206,20 @@ def _run(args: argparse.Namespace) -> str:
     if args.command == "set-hyperparameter":
         previous = admin.set_hyperparameter(args.netuid, args.name, args.value, state=args.state)
         return f"{args.name} on netuid {args.netuid}: {previous} -> {args.value}"
+    if args.command == "deregister":
+        wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        replacement = load_wallet(args.replacement_name, args.replacement_hotkey, args.wallet_path)
+        uid = admin.deregister(
+            args.netuid, wallet.hotkeypub.ss58_address, replacement, state=args.state
+        )
+        return (f"deregistered {args.wallet_name}/{args.wallet_hotkey} from netuid {args.netuid}: "
+                f"uid {uid} is now {args.replacement_name}/{args.replacement_hotkey}")
+    if args.command == "swap-hotkey":
+        wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
+        new = load_wallet(args.wallet_name, args.new_hotkey, args.wallet_path)
+        netuids = admin.swap_hotkey(wallet, new.hotkeypub.ss58_address, state=args.state)
+        where = ", ".join(map(str, netuids)) or "no subnet"
+        return f"swapped {args.wallet_name}/{args.wallet_hotkey} -> {args.new_hotkey} on netuid {where}"
     if args.command == "metagraph":
         return admin.format_metagraph(asyncio.run(admin.metagraph(args.netuid, state=args.state)))
     raise AssertionError(args.command)

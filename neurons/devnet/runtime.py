@@ -6,11 +6,12 @@ real subtensor error) before writing anything, so a rejected call writes
 nothing once the transaction rolls back.
 
 What it models: subnets with tempo / weights rate limit / min allowed weights /
-max weight limit / version key; ``burned_register`` (no burn: coldkeys have
+max weight limit / version key / serving rate limit; ``burned_register`` (no burn: coldkeys have
 unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
 and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
 set by the devnet admin; an epoch every ``tempo`` blocks that turns permitted
-validators' stake-weighted weights into miner incentive.
+validators' stake-weighted weights into miner incentive; the admin's
+``replace_neuron`` (deregistration) and ``swap_hotkey``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ __all__ = [
     "U16_MAX",
     "HYPERPARAMETERS",
     "set_hyperparameter",
+    "replace_neuron",
+    "swap_hotkey",
     "Event",
 ]
 
@@ -62,6 +65,8 @@ class SubnetParams:
     max_weights_limit: int = U16_MAX
     weights_version_key: int = 0
     max_uids: int = 256
+    # subtensor runtime/src/lib.rs ``SubtensorInitialServingRateLimit`` (50 blocks).
+    serving_rate_limit: int = 50
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -73,12 +78,18 @@ def create_subnet(
     """Create a subnet; raises DispatchError("SubnetExists") when taken."""
     if netuid < 1 or netuid > 4095:
         raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
-    if params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1:
-        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limit >= 0")
+    if (
+        params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1
+        or params.serving_rate_limit < 0
+    ):
+        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limits >= 0")
     if st.subnet_row(conn, netuid) is not None:
         raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
     conn.execute(
-        "INSERT INTO subnets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
+        "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
+        "owner_coldkey, owner_hotkey, serving_rate_limit) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -91,6 +102,7 @@ def create_subnet(
             block,
             owner,
             owner,
+            params.serving_rate_limit,
         ),
     )
 
@@ -117,6 +129,7 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     "max_weights_limit": ("max_weights_limit", 0, 65535),
     "weights_version": ("weights_version_key", 0, 2**64 - 1),
     "max_allowed_uids": ("max_uids", 1, 65535),
+    "serving_rate_limit": ("serving_rate_limit", 0, 2**64 - 1),
 }
 
 
@@ -140,6 +153,90 @@ def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: 
     previous = conn.execute(f"SELECT {column} FROM subnets WHERE netuid = ?", (netuid,)).fetchone()[0]
     conn.execute(f"UPDATE subnets SET {column} = ? WHERE netuid = ?", (value, netuid))
     return int(previous)
+
+
+def replace_neuron(
+    conn: sqlite3.Connection, block: int, netuid: int, old_hotkey: str, new_hotkey: str, coldkey: str
+) -> int:
+    """Deregister ``old_hotkey`` from ``netuid``: ``new_hotkey`` (owned by ``coldkey``) takes its
+    uid, as subtensor ``subnets/uids.rs::replace_neuron`` does when a registration on a full
+    subnet prunes a uid. Returns the uid.
+
+    As there: Keys/Uids move to the new hotkey, BlockAtRegistration and LastUpdate become
+    ``block``, the old hotkey's axon is removed, and ``clear_neuron`` zeroes incentive,
+    dividends and the permit, drops the weights the uid set and those set on it (subtensor
+    zeroes them in place; the devnet stores no zero weights). Stake is per hotkey on the
+    chain, so the new hotkey starts with none. The subnet owner's hotkey is never replaced
+    (subtensor skips it); the devnet refuses instead of silently doing nothing.
+    Raises ``DispatchError`` (old not registered, new already registered, owner hotkey,
+    new hotkey owned by another coldkey).
+    """
+    subnet = _require_subnet(conn, netuid)
+    uid = st.uid_of(conn, netuid, old_hotkey)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInSubNet", f"{old_hotkey} is not registered on netuid {netuid}"
+        )
+    if st.uid_of(conn, netuid, new_hotkey) is not None:
+        raise DispatchError(
+            "HotKeyAlreadyRegisteredInSubNet", f"{new_hotkey} is already registered on {netuid}"
+        )
+    if subnet["owner_hotkey"] and old_hotkey == subnet["owner_hotkey"]:
+        raise DispatchError("SubnetOwnerHotkey", "the subnet owner's hotkey is never replaced")
+    owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (new_hotkey,)).fetchone()
+    if owner is not None and owner[0] != coldkey:
+        raise DispatchError(
+            "NonAssociatedColdKey", f"hotkey {new_hotkey} belongs to another coldkey ({owner[0]})"
+        )
+    conn.execute("INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (new_hotkey, coldkey))
+    conn.execute(
+        "UPDATE neurons SET hotkey = ?, coldkey = ?, stake = 0, permit = 0, ip = 0, port = 0, "
+        "ip_type = 4, protocol = 4, version = 0, axon_block = 0, incentive = 0, dividends = 0, "
+        "last_update = ?, registered_at = ? WHERE netuid = ? AND uid = ?",
+        (new_hotkey, coldkey, block, block, netuid, uid),
+    )
+    conn.execute(
+        "DELETE FROM weights WHERE netuid = ? AND (uid = ? OR dest = ?)", (netuid, uid, uid)
+    )
+    return uid
+
+
+def swap_hotkey(conn: sqlite3.Connection, old_hotkey: str, new_hotkey: str, coldkey: str) -> list[int]:
+    """Move ``old_hotkey``'s neurons on every subnet to ``new_hotkey``, signed by ``coldkey``:
+    subtensor ``swap/swap_hotkey.rs::do_swap_hotkey`` (netuid ``None``) and
+    ``perform_hotkey_swap_on_all_subnets``. Returns the netuids whose uid moved.
+
+    Checks, as there: ``coldkey`` owns ``old_hotkey`` and, if ``new_hotkey`` exists, it too
+    (``NonAssociatedColdKey``); the keys differ (``NewHotKeyIsSameWithOld``); ``new_hotkey`` is
+    on no subnet (``HotKeyAlreadyRegisteredInSubNet``). Uids/Keys, the axon, stake and the
+    Owner entry move; the uid, BlockAtRegistration, LastUpdate and weights stay. Not modelled:
+    the swap fee, the tx rate limit and per-subnet swap cooldown (devnet balances are
+    unlimited and the admin is trusted).
+    """
+    owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (old_hotkey,)).fetchone()
+    if owner is None or owner[0] != coldkey:
+        raise DispatchError("NonAssociatedColdKey", f"{coldkey} does not own hotkey {old_hotkey}")
+    new_owner = conn.execute("SELECT coldkey FROM owners WHERE hotkey = ?", (new_hotkey,)).fetchone()
+    if new_owner is not None and new_owner[0] != coldkey:
+        raise DispatchError(
+            "NonAssociatedColdKey", f"hotkey {new_hotkey} belongs to another coldkey ({new_owner[0]})"
+        )
+    if old_hotkey == new_hotkey:
+        raise DispatchError("NewHotKeyIsSameWithOld", "the new hotkey is the old one")
+    if conn.execute("SELECT 1 FROM neurons WHERE hotkey = ?", (new_hotkey,)).fetchone():
+        raise DispatchError(
+            "HotKeyAlreadyRegisteredInSubNet", f"{new_hotkey} is already registered on a subnet"
+        )
+    netuids = [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT netuid FROM neurons WHERE hotkey = ? ORDER BY netuid", (old_hotkey,)
+        )
+    ]
+    conn.execute("UPDATE neurons SET hotkey = ? WHERE hotkey = ?", (new_hotkey, old_hotkey))
+    conn.execute("DELETE FROM owners WHERE hotkey = ?", (old_hotkey,))
+    conn.execute("INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (new_hotkey, coldkey))
+    return netuids
 
 
 # --- epoch ----------------------------------------------------------------------
@@ -240,9 +337,13 @@ def _burned_register(
     conn.execute(
         "INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (hotkey, origin)
     )
+    # subtensor subnets/uids.rs::append_neuron (and replace_neuron) call
+    # ``set_last_update_for_uid(netuid, uid, block)``: a fresh uid counts as having just set
+    # weights, so its first set_weights waits out the weights rate limit.
     conn.execute(
-        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, registered_at) VALUES (?, ?, ?, ?, ?)",
-        (netuid, n, hotkey, origin, block),
+        "INSERT INTO neurons (netuid, uid, hotkey, coldkey, registered_at, last_update) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (netuid, n, hotkey, origin, block, block),
     )
     return [_event("NeuronRegistered", {"netuid": netuid, "uid": n, "hotkey": hotkey})]
 
@@ -270,7 +371,7 @@ def _serve_axon(
     conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
 ) -> list[Event]:
     netuid = int(params["netuid"])
-    _require_subnet(conn, netuid)
+    subnet = _require_subnet(conn, netuid)
     uid = st.uid_of(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
@@ -285,6 +386,19 @@ def _serve_axon(
             "InvalidIpAddress",
             f"{_show_ip(ip_type, ip)} is not an address the chain accepts (it refuses 127.0.0.1 and "
             "::1; on one machine announce another loopback address, e.g. 127.0.0.2)",
+        )
+    # subtensor subnets/serving.rs::validate_serve_axon checks the rate limit after the address
+    # and before the port (validate_axon_data); ``axon_passes_rate_limit`` is
+    # ``rate_limit == 0 || last_serve == 0 || block - last_serve >= rate_limit``.
+    limit = subnet["serving_rate_limit"]
+    (last_serve,) = conn.execute(
+        "SELECT axon_block FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)
+    ).fetchone()
+    if limit and last_serve and block - last_serve < limit:
+        raise DispatchError(
+            "ServingRateLimitExceeded",
+            f"axon served {block - last_serve} blocks ago; the serving rate limit is {limit} "
+            f"blocks; retry in {limit - (block - last_serve)} blocks",
         )
     if port == 0:
         raise DispatchError("InvalidPort", "port 0 is not a port")

@@ -115,6 +115,7 @@ _SUBNET_COLUMNS = {
     "MaxWeightsLimit": "max_weights_limit",
     "WeightsVersionKey": "weights_version_key",
     "MaxAllowedUids": "max_uids",
+    "ServingRateLimit": "serving_rate_limit",
     "LastEpochBlock": "last_epoch_block",
     "NetworkRegisteredAt": "created_block",
 }

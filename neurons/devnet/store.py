@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS subnets (
     created_block INTEGER NOT NULL,
     last_epoch_block INTEGER NOT NULL,
     owner_coldkey TEXT NOT NULL,
-    owner_hotkey TEXT NOT NULL
+    owner_hotkey TEXT NOT NULL,
+    serving_rate_limit INTEGER NOT NULL DEFAULT 50
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -130,6 +131,7 @@ class Store:
         # executescript commits implicitly, so the schema goes outside a transaction.
         self._conn.executescript(_SCHEMA)
         with self._begin(commit=True) as conn:  # no epochs: the chain may not exist yet
+            _migrate(conn)
             if _meta(conn, "genesis_time") is None:
                 _set_meta(conn, "genesis_time", repr(self._clock()))
                 _set_meta(conn, "block_time", repr(block_time or DEFAULT_BLOCK_TIME))
@@ -196,6 +198,22 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+
+
+# Columns added after state files were already in use: (table, column, declaration). A file
+# made before a column existed gets it with its default (the chain's default for that rule).
+_ADDED_COLUMNS = (
+    ("subnets", "serving_rate_limit", "INTEGER NOT NULL DEFAULT 50"),
+)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add any of :data:`_ADDED_COLUMNS` an older state file lacks (``CREATE TABLE IF NOT
+    EXISTS`` leaves an existing table as it was)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:

@@ -92,6 +92,34 @@ class Devnet:
         with contextlib.closing(self.open()) as store, store.transaction() as conn:
             runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, True)
 
+    def advance_past_registration(self) -> int:
+        """Move the step clock to the first epoch block at which every neuron on the subnet may
+        set weights; returns that block.
+
+        A new uid's ``LastUpdate`` is its registration block (subtensor
+        ``subnets/uids.rs::append_neuron``), so weights wait ``weights_rate_limit`` blocks after
+        registering. It lands on an epoch block (``created + k * tempo``) and runs that epoch,
+        as any chain read there would: the ``tempo - 1`` blocks after it have none pending, so
+        a test's before/after dumps taken inside them compare only what the call under test
+        wrote.
+        """
+        assert self.clock is not None, "only a StepClock devnet can be advanced"
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            block = store.block(conn)
+            tempo, limit, created = conn.execute(
+                "SELECT tempo, weights_rate_limit, created_block FROM subnets WHERE netuid = ?",
+                (self.netuid,),
+            ).fetchone()
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(last_update), 0) FROM neurons WHERE netuid = ?", (self.netuid,)
+            ).fetchone()
+        ready = max(block, last + limit)
+        target = created + tempo * -(-(ready - created) // tempo)
+        self.clock.advance(target - block)
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            runtime.run_epochs(conn, store.block(conn))
+        return target
+
     def chain_flags(self) -> list[str]:
         """The entry scripts' flags that point them at this subnet, state file and wallet folder."""
         return ["--netuid", str(self.netuid), "--subtensor.network", "devnet",

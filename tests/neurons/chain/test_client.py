@@ -41,7 +41,7 @@ async def _chain(devnet, wallets, *, permit=True, substrate=None):
     assert (await chain.add_stake(wallets["validator"], 2, 10.0)).ok
     if permit:
         devnet.permit(2, wallets["validator"])
-    devnet.clock.advance(1)
+    devnet.advance_past_registration()
     return chain
 
 

@@ -85,7 +85,8 @@ def test_every_flag_has_help():
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices
     assert set(subparsers) == {
-        "create-subnet", "wallet-create", "register", "stake", "permit", "set-hyperparameter", "metagraph"
+        "create-subnet", "wallet-create", "register", "stake", "permit", "set-hyperparameter",
+        "deregister", "swap-hotkey", "metagraph",
     }
     for name, sub in subparsers.items():
         for action in sub._actions:

@@ -7,6 +7,7 @@ fail here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import bittensor as bt
 import pytest
@@ -27,7 +28,7 @@ async def _populated(devnet, wallets):
         assert (await register(client, wallets[name])).success
     assert (await stake(client, wallets["validator"], 100)).success
     devnet.permit(2, wallets["validator"])
-    devnet.clock.advance(1)
+    devnet.advance_past_registration()
     return client
 
 
@@ -40,9 +41,14 @@ def test_metagraph_decodes_every_field_the_neurons_use(devnet, wallets):
         assert result.success, result.message
         graph = await client.subnets.metagraph(2)
         await client.close()
-        return graph
+        # Read the state directly: the devnet does not serve BlockAtRegistration.
+        with contextlib.closing(devnet.open()) as store, store.transaction() as conn:
+            (registered,) = conn.execute(
+                "SELECT registered_at FROM neurons WHERE netuid = 2 AND uid = 0"
+            ).fetchone()
+        return graph, registered
 
-    graph = run(go())
+    graph, registered = run(go())
     assert graph.netuid == 2 and graph.tempo == 4 and len(graph.neurons) == 2
     v, m = graph.neurons
     assert (v.uid, v.hotkey, v.coldkey) == (
@@ -50,7 +56,8 @@ def test_metagraph_decodes_every_field_the_neurons_use(devnet, wallets):
     )
     assert int(v.total_stake.rao) == 100 * 10**9 and v.validator_permit is True
     assert m.uid == 1 and m.validator_permit is False and m.axon == "10.0.0.7:8091"
-    assert v.axon is None and v.last_update == 0 and m.incentive == 0.0
+    # LastUpdate starts at the registration block (subtensor uids.rs::append_neuron).
+    assert v.axon is None and v.last_update == registered >= 1 and m.incentive == 0.0
 
 
 def test_metagraph_of_missing_subnet_is_none(devnet):
@@ -187,6 +194,7 @@ def test_epoch_turns_stake_weighted_weights_into_incentive(devnet, wallets):
         assert (await stake(client, wallets["validator2"], 100)).success
         devnet.permit(2, wallets["validator"])
         devnet.permit(2, wallets["validator2"])
+        devnet.advance_past_registration()
         v1 = await client.execute(bt.SetWeights(netuid=2, weights={2: 1.0}), wallets["validator"])
         v2 = await client.execute(bt.SetWeights(netuid=2, weights={3: 1.0}), wallets["validator2"])
         assert v1.success and v2.success
@@ -356,7 +364,8 @@ def test_neurons_lite_and_full_carry_keys_stake_permit_and_the_full_ones_weights
         0, wallets["validator"].hotkeypub.ss58_address, wallets["validator"].coldkeypub.ss58_address
     )
     assert v.validator_permit and int(v.total_stake.rao) == 100 * 10**9 and v.last_update == block
-    assert (m.uid, m.validator_permit, int(m.total_stake.rao), m.last_update) == (1, False, 0, 0)
+    assert (m.uid, m.validator_permit, int(m.total_stake.rao)) == (1, False, 0)
+    assert 0 < m.last_update < v.last_update  # the miner's registration block; the validator's weights
     assert "weights" not in v.raw
     assert [n.uid for n in full] == [0, 1]
     assert full[0].raw["weights"] == [(1, 65535)] and full[0].raw["bonds"] == []
@@ -412,3 +421,31 @@ def test_storage_and_runtime_apis_the_devnet_does_not_model_still_fail_loudly(de
             await substrate.close()
 
     run(go())
+
+
+def test_a_new_uid_waits_out_the_weights_rate_limit_from_its_registration_block(devnet, wallets):
+    """LastUpdate is set to the registration block (subtensor uids.rs::append_neuron), so a
+    permitted validator's first weights right after registering are SettingWeightsTooFast;
+    ``weights_rate_limit`` (3) blocks later they land."""
+
+    async def go():
+        client = await devnet.client().connect()
+        assert (await register(client, wallets["validator"])).success
+        assert (await stake(client, wallets["validator"], 100)).success
+        devnet.permit(2, wallets["validator"])
+        registered = await client.block()
+        last = await client.query(("SubtensorModule", "LastUpdate"), [2])
+        raw = bt.calls.SubtensorModule.set_mechanism_weights(
+            netuid=2, mecid=0, dests=[0], weights=[1], version_key=0
+        )
+        devnet.clock.advance(2)
+        early = await client.submit_call(raw, wallets["validator"], signer="hotkey")
+        devnet.clock.advance(1)
+        later = await client.submit_call(raw, wallets["validator"], signer="hotkey")
+        await client.close()
+        return registered, last, early, later
+
+    registered, last, early, later = run(go())
+    assert last == [registered]
+    assert not early.success and early.error.name == "SettingWeightsTooFast"
+    assert later.success, later.message

@@ -190,7 +190,7 @@ def write_weights(tmp_path, averages: dict[int, float], **params: int):
     wallet = bt.wallets.open_wallet("validator", path=str(net.wallets))
     hotkeys = {i + 1: bt.wallets.open_wallet(m, path=str(net.wallets)).hotkeypub.ss58_address
                for i, m in enumerate(MINERS)}
-    net.clock.advance(1)
+    net.advance_past_registration()
 
     async def go():
         substrate = CountingSubstrate(DevnetSubstrate(net.open()))

@@ -49,7 +49,7 @@ class Setup:
             assert (await chain.register(self.wallets[name], NETUID)).ok
         assert (await chain.add_stake(self.wallets["validator"], NETUID, 10.0)).ok
         self.devnet.permit(NETUID, self.wallets["validator"])
-        self.devnet.clock.advance(1)
+        self.devnet.advance_past_registration()
         execute = chain.client.execute
 
         async def tagged(intent, wallet, **kwargs):
