@@ -174,8 +174,8 @@ def set_hyperparameter(netuid: int, name: str, value: int, *, state: Path | None
     returns the previous value. Neurons see it at their next read, as on a real chain."""
     store = open_store(state, netuid=netuid)
     try:
-        with store.transaction() as conn:
-            return runtime.set_hyperparameter(conn, netuid, name, value)
+        with store.write() as (conn, block):
+            return runtime.set_hyperparameter(conn, block, netuid, name, value)
     except runtime.DispatchError as error:
         raise DevnetError(f"set-hyperparameter: {error}") from None
     finally:

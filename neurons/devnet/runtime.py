@@ -133,10 +133,12 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
 }
 
 
-def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: int) -> int:
-    """Set one of :data:`HYPERPARAMETERS` on a running subnet (the owner's or root's sudo call);
-    returns the previous value. ``max_allowed_uids`` may not drop below the neurons registered
-    (subtensor refuses that too). Raises ``DispatchError`` naming what is wrong."""
+def set_hyperparameter(conn: sqlite3.Connection, block: int, netuid: int, name: str, value: int) -> int:
+    """Set one of :data:`HYPERPARAMETERS` on a running subnet at ``block`` (the owner's or root's
+    sudo call); returns the previous value. ``max_allowed_uids`` may not drop below the neurons
+    registered (subtensor refuses that too). A new ``tempo`` restarts the epoch cycle at
+    ``block``, as subtensor's ``apply_tempo_with_cycle_reset`` (``utils/misc.rs``) sets
+    ``LastEpochBlock`` to the current block. Raises ``DispatchError`` naming what is wrong."""
     _require_subnet(conn, netuid)
     if name not in HYPERPARAMETERS:
         raise DispatchError(
@@ -152,6 +154,8 @@ def set_hyperparameter(conn: sqlite3.Connection, netuid: int, name: str, value: 
         )
     previous = conn.execute(f"SELECT {column} FROM subnets WHERE netuid = ?", (netuid,)).fetchone()[0]
     conn.execute(f"UPDATE subnets SET {column} = ? WHERE netuid = ?", (value, netuid))
+    if name == "tempo":
+        conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (block, netuid))
     return int(previous)
 
 

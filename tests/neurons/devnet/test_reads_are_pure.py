@@ -114,7 +114,7 @@ def test_after_a_tempo_change_the_next_epoch_is_last_epoch_block_plus_the_new_te
     net, _ = _chain(tmp_path)
     _to_next_boundary(net)
     with contextlib.closing(net.open()) as store, store.write() as (conn, block):
-        runtime.set_hyperparameter(conn, NETUID, "tempo", 10)
+        runtime.set_hyperparameter(conn, block, NETUID, "tempo", 10)
     last = _read(net, "LastEpochBlock")
     assert isinstance(last, int) and block == last  # the boundary epoch ran before the change
     seen = {}
@@ -124,6 +124,24 @@ def test_after_a_tempo_change_the_next_epoch_is_last_epoch_block_plus_the_new_te
         with contextlib.closing(net.open()) as store, store.read() as (conn, now):
             seen[now - last] = _last_epoch(conn)
     assert all(seen[k] == last for k in range(1, 10)) and seen[10] == seen[11] == last + 10
+
+
+def test_a_tempo_change_between_boundaries_restarts_the_epoch_cycle_at_that_block(tmp_path):
+    """subtensor's apply_tempo_with_cycle_reset: LastEpochBlock becomes the block of the change,
+    so the next epoch is that block plus the new tempo, not the old anchor plus it."""
+    net, _ = _chain(tmp_path)
+    _to_next_boundary(net)
+    assert net.clock is not None
+    net.clock.advance(2)
+    with contextlib.closing(net.open()) as store, store.write() as (conn, changed_at):
+        runtime.set_hyperparameter(conn, changed_at, NETUID, "tempo", 10)
+    assert _read(net, "LastEpochBlock") == changed_at
+    net.clock.advance(9)
+    with contextlib.closing(net.open()) as store, store.read() as (conn, now):
+        assert now == changed_at + 9 and _last_epoch(conn) == changed_at
+    net.clock.advance(1)
+    with contextlib.closing(net.open()) as store, store.read() as (conn, now):
+        assert _last_epoch(conn) == changed_at + 10
 
 
 def _last_epoch(conn: sqlite3.Connection) -> int:
