@@ -130,7 +130,7 @@ def test_pm2_starts_a_miner_that_announces_its_axon_and_stops_on_delete(tmp_path
     try:
         pm2("start", "ecosystem.config.js", "--only", name)
         axon = _wait_for_axon(net, uid=1, timeout=90, log=log)
-        assert axon == ("127.0.0.1", port)
+        assert axon == ("127.0.0.2", port)  # the devnet default: the chain refuses to list 127.0.0.1
         status = {p["name"]: p["pm2_env"]["status"] for p in json.loads(pm2("jlist"))}
         assert status[name] == "online"
         pm2("delete", name)  # SIGINT, then up to kill_timeout for a clean stop
