@@ -47,6 +47,7 @@ from bittensor.http_auth import HEADER_HOTKEY, HEADER_NONCE, AuthError, NonceSto
 from starlette.requests import ClientDisconnect, Request
 
 from neurons.chain import MetagraphView, NeuronInfo
+from neurons.shared.admission import Broken, first_broken_rule
 from protocol import MAX_REQUEST_BYTES, RESPONSE_METHOD, ErrorCode, response_target
 
 __all__ = [
@@ -140,11 +141,12 @@ class CallerPolicy:
                 f"metagraph snapshot is for netuid {view.netuid}, expected {self.netuid}"
             )
         neuron = view.by_hotkey(hotkey)
+        broken = first_broken_rule(neuron, min_stake=self.min_stake, require_permit=self.require_permit)
         if neuron is None:
             raise Forbidden(f"hotkey {hotkey} is not registered on netuid {self.netuid}")
-        if self.require_permit and not neuron.validator_permit:
+        if broken is Broken.NO_PERMIT:
             raise Forbidden(f"uid {neuron.uid} has no validator permit")
-        if neuron.stake < self.min_stake:
+        if broken is Broken.LOW_STAKE:
             raise Forbidden(
                 f"uid {neuron.uid} has stake {neuron.stake:g}, at least {self.min_stake:g} needed"
             )

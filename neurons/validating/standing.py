@@ -4,9 +4,9 @@ Miners admit a validator by ``neurons.mining.guard.CallerPolicy``: registered
 on the subnet, holding a validator permit, with stake at least the miner's
 ``--miner.min_stake``. A validator that fails any of these gets 403 from every
 miner and has its weights ignored by the chain, so it checks itself first and,
-when it may not ask, makes no challenge and no weight write. The rules here
-mirror the miner's (same order: registration, permit, stake); the miner side is
-not imported (the two sides never import each other), and a validator cannot
+when it may not ask, makes no challenge and no weight write. Both sides take
+the rule and its order from ``neurons.shared.admission``; the miner side is not
+imported (the two sides never import each other), and a validator cannot
 know each miner's own ``min_stake``, so it uses its ``--validator.min_stake``,
 whose default is the miner's default (``ChainSettings.default_min_stake``).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neurons.chain import MetagraphView
+from neurons.shared.admission import Broken, first_broken_rule
 
 __all__ = ["Standing", "standing_in"]
 
@@ -45,13 +46,14 @@ def standing_in(metagraph: MetagraphView, hotkey: str, *, min_stake: float) -> S
     """
     netuid = metagraph.netuid
     me = metagraph.by_hotkey(hotkey)
+    broken = first_broken_rule(me, min_stake=min_stake)
     if me is None:
         return Standing(
             permitted=False, uid=None, stake=None,
             reason=f"hotkey {hotkey} is not registered on netuid {netuid}",
             advice=f"register it again: btcli subnets register --netuid {netuid}",
         )
-    if not me.validator_permit:
+    if broken is Broken.NO_PERMIT:
         return Standing(
             permitted=False, uid=me.uid, stake=me.stake,
             reason=f"uid {me.uid} has no validator permit (stake {me.stake:g})",
@@ -62,7 +64,7 @@ def standing_in(metagraph: MetagraphView, hotkey: str, *, min_stake: float) -> S
                 f"btcli stake add --netuid {netuid}"
             ),
         )
-    if me.stake < min_stake:
+    if broken is Broken.LOW_STAKE:
         return Standing(
             permitted=False, uid=me.uid, stake=me.stake,
             reason=f"uid {me.uid} has stake {me.stake:g}, under the {min_stake:g} miners require",
