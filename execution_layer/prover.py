@@ -21,7 +21,7 @@ from execution_layer import _keycache as keys
 from execution_layer.circuit import Circuit
 from execution_layer.proofjson import proof_from_ezkl
 from execution_layer.registry import CircuitRegistry
-from execution_layer.types import CircuitNotFound, ProveResult, ProvingFailed
+from execution_layer.types import CircuitNotFound, InvalidInputs, ProveResult, ProvingFailed
 
 __all__ = ["EzklProver", "make_prover"]
 
@@ -51,15 +51,15 @@ class EzklProver:
     def prove(self, circuit_id: str, inputs: Sequence[float] | np.ndarray) -> ProveResult:
         """Prove the circuit's inference on ``inputs`` (any shape with the input's size).
 
-        Raises CircuitNotFound for an unknown id, ProvingFailed for inputs of the
-        wrong size, not finite or outside the input range, or when ezkl fails
+        Raises CircuitNotFound for an unknown id, InvalidInputs (a ProvingFailed) for inputs
+        of the wrong size, not finite or outside the input range, ProvingFailed when ezkl fails
         (with ezkl's message), KeyDerivationFailed if the key must be derived and that fails.
         """
         circuit = self.circuit(circuit_id)
         try:
             values = circuit.check_inputs(inputs)
         except ValueError as e:
-            raise ProvingFailed(str(e)) from None
+            raise InvalidInputs(str(e)) from None
         pk = self.ensure_keys(circuit_id)
         with tempfile.TemporaryDirectory(prefix="poi-prove-") as tmp_name:
             tmp = Path(tmp_name)

@@ -21,6 +21,7 @@ __all__ = [
     "UntrustedSrs",
     "KeyDerivationFailed",
     "ProvingFailed",
+    "InvalidInputs",
     "Proof",
     "ProveResult",
     "Verdict",
@@ -64,6 +65,11 @@ class KeyDerivationFailed(ExecutionError):
 
 class ProvingFailed(ExecutionError):
     """Witness generation or proving failed for these inputs."""
+
+
+class InvalidInputs(ProvingFailed):
+    """The inputs do not fit the circuit: wrong number of values, not finite, or outside
+    the input range of ``metadata.json``. The caller's mistake, found before ezkl runs."""
 
 
 @dataclass(frozen=True)

@@ -105,12 +105,13 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"  # 503: the miner cannot check callers right now
     INVALID_REQUEST = "invalid_request"  # 422: body is not a valid message
     UNSUPPORTED_VERSION = "unsupported_version"  # 422: another protocol version
+    INVALID_INPUTS = "invalid_inputs"  # 422: inputs of the wrong length or outside the circuit's range
     UNKNOWN_CIRCUIT = "unknown_circuit"  # 404: this miner does not serve the circuit
     NOT_FOUND = "not_found"  # 404: no such route
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
     DEADLINE_EXCEEDED = "deadline_exceeded"  # 408: deadline passed before proving began
     BUSY = "busy"  # 503: queue full, or the deadline cannot be met
-    PROVING_FAILED = "proving_failed"  # 500: the prover refused or failed these inputs
+    PROVING_FAILED = "proving_failed"  # 500: the prover failed on inputs that fit the circuit
     INTERNAL = "internal"  # 500: anything else; the server stays up
 
     @property
@@ -126,6 +127,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INVALID_REQUEST: 422,
     ErrorCode.UNSUPPORTED_VERSION: 422,
+    ErrorCode.INVALID_INPUTS: 422,
     ErrorCode.UNKNOWN_CIRCUIT: 404,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

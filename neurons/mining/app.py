@@ -14,7 +14,10 @@ unverified caller costs no signature.
 
 1. body is a valid ``ProofRequest`` (422 ``invalid_request``) of this protocol
    version (422 ``unsupported_version``);
-2. the circuit is served here (404 ``unknown_circuit``);
+2. the circuit is served here (404 ``unknown_circuit``), and the inputs fit it
+   (``check_inputs``: the right number of finite values inside the circuit's
+   input range, else 422 ``invalid_inputs`` — the caller's mistake, answered
+   before any queue slot or worker is taken);
 3. the deadline has not passed (408 ``deadline_exceeded``) and is at most
    ``MAX_DEADLINE_S`` ahead (422 ``invalid_request``: a far deadline would
    let a request wait in the queue for long);
@@ -30,8 +33,9 @@ unverified caller costs no signature.
    wait; anything more is answered at once (503 ``busy``);
 6. a worker frees up before the deadline (408 ``deadline_exceeded``).
 
-Then the proof is made: an ``ExecutionError`` is 500 ``proving_failed`` with
-its reason, anything else 500 ``internal``; the server keeps serving. A proof
+Then the proof is made: ``InvalidInputs`` from the prover is 422
+``invalid_inputs`` too, any other ``ExecutionError`` is 500 ``proving_failed``
+with its reason, anything else 500 ``internal``; the server keeps serving. A proof
 that has started is not abandoned when its deadline passes during proving.
 
 ``GET``/``POST /v1/capabilities`` answers ``Capabilities`` to admitted callers.
@@ -53,7 +57,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from execution_layer.types import ExecutionError, ProveResult
+from execution_layer.types import ExecutionError, InvalidInputs, ProveResult
 from neurons.mining.guard import (
     BODY_TIMEOUT_S,
     Admitted,
@@ -81,14 +85,19 @@ from protocol import (
     encode,
 )
 
-__all__ = ["ProveFn", "MinerObserver", "build_miner_app"]
+__all__ = ["ProveFn", "InputCheck", "MinerObserver", "build_miner_app"]
 
 log = logging.getLogger(__name__)
 
 ProveFn = Callable[[str, tuple[float, ...]], Awaitable[ProveResult]]
 """``await prove(circuit_id, inputs)``; raises ``ExecutionError`` when it cannot prove."""
 
+InputCheck = Callable[[str, tuple[float, ...]], object]
+"""``check_inputs(circuit_id, inputs)``: raises ``ValueError`` (with a message for the caller)
+when the inputs do not fit the circuit; e.g. ``registry.get(circuit_id).check_inputs``."""
+
 _ROUTES = frozenset({ROUTE_PROVE, ROUTE_CAPABILITIES})
+_ROUTES_TEXT = f"this miner serves POST {ROUTE_PROVE} and GET or POST {ROUTE_CAPABILITIES}"
 _EWMA_WEIGHT = 0.3  # weight of the newest proving time in the per-circuit estimate
 
 
@@ -210,13 +219,15 @@ def build_miner_app(
     circuit_names: Mapping[str, str] | None = None,
     body_timeout_s: float = BODY_TIMEOUT_S,
     max_per_caller: int | None = None,
+    check_inputs: InputCheck | None = None,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
     ``circuit_names`` (id -> name) only makes the logs readable.
     ``body_timeout_s`` bounds the wait for a request body (408 past it).
     ``max_per_caller`` (default ``max_concurrent``) caps the requests one
-    hotkey may have proving or waiting at once.
+    hotkey may have proving or waiting at once. ``check_inputs`` (none: the prover's own
+    check alone decides) refuses inputs that do not fit a circuit before they are queued.
 
     ``wallet`` signs responses with its hotkey, which is also the receiver every
     request must be signed for. ``clock`` (unix seconds) drives deadlines,
@@ -309,6 +320,11 @@ def build_miner_app(
             )
         if req.circuit_id not in served:
             raise _Refused(ErrorCode.UNKNOWN_CIRCUIT, f"circuit {req.circuit_id} is not served here")
+        if check_inputs is not None:
+            try:
+                check_inputs(req.circuit_id, req.inputs)
+            except ValueError as exc:
+                raise _Refused(ErrorCode.INVALID_INPUTS, str(exc)) from None
         remaining = req.deadline - clock()
         if remaining <= 0:
             raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline has already passed")
@@ -335,6 +351,9 @@ def build_miner_app(
         started = time.perf_counter()
         try:
             result = await prove(req.circuit_id, req.inputs)
+        except InvalidInputs as exc:  # the caller's mistake, found by the prover: not ours
+            hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
+            raise _Refused(ErrorCode.INVALID_INPUTS, str(exc)) from None
         except ExecutionError as exc:
             hooks.prove_finished(req.circuit_id, time.perf_counter() - started, False)
             log.warning("proving %s for %s failed: %s", names.get(req.circuit_id, req.circuit_id[:12]), caller, exc)
@@ -365,13 +384,16 @@ def build_miner_app(
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
             status, ErrorCode.INTERNAL
         )
-        return refuse(request.url.path, code, f"{request.method} {request.url.path}")
+        # A fixed text: an unauthenticated answer echoes nothing the caller sent.
+        return refuse(request.url.path, code, _ROUTES_TEXT)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return refuse(request.url.path, ErrorCode.INTERNAL, "internal error")
 
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # redirect_slashes=False: starlette would answer ``/v1/prove/`` with a 307 whose Location
+    # is built from the Host header, unauthenticated; a miner never redirects.
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
     app.add_api_route(ROUTE_PROVE, prove_route, methods=["POST"])
     app.add_api_route(ROUTE_CAPABILITIES, capabilities_route, methods=["GET", "POST"])
     app.add_exception_handler(StarletteHTTPException, http_error)

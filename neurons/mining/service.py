@@ -195,7 +195,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         wallet=me.wallet, prove=prove, circuits=[c.id for c in circuits],
         metagraph=lambda: snapshot.view, netuid=me.netuid, min_stake=s.min_stake,
         max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
-        circuit_names=names,
+        circuit_names=names, check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
     )
     async with serving(app, listener) as server_task:
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)

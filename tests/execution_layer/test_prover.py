@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver, ProvingFailed, make_prover, verify
+from execution_layer import CircuitNotFound, CircuitRegistry, EzklProver, InvalidInputs, ProvingFailed, make_prover, verify
 from tests.support.inputs import fresh_input
 
 
@@ -27,8 +27,10 @@ def test_unknown_circuit_raises_circuit_not_found(prover):
         (np.full(64, np.nan), "finite"),
     ],
 )
-def test_bad_inputs_raise_proving_failed_before_ezkl_runs(registry, prover, inputs, message):
-    with pytest.raises(ProvingFailed, match=message):
+def test_bad_inputs_raise_invalid_inputs_before_ezkl_runs(registry, prover, inputs, message):
+    """The caller's mistake is its own leaf (InvalidInputs, still a ProvingFailed), so the
+    miner can answer it 422 rather than as its own failure."""
+    with pytest.raises(InvalidInputs, match=message):
         prover.prove(registry.default.id, inputs)
 
 

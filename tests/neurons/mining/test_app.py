@@ -15,7 +15,7 @@ import httpx
 import pytest
 from bittensor.http_auth import HEADER_NONCE
 
-from execution_layer.types import ProvingFailed
+from execution_layer.types import InvalidInputs, ProvingFailed
 from neurons.mining.app import build_miner_app
 from neurons.shared.proofs import proof_of
 from neurons.validating.client import MinerClient, QueryStatus
@@ -436,6 +436,64 @@ async def test_unknown_route_and_wrong_method_answer_error_responses(cast):
     wrong = await miner.raw.get(ROUTE_PROVE)
     assert wrong.status_code == 405 and error_of(wrong).code.value == "method_not_allowed"
     assert (await miner.raw.get("/docs")).status_code == 404
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", ROUTE_PROVE + "/"), ("GET", ROUTE_CAPABILITIES + "/"), ("POST", "//v1/prove"),
+    ("GET", "/evil.example/%2e%2e"),
+])
+async def test_no_route_redirects_or_reflects_the_callers_headers(cast, method, path):
+    """Tried: a trailing slash and odd paths, unauthenticated, with a rival's Host header (starlette
+    used to answer 307 with Location built from it). Must hold: no 3xx, no Location, and nothing
+    the caller sent (host, path, header values) in the unsigned answer."""
+    miner = Miner(cast)
+    resp = await miner.raw.request(
+        method, path, headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    )
+    assert resp.status_code in {404, 405}
+    assert "location" not in resp.headers
+    assert b"evil" not in resp.content and b"evil" not in b"".join(
+        f"{k}:{v}".encode() for k, v in resp.headers.items()
+    )
+    assert error_of(resp).code.value in {"not_found", "method_not_allowed"}
+    assert "X-Bittensor-Signature" not in resp.headers
+
+
+def _fits_two_inputs_in_unit_range(circuit_id: str, inputs: tuple[float, ...]) -> None:
+    if len(inputs) != 2:
+        raise ValueError(f"{circuit_id[:8]} takes 2 values, got {len(inputs)}")
+    if min(inputs) < 0.0 or max(inputs) > 1.0:
+        raise ValueError("inputs must lie in [0.0, 1.0]")
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ((0.5,), "takes 2 values, got 1"), ((0.5, 0.5, 0.5), "takes 2 values, got 3"),
+    ((0.5, 1.5), "must lie in"), ((-0.1, 0.5), "must lie in"),
+], ids=["short", "long", "above", "below"])
+async def test_inputs_that_do_not_fit_the_circuit_are_422_before_queueing(cast, inputs, message):
+    """Tried: a permitted validator sends the wrong number of inputs or values outside the
+    circuit's range. Must hold: 422 invalid_inputs (the caller's mistake, not a 500 of ours),
+    signed, the prover never called, no queue slot taken."""
+    miner = Miner(cast, check_inputs=_fits_two_inputs_in_unit_range)
+    resp = await miner.post_raw(request_json(inputs=list(inputs)))
+    assert resp.status_code == 422
+    err = error_of(resp)
+    assert err.code.value == "invalid_inputs" and message in err.message
+    assert "X-Bittensor-Signature" in resp.headers
+    assert miner.prover.calls == [] and miner.observer.depths in ([], [(0, 0)])
+    assert (await miner.prove(inputs=(0.5, 0.5))).status is QueryStatus.OK
+
+
+async def test_invalid_inputs_found_by_the_prover_are_422_not_500(cast):
+    """Tried: no pre-check in the app, the prover itself finds the inputs do not fit (as
+    EzklProver does with InvalidInputs). Must hold: 422 invalid_inputs, and the miner keeps serving."""
+    prover = AsyncFakeProver(error=InvalidInputs("wine_mlp takes 11 values (1, 11), got 2"))
+    miner = Miner(cast, prover=prover)
+    resp = await miner.post_raw(request_json())
+    assert resp.status_code == 422
+    assert error_of(resp).code.value == "invalid_inputs" and "takes 11 values" in error_of(resp).message
+    prover.error = None
+    assert (await miner.prove()).status is QueryStatus.OK
 
 
 async def test_a_failing_observer_does_not_break_serving(cast):
