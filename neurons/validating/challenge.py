@@ -17,11 +17,16 @@ pool, which is then rebuilt) the proof is verified once more first.
 Checks, in order, with the outcome each failure gets: transport
 (``no_response`` for a timeout or no connection, ``forbidden`` for a 403
 whose ``ErrorResponse`` code is ``forbidden``, ``http_error`` for any other
-refusal, ``bad_signature``, ``bad_response`` for a malformed body or an answer to
-another request or circuit: ``MinerClient.prove`` checks that echo), replay guard (proof bytes seen
-before: ``replayed``), then the proof itself against the validator's own
-inputs (circuit, input binding, SNARK) in a worker process (``rejected``;
-``validator_error`` if the verifier raises), then the deadline (``late``).
+refusal, ``bad_signature``, ``bad_response`` for a malformed body, another protocol
+version or an answer to another request or circuit: ``MinerClient.prove`` checks
+that echo), replay guard (proof bytes seen before: ``replayed``), then the proof
+itself against the validator's own inputs (circuit, input binding, SNARK) in a
+worker process (``rejected``; ``validator_error`` if the verifier raises), then
+the response's ``outputs`` against the proof's (``bad_response``: the recorded
+outputs come from the proof, but a client reading the response would be misled),
+then the deadline (``late``: the client waits :func:`late_grace` past the
+circuit's timeout, so a valid proof that arrives after it is told apart from no
+answer; it scores zero all the same).
 
 The validator's inputs come from ``sample(circuit, rng)``; the real one is
 ``InputSampler``: ``models.sampling`` over the circuit's pinned sample pool
@@ -52,7 +57,7 @@ from protocol import ErrorCode, ErrorResponse, ProofRequest
 
 __all__ = [
     "Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler",
-    "ChallengeCircuit",
+    "ChallengeCircuit", "late_grace",
 ]
 
 log = logging.getLogger(__name__)
@@ -214,7 +219,7 @@ async def challenge_miner(
         log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
         return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
 
-    query = await client.prove(neuron.axon, neuron.hotkey, request)
+    query = await client.prove(neuron.axon, neuron.hotkey, request, grace_s=late_grace(circuit.timeout_s))
     if query.response is None:
         kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
         if _refuses_us(query.http_status, query.error):
@@ -245,6 +250,9 @@ async def challenge_miner(
         )
     if not verdict.accepted:
         return failed(Outcome.REJECTED, f"proof rejected: {verdict.reason}", **measured)
+    contradiction = _contradiction(response.outputs, verdict.outputs)
+    if contradiction is not None:
+        return failed(Outcome.BAD_RESPONSE, contradiction, **measured)
     if query.response_s > circuit.timeout_s:
         return failed(Outcome.LATE, f"late: {query.response_s:.2f}s > {circuit.timeout_s:.2f}s", **measured)
     log.debug(
@@ -259,6 +267,37 @@ async def challenge_miner(
         verify_s=verdict.verify_s,
     )
 
+
+# How long past a circuit's timeout an answer is still awaited, to be reported as ``late``
+# rather than as no answer: a quarter of the timeout, at most 2 s (it lengthens only the
+# wait for a miner that is already too slow).
+_LATE_GRACE_FRACTION = 0.25
+_LATE_GRACE_MAX_S = 2.0
+
+
+def late_grace(timeout_s: float) -> float:
+    """Seconds past ``timeout_s`` the validator still waits for an answer (then ``late``)."""
+    return min(_LATE_GRACE_MAX_S, _LATE_GRACE_FRACTION * timeout_s)
+
+
+def _contradiction(claimed: Sequence[float], proved: Sequence[float] | None) -> str | None:
+    """Why the response's ``outputs`` are not the proof's, or None when they are.
+
+    Both sides decode the same public values with the same circuit
+    (``Circuit.decode_outputs``) and floats cross JSON exactly, so an honest
+    miner's outputs are equal, not close: any difference is a contradiction."""
+    if proved is None:
+        return None
+    if len(claimed) != len(proved):
+        return f"response outputs contradict the proof: {len(claimed)} outputs, the proof has {len(proved)}"
+    differ = [i for i, (a, b) in enumerate(zip(claimed, proved)) if a != b]
+    if not differ:
+        return None
+    first = differ[0]
+    return (
+        f"response outputs contradict the proof at {len(differ)} position(s), first {first}: "
+        f"{claimed[first]!r} claimed, {proved[first]!r} proved"
+    )
 
 
 def _refuses_us(http_status: int | None, error: ErrorResponse | None) -> bool:

@@ -12,8 +12,8 @@ happened. Checks on an answer, in order:
    miner's ``ErrorResponse`` when the body is one);
 4. signature — the answer must be signed by the hotkey asked, for us, bound to
    this request (``bad_signature``);
-5. body — must be the expected message, for the request id and circuit asked
-   (``bad_response``).
+5. body — must be the expected message, of this protocol version, for the
+   request id and circuit asked (``bad_response``).
 
 ``response_s`` is wall time measured here, from just before sending to the
 last byte read (or the failure).
@@ -37,6 +37,7 @@ from neurons.shared.nonces import NonceClock
 from neurons.validating.signing import ResponseUntrusted, sign_request, verify_response
 from protocol import (
     MAX_RESPONSE_BYTES,
+    PROTOCOL_VERSION,
     ROUTE_PROVE,
     ErrorResponse,
     ProofRequest,
@@ -131,26 +132,38 @@ class MinerClient:
         )
 
     async def prove(
-        self, axon: tuple[str, int], miner_hotkey: str, request: ProofRequest
+        self, axon: tuple[str, int], miner_hotkey: str, request: ProofRequest, *, grace_s: float = 0.0
     ) -> QueryOutcome[ProofResponse]:
-        """Ask the miner at ``axon`` (hotkey ``miner_hotkey``) to prove ``request``."""
-        budget = min(self.timeout, request.deadline - self._clock())
+        """Ask the miner at ``axon`` (hotkey ``miner_hotkey``) to prove ``request``.
+
+        The answer is awaited until ``grace_s`` past the request's deadline (capped by
+        ``timeout``), so a caller can tell a late answer (``response_s`` past the
+        deadline) from none at all."""
+        budget = min(self.timeout, request.deadline - self._clock() + max(grace_s, 0.0))
         outcome = await self._query(
             axon, miner_hotkey, "POST", ROUTE_PROVE, encode(request), ProofResponse, budget
         )
-        if outcome.response is not None and (
-            outcome.response.request_id != request.request_id
-            or outcome.response.circuit_id != request.circuit_id
-        ):
-            return QueryOutcome(
-                QueryStatus.BAD_RESPONSE,
-                None,
-                outcome.response_s,
-                outcome.body_bytes,
-                outcome.http_status,
-                detail="response is for another request or circuit",
+        response = outcome.response
+        if response is None:
+            return outcome
+        detail = None
+        if response.protocol_version != PROTOCOL_VERSION:
+            detail = (
+                f"response is protocol version {response.protocol_version}, "
+                f"this validator speaks {PROTOCOL_VERSION}"
             )
-        return outcome
+        elif response.request_id != request.request_id or response.circuit_id != request.circuit_id:
+            detail = "response is for another request or circuit"
+        if detail is None:
+            return outcome
+        return QueryOutcome(
+            QueryStatus.BAD_RESPONSE,
+            None,
+            outcome.response_s,
+            outcome.body_bytes,
+            outcome.http_status,
+            detail=detail,
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

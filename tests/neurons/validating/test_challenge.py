@@ -23,7 +23,13 @@ from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.shared.prover_pool import WorkerCrashed
-from neurons.validating.challenge import InputSampler, Outcome, ResponseRecord, challenge_miner
+from neurons.validating.challenge import (
+    InputSampler,
+    Outcome,
+    ResponseRecord,
+    challenge_miner,
+    late_grace,
+)
 from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ProofRequest, encode
@@ -242,25 +248,86 @@ async def test_a_verifier_error_other_than_a_worker_death_is_not_retried(cast):
     assert record.reason == "validator error: verifier raised RuntimeError"
 
 
-class _LateClient:
-    """A client reporting a valid answer that took longer than the circuit's timeout."""
-
-    def __init__(self, response_s: float) -> None:
-        self.response_s = response_s
-
-    async def prove(self, axon, hotkey, request: ProofRequest) -> QueryOutcome:
-        result = fake_result(request.circuit_id, request.inputs)
-        response = proof_response(result, request_id=request.request_id, queue_s=0.0)
-        return QueryOutcome(QueryStatus.OK, response, self.response_s, len(encode(response)), 200)
-
-
-async def test_valid_proof_after_the_timeout_is_late(cast):
-    record = await challenge_miner(
-        neuron=miner_neuron(cast), circuit=CIRCUIT, client=_LateClient(CIRCUIT.timeout_s + 0.5),
-        verify=FakeVerifier(), guard=ReplayGuard(), sample=fake_sample, rng=np.random.default_rng(),
-    )
-    assert not record.verified and record.outcome is Outcome.LATE and record.reason.startswith("late")
+async def test_a_valid_proof_arriving_after_the_timeout_is_late_not_missing(cast):
+    """Tried: the real miner app proves for longer than the circuit's timeout, but answers within
+    the validator's grace. Must hold: the answer is read and verified, and the record is ``late``
+    (scored zero, with its response time and proof size), not ``no_response``. Wide margins: the
+    proof lands ~0.3 s after a 4 s timeout, and the grace is 1 s."""
+    circuit = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=4.0)
+    assert late_grace(circuit.timeout_s) == 1.0
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=4.3)), circuit=circuit)
+    assert record.outcome is Outcome.LATE and not record.verified
+    assert record.reason.startswith("late: ") and record.response_s > circuit.timeout_s
     assert record.proof_bytes > 0
+
+
+def test_the_late_grace_is_a_quarter_of_the_timeout_and_at_most_two_seconds():
+    assert late_grace(1.0) == 0.25 and late_grace(10.0) == 2.0 and late_grace(100.0) == 2.0
+
+
+def _tampered(body: bytes, **changes) -> bytes:
+    import json
+
+    message = json.loads(body)
+    message.update(changes)
+    return json.dumps(message).encode()
+
+
+async def test_outputs_that_contradict_the_proof_are_a_bad_response(cast):
+    """Tried: a dishonest miner sends a valid proof of our inputs, signed by itself, but with
+    ``outputs`` changed (anything reading the response would be misled). Must hold:
+    ``bad_response`` naming the contradiction, not accepted."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        genuine = json_of(genuine_body(request))
+        content = _tampered(genuine_body(request), outputs=[v + 1.0 for v in genuine["outputs"]])
+        headers = sign_response(
+            cast.miner, route=request.url.path, request_nonce=request.headers["X-Bittensor-Nonce"],
+            body=content, receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
+        )
+        return httpx.Response(200, content=content, headers=headers)
+
+    record = await challenge(cast, httpx.MockTransport(handler))
+    assert record.outcome is Outcome.BAD_RESPONSE and not record.verified
+    assert "outputs contradict the proof" in record.reason and record.proof_bytes > 0
+
+
+async def test_outputs_of_another_length_than_the_proofs_are_a_bad_response(cast):
+    async def handler(request: httpx.Request) -> httpx.Response:
+        content = _tampered(genuine_body(request), outputs=[0.5, 0.5, 0.5])
+        headers = sign_response(
+            cast.miner, route=request.url.path, request_nonce=request.headers["X-Bittensor-Nonce"],
+            body=content, receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
+        )
+        return httpx.Response(200, content=content, headers=headers)
+
+    record = await challenge(cast, httpx.MockTransport(handler))
+    assert record.outcome is Outcome.BAD_RESPONSE and "3 outputs, the proof has 1" in record.reason
+
+
+async def test_a_response_of_another_protocol_version_is_a_bad_response(cast):
+    """Tried: a miner answers with a well-formed, signed response claiming protocol version 2.
+    Must hold: ``bad_response`` naming both versions; the proof is not even verified."""
+    verifier = FakeVerifier()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        content = _tampered(genuine_body(request), protocol_version=2)
+        headers = sign_response(
+            cast.miner, route=request.url.path, request_nonce=request.headers["X-Bittensor-Nonce"],
+            body=content, receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
+        )
+        return httpx.Response(200, content=content, headers=headers)
+
+    record = await challenge(cast, httpx.MockTransport(handler), verify=verifier)
+    assert record.outcome is Outcome.BAD_RESPONSE
+    assert "protocol version 2" in record.reason and "speaks 1" in record.reason
+    assert verifier.calls == []
+
+
+def json_of(body: bytes) -> dict:
+    import json
+
+    return json.loads(body)
 
 
 def test_the_input_sampler_draws_from_the_circuits_pool_and_spec_and_reads_the_pool_once(tmp_path):
