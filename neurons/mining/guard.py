@@ -20,7 +20,12 @@ refuse anyway costs it no signature check and no nonce-store entry:
    this miner's hotkey, freshness, signature, then nonce replay — any failure
    is :class:`Unauthenticated` (401). Only a permitted caller's valid
    signature reaches the nonce store, and a forged header naming a permitted
-   hotkey is refused here, before any work.
+   hotkey is refused here, before any work. A request whose nonce (its
+   signing time) is before the guard was built is refused first, also 401:
+   the nonce store lives in memory, so without this a request captured
+   before a restart could be replayed once after it, inside the freshness
+   window. (The price: a request signed in the last seconds before a restart
+   is refused after it; the validator asks again next round.)
 
 Responses to admitted callers are signed too (:func:`sign_response`), bound
 to the request's route and nonce (see ``protocol.response_target``) and
@@ -171,7 +176,9 @@ class RequestGuard:
     """The server-side checks of one app instance (owns its nonce store).
 
     ``nonce_store`` must retain entries for at least ``max_age + allowed_skew``
-    seconds; the default in-memory store is sized for that.
+    seconds; the default in-memory store is sized for that. Requests signed
+    before ``started`` (unix seconds; default ``clock()`` at construction) are
+    refused (see the module docstring): build one guard per server start.
     """
 
     def __init__(
@@ -186,6 +193,7 @@ class RequestGuard:
         max_age: float = bt.http_auth.DEFAULT_MAX_AGE,
         allowed_skew: float = bt.http_auth.DEFAULT_ALLOWED_SKEW,
         body_timeout: float = BODY_TIMEOUT_S,
+        started: float | None = None,
     ) -> None:
         self.hotkey = hotkey
         self.policy = policy
@@ -198,6 +206,7 @@ class RequestGuard:
         self._max_age = max_age
         self._allowed_skew = allowed_skew
         self.body_timeout = body_timeout
+        self._started_ns = int((clock() if started is None else started) * 1e9)
 
     async def admit(self, request: Request) -> Admitted:
         """Run every check on ``request`` (see the module docstring) and return the caller.
@@ -215,6 +224,11 @@ class RequestGuard:
         except TimeoutError:
             raise BodyTimeout(f"body not received within {self.body_timeout:g}s") from None
         nonce_header = claimed_nonce(request.headers)
+        if nonce_header is not None and nonce_header.isdigit() and int(nonce_header) < self._started_ns:
+            raise Unauthenticated(
+                "StaleRequest: signed before this miner started; a request from before a "
+                "restart is never served (sign a new one)"
+            )
         try:
             caller = bt.http_auth.verify(
                 request.headers,

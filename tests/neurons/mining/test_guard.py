@@ -186,9 +186,28 @@ async def test_replayed_nonce_is_401(cast):
 
 async def test_each_app_has_its_own_nonce_store(cast):
     """A nonce accepted by one guard does not poison another (e.g. another miner)."""
+    first, second = Guarded(cast), Guarded(cast)
     headers = signed(cast.validator, hotkey_of(cast.miner))
-    assert (await Guarded(cast).post(b"{}", headers)).status_code == 200
-    assert (await Guarded(cast).post(b"{}", headers)).status_code == 200
+    assert (await first.post(b"{}", headers)).status_code == 200
+    assert (await second.post(b"{}", headers)).status_code == 200
+
+
+async def test_a_request_signed_before_a_restart_cannot_be_replayed_after_it(cast):
+    """Tried: a rival captures a permitted validator's signed request, the miner restarts (a new
+    guard, an empty in-memory nonce store), and the rival replays the capture inside the 10 s
+    freshness window. Must hold: 401 naming the restart, and the handler never runs; a request
+    signed after the restart is served."""
+    now = [NOW]
+    before = Guarded(cast, clock=lambda: now[0])
+    captured = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=int(NOW * 1e9))
+    assert (await before.post(b"{}", captured)).status_code == 200
+    now[0] = NOW + 3.0  # the miner restarts 3 s later: the capture is still fresh
+    after = Guarded(cast, clock=lambda: now[0])
+    replay = await after.post(b"{}", captured)
+    assert replay.status_code == 401 and replay.json()["code"] == "unauthenticated"
+    assert after.handled == []
+    fresh = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=int((NOW + 3.5) * 1e9))
+    assert (await after.post(b"{}", fresh)).status_code == 200
 
 
 @pytest.mark.parametrize("who", ["stranger", "no_permit", "poor"])
@@ -267,8 +286,11 @@ NOW = 1_700_000_000.0  # a fixed server clock, unix seconds
     ids=["just-fresh", "just-stale", "slightly-ahead", "too-far-ahead"],
 )
 async def test_the_default_freshness_window_is_measured_on_the_injected_clock(cast, age_s, status):
-    """Signed at most 10 s before the server's clock, or 2 s after it, to the nanosecond."""
-    app = Guarded(cast, clock=lambda: NOW)
+    """Signed at most 10 s before the server's clock, or 2 s after it, to the nanosecond
+    (the server started a minute before, so no request here predates it)."""
+    now = [NOW - 60]
+    app = Guarded(cast, clock=lambda: now[0])
+    now[0] = NOW
     nonce_ns = int(NOW * 1e9) - int(age_s * 1e9)
     headers = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=nonce_ns)
     assert (await app.post(b"{}", headers)).status_code == status
@@ -284,7 +306,8 @@ async def test_a_wider_freshness_window_admits_inside_it_and_still_refuses_repla
 ):
     """``max_age``/``allowed_skew`` reach the signature check, and the default nonce store
     keeps nonces for the whole window (the SDK refuses a store too short for it)."""
-    app = Guarded(cast, max_age=max_age, allowed_skew=allowed_skew)
+    # started 200 s ago: the server has run longer than any window here
+    app = Guarded(cast, max_age=max_age, allowed_skew=allowed_skew, started=time.time() - 200)
     nonce_ns = time.time_ns() - int(age_s * 1e9)
     headers = signed(cast.validator, hotkey_of(cast.miner), nonce_ns=nonce_ns)
     assert (await app.post(b"{}", headers)).status_code == 200
