@@ -18,6 +18,7 @@ function common(prefix) {
   if (process.env.DEVNET_STATE) args.push("--subtensor.devnet_state", process.env.DEVNET_STATE);
   if (process.env.KEY_CACHE) args.push("--keys.cache", process.env.KEY_CACHE);
   if (process.env[`${prefix}_METRICS_PORT`]) args.push("--metrics.port", process.env[`${prefix}_METRICS_PORT`]);
+  if (process.env[`${prefix}_METRICS_ADDR`]) args.push("--metrics.addr", process.env[`${prefix}_METRICS_ADDR`]);
   if (process.env.WANDB_ON === "1") args.push("--wandb.on");
   if (process.env.LOGGING_DEBUG === "1") args.push("--logging.debug");
   return args;

@@ -5,17 +5,31 @@ prometheus_client's global default registry, so several neurons (or tests)
 can live in one process. ``serve_metrics`` exposes a registry on
 ``http://<addr>:<port>/metrics`` from a daemon thread; ``MetricsServer.stop``
 shuts it down. Metric names are prefixed with ``namespace`` (default ``poi``).
+
+The endpoint is bounded, because anyone who can reach the port can open
+connections to it: at most ``max_connections`` are served at once (more are
+closed at once, unread), and a connection that sends nothing for
+``idle_timeout_s`` seconds, or has not finished its request within that long,
+is closed. prometheus_client's own ``start_http_server`` has neither bound (a
+thread per connection, no timeout), so it is not used.
 """
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import threading
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-__all__ = ["Metrics", "MetricsServer", "serve_metrics", "weights_stale"]
+__all__ = ["Metrics", "MetricsServer", "serve_metrics", "weights_stale", "METRICS_MAX_CONNECTIONS",
+           "METRICS_IDLE_TIMEOUT_S"]
+
+METRICS_MAX_CONNECTIONS = 8  # a scraper needs one; a few more for people with curl
+METRICS_IDLE_TIMEOUT_S = 5.0
 
 # Proving with EZKL takes from well under a second to minutes; verifying is faster.
 _PROOF_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0)
@@ -124,20 +138,108 @@ class MetricsServer:
         self.thread.join(timeout=5)
 
 
-def serve_metrics(registry: CollectorRegistry, *, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+class _Handler(WSGIRequestHandler):
+    """prometheus_client's WSGI app behind a handler that is silent and time-bounded.
+
+    ``timeout`` makes every read on the connection give up after that long without data;
+    ``handle`` also gives up once the whole request has taken that long (a client dripping
+    one header byte at a time keeps no thread)."""
+
+    timeout = METRICS_IDLE_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        # The socket timeout bounds each read; this bounds the whole request.
+        self._watchdog = threading.Timer(self.timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (TimeoutError, OSError):
+            pass  # an idle or slow client: drop it, quietly
+
+    def finish(self) -> None:
+        self._watchdog.cancel()
+        try:
+            super().finish()
+        except OSError:
+            pass  # the client is gone
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+class _BoundedServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most ``max_connections`` at once; the rest are closed unread."""
+
+    daemon_threads = True
+    max_connections = METRICS_MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self.refused = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _BoundedServer6(_BoundedServer):
+    address_family = socket.AF_INET6
+
+
+def serve_metrics(
+    registry: CollectorRegistry,
+    *,
+    port: int,
+    addr: str = "127.0.0.1",
+    max_connections: int = METRICS_MAX_CONNECTIONS,
+    idle_timeout_s: float = METRICS_IDLE_TIMEOUT_S,
+) -> MetricsServer:
     """Serve ``registry`` at ``http://addr:port/metrics`` from a daemon thread.
 
     ``port=0`` binds an ephemeral port (read it from the result). Binding
     ``0.0.0.0`` exposes the endpoint to other hosts; the default does not.
+    At most ``max_connections`` connections are served at once and each gets
+    ``idle_timeout_s`` seconds in all (see the module docstring).
     Raises ``OSError`` naming ``addr:port`` when it cannot bind (port taken).
     """
+    server_class: type[_BoundedServer] = type(
+        "_MetricsServer", (_BoundedServer6 if ":" in addr else _BoundedServer,),
+        {"max_connections": max_connections},
+    )
+    handler: type[_Handler] = type("_MetricsHandler", (_Handler,), {"timeout": idle_timeout_s})
     try:
-        server, thread = start_http_server(port, addr=addr, registry=registry)
+        server: _BoundedServer = make_server(addr, port, make_wsgi_app(registry), server_class, handler)
     except OSError as error:
         raise OSError(
             f"cannot serve metrics on {addr}:{port}: {error.strerror or error}; "
             "stop what holds the port or choose another --metrics.port"
         ) from None
+    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+    thread.start()
     return MetricsServer(server=server, thread=thread, host=addr, port=server.server_port)
 
 

@@ -132,6 +132,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--metrics.port", dest="metrics_port", type=_port_or_off, default=0,
         help="Serve Prometheus metrics on this port at /metrics; 0 turns the endpoint off.",
     )
+    g.add_argument(
+        "--metrics.addr", dest="metrics_addr", default="127.0.0.1", metavar="IP",
+        help="The address the metrics endpoint binds (default 127.0.0.1: this machine only). "
+        "Give 0.0.0.0 (or one interface's address) to let a Prometheus on another host scrape it, "
+        "and firewall the port to that host: the endpoint serves at most 8 connections at once.",
+    )
     add_wandb_args(g)
 
 

@@ -83,7 +83,7 @@ class WalletSettings:
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
-    """``--metrics.port`` (0: off) and the ``--wandb.*`` flags."""
+    """``--metrics.port`` (0: off), ``--metrics.addr`` and the ``--wandb.*`` flags."""
 
     metrics_port: int
     wandb_on: bool
@@ -91,11 +91,13 @@ class ObservabilitySettings:
     wandb_project: str
     wandb_entity: str | None
     wandb_dir: str | None
+    metrics_addr: str = "127.0.0.1"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ObservabilitySettings:
         return cls(
             metrics_port=args.metrics_port,
+            metrics_addr=args.metrics_addr,
             wandb_on=args.wandb_on,
             wandb_offline=args.wandb_offline,
             wandb_project=args.wandb_project,

@@ -147,7 +147,7 @@ def observability(
     run_logger: RunLogger = NullLogger()
     try:
         if s.metrics_port:
-            server = serve_metrics(metrics.registry, port=s.metrics_port, addr="0.0.0.0")
+            server = serve_metrics(metrics.registry, port=s.metrics_port, addr=s.metrics_addr)
             log.info("metrics at %s", server.url)
         run_logger = make_run_logger(
             enabled=s.wandb_on, component=component, project=s.wandb_project, entity=s.wandb_entity,

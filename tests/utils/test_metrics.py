@@ -92,3 +92,109 @@ def test_taken_port_is_an_oserror_naming_address_port_and_flag():
             serve_metrics(Metrics().registry, port=first.port)
     finally:
         first.stop()
+
+
+def _open_idle(port: int, count: int, first_line: bytes = b"") -> list:
+    """``count`` connections opened at once (non-blocking connects: a server that accepts slowly
+    must not make the attack itself slow), each sending ``first_line`` once connected."""
+    import select
+    import socket
+
+    sockets = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        sockets.append(s)
+    if first_line:
+        pending = list(sockets)
+        while pending:
+            _, writable, _ = select.select([], pending, [], 5)
+            if not writable:
+                break
+            for s in writable:
+                try:
+                    s.send(first_line)
+                except OSError:
+                    pass
+                pending.remove(s)
+    return sockets
+
+
+def test_idle_and_slow_connections_take_a_bounded_number_of_threads_and_time_out():
+    """Tried: 100 connections that send nothing and 100 that send half a request line, against
+    an endpoint of 8 slots with a 0.5 s budget per connection. Must hold: the process gains at
+    most 2 threads per slot (handler + watchdog), not one per connection; the surplus is closed
+    unread (counted); once the attack stops, a scrape is served again within seconds (while it
+    lasts the endpoint may be unavailable: the miner's axon is another server)."""
+    import threading
+    import time
+
+    baseline = threading.active_count()
+    server = serve_metrics(Metrics().registry, port=0, max_connections=8, idle_timeout_s=0.5)
+    sockets = []
+    try:
+        sockets += _open_idle(server.port, 100)
+        sockets += _open_idle(server.port, 100, b"GET /metr")
+        for _ in range(20):  # sample the thread count while the attack is under way
+            assert threading.active_count() <= baseline + 1 + 2 * 8
+            time.sleep(0.1)
+        assert server.server.refused > 0
+        for s in sockets:
+            s.close()
+        deadline = time.monotonic() + 10
+        while True:  # the slots free up once each held one's 0.5 s budget is spent
+            try:
+                if httpx.get(server.url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the endpoint never recovered"
+            time.sleep(0.1)
+    finally:
+        for s in sockets:
+            s.close()
+        server.stop()
+
+
+def test_a_client_dripping_its_request_is_cut_off_at_the_budget():
+    """Tried: one byte of the request line every 0.1 s (each read resets a plain socket timeout).
+    Must hold: the server closes the connection once the 0.5 s budget for the whole request is
+    spent, long before the request could finish."""
+    import socket
+    import time
+
+    server = serve_metrics(Metrics().registry, port=0, idle_timeout_s=0.5)
+    try:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        started = time.monotonic()
+        closed_after = None
+        for byte in b"GET /metrics HTTP/1.1\r\nHost: x\r\n" * 4:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            time.sleep(0.1)
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except BlockingIOError:
+                pass
+            finally:
+                s.setblocking(True)
+        assert closed_after is not None and closed_after < 5.0
+        s.close()
+    finally:
+        server.stop()
+
+
+def test_the_metrics_endpoint_binds_loopback_unless_told_otherwise():
+    """The flag's default is this machine only; startup hands the flag's value to the server."""
+    from neurons.shared.config import validator_parser
+
+    args = validator_parser().parse_args(["--wallet.name", "v"])
+    assert args.metrics_addr == "127.0.0.1"
+    assert validator_parser().parse_args(["--wallet.name", "v", "--metrics.addr", "0.0.0.0"]).metrics_addr == "0.0.0.0"
