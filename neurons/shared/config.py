@@ -214,8 +214,10 @@ def validator_parser() -> argparse.ArgumentParser:
     _add_wallet(p)
     g = p.add_argument_group("validator")
     g.add_argument(
-        "--validator.concurrency", dest="concurrency", type=_count, default=8,
-        help="Miners queried at the same time.",
+        "--validator.concurrency", dest="concurrency", type=_count, default=256,
+        help="Miners queried at the same time (default: every uid of a full subnet at once, so "
+        "miners that never answer cost a round one timeout in all; waiting is cheap, and "
+        "verification is bounded by --validator.verify_workers, not by this).",
     )
     g.add_argument(
         "--validator.verify_workers", dest="verify_workers", type=_count, default=1,

@@ -106,6 +106,9 @@ class MinerClient:
     ``transport`` is injected in tests (e.g. ``httpx.ASGITransport`` over the
     miner's app); ``timeout`` caps every query's total time, and a proof query
     never waits past its request's deadline. ``clock`` is unix seconds.
+    ``max_connections`` bounds the connections open at once (each miner is its own
+    host, so it must be at least the number of miners queried at the same time:
+    httpx's default of 100 would make a round of 256 wait on its own pool).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class MinerClient:
         timeout: float = 30.0,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         clock: Callable[[], float] = time.time,
+        max_connections: int = 512,
     ) -> None:
         self._signer = bt.resolve_signer(wallet, role="hotkey")
         self.hotkey = self._signer.ss58_address
@@ -126,6 +130,9 @@ class MinerClient:
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
+            # Keep-alive is of little use: a miner is asked once a round (12 s), and miners
+            # close idle connections after 5 s.
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32),
             headers={"Accept-Encoding": "identity"},
             follow_redirects=False,
             trust_env=False,

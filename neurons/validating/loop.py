@@ -10,7 +10,10 @@ report records ``skipped``; the next round checks again, so challenges
 resume once the permit or stake is back, on the kept averages. Else: align
 stored averages with the metagraph (a uid whose hotkey changed starts from
 zero); challenge every serving miner except
-ourselves once, shuffled, at most ``concurrency`` at a time, each with its
+ourselves once, shuffled, at most ``concurrency`` at a time (default 256:
+all of a full subnet at once, so silent miners cost the round one timeout in
+all, not one per batch; waiting costs nothing, and verification is bounded by
+the verifier's worker processes, not by this), each with its
 own fresh input for a randomly chosen circuit (a challenge that raises is
 logged as a ``validator_error`` record; the round goes on). Unless
 ``allow_private_axons``, a miner whose axon IP is not globally routable
@@ -127,7 +130,7 @@ class Validator:
         metrics: Metrics | None = None,
         run_logger: RunLogger | None = None,
         cfg: scoring.ScoringConfig = scoring.ScoringConfig(),
-        concurrency: int = 8,
+        concurrency: int = 256,
         allow_private_axons: bool = False,
         min_stake: float = 0.0,
         forbidden_grace_s: float = FORBIDDEN_GRACE_S,

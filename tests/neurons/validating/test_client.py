@@ -248,3 +248,40 @@ async def test_unusable_axon_address_is_a_connect_error_without_sending(cast, ax
     async with MinerClient(cast.validator, transport=transport) as client:
         outcome = await client.prove(axon, hotkey_of(cast.miner), proof_request())
     assert outcome.status is QueryStatus.CONNECT_ERROR and sent == []
+
+
+async def test_the_real_connection_pool_holds_a_whole_subnets_queries_at_once(cast):
+    """Tried: 300 queries at once through the client's own httpx pool (no injected transport) to
+    a TCP server that answers none until all have connected (or 5 s pass). Must hold: all 300
+    connections are open at the same time, so a round over a full subnet never waits on the
+    validator's own pool (httpx's default of 100 would hold the rest back)."""
+    wanted = 300
+    connected = 0
+    all_in = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connected
+        connected += 1
+        if connected >= wanted:
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), timeout=5)
+        except TimeoutError:
+            pass
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with MinerClient(cast.validator, timeout=10) as client:
+            outcomes = await asyncio.gather(*(
+                client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request())
+                for _ in range(wanted)
+            ))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert all_in.is_set(), f"only {connected} of {wanted} connections were open at once"
+    assert {o.http_status for o in outcomes} == {503}

@@ -23,7 +23,7 @@ from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
 from neurons.shared.version import VERSION_KEY
-from neurons.validating.challenge import Outcome
+from neurons.validating.challenge import Outcome, late_grace
 from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
@@ -292,6 +292,31 @@ async def test_every_serving_miner_is_challenged_once_per_round(nets):
     assert sorted(r.uid for r in report.records) == [1, 2, 3, 4]
     assert all(r.verified for r in report.records)
     assert sorted(net.routing.seen) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
+
+
+async def test_silent_miners_cost_a_round_about_one_timeout_not_one_per_batch(nets):
+    """Tried: 1 honest miner and 30 silent stand-ins (they take the request and never answer) at
+    a 0.5 s circuit timeout. Must hold: each silent one is no_response, the honest one verified,
+    and the round takes about one timeout plus the late grace (0.625 s), not one per batch of 8
+    (4 batches: 2.5 s). Structural, with a wide margin: under 3 of them."""
+    circuit = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=0.5)
+    net = nets({1: honest}, circuits=(circuit,))
+    never = asyncio.Event()
+
+    async def silent(request: httpx.Request) -> httpx.Response:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    for uid in range(10, 40):
+        net.chain.neurons[uid] = serving(neuron(uid, f"silent-{uid}", stake=0.0, permit=False), axon_of(uid))
+        net.routing.routes[axon_of(uid)] = httpx.MockTransport(silent)
+    started = time.monotonic()
+    report = await net.validator().run_round()
+    elapsed = time.monotonic() - started
+    by_uid = {r.uid: r for r in report.records}
+    assert by_uid[1].verified, by_uid[1].reason
+    assert {by_uid[uid].outcome for uid in range(10, 40)} == {Outcome.NO_RESPONSE}
+    assert elapsed < 3 * (circuit.timeout_s + late_grace(circuit.timeout_s)), elapsed
 
 
 async def test_a_challenge_that_raises_in_the_validator_does_not_end_the_round(nets, caplog):
