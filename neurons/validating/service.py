@@ -113,9 +113,9 @@ async def run_validator(
 
     Raises ``ChainFailure`` / ``ExecutionError`` / ``RunLoggerError`` /
     ``OSError`` for what an operator must fix (wallet, registration, chain,
-    circuit files, wandb key, a taken metrics port, an unusable state folder)
-    before any round starts, and ``StateError`` when a corrupt state file
-    cannot be moved aside.
+    circuit files, wandb key, a taken metrics port) before any round starts,
+    and ``StateError`` when the state folder is not writable (also before any
+    round) or a corrupt state file cannot be moved aside.
     ``chain`` replaces the connection to ``settings.chain.network`` (tests); an
     injected chain is not closed here.
     """
@@ -137,7 +137,8 @@ async def run_validator(
             obs = stack.enter_context(
                 observability(s.observability, component="validator", config=me.run_config())
             )
-            s.run_dir.mkdir(parents=True, exist_ok=True)
+            store = StateStore(s.run_dir / "state.json")
+            store.check_writable()
 
             registry = CircuitRegistry.load(srs_path=s.srs_path)
             circuits = select_circuits(registry, s.circuits, chain=s.chain)
@@ -148,7 +149,7 @@ async def run_validator(
             client = await stack.enter_async_context(MinerClient(me.wallet))
             validator = Validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
-                verify=verifier.verify, store=StateStore(s.run_dir / "state.json"), guard=ReplayGuard(),
+                verify=verifier.verify, store=store, guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
                 reports_path=s.run_dir / "reports.jsonl",

@@ -144,6 +144,22 @@ class StateStore:
             raise StateError(f"cannot write validator state to {self.path}: {e}") from e
         _fsync_dir(directory)
 
+    def check_writable(self) -> None:
+        """Create the state's folder if needed and prove a file can be written there; raises
+        ``StateError`` naming the folder and what to do. Called at start, so an unwritable
+        folder is one line before any round, not a failure after the first one."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".probe", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise StateError(
+                f"the validator's state folder {directory} is not writable ({e.strerror or e}); "
+                "fix its permissions or choose another with --state.dir"
+            ) from e
+
     def _quarantine(self, problem: str) -> Loaded:
         target = self.path.with_name(f"{self.path.name}.corrupt-{int(self._clock())}")
         n = 1

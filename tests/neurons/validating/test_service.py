@@ -107,6 +107,22 @@ def only_report(tmp_path) -> dict:
     return json.loads(line)
 
 
+async def test_an_unwritable_state_folder_stops_the_validator_before_any_round(validator_wallets, tmp_path):
+    """Tried: --state.dir where no folder can be made. Must hold: run_validator raises StateError
+    (the daemon's one-line operator error) naming the folder, before any miner is challenged or
+    weight set, and before the slow start-up (circuits, verifier workers)."""
+    from neurons.validating.state import StateError
+
+    chain = chain_with_local_miner(validator_wallets, free_port())
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    with pytest.raises(StateError, match=r"is not writable .*--state\.dir"):
+        await asyncio.wait_for(
+            run_validator(validator_settings(validator_wallets, tmp_path, "devnet", "wine_mlp"), chain=chain),
+            timeout=60,
+        )
+    assert chain.submitted == []
+
+
 async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weights(validator_wallets, tmp_path, real):
     """Devnet: the miner on 127.0.0.1 is queried, its real proof verified in the worker
     pool, and the round's state, report line and weights are written."""

@@ -186,3 +186,18 @@ def test_a_version_1_state_file_loads_without_registration_blocks(store):
     store.path.write_text(json.dumps({"schema_version": 1, "averages": {"3": 0.5}, "hotkeys": {"3": "hk"}}))
     loaded = store.load()
     assert not loaded.fresh and loaded.state.averages == {3: 0.5} and loaded.state.registered == {}
+
+
+def test_a_writable_state_folder_passes_the_check_and_is_created(tmp_path):
+    store = StateStore(tmp_path / "new" / "run" / "state.json")
+    store.check_writable()
+    assert (tmp_path / "new" / "run").is_dir() and list((tmp_path / "new" / "run").iterdir()) == []
+
+
+def test_an_unwritable_state_folder_is_one_state_error_naming_it_and_the_flag(tmp_path):
+    """Tried: a state folder that cannot hold files (its parent is a file: root ignores chmod, so
+    permissions cannot stand in). Must hold: StateError naming the folder and --state.dir."""
+    (tmp_path / "blocker").write_text("not a folder")
+    store = StateStore(tmp_path / "blocker" / "run" / "state.json")
+    with pytest.raises(StateError, match=r"state folder .*blocker/run is not writable .*--state\.dir"):
+        store.check_writable()
