@@ -47,7 +47,11 @@ class Metrics:
     value: accepted / no_response / http_error / bad_response /
     bad_signature / replayed / rejected / late / validator_error / forbidden),
     ``verify_seconds`` (label ``circuit``), ``weight_updates`` (label
-    ``outcome``: ok / failed / skipped), ``blocks_since_weights``,
+    ``outcome``: ok / failed / skipped), ``weight_checks`` (labels
+    ``outcome``: landed / missing / different, and ``reason``: why a write
+    did not land, as ``neurons.validating.readback`` works it out, ``none``
+    when it landed), ``weights_unconfirmed`` (1 while the last read-back did
+    not find our weights as written: the alert), ``blocks_since_weights``,
     ``validator_permitted`` (1 while our own neuron may ask miners for work:
     registered, permit, enough stake; 0 while rounds are skipped). Both:
     ``chain_errors`` (label ``operation``: metagraph / serve_axon /
@@ -96,6 +100,21 @@ class Metrics:
             "weight_updates",
             "Validator: weight submissions, by outcome.",
             ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.weight_checks = Counter(
+            "weight_checks",
+            "Validator: weight writes read back from the chain once due, by outcome "
+            "(landed / missing / different) and likely reason (none when landed).",
+            ["outcome", "reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.weights_unconfirmed = Gauge(
+            "weights_unconfirmed",
+            "Validator: 1 while the last read-back of its weights did not find them on chain as "
+            "written (dropped at reveal, or rejected), 0 once one is found.",
             namespace=ns,
             registry=r,
         )

@@ -9,8 +9,10 @@ logging is enabled; callers hold a ``RunLogger`` and never test a flag.
   runs are written under ``run_dir`` (or ``WANDB_DIR``) for a later
   ``wandb sync``; nothing goes over the network.
 
-Once running, a failing ``log`` call is logged at WARNING and dropped:
-observability must not stop a neuron. ``wandb`` is imported only when a
+Once running, a failing ``log`` or ``alert`` call is logged at WARNING and
+dropped: observability must not stop a neuron. ``alert`` is wandb's own alarm
+(``run.alert``: an email or Slack message to the run's owner, as set in the
+wandb account's alert settings); offline runs record it for a later sync. ``wandb`` is imported only when a
 run is started.
 """
 
@@ -67,6 +69,10 @@ class RunLogger(Protocol):
 
     def log_proof(self, *, circuit_id: str, witness_s: float, prove_s: float, proof_bytes: int) -> None: ...
 
+    def alert(self, *, title: str, text: str) -> None:
+        """Raise an alarm for the operator (a WARN-level alert); ``title`` under 64 characters."""
+        ...
+
     def finish(self) -> None: ...
 
 
@@ -80,6 +86,9 @@ class NullLogger:
         pass
 
     def log_proof(self, **_: Any) -> None:
+        pass
+
+    def alert(self, **_: Any) -> None:
         pass
 
     def finish(self) -> None:
@@ -149,6 +158,16 @@ class WandbLogger:
             },
             context=f"circuit {circuit_id}",
         )
+
+    def alert(self, *, title: str, text: str) -> None:
+        """``run.alert`` at level WARN; wandb itself throttles repeats of one title
+        (``wait_duration``, 1 minute by default)."""
+        import wandb  # already imported: this logger exists only once a run started
+
+        try:
+            self._run.alert(title=title[:63], text=text, level=wandb.AlertLevel.WARN)
+        except Exception as e:  # observability must not take the neuron down
+            log.warning("wandb: dropping an alert (%s): %s", title, e)
 
     def finish(self) -> None:
         try:

@@ -29,7 +29,7 @@ from neurons.chain.errors import (
     UnknownNetwork,
     UnknownSubnet,
 )
-from neurons.chain.types import MetagraphView, NeuronInfo, WriteResult
+from neurons.chain.types import CommitReveal, MetagraphView, NeuronInfo, WriteResult
 
 __all__ = ["NETWORKS", "Chain", "connect"]
 
@@ -189,13 +189,33 @@ class Chain:
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         """The weights ``uid`` last set, as the chain stored them, normalised to sum 1.
 
-        One storage read (``Weights[netuid, uid]``: u16 values, max-upscaled); an
-        empty dict when the uid never set weights.
+        :meth:`weights_row` divided by its sum (the SDK's ``client.weights.weights``
+        normalises whole rows the same way); an empty dict when the uid never set weights.
+        """
+        row = await self.weights_row(netuid, uid)
+        total = sum(row.values())
+        return {dest: value / total for dest, value in row.items()} if total else {}
+
+    async def weights_row(self, netuid: int, uid: int) -> dict[int, int]:
+        """``Weights[netuid, uid]`` exactly as stored: destination uid to u16 value.
+
+        One storage read of the mechanism-0 row (its storage index is the netuid).
+        Subtensor stores the values max-upscaled (``subnets/weights.rs::
+        internal_set_weights``, ``vec_u16_max_upscale_to_u16``), and the SDK
+        submits them already max-upscaled (``bittensor.intents.weights.normalize``),
+        so a row that landed equals the u16 values submitted. {} when the uid has
+        no row (it never set weights, or its row was cleared).
         """
         row = await self._read(lambda: self.client.query(_st("Weights"), [netuid, uid]))
-        pairs = [(int(dest), int(value)) for dest, value in row or []]
-        total = sum(value for _, value in pairs)
-        return {dest: value / total for dest, value in pairs} if total else {}
+        return {int(dest): int(value) for dest, value in row or []}
+
+    async def commit_reveal(self, netuid: int) -> CommitReveal:
+        """The subnet's ``CommitRevealWeightsEnabled`` and ``RevealPeriodEpochs``, through the
+        SDK's own reads (``client.subnets.commit_reveal_enabled``,
+        ``client.hyperparameters.reveal_period``): two storage reads."""
+        enabled = await self._read(lambda: self.client.subnets.commit_reveal_enabled(netuid))
+        period = await self._read(lambda: self.client.hyperparameters.reveal_period(netuid))
+        return CommitReveal(enabled=bool(enabled), reveal_period_epochs=int(period))
 
     async def serve_axon(self, wallet: bt.Wallet, netuid: int, ip: str, port: int) -> WriteResult:
         """Publish ``ip:port`` for the wallet's hotkey (the caller supplies the external IP)."""
@@ -224,6 +244,11 @@ class Chain:
         ..."); nothing is signed. (The SDK's plan preview inside ``execute``
         then reads ``CommitRevealWeightsEnabled`` and ``MaxWeightsLimit`` a
         second time: two repeats this does not bypass ``execute`` to avoid.)
+
+        A write that landed is ``ok`` with its ``block``; a weight write the SDK sent
+        as a timelocked commit (commit-reveal on) also carries its ``reveal_round``
+        (the SDK returns it in the result's data): the weights are then not in
+        ``Weights`` until the chain reveals them.
 
         Every other failure is ``ok=False`` with one line: a chain rejection
         ("<op> rejected: <the chain's message>"), another refusal before
@@ -275,7 +300,13 @@ class Chain:
             return WriteResult(ok=False, error=f"{op}: {_line(error)}")
         if not result.success:
             return WriteResult(ok=False, error=f"{op} rejected: {self._reason(result)}")
-        return WriteResult(ok=True, block=_included_block(result))
+        # The SDK's SetWeights adds the drand round to the result's data exactly when it
+        # built a timelocked commit (intents/weights.py::_build_timelocked).
+        reveal_round = (getattr(result, "data", None) or {}).get("reveal_round")
+        return WriteResult(
+            ok=True, block=_included_block(result),
+            reveal_round=None if reveal_round is None else int(reveal_round),
+        )
 
     def _reason(self, result: Any) -> str:
         """One line: the chain's message, plus the SDK's remediation on real networks."""

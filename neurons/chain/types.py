@@ -8,7 +8,7 @@ from typing import Protocol
 
 import bittensor as bt
 
-__all__ = ["NeuronInfo", "MetagraphView", "WriteResult", "ChainAccess"]
+__all__ = ["NeuronInfo", "MetagraphView", "WriteResult", "CommitReveal", "ChainAccess"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,28 @@ class WriteResult:
     ``rate_limited`` is True only when the write was refused before signing
     because the subnet's weights rate limit has not passed (nothing was
     submitted; the same write may succeed a few blocks later). ``block`` is
-    the block the write was included in, when known.
+    the block the write was included in, when known. ``reveal_round`` is set
+    when a weight write went through commit-reveal (the SDK's ``SetWeights``
+    chose a timelocked commit: it is the drand round the commit is encrypted
+    to); None for a plaintext write and every other write.
     """
 
     ok: bool
     error: str | None = None
     block: int | None = None
     rate_limited: bool = False
+    reveal_round: int | None = None
+
+
+@dataclass(frozen=True)
+class CommitReveal:
+    """A subnet's commit-reveal setting: ``enabled`` (``CommitRevealWeightsEnabled``) and
+    ``reveal_period_epochs`` (``RevealPeriodEpochs``): a commit made in epoch ``e`` is
+    revealed at the start of epoch ``e + reveal_period_epochs`` (subtensor
+    ``coinbase/reveal_commits.rs::reveal_crv3_commits_for_subnet``)."""
+
+    enabled: bool
+    reveal_period_epochs: int
 
 
 class ChainAccess(Protocol):
@@ -85,7 +100,17 @@ class ChainAccess(Protocol):
         """Sign and submit ``intent`` exactly as built; every chain-side failure is a result."""
         ...
 
-    async def weights_of(self, netuid: int, uid: int) -> dict[int, float]: ...
+    async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
+        """The weights ``uid`` last set, normalised to sum 1 ({} when none)."""
+        ...
+
+    async def weights_row(self, netuid: int, uid: int) -> dict[int, int]:
+        """``uid``'s ``Weights`` row as the chain stores it: destination uid to u16 value."""
+        ...
+
+    async def commit_reveal(self, netuid: int) -> CommitReveal:
+        """Whether the subnet's weights go through commit-reveal, and its reveal period."""
+        ...
 
     async def weights_version_key(self, netuid: int) -> int: ...
 

@@ -1,6 +1,9 @@
 """The validator's loop: challenge every serving miner, score, persist, set weights.
 
-A round, in order: read the metagraph; check our own standing in it
+A round, in order: read the metagraph; read our weights back if a write is
+due (``check_weights``: ``neurons.validating.readback`` has the rule; a
+write that did not land is a WARNING with the likely reason, a metric and an
+alarm; this runs in skipped rounds too); check our own standing in it
 (``neurons.validating.standing``: registered, validator permit, stake at
 least ``min_stake``, the rules miners admit validators by). A validator that
 may not ask for work skips the round: no challenge, no weight write, the
@@ -51,7 +54,7 @@ import numpy as np
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
-from neurons.validating import scoring
+from neurons.validating import readback, scoring
 from neurons.validating.challenge import (
     ChallengeCircuit,
     InputSampler,
@@ -64,17 +67,21 @@ from neurons.validating.challenge import (
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.standing import Standing, standing_in
-from neurons.validating.state import StateStore, ValidatorState
+from neurons.validating.state import StateStore, ValidatorState, WeightsCheck, WrittenWeights
 from utils.metrics import Metrics, weights_stale
 from utils.wandb_log import NullLogger, RunLogger
 
-__all__ = ["Validator", "RoundReport", "FORBIDDEN_GRACE_S"]
+__all__ = ["Validator", "RoundReport", "FORBIDDEN_GRACE_S", "MAX_CHECKED_WRITES"]
 
 log = logging.getLogger("validator")
 
 # How long after our metagraph first shows us permitted a miner's 403 "forbidden" is not
 # charged to it: twice the miners' default metagraph resync interval (60 s).
 FORBIDDEN_GRACE_S = 120.0
+# Writes that count as "ours on chain" for one pending read-back (the checked one, then the
+# newest landed after it): a bound on the state file, far above the commits one reveal
+# period holds at any rate limit that matters.
+MAX_CHECKED_WRITES = 16
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,9 @@ class Validator:
         index = self.rounds_done + 1
         metagraph = await self.chain.metagraph(self.netuid)
         self._note_start(metagraph)
+        # Before the standing gate: a write made while permitted is judged even in a round
+        # we skip (its likely reason is then often the lost permit).
+        await self.check_weights(metagraph)
         standing = standing_in(metagraph, self.hotkey, min_stake=self.min_stake)
         self.metrics.validator_permitted.set(1 if standing.permitted else 0)
         if not standing.permitted:
@@ -414,6 +424,14 @@ class Validator:
         preflight inside that submission (``Chain.submit`` says what it reads):
         nothing here reads the rate limit or the block.
 
+        A write that lands becomes the pending read-back (``weights_check`` in the
+        state: see :meth:`check_weights`), unless one is pending already: the older
+        check then stays, with its due block, and this write joins its list of writes
+        that count as ours on chain (the chain shows the newest revealed one, so the
+        older write's row may legitimately be replaced by it). A check is replaced
+        only once it has been read back (each round reads a due check before it
+        writes), so no write is left unchecked for longer than one check's wait.
+
         Returns None when nothing was submitted: no miner has a positive score
         (counted as ``weight_updates{outcome="skipped"}``), or the rate limit
         has not passed (a DEBUG line; the next round tries again). Else the
@@ -469,16 +487,116 @@ class Validator:
             return None
         if result.ok:
             landed = result.block if result.block is not None else block
-            self.state = self.state.model_copy(update={"last_weights_block": landed})
+            check = self._pending_check(intent, result, landed, metagraph)
+            self.state = self.state.model_copy(update={"last_weights_block": landed, "weights_check": check})
             self._save()
             self.metrics.weight_updates.labels(outcome="ok").inc()
             self.metrics.blocks_since_weights.set(0)
-            log.info("weights set at block %d for %d uids", landed, len(intent.uids or ()))
+            if result.reveal_round is not None:
+                log.info("weights committed at block %d for %d uids (commit-reveal: revealed by the chain "
+                         "later; read back once due)", landed, len(intent.uids or ()))
+            else:
+                log.info("weights set at block %d for %d uids", landed, len(intent.uids or ()))
         else:
             self.metrics.weight_updates.labels(outcome="failed").inc()
             self.metrics.chain_errors.labels(operation="set_weights").inc()
             log.warning("setting weights failed: %s", result.error)
         return result
+
+    def _pending_check(
+        self, intent: bt.SetWeights, result: WriteResult, landed: int, metagraph: MetagraphView
+    ) -> WeightsCheck | None:
+        """The read-back to keep after a write that landed at ``landed`` (see maybe_set_weights)."""
+        me = metagraph.by_hotkey(self.hotkey)
+        current = self.state.weights_check
+        if me is None:
+            return current
+        row = readback.submitted_row(intent, own_uid=me.uid, max_weights_limit=metagraph.max_weights_limit)
+        if not row:
+            return current
+        written = WrittenWeights(block=landed, row=row)
+        if current is not None:
+            later = (*current.writes[1:], written)[-(MAX_CHECKED_WRITES - 1):]
+            return current.model_copy(update={"writes": (current.writes[0], *later)})
+        commit = result.reveal_round is not None
+        return WeightsCheck(uid=me.uid, commit_reveal=commit, due_block=None if commit else landed,
+                            writes=(written,))
+
+    async def check_weights(self, metagraph: MetagraphView) -> readback.Readback | None:
+        """Read the pending weight write back from the chain once it is due, once.
+
+        Nothing pending, or not due at ``metagraph.block`` yet: None, and nothing is
+        read (a commit-reveal write's due block is fixed first, from one read of the
+        subnet's reveal period: ``readback.due_block``). Due: one read of our
+        ``Weights`` row, compared with what was written (``readback.read_back``), and
+        the check is done, whatever the outcome:
+
+        - landed: INFO "weights of block B revealed at/by block R as committed" (or
+          "landed as written" for a plaintext write), ``weight_checks{outcome="landed",
+          reason="none"}``, ``weights_unconfirmed`` 0;
+        - missing or different: one read of the subnet's weights version key, then a
+          WARNING naming the outcome and the likely reasons, ``weight_checks{outcome,
+          reason}`` with the first reason, ``weights_unconfirmed`` 1, and an alert
+          through the run logger (wandb's ``run.alert`` when wandb is on).
+
+        A chain failure is one WARNING and ``chain_errors{operation="weights_check"}``;
+        the check stays pending for the next round. Never raises for the chain.
+        """
+        check = self.state.weights_check
+        if check is None:
+            return None
+        try:
+            return await self._check_weights(check, metagraph)
+        except ChainFailure as error:
+            self.metrics.chain_errors.labels(operation="weights_check").inc()
+            log.warning("reading our weights back failed (%s); trying again next round", error)
+            return None
+
+    async def _check_weights(self, check: WeightsCheck, metagraph: MetagraphView) -> readback.Readback | None:
+        if check.due_block is None:
+            schedule = await self.chain.commit_reveal(self.netuid)
+            due = readback.due_block(check.writes[0].block, commit_reveal=True,
+                                     reveal_period_epochs=schedule.reveal_period_epochs, tempo=metagraph.tempo)
+            check = check.model_copy(update={"due_block": due})
+            self.state = self.state.model_copy(update={"weights_check": check})
+            self._save()
+            log.debug("weights committed at block %d must be revealed by block %d (reveal period %d "
+                      "epochs of %d blocks)", check.writes[0].block, due, schedule.reveal_period_epochs,
+                      metagraph.tempo)
+        if check.due_block is None or metagraph.block < check.due_block:
+            return None
+        row = await self.chain.weights_row(self.netuid, check.uid)
+        required = None
+        if readback.found_write(check.writes, row) is None:
+            required = await self.chain.weights_version_key(self.netuid)
+        verdict = readback.read_back(check, row, metagraph, hotkey=self.hotkey, version_key=self.version_key,
+                                     required_version_key=required)
+        self.state = self.state.model_copy(update={"weights_check": None})
+        self._save()
+        self.metrics.weight_checks.labels(outcome=verdict.outcome, reason=verdict.reason).inc()
+        self.metrics.weights_unconfirmed.set(0 if verdict.landed else 1)
+        if verdict.landed:
+            if check.commit_reveal:
+                log.info("weights of block %d revealed at/by block %d as committed",
+                         verdict.found, verdict.read_at)
+            else:
+                log.info("weights of block %d landed as written (read back at block %d)",
+                         verdict.found, verdict.read_at)
+            return verdict
+        how = "commit-reveal" if check.commit_reveal else "plaintext"
+        what = (
+            "our Weights row is empty" if verdict.outcome == "missing"
+            else f"our Weights row holds other weights ({len(verdict.row)} entries; an earlier write?)"
+        )
+        message = (
+            f"WEIGHTS NOT ON CHAIN: the weights written at block {verdict.checked_block} ({how}, due by block "
+            f"{verdict.due_block}) are not in uid {check.uid}'s Weights row at block {verdict.read_at}: {what}; "
+            f"the chain dropped them and the validator earns no dividends from them. Likely reason: "
+            + "; ".join(f"{r.code}: {r.text}" for r in verdict.reasons)
+        )
+        log.warning("%s", message)
+        self.run_logger.alert(title=f"weights not on chain ({verdict.reason})", text=message)
+        return verdict
 
     def _publish(self, report: RoundReport) -> None:
         """Append the round to ``reports_path``; a write failure is logged, the round stands."""

@@ -29,21 +29,56 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurons.validating.scoring import CircuitStats
 
-__all__ = ["SCHEMA_VERSION", "StateError", "ValidatorState", "Loaded", "StateStore"]
+__all__ = [
+    "SCHEMA_VERSION", "StateError", "WrittenWeights", "WeightsCheck", "ValidatorState", "Loaded", "StateStore",
+]
 
 log = logging.getLogger(__name__)
 
 # 2 added ``registered`` (a version-1 file still loads: it has none, and a changed hotkey
 # is then a reset); a validator of version 1 moves a version-2 file aside as "newer".
-SCHEMA_VERSION = 2
+# 3 added ``weights_check`` (older files load with none pending, and are saved as 3);
+# a validator of version 2 moves a version-3 file aside as "newer".
+SCHEMA_VERSION = 3
 
 
 _Uid = Annotated[int, Field(ge=0, le=65535)]
 _Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+_U16 = Annotated[int, Field(ge=0, le=65535)]
+_Block = Annotated[int, Field(ge=0)]
 
 
 class StateError(Exception):
     """The state file could not be written, or a bad one could not be moved aside."""
+
+
+class WrittenWeights(BaseModel):
+    """One weight write that landed: its block and the u16 row the SDK submitted
+    (destination uid to value, as the chain stores it in ``Weights``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block: _Block
+    row: dict[_Uid, _U16]
+
+
+class WeightsCheck(BaseModel):
+    """A weight write the chain must show in our ``Weights`` row from ``due_block`` on.
+
+    ``uid`` is our uid when it was written; ``commit_reveal`` whether the SDK sent it
+    as a timelocked commit. ``due_block`` is None for a commit whose reveal period is
+    not read yet (``neurons.validating.readback.due_block`` then fixes it).
+    ``writes`` holds the write the check is for first, then the writes that landed
+    after it before it was read back (newest last): the chain shows the newest one
+    that revealed, so any of them on chain is ours as written.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uid: _Uid
+    commit_reveal: bool
+    due_block: _Block | None
+    writes: tuple[WrittenWeights, ...] = Field(min_length=1)
 
 
 class ValidatorState(BaseModel):
@@ -54,7 +89,9 @@ class ValidatorState(BaseModel):
     (see ``scoring.reconcile``: a hotkey swap keeps the block and the average).
     Averages are within [0, 1]; a file with anything else is treated as
     corrupt. ``last_weights_block`` is the block at which our weights last landed,
-    None before the first success. ``counters`` are free-form totals
+    None before the first success. ``weights_check`` is the write still to be read
+    back from the chain (see ``neurons.validating.readback``), None when none is
+    pending: kept here so a restart still checks it. ``counters`` are free-form totals
     (e.g. rounds, verified proofs) kept for operators.
     """
 
@@ -65,6 +102,7 @@ class ValidatorState(BaseModel):
     hotkeys: dict[_Uid, str] = Field(default_factory=dict)
     registered: dict[_Uid, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     last_weights_block: int | None = Field(default=None, ge=0)
+    weights_check: WeightsCheck | None = None
     circuits: dict[str, CircuitStats] = Field(default_factory=dict)
     counters: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
@@ -112,12 +150,20 @@ class StateStore:
             return self._quarantine(
                 f"schema_version {state.schema_version} is newer than this validator's {SCHEMA_VERSION}"
             )
+        if state.schema_version < SCHEMA_VERSION:
+            # Every later field has a default that means "nothing yet": migrating an older
+            # file is stamping it with this version, so the next save says what it holds.
+            log.info("migrating validator state %s from schema_version %d to %d",
+                     self.path, state.schema_version, SCHEMA_VERSION)
+            state = state.model_copy(update={"schema_version": SCHEMA_VERSION})
         log.info(
-            "restored validator state from %s: %d uids, %d circuits, last weights at block %s",
+            "restored validator state from %s: %d uids, %d circuits, last weights at block %s%s",
             self.path,
             len(state.averages),
             len(state.circuits),
             state.last_weights_block,
+            "" if state.weights_check is None
+            else f", weights of block {state.weights_check.writes[0].block} still to read back",
         )
         return Loaded(state=state, fresh=False)
 

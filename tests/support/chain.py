@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from neurons.chain import ChainUnreachable, MetagraphView, NeuronInfo, WriteResult
+from bittensor.intents import normalize
+
+from neurons.chain import ChainUnreachable, CommitReveal, MetagraphView, NeuronInfo, WriteResult
 
 if TYPE_CHECKING:
     import bittensor as bt
@@ -49,7 +51,12 @@ class FakeChain:
     while the signer's ``last_update`` is set and fewer than ``rate_limit``
     blocks old; any other intent is appended to ``submitted`` and, unless
     ``weights_error`` is set (a chain rejection), stamps the signer's
-    ``last_update`` with the current block (as the chain does).
+    ``last_update`` with the current block (as the chain does). A landed
+    write's u16 row (the SDK's ``normalize`` of the intent) goes to ``rows``
+    at once, or, with ``commit_reveal_enabled``, to ``commits`` (the result
+    then carries a ``reveal_round``) until the test calls :meth:`reveal` (the
+    chain applied them) or :meth:`drop_commits` (the chain dropped them:
+    a reveal that failed a check).
     ``fail_reads`` makes that many next reads raise ``ChainUnreachable``;
     ``fail_ops`` names operations that always fail while present (a write in
     it returns the failed result a lost connection gives); ``hang_ops``
@@ -64,6 +71,12 @@ class FakeChain:
     tempo_blocks: int = 360
     weights_error: str | None = None
     version_key: int = 0  # the subnet's weights_version_key
+    commit_reveal_enabled: bool = False
+    reveal_period: int = 1  # RevealPeriodEpochs
+    min_allowed_weights: int = 0
+    max_weights_limit: int = 65535
+    rows: dict[int, dict[int, int]] = field(default_factory=dict)  # Weights, by uid
+    commits: list[tuple[int, dict[int, int]]] = field(default_factory=list)  # (uid, row), unrevealed
     fail_reads: int = 0
     fail_ops: set[str] = field(default_factory=set)
     hang_ops: set[str] = field(default_factory=set)
@@ -83,8 +96,21 @@ class FakeChain:
             raise ChainUnreachable(f"fake chain: {op} failed (connection lost)")
 
     def view(self) -> MetagraphView:
-        return metagraph_of(self.netuid, sorted(self.neurons.values(), key=lambda n: n.uid),
-                            block=self.current_block, tempo=self.tempo_blocks)
+        return replace(
+            metagraph_of(self.netuid, sorted(self.neurons.values(), key=lambda n: n.uid),
+                         block=self.current_block, tempo=self.tempo_blocks),
+            min_allowed_weights=self.min_allowed_weights, max_weights_limit=self.max_weights_limit,
+        )
+
+    def reveal(self) -> None:
+        """The chain revealed every pending commit, in order, and its checks passed."""
+        for uid, row in self.commits:
+            self.rows[uid] = row
+        self.commits.clear()
+
+    def drop_commits(self) -> None:
+        """The chain revealed the pending commits and dropped them (a check failed)."""
+        self.commits.clear()
 
     def set_neuron(self, uid: int, **changes: object) -> None:
         self.neurons[uid] = replace(self.neurons[uid], **changes)
@@ -121,11 +147,26 @@ class FakeChain:
         if self.weights_error is not None:
             return WriteResult(ok=False, error=self.weights_error)
         self.neurons[me.uid] = replace(me, last_update=self.current_block)
+        row = dict(zip(*normalize(intent.uids or [], intent.weights or [])))
+        if self.commit_reveal_enabled:
+            self.commits.append((me.uid, row))
+            return WriteResult(ok=True, block=self.current_block, reveal_round=10_000 + self.current_block)
+        self.rows[me.uid] = row
         return WriteResult(ok=True, block=self.current_block)
 
     async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
         await self._read("weights_of")
-        return {}
+        row = self.rows.get(uid, {})
+        total = sum(row.values())
+        return {dest: value / total for dest, value in row.items()} if total else {}
+
+    async def weights_row(self, netuid: int, uid: int) -> dict[int, int]:
+        await self._read("weights_row")
+        return dict(self.rows.get(uid, {}))
+
+    async def commit_reveal(self, netuid: int) -> CommitReveal:
+        await self._read("commit_reveal")
+        return CommitReveal(enabled=self.commit_reveal_enabled, reveal_period_epochs=self.reveal_period)
 
     async def weights_version_key(self, netuid: int) -> int:
         await self._read("weights_version_key")

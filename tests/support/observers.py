@@ -1,10 +1,13 @@
-"""Observers that record what the miner app reports, for assertions."""
+"""Observers that record what the neurons report (the miner app's events, the run logger's
+alerts), for assertions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["RecordingObserver"]
+from utils.wandb_log import NullLogger
+
+__all__ = ["RecordingObserver", "RecordingRunLogger"]
 
 
 @dataclass
@@ -23,3 +26,13 @@ class RecordingObserver:
 
     def queue_depth(self, running: int, waiting: int) -> None:
         self.depths.append((running, waiting))
+
+
+@dataclass
+class RecordingRunLogger(NullLogger):
+    """A run logger that drops every log call and records every alert as (title, text)."""
+
+    alerts: list[tuple[str, str]] = field(default_factory=list)
+
+    def alert(self, *, title: str, text: str) -> None:
+        self.alerts.append((title, text))

@@ -71,3 +71,32 @@ def test_offline_mode_writes_a_run_directory_without_a_key(offline_env):
     runs = list((offline_env / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("run-*.wandb")), "the run's data file was not written"
+
+
+def test_an_alert_is_recorded_in_the_run_as_a_wandb_alert(offline_env):
+    """``alert`` goes through wandb's own ``run.alert`` (an offline run keeps it for sync)."""
+    import time
+
+    from tests.support.wandb_runs import wandb_records
+
+    logger = make_run_logger(enabled=True, component="validator")
+    logger.alert(title="weights not on chain", text="weights of block 10 missing: version key")
+    logger.finish()
+    (run_file,) = (offline_env / "wandb").glob("offline-run-*/run-*.wandb")
+    # wandb's service may still be writing a second run of one process after finish returns:
+    # wait (bounded) for the run's exit record.
+    deadline = time.monotonic() + 20
+    while True:
+        records = list(wandb_records(run_file))
+        kinds = [r.WhichOneof("record_type") for r in records]
+        if "exit" in kinds or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    alerts = [r.alert for r in records if r.WhichOneof("record_type") == "alert"]
+    assert [(a.title, a.text, a.level) for a in alerts] == [
+        ("weights not on chain", "weights of block 10 missing: version key", "WARN")
+    ], kinds
+
+
+def test_the_null_logger_accepts_an_alert():
+    NullLogger().alert(title="t", text="x")

@@ -430,3 +430,62 @@ def test_weights_version_key_reads_the_subnets_hyperparameter(tmp_path):
         return True
 
     assert run(go()) == (10203, True)
+
+
+def test_weights_row_reads_the_u16_values_the_sdk_submitted_and_a_plain_write_has_no_reveal_round(
+    devnet, wallets
+):
+    """What the read-back compares: the stored row is the SDK's max-upscaled u16 values, not
+    fractions; a plaintext write (commit-reveal off on the devnet) carries no drand round."""
+    from bittensor.intents import normalize
+
+    async def go():
+        chain = await _chain(devnet, wallets)
+        result = await chain.submit(bt.SetWeights(netuid=2, uids=[0, 1], weights=[0.2, 0.8]), wallets["validator"])
+        row, never = await chain.weights_row(2, 0), await chain.weights_row(2, 1)
+        await chain.close()
+        return result, row, never
+
+    result, row, never = run(go())
+    assert result.ok and result.reveal_round is None
+    assert row == dict(zip(*normalize([0, 1], [0.2, 0.8]))) == {0: 16384, 1: 65535}
+    assert never == {}
+
+
+def test_commit_reveal_reads_the_subnets_setting_through_the_sdk(devnet, wallets):
+    """The devnet's answers (commit-reveal off, reveal period 1) come back as they are stored."""
+    from neurons.chain import CommitReveal
+
+    async def go():
+        chain = await _chain(devnet, wallets)
+        try:
+            return await chain.commit_reveal(2)
+        finally:
+            await chain.close()
+
+    assert run(go()) == CommitReveal(enabled=False, reveal_period_epochs=1)
+
+
+class _Included:
+    """An ExtrinsicResult that landed in block 77, with the SDK's result data."""
+
+    def __init__(self, data):
+        self.success, self.extrinsic_id, self.data = True, "77-1", data
+
+
+class _Executes:
+    def __init__(self, data):
+        self.data = data
+
+    async def execute(self, intent, wallet):
+        return _Included(self.data)
+
+
+@pytest.mark.parametrize("data, reveal_round", [({"reveal_round": 123456}, 123456), ({}, None)])
+def test_a_timelocked_weight_write_reports_its_reveal_round(data, reveal_round):
+    """The SDK puts the drand round in the result's data exactly when it sent a commit."""
+    from neurons.chain import Chain
+
+    chain = Chain(client=_Executes(data), network="finney")
+    result = run(chain.submit(bt.SetWeights(netuid=2, weights={1: 1.0}), wallet=None))
+    assert result.ok and result.block == 77 and result.reveal_round == reveal_round

@@ -201,3 +201,26 @@ def test_an_unwritable_state_folder_is_one_state_error_naming_it_and_the_flag(tm
     store = StateStore(tmp_path / "blocker" / "run" / "state.json")
     with pytest.raises(StateError, match=r"state folder .*blocker/run is not writable .*--state\.dir"):
         store.check_writable()
+
+
+def test_a_pending_weights_check_round_trips():
+    from neurons.validating.state import WeightsCheck, WrittenWeights
+
+    check = WeightsCheck(uid=0, commit_reveal=True, due_block=None,
+                         writes=(WrittenWeights(block=10, row={1: 65535, 2: 30000}),))
+    state = ValidatorState(averages={1: 0.5}, weights_check=check)
+    assert ValidatorState.model_validate_json(state.model_dump_json()) == state
+
+
+def test_a_version_2_state_file_is_migrated_with_no_weights_check_pending(store, caplog):
+    """Version 3 added ``weights_check``: a version-2 file loads with none pending and is
+    stamped version 3, so the next save does not claim version 2 for a file holding one."""
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps({"schema_version": 2, "averages": {"3": 0.5}, "last_weights_block": 9}))
+    with caplog.at_level(logging.INFO):
+        loaded = store.load()
+    assert not loaded.fresh and loaded.state.weights_check is None and loaded.state.last_weights_block == 9
+    assert loaded.state.schema_version == SCHEMA_VERSION == 3
+    assert "from schema_version 2 to 3" in caplog.text
+    store.save(loaded.state)
+    assert json.loads(store.path.read_text())["schema_version"] == 3

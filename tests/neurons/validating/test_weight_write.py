@@ -134,3 +134,31 @@ def test_a_write_inside_the_rate_limit_is_decided_once_and_signs_nothing(setup):
     assert repeats(reads) == {}
     names = [key[2] for _, key in reads if key[0] == "query"]
     assert names.count("WeightsSetRateLimit") == 1 and names.count("LastUpdate") == 1
+
+
+def test_weights_set_through_the_sdk_are_read_back_as_written_the_next_round(setup, caplog):
+    """End to end on the plaintext devnet: round 1 writes through the real SDK, round 2 reads
+    the stored u16 row back, equal to what the SDK submitted: landed, no warning, no alarm."""
+    import logging
+
+    async def go():
+        validator = await setup.start()
+        first = await validator.run_round()
+        pending = validator.state.weights_check
+        setup.devnet.clock.advance(1)
+        with caplog.at_level(logging.INFO, logger="validator"):
+            await validator.run_round()
+        row = await setup.chain.weights_row(NETUID, 0)
+        await setup.chain.close()
+        return validator, first, pending, row
+
+    validator, first, pending, row = asyncio.run(go())
+    assert first.weights is not None and first.weights.ok and first.weights.reveal_round is None
+    assert pending is not None and pending.writes[0].block == first.weights.block
+    assert row == pending.writes[0].row and len(row) == 2
+    assert f"weights of block {first.weights.block} landed as written" in caplog.text
+    assert "NOT ON CHAIN" not in caplog.text
+    sample = validator.metrics.registry.get_sample_value
+    assert sample("poi_weight_checks_total", {"outcome": "landed", "reason": "none"}) == 1
+    assert sample("poi_weights_unconfirmed") == 0
+    assert validator.state.weights_check is None or validator.state.weights_check.writes[0].block > first.weights.block
