@@ -168,3 +168,38 @@ def test_weights_set_in_a_miners_registration_block_give_it_nothing_until_set_ag
     # Before: uid 2's weight is masked, the row renormalises to uid 1 alone.
     assert [stored(n.incentive) for n in before.neurons] == [0, U16, 0]
     assert [stored(n.incentive) for n in after.neurons] == [0, u16(.5), u16(.5)]
+
+
+def test_a_state_file_from_before_the_yuma_epoch_opens_with_the_chains_defaults(tmp_path):
+    """An older file lacks the epoch's columns and tables: opening it adds them (consensus and
+    validator trust 0, active true, max_allowed_validators 128, no bonds, no overrides), keeps
+    the rows, and the next epoch runs on them."""
+    import sqlite3
+
+    from neurons.devnet.store import Store
+
+    net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3,
+                      validators=("v0",), miners=("m1",))
+    with contextlib.closing(sqlite3.connect(net.state)) as conn, conn:
+        for table, column in (("neurons", "consensus"), ("neurons", "validator_trust"),
+                              ("neurons", "active"), ("subnets", "max_allowed_validators")):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("DROP TABLE bonds")
+        conn.execute("DROP TABLE permit_overrides")
+    with contextlib.closing(Store(net.state, clock=net.clock)) as store, store.read() as (conn, _):
+        assert conn.execute("SELECT max_allowed_validators FROM subnets").fetchall() == [(128,)]
+        assert conn.execute("SELECT uid, consensus, validator_trust, active FROM neurons "
+                            "ORDER BY uid").fetchall() == [(0, 0, 0, 1), (1, 0, 0, 1)]
+    net.advance_past_registration()
+
+    async def go():
+        async with net.client() as client:
+            await _set(client, bt.wallets.open_wallet("v0", path=str(net.wallets)), {1: 1.0})
+            net.clock.advance(4)
+            return await client.subnets.metagraph(2), await client.read("bonds", netuid=2)
+
+    graph, bonds = asyncio.run(go())
+    # The admin permit of make_devnet was dropped with its table: v0 keeps the permit its
+    # stake rank gives it (top-1 of 1 staked uid), so its weights still count.
+    assert [stored(n.incentive) for n in graph.neurons] == [0, U16]
+    assert bonds == {0: {1: 1.0}}
