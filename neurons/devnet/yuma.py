@@ -30,7 +30,8 @@ Where float64 differs from the chain's ``I32F32`` fixed point: the chain rounds 
 2^-32 and saturates, float64 rounds to ~1e-16 relative; the two agree to ~1e-9, which is far
 below a u16 step (1/65535), except where a value lands on a u16 boundary: the chain truncates
 (``fixed_proportion_to_u16`` is ``saturating_to_num``, a floor), and :func:`to_u16` floors
-``x * 65535 + 1e-9`` so that 1.0 computed as 0.9999999999 still stores 65535. Stake ties in the
+``x * 65535 + 1e-6`` so that 1.0 computed as 0.999999999999 still stores 65535 (1e-6 of a u16
+step is 1.5e-11 of the fraction, under I32F32's resolution of 2.3e-10). Stake ties in the
 top-k permit sort and median pivots compare floats, not fixed-point values; values equal in one
 are equal in the other for the stakes a test uses (whole TAO). Not modelled: Yuma3, liquid
 alpha, the emission amounts (the devnet has no emission) and the "emission is zero, pay by
@@ -128,8 +129,8 @@ def activity_cutoff_blocks(tempo: int, factor_milli: int = ACTIVITY_CUTOFF_FACTO
 
 def to_u16(x: float) -> int:
     """``fixed_proportion_to_u16``: ``floor(x * 65535)`` saturated to 0..65535 (see the module
-    docstring for the 1e-9 that absorbs float64 rounding)."""
-    return min(U16_MAX, max(0, math.floor(x * U16_MAX + 1e-9)))
+    docstring for the 1e-6 that absorbs float64 rounding)."""
+    return min(U16_MAX, max(0, math.floor(x * U16_MAX + 1e-6)))
 
 
 def epoch(inputs: EpochInputs) -> EpochResult:

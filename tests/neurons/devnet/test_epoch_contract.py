@@ -26,7 +26,7 @@ U16 = 65535
 
 def u16(x: float) -> int:
     """What the chain stores for the fraction ``x`` (fixed_proportion_to_u16 truncates)."""
-    return math.floor(x * U16 + 1e-9)
+    return math.floor(x * U16 + 1e-6)  # 1e-6: float noise, far under I32F32's 2^-32
 
 
 def stored(fraction: float) -> int:
@@ -203,3 +203,38 @@ def test_a_state_file_from_before_the_yuma_epoch_opens_with_the_chains_defaults(
     # stake rank gives it (top-1 of 1 staked uid), so its weights still count.
     assert [stored(n.incentive) for n in graph.neurons] == [0, U16]
     assert bonds == {0: {1: 1.0}}
+
+
+def test_a_validator_silent_past_the_activity_cutoff_no_longer_votes(tmp_path):
+    """tempo 4: the cutoff is max(1, 13889 * 4 // 1000) = 55 blocks. v0 (300 TAO) backs miner 2,
+    v1 (100 TAO) miner 3; once v0's last weights are more than 55 blocks old it is inactive
+    (``last_update + cutoff < block``) and only v1's stake votes."""
+    net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3,
+                      validators=("v0", "v1"), miners=("m2", "m3"), validator_stake=100)
+    w = {n: bt.wallets.open_wallet(n, path=str(net.wallets)) for n in ("v0", "v1")}
+
+    async def top_up():
+        async with net.client() as client:
+            assert (await stake(client, w["v0"], 200)).success
+
+    asyncio.run(top_up())
+    start = net.advance_past_registration()
+
+    async def go():
+        async with net.client() as client:
+            await _set(client, w["v0"], {2: 1.0})
+            await _set(client, w["v1"], {3: 1.0})
+            net.clock.advance(52)  # block start + 52: v0 last set weights 52 blocks ago
+            await _set(client, w["v1"], {3: 1.0})  # v1 stays active
+            both = await client.subnets.metagraph(2)
+            net.clock.advance(4)  # start + 56 > start + 55: v0 is inactive
+            alone = await client.subnets.metagraph(2)
+            return both, alone
+
+    both, alone = asyncio.run(go())
+    assert both.block == start + 52 and alone.block == start + 56
+    # Both active: miner 2's median is 1 (v0 holds .75 of the stake), miner 3's is 0.
+    assert [stored(n.incentive) for n in both.neurons] == [0, 0, U16, 0]
+    # v0 inactive: the active stake is v1's alone, its weights are the consensus.
+    assert [n.active for n in alone.neurons][:2] == [False, True]
+    assert [stored(n.incentive) for n in alone.neurons] == [0, 0, 0, U16]
