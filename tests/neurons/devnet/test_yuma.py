@@ -20,17 +20,22 @@ def _inputs(**changes) -> EpochInputs:
     return EpochInputs(**base)
 
 
-def test_the_owners_self_weight_counts_its_permit_is_forced_and_its_stake_passes_the_threshold():
-    # uid 1 owns the subnet: its stake (100) is under the threshold (200) but kept; its weight
-    # on itself is not masked (mask_diag_sparse_except_index), so it earns incentive from it.
-    result = epoch(_inputs(owner_uid=1, stake_threshold=200, permits=[True, False, False, False],
-                           weights={0: {2: U16_MAX}, 1: {1: U16_MAX}}))
-    assert result.stake == (0.75, 0.25, 0.0, 0.0)  # uid 0's 300 passes too; no one else staked
+def test_the_owners_self_weight_is_kept_and_counts():
+    # uid 0 owns the subnet and weights itself; mask_diag_sparse_except_index keeps that entry.
+    # Column 0: scores (1, 0) on stake (.75, .25): the median is 1, so the self-weight is not
+    # clipped and the owner takes the incentive; uid 1's weight on miner 2 (median 0) is clipped.
+    result = epoch(_inputs(owner_uid=0, weights={0: {0: U16_MAX}, 1: {2: U16_MAX}}))
+    assert result.consensus == (1.0, 0.0, 0.0, 0.0)
+    assert result.incentive == (1.0, 0.0, 0.0, 0.0)
+
+
+def test_the_owners_stake_passes_the_threshold_and_its_permit_is_forced():
+    # uid 1 owns the subnet: its 100 is under the threshold 200 but kept, and though its stored
+    # permit is off it votes (the epoch forces the owner's permit on, old and new).
+    result = epoch(_inputs(owner_uid=1, stake_threshold=200, permits=[True, False, False, False]))
+    assert result.stake == (0.75, 0.25, 0.0, 0.0)
+    assert result.active_stake == (0.75, 0.25, 0.0, 0.0)
     assert result.new_permits == (True, True, False, False)
-    # Medians: column 1 scores (0, 1) on stake (.75, .25): 0; column 2 (1, 0): 1. The owner's
-    # self-weight is clipped to 0, so uid 2 takes the incentive; the owner keeps a row to vote.
-    assert result.consensus == (0.0, 0.0, 1.0, 0.0)
-    assert result.incentive == (0.0, 0.0, 1.0, 0.0)
 
 
 def test_a_non_owner_self_weight_is_masked_and_stake_under_the_threshold_counts_as_none():
@@ -64,7 +69,7 @@ def test_bonds_on_a_uid_registered_since_the_last_epoch_are_dropped():
 
 
 def test_u16_storage_truncates_like_fixed_proportion_to_u16_and_absorbs_float_error():
-    assert to_u16(0.75) == 49151  # 49151.25, truncated
+    assert to_u16(0.99) == 64879  # 64879.65, truncated, not rounded
     assert to_u16(1 - 1e-12) == U16_MAX  # float noise on 1.0 still stores the full u16
     assert to_u16(1.5) == U16_MAX and to_u16(-0.1) == 0
     assert yuma.activity_cutoff_blocks(10) == 138 and yuma.activity_cutoff_blocks(0) == 1
