@@ -11,8 +11,10 @@ with one line that says what to do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bittensor as bt
 
@@ -32,6 +34,8 @@ __all__ = [
     "register",
     "stake",
     "permit",
+    "clear_permit",
+    "set_stake_threshold",
     "set_hyperparameter",
     "deregister",
     "swap_hotkey",
@@ -39,6 +43,9 @@ __all__ = [
     "format_metagraph",
     "MetagraphReport",
 ]
+
+_RAO_PER_TAO = 10**9
+
 
 class DevnetError(Exception):
     """An admin operation failed; ``str(e)`` is one line that says what to do."""
@@ -155,16 +162,45 @@ async def stake(
 def permit(
     netuid: int, hotkey_ss58: str, *, granted: bool = True, state: Path | None = None
 ) -> int:
-    """Grant (or revoke) a validator permit for a registered hotkey; returns its uid."""
+    """Grant (or revoke) a registered hotkey's validator permit now, as an override that wins
+    over the epoch's stake rank until :func:`clear_permit`; returns its uid."""
+    return _permit_write(netuid, hotkey_ss58, state,
+                         lambda conn: runtime.set_permit(conn, netuid, hotkey_ss58, granted))
+
+
+def clear_permit(netuid: int, hotkey_ss58: str, *, state: Path | None = None) -> int:
+    """Drop the hotkey's permit override: from the next epoch its permit follows its stake rank
+    again (it keeps its current permit until then); returns its uid."""
+    return _permit_write(netuid, hotkey_ss58, state,
+                         lambda conn: runtime.clear_permit_override(conn, netuid, hotkey_ss58))
+
+
+def _permit_write(netuid: int, hotkey_ss58: str, state: Path | None, write: Callable[[Any], int]) -> int:
     store = open_store(state, netuid=netuid)
     try:
         with store.transaction() as conn:
-            return runtime.set_permit(conn, netuid, hotkey_ss58, granted)
+            return write(conn)
     except runtime.DispatchError as error:
         raise DevnetError(
             f"permit: {error.docs}; register it first with "
             f"python -m neurons.devnet register --netuid {netuid}"
         ) from None
+    finally:
+        store.close()
+
+
+def set_stake_threshold(tao: float, *, state: Path | None = None) -> float:
+    """Set the chain-wide stake threshold (subtensor's root-only ``StakeThreshold``) to ``tao``:
+    at each epoch, stake under it counts as none, so it earns no validator permit. Returns the
+    previous threshold in TAO."""
+    if not tao >= 0:
+        raise DevnetError(f"set-stake-threshold: the amount must be >= 0 TAO, got {tao:g}")
+    store = open_store(state)
+    try:
+        with store.transaction() as conn:
+            return runtime.set_stake_threshold(conn, round(tao * _RAO_PER_TAO)) / _RAO_PER_TAO
+    except runtime.DispatchError as error:
+        raise DevnetError(f"set-stake-threshold: {error.docs}") from None
     finally:
         store.close()
 

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"65535 is no limit (default: {_DEFAULTS.max_weights_limit})")
     p.add_argument("--max-uids", type=int, default=_DEFAULTS.max_uids,
                    help=f"neuron slots on the subnet (default: {_DEFAULTS.max_uids})")
+    p.add_argument("--max-allowed-validators", type=int, default=_DEFAULTS.max_allowed_validators,
+                   help="validator permits each epoch gives: the top this many by stake "
+                   f"(default: {_DEFAULTS.max_allowed_validators}, the chain's; finney uses 64)")
     p.add_argument("--block-time", type=float, default=None,
                    help="seconds per block for the whole chain; a new chain defaults to "
                    f"{DEFAULT_BLOCK_TIME:g}, an existing one keeps its own unless given")
@@ -113,10 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount", type=float, required=True, help="TAO to stake")
     p = sub.add_parser(
         "permit", parents=[common, wallet, netuid],
-        help="grant a validator permit to the wallet's hotkey (devnet admin only)",
-        description="Grant (or with --revoke, remove) the hotkey's validator permit.",
+        help="override the wallet's hotkey's validator permit (devnet admin only)",
+        description="Grant (or with --revoke, remove) the hotkey's validator permit now. Each "
+        "epoch otherwise gives permits by stake rank (the top max_validators with stake at or "
+        "above the stake threshold); a granted or revoked override wins over that rank at every "
+        "epoch until --clear.",
     )
-    p.add_argument("--revoke", action="store_true", help="remove the permit instead")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--revoke", action="store_true",
+                      help="remove the permit and keep it removed, whatever the stake")
+    mode.add_argument("--clear", action="store_true",
+                      help="drop the override: from the next epoch the stake rank decides")
+    p = sub.add_parser(
+        "set-stake-threshold", parents=[common],
+        help="set the chain-wide stake a validator needs for a permit (like root's "
+        "sudo_set_stake_threshold)",
+        description="Set the stake threshold for the whole chain (subtensor's StakeThreshold, "
+        "default 0): at each epoch, stake under it counts as none, so it earns no permit.",
+    )
+    p.add_argument("--amount", type=float, required=True, help="the threshold in TAO")
     p = sub.add_parser(
         "set-hyperparameter", parents=[common, netuid],
         help="change a hyperparameter of a running subnet (like btcli sudo set)",
@@ -173,6 +191,7 @@ def _run(args: argparse.Namespace) -> str:
             max_weights_limit=args.max_weights_limit,
             max_uids=args.max_uids,
             serving_rate_limit=args.serving_rate_limit,
+            max_allowed_validators=args.max_allowed_validators,
         )
         block = admin.create_subnet(
             args.netuid, state=args.state, params=params, block_time=args.block_time
@@ -199,10 +218,15 @@ def _run(args: argparse.Namespace) -> str:
         return f"staked {args.amount:g} TAO to {args.wallet_name}/{args.wallet_hotkey}"
     if args.command == "permit":
         wallet = load_wallet(args.wallet_name, args.wallet_hotkey, args.wallet_path)
-        uid = admin.permit(
-            args.netuid, wallet.hotkeypub.ss58_address, granted=not args.revoke, state=args.state
-        )
-        return f"{'revoked' if args.revoke else 'granted'} validator permit for uid {uid}"
+        hotkey = wallet.hotkeypub.ss58_address
+        if args.clear:
+            uid = admin.clear_permit(args.netuid, hotkey, state=args.state)
+            return f"cleared the permit override for uid {uid}: the next epoch's stake rank decides"
+        uid = admin.permit(args.netuid, hotkey, granted=not args.revoke, state=args.state)
+        return f"{'revoked' if args.revoke else 'granted'} validator permit for uid {uid} (an override until --clear)"
+    if args.command == "set-stake-threshold":
+        previous = admin.set_stake_threshold(args.amount, state=args.state)
+        return f"stake threshold: {previous:g} -> {args.amount:g} TAO"
     if args.command == "set-hyperparameter":
         previous = admin.set_hyperparameter(args.netuid, args.name, args.value, state=args.state)
         return f"{args.name} on netuid {args.netuid}: {previous} -> {args.value}"

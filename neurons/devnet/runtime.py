@@ -9,8 +9,8 @@ What it models: subnets with tempo / weights rate limit / min allowed weights /
 max weight limit / version key / serving rate limit; ``burned_register`` (no burn: coldkeys have
 unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
 and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
-set by the devnet admin; an epoch every ``tempo`` blocks that turns permitted
-validators' stake-weighted weights into miner incentive; the admin's
+by stake rank at each epoch (``MaxAllowedValidators``, ``StakeThreshold``), with the devnet
+admin's override; a Yuma-consensus epoch every ``tempo`` blocks (``yuma.epoch``); the admin's
 ``replace_neuron`` (deregistration) and ``swap_hotkey``.
 """
 
@@ -23,12 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import storage as st
+from . import yuma
 
 __all__ = [
     "DispatchError",
     "SubnetParams",
     "create_subnet",
     "set_permit",
+    "clear_permit_override",
+    "set_stake_threshold",
     "dispatch",
     "run_epochs",
     "SUPPORTED_CALLS",
@@ -67,6 +70,9 @@ class SubnetParams:
     max_uids: int = 256
     # subtensor runtime/src/lib.rs ``SubtensorInitialServingRateLimit`` (50 blocks).
     serving_rate_limit: int = 50
+    # subtensor runtime/src/lib.rs ``SubtensorInitialMaxAllowedValidators`` (finney sets 64 on
+    # most subnets by sudo): the top-k by stake that get a validator permit at each epoch.
+    max_allowed_validators: int = yuma.MAX_ALLOWED_VALIDATORS
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -80,16 +86,19 @@ def create_subnet(
         raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
     if (
         params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1
-        or params.serving_rate_limit < 0
+        or params.serving_rate_limit < 0 or not 0 <= params.max_allowed_validators <= U16_MAX
     ):
-        raise DispatchError("InvalidParams", "tempo and max_uids must be >= 1, rate limits >= 0")
+        raise DispatchError(
+            "InvalidParams",
+            "tempo and max_uids must be >= 1, rate limits >= 0, max_allowed_validators 0..65535",
+        )
     if st.subnet_row(conn, netuid) is not None:
         raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
     conn.execute(
         "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
         "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
-        "owner_coldkey, owner_hotkey, serving_rate_limit) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -103,20 +112,63 @@ def create_subnet(
             owner,
             owner,
             params.serving_rate_limit,
+            params.max_allowed_validators,
         ),
     )
 
 
 def set_permit(conn: sqlite3.Connection, netuid: int, hotkey: str, permit: bool) -> int:
-    """Grant or revoke a validator permit; returns the hotkey's uid."""
+    """The devnet admin's permit override: grant or revoke ``hotkey``'s validator permit now,
+    and keep it so at every epoch (over the stake rank) until :func:`clear_permit_override`.
+    Returns the hotkey's uid; ``DispatchError`` if it is not registered.
+
+    The override names the hotkey, not the uid: a deregistered hotkey's override no longer
+    applies to its uid (the epoch drops overrides of hotkeys off the subnet), and a swapped
+    hotkey leaves it behind (grant it again to the new hotkey).
+    """
+    uid = _registered_uid(conn, netuid, hotkey)
+    conn.execute(
+        "UPDATE neurons SET permit = ? WHERE netuid = ? AND uid = ?", (int(permit), netuid, uid)
+    )
+    conn.execute(
+        "INSERT INTO permit_overrides (netuid, hotkey, granted) VALUES (?, ?, ?) "
+        "ON CONFLICT(netuid, hotkey) DO UPDATE SET granted = excluded.granted",
+        (netuid, hotkey, int(permit)),
+    )
+    return uid
+
+
+def clear_permit_override(conn: sqlite3.Connection, netuid: int, hotkey: str) -> int:
+    """Drop the admin's override for ``hotkey``: its current permit stays until the next epoch,
+    which gives it by stake rank again. Returns the uid; ``DispatchError`` if not registered."""
+    uid = _registered_uid(conn, netuid, hotkey)
+    conn.execute(
+        "DELETE FROM permit_overrides WHERE netuid = ? AND hotkey = ?", (netuid, hotkey)
+    )
+    return uid
+
+
+def set_stake_threshold(conn: sqlite3.Connection, rao: int) -> int:
+    """Set the chain-wide ``StakeThreshold`` (root's ``sudo_set_stake_threshold``, admin-utils):
+    stake below it, in rao, counts as zero at the epoch, so it earns no permit. Returns the
+    previous value; ``DispatchError`` outside 0..u64::MAX."""
+    if not 0 <= rao <= 2**64 - 1:
+        raise DispatchError("InvalidValue", f"the stake threshold is a u64 in rao, got {rao}")
+    previous = st.stake_threshold(conn)
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('stake_threshold', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (str(rao),),
+    )
+    return previous
+
+
+def _registered_uid(conn: sqlite3.Connection, netuid: int, hotkey: str) -> int:
     uid = st.uid_of(conn, netuid, hotkey)
     if uid is None:
         raise DispatchError(
             "HotKeyNotRegisteredInSubNet", f"{hotkey} is not registered on netuid {netuid}"
         )
-    conn.execute(
-        "UPDATE neurons SET permit = ? WHERE netuid = ? AND uid = ?", (int(permit), netuid, uid)
-    )
     return uid
 
 
@@ -130,6 +182,7 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     "weights_version": ("weights_version_key", 0, 2**64 - 1),
     "max_allowed_uids": ("max_uids", 1, 65535),
     "serving_rate_limit": ("serving_rate_limit", 0, 2**64 - 1),
+    "max_validators": ("max_allowed_validators", 0, 65535),
 }
 
 
@@ -151,6 +204,12 @@ def set_hyperparameter(conn: sqlite3.Connection, block: int, netuid: int, name: 
         raise DispatchError(
             "MaxAllowedUidsLessThanCurrentUids",
             f"{st.neuron_count(conn, netuid)} neurons are registered, more than {value}",
+        )
+    # admin-utils ``sudo_set_max_allowed_validators``: at most MaxAllowedUids.
+    if name == "max_validators" and value > st.subnet_row(conn, netuid)["max_uids"]:
+        raise DispatchError(
+            "MaxValidatorsLargerThanMaxUIds",
+            f"max_validators {value} exceeds the subnet's max_allowed_uids",
         )
     previous = conn.execute(f"SELECT {column} FROM subnets WHERE netuid = ?", (netuid,)).fetchone()[0]
     conn.execute(f"UPDATE subnets SET {column} = ? WHERE netuid = ?", (value, netuid))
@@ -263,46 +322,95 @@ def run_epochs(conn: sqlite3.Connection, block: int) -> None:
         if tempo <= 0 or block - last < tempo:
             continue
         due = last + tempo * ((block - last) // tempo)
-        _epoch(conn, netuid)
+        _epoch(conn, netuid, due)
         conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (due, netuid))
 
 
-def _epoch(conn: sqlite3.Connection, netuid: int) -> None:
-    """Incentive = stake-weighted sum of permitted validators' normalised rows.
+def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
+    """Subtensor's Yuma epoch (``yuma.epoch``, ``epoch/run_epoch.rs::epoch_mechanism``) for the
+    epoch due at ``block``, persisted as ``persist_*_epoch_terms`` do: incentive, dividends,
+    consensus, validator trust, active and the new validator permits per uid (u16 fractions,
+    bools), and the bonds rows (the Bonds map; rows of uids without a new permit are dropped).
 
-    Self-weights are ignored. Dividends go to validators by stake, among those
-    that set weights. Both are written as u16 fractions (PerU16).
+    Reads the subnet's ``LastEpochBlock`` before ``run_epochs`` moves it: that is the previous
+    epoch (subtensor ``LastMechansimStepBlock``), used to drop bonds on uids registered since.
+    The admin's permit overrides replace the stake rank's permit for their hotkeys; overrides
+    of hotkeys no longer on the subnet are deleted here.
     """
-    neurons = conn.execute(
-        "SELECT uid, stake, permit FROM neurons WHERE netuid = ?", (netuid,)
+    subnet = st.subnet_row(conn, netuid)
+    assert subnet is not None  # run_epochs iterates existing subnets
+    rows = conn.execute(
+        "SELECT uid, hotkey, stake, permit, last_update, registered_at FROM neurons "
+        "WHERE netuid = ? ORDER BY uid",
+        (netuid,),
     ).fetchall()
-    score = {uid: 0.0 for uid, _, _ in neurons}
-    voters: dict[int, float] = {}
-    for uid, stake, permit in neurons:
-        if not permit or stake <= 0:
-            continue
-        row = [
-            (dest, value)
-            for dest, value in conn.execute(
-                "SELECT dest, value FROM weights WHERE netuid = ? AND uid = ?", (netuid, uid)
-            )
-            if dest != uid and dest in score
-        ]
-        total = sum(value for _, value in row)
-        if not total:
-            continue
-        voters[uid] = float(stake)
-        for dest, value in row:
-            score[dest] += stake * value / total
-    score_total = sum(score.values())
-    stake_total = sum(voters.values())
-    for uid in score:
-        incentive = round(U16_MAX * score[uid] / score_total) if score_total else 0
-        dividends = round(U16_MAX * voters.get(uid, 0.0) / stake_total) if stake_total else 0
-        conn.execute(
-            "UPDATE neurons SET incentive = ?, dividends = ? WHERE netuid = ? AND uid = ?",
-            (incentive, dividends, netuid, uid),
+    uid_by_hotkey = {hotkey: uid for uid, hotkey, *_ in rows}
+    conn.execute(
+        "DELETE FROM permit_overrides WHERE netuid = ? AND hotkey NOT IN "
+        "(SELECT hotkey FROM neurons WHERE netuid = ?)",
+        (netuid, netuid),
+    )
+    overrides = {
+        uid_by_hotkey[hotkey]: bool(granted)
+        for hotkey, granted in conn.execute(
+            "SELECT hotkey, granted FROM permit_overrides WHERE netuid = ?", (netuid,)
         )
+    }
+    owner = subnet["owner_hotkey"]
+    result = yuma.epoch(
+        yuma.EpochInputs(
+            block=block,
+            stake=[r[2] for r in rows],
+            last_update=[r[4] for r in rows],
+            block_at_registration=[r[5] for r in rows],
+            permits=[bool(r[3]) for r in rows],
+            weights=_matrix(conn, "weights", netuid),
+            bonds=_matrix(conn, "bonds", netuid),
+            last_epoch_block=subnet["last_epoch_block"],
+            activity_cutoff=yuma.activity_cutoff_blocks(subnet["tempo"]),
+            max_allowed_validators=subnet["max_allowed_validators"],
+            stake_threshold=st.stake_threshold(conn),
+            owner_uid=uid_by_hotkey.get(owner) if owner else None,
+            permit_overrides=overrides,
+        )
+    )
+    conn.executemany(
+        "UPDATE neurons SET incentive = ?, dividends = ?, consensus = ?, validator_trust = ?, "
+        "active = ?, permit = ? WHERE netuid = ? AND uid = ?",
+        [
+            (
+                yuma.to_u16(result.incentive[uid]),
+                yuma.to_u16(result.dividends[uid]),
+                yuma.to_u16(result.consensus[uid]),
+                yuma.to_u16(result.validator_trust[uid]),
+                int(result.active[uid]),
+                int(result.new_permits[uid]),
+                netuid,
+                uid,
+            )
+            for uid in range(len(rows))
+        ],
+    )
+    conn.execute("DELETE FROM bonds WHERE netuid = ?", (netuid,))
+    conn.executemany(
+        "INSERT INTO bonds (netuid, uid, dest, value) VALUES (?, ?, ?, ?)",
+        [
+            (netuid, uid, dest, value)
+            for uid, row in result.bonds.items()
+            for dest, value in row.items()
+            if value
+        ],
+    )
+
+
+def _matrix(conn: sqlite3.Connection, table: str, netuid: int) -> dict[int, dict[int, int]]:
+    """The ``weights`` or ``bonds`` table of ``netuid`` as ``{uid: {dest: u16}}``."""
+    matrix: dict[int, dict[int, int]] = {}
+    for uid, dest, value in conn.execute(
+        f"SELECT uid, dest, value FROM {table} WHERE netuid = ?", (netuid,)
+    ):
+        matrix.setdefault(int(uid), {})[int(dest)] = int(value)
+    return matrix
 
 
 # --- dispatch -------------------------------------------------------------------

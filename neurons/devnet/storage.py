@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from . import yuma
+
 __all__ = [
     "query",
     "query_map",
@@ -24,6 +26,8 @@ __all__ = [
     "uid_of",
     "neuron_count",
     "weights_row",
+    "bonds_row",
+    "stake_threshold",
     "axon_record",
     "FREE_BALANCE",
     "IMMUNITY_PERIOD",
@@ -66,17 +70,16 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         return subnet_row(conn, int(p[0])) is not None
     if name == "SubnetworkN":
         return neuron_count(conn, int(p[0]))
-    if name in ("LastUpdate", "ValidatorPermit", "Incentive", "Dividends"):
-        column = {
-            "LastUpdate": "last_update",
-            "ValidatorPermit": "permit",
-            "Incentive": "incentive",
-            "Dividends": "dividends",
-        }[name]
+    if name in _NEURON_VECTORS:
+        column = _NEURON_VECTORS[name]
         rows = conn.execute(
             f"SELECT {column} FROM neurons WHERE netuid = ? ORDER BY uid", (int(p[0]),)
         ).fetchall()
-        return [bool(r[0]) if name == "ValidatorPermit" else int(r[0]) for r in rows]
+        return [bool(r[0]) if name in ("ValidatorPermit", "Active") else int(r[0]) for r in rows]
+    if name == "StakeThreshold":
+        return stake_threshold(conn)
+    if name == "Bonds":
+        return bonds_row(conn, int(p[0]), int(p[1]))
     if name == "Weights":
         return weights_row(conn, int(p[0]), int(p[1]))
     if name == "Axons":
@@ -108,6 +111,17 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
     raise KeyError(f"{module}.{name}")
 
 
+# Per-uid vectors the epoch writes (persist_*_epoch_terms) or calls keep, by storage name.
+_NEURON_VECTORS = {
+    "LastUpdate": "last_update",
+    "ValidatorPermit": "permit",
+    "Incentive": "incentive",
+    "Dividends": "dividends",
+    "Consensus": "consensus",
+    "ValidatorTrust": "validator_trust",
+    "Active": "active",
+}
+
 _SUBNET_COLUMNS = {
     "Tempo": "tempo",
     "WeightsSetRateLimit": "weights_rate_limit",
@@ -116,6 +130,7 @@ _SUBNET_COLUMNS = {
     "WeightsVersionKey": "weights_version_key",
     "MaxAllowedUids": "max_uids",
     "ServingRateLimit": "serving_rate_limit",
+    "MaxAllowedValidators": "max_allowed_validators",
     "LastEpochBlock": "last_epoch_block",
     "NetworkRegisteredAt": "created_block",
 }
@@ -142,10 +157,16 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
         return list(
             conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
         )
-    if name in ("Bonds", "TimelockedWeightCommits"):
-        # The devnet's epoch keeps no bonds and commit-reveal is off (CommitRevealWeightsEnabled
-        # reads False), so both maps are empty on every subnet, as on a node with none.
+    if name == "TimelockedWeightCommits":
+        # Commit-reveal is off (CommitRevealWeightsEnabled reads False): no commits, ever.
         return []
+    if name == "Bonds":
+        # The epoch's stored rows; a validator with no bonds has no entry (the chain stores an
+        # empty row for every uid once an epoch ran: the SDK reads both as no bonds).
+        uids = conn.execute(
+            "SELECT DISTINCT uid FROM bonds WHERE netuid = ? ORDER BY uid", (int(p[0]),)
+        ).fetchall()
+        return [(uid, bonds_row(conn, int(p[0]), uid)) for (uid,) in uids]
     if name == "Weights":
         uids = conn.execute(
             "SELECT DISTINCT uid FROM weights WHERE netuid = ? ORDER BY uid", (int(p[0]),)
@@ -184,6 +205,11 @@ def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any
         ("tempo", "U16", subnet["tempo"]),
         ("weights_version", "U64", subnet["weights_version_key"]),
         ("weights_rate_limit", "U64", subnet["weights_rate_limit"]),
+        ("kappa", "U16", yuma.KAPPA),
+        ("activity_cutoff", "U64", yuma.activity_cutoff_blocks(subnet["tempo"])),
+        ("activity_cutoff_factor", "U32", yuma.ACTIVITY_CUTOFF_FACTOR_MILLI),
+        ("bonds_moving_avg", "U64", yuma.BONDS_MOVING_AVERAGE),
+        ("max_validators", "U16", subnet["max_allowed_validators"]),
         ("commit_reveal_period", "U64", REVEAL_PERIOD_EPOCHS),
         ("commit_reveal_weights_enabled", "Bool", False),
     ]
@@ -202,13 +228,15 @@ def next_epoch_start_block(conn: sqlite3.Connection, netuid: int) -> int | None:
 def neurons(conn: sqlite3.Connection, netuid: int, *, lite: bool) -> list[dict[str, Any]]:
     """``NeuronInfoRuntimeApi.get_neurons_lite`` / ``get_neurons`` records ([] for a missing subnet).
 
-    Fields as subtensor's rpc_info/neuron_info.rs; what the devnet does not model
-    (rank, trust, consensus, emission, pruning score, prometheus) reads zero, and
-    the full records' ``bonds`` are empty (the devnet keeps none).
+    Fields as subtensor's rpc_info/neuron_info.rs: consensus, validator trust, incentive,
+    dividends, active and permit as the last epoch wrote them; rank and trust read 0 there too
+    ("Deprecated: no longer computed"); emission, pruning score and prometheus read zero (not
+    modelled); the full records add the ``weights`` and ``bonds`` rows.
     """
     rows = conn.execute(
         "SELECT uid, hotkey, coldkey, stake, permit, ip, port, ip_type, protocol, version, "
-        "axon_block, incentive, dividends, last_update FROM neurons WHERE netuid = ? ORDER BY uid",
+        "axon_block, incentive, dividends, last_update, consensus, validator_trust, active "
+        "FROM neurons WHERE netuid = ? ORDER BY uid",
         (netuid,),
     ).fetchall()
     records = []
@@ -218,16 +246,16 @@ def neurons(conn: sqlite3.Connection, netuid: int, *, lite: bool) -> list[dict[s
             "coldkey": r[2],
             "uid": r[0],
             "netuid": netuid,
-            "active": True,
+            "active": bool(r[16]),
             "axon_info": axon_record((r[5], r[6], r[7], r[8], r[9], r[10])),
             "prometheus_info": {"block": 0, "version": 0, "ip": 0, "port": 0, "ip_type": 0},
             "stake": [(r[2], r[3])],  # subtensor: one (coldkey, stake on this subnet) entry
             "rank": 0,
             "emission": 0,
             "incentive": r[11],
-            "consensus": 0,
+            "consensus": r[14],
             "trust": 0,
-            "validator_trust": 0,
+            "validator_trust": r[15],
             "dividends": r[12],
             "last_update": r[13],
             "validator_permit": bool(r[4]),
@@ -235,7 +263,7 @@ def neurons(conn: sqlite3.Connection, netuid: int, *, lite: bool) -> list[dict[s
         }
         if not lite:
             record["weights"] = weights_row(conn, netuid, r[0])
-            record["bonds"] = []
+            record["bonds"] = bonds_row(conn, netuid, r[0])
         records.append(record)
     return records
 
@@ -247,7 +275,7 @@ def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict[str, An
         return None
     rows = conn.execute(
         "SELECT uid, hotkey, coldkey, stake, permit, ip, port, ip_type, protocol, version, "
-        "axon_block, incentive, dividends, last_update, registered_at "
+        "axon_block, incentive, dividends, last_update, registered_at, consensus, active "
         "FROM neurons WHERE netuid = ? ORDER BY uid",
         (netuid,),
     ).fetchall()
@@ -277,13 +305,15 @@ def metagraph(conn: sqlite3.Connection, block: int, netuid: int) -> dict[str, An
         "coldkeys": [r[2] for r in rows],
         "identities": [None] * n,
         "axons": [axon_record((r[5], r[6], r[7], r[8], r[9], r[10])) for r in rows],
-        "active": [True] * n,
+        "active": [bool(r[16]) for r in rows],
         "validator_permit": [bool(r[4]) for r in rows],
         "last_update": [r[13] for r in rows],
         "block_at_registration": [r[14] for r in rows],
+        # subtensor rpc_info/metagraph.rs: rank and trust are "Deprecated: no longer computed"
+        # (empty vectors there; the SDK reads both as 0).
         "rank": list(zeros),
         "trust": list(zeros),
-        "consensus": list(zeros),
+        "consensus": [r[15] for r in rows],
         "incentives": [r[11] for r in rows],
         "dividends": [r[12] for r in rows],
         "pruning_score": list(zeros),
@@ -318,6 +348,23 @@ def weights_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[i
             (netuid, uid),
         )
     )
+
+
+def bonds_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[int, int]]:
+    """The uid's stored bonds ``[(dest, u16)]`` (column max-upscaled, as the chain stores them)."""
+    return list(
+        conn.execute(
+            "SELECT dest, value FROM bonds WHERE netuid = ? AND uid = ? ORDER BY dest",
+            (netuid, uid),
+        )
+    )
+
+
+def stake_threshold(conn: sqlite3.Connection) -> int:
+    """The chain-wide ``StakeThreshold`` in rao (subtensor's ``DefaultStakeThreshold`` 0 until
+    the admin sets one)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'stake_threshold'").fetchone()
+    return yuma.STAKE_THRESHOLD if row is None else int(row[0])
 
 
 def subnet_row(conn: sqlite3.Connection, netuid: int) -> dict[str, Any] | None:

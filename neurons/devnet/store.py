@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS subnets (
     last_epoch_block INTEGER NOT NULL,
     owner_coldkey TEXT NOT NULL,
     owner_hotkey TEXT NOT NULL,
-    serving_rate_limit INTEGER NOT NULL DEFAULT 50
+    serving_rate_limit INTEGER NOT NULL DEFAULT 50,
+    max_allowed_validators INTEGER NOT NULL DEFAULT 128
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS neurons (
     dividends INTEGER NOT NULL DEFAULT 0,
     last_update INTEGER NOT NULL DEFAULT 0,
     registered_at INTEGER NOT NULL,
+    consensus INTEGER NOT NULL DEFAULT 0,
+    validator_trust INTEGER NOT NULL DEFAULT 0,
+    active INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (netuid, uid),
     UNIQUE (netuid, hotkey)
 );
@@ -80,6 +84,19 @@ CREATE TABLE IF NOT EXISTS weights (
     dest INTEGER NOT NULL,
     value INTEGER NOT NULL,
     PRIMARY KEY (netuid, uid, dest)
+);
+CREATE TABLE IF NOT EXISTS bonds (
+    netuid INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    dest INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (netuid, uid, dest)
+);
+CREATE TABLE IF NOT EXISTS permit_overrides (
+    netuid INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    PRIMARY KEY (netuid, hotkey)
 );
 """
 
@@ -204,6 +221,11 @@ class Store:
 # made before a column existed gets it with its default (the chain's default for that rule).
 _ADDED_COLUMNS = (
     ("subnets", "serving_rate_limit", "INTEGER NOT NULL DEFAULT 50"),
+    # subtensor runtime/src/lib.rs SubtensorInitialMaxAllowedValidators.
+    ("subnets", "max_allowed_validators", "INTEGER NOT NULL DEFAULT 128"),
+    ("neurons", "consensus", "INTEGER NOT NULL DEFAULT 0"),
+    ("neurons", "validator_trust", "INTEGER NOT NULL DEFAULT 0"),
+    ("neurons", "active", "INTEGER NOT NULL DEFAULT 1"),
 )
 
 

@@ -87,10 +87,11 @@ class Devnet:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             return [(t, sorted(conn.execute(f"SELECT * FROM {t}").fetchall())) for t in sorted(tables)]
 
-    def permit(self, netuid: int, wallet: bt.Wallet) -> None:
-        """Grant the wallet's registered hotkey a validator permit on ``netuid``."""
+    def permit(self, netuid: int, wallet: bt.Wallet, granted: bool = True) -> None:
+        """Grant (or revoke) the wallet's registered hotkey's validator permit on ``netuid``: the
+        admin's override, which every later epoch keeps over the stake rank."""
         with contextlib.closing(self.open()) as store, store.transaction() as conn:
-            runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, True)
+            runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, granted)
 
     def advance_past_registration(self) -> int:
         """Move the step clock to the first epoch block at which every neuron on the subnet may

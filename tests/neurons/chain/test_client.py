@@ -34,13 +34,15 @@ def run(coro):
 
 
 async def _chain(devnet, wallets, *, permit=True, substrate=None):
-    """A Chain on the devnet with validator (uid 0, staked, permitted) and miner (uid 1)."""
+    """A Chain on the devnet with validator (uid 0, staked, permitted) and miner (uid 1).
+
+    ``permit=False`` revokes the validator's permit by the admin's override: staked, it would
+    otherwise earn one by stake rank at the epoch ``advance_past_registration`` runs."""
     chain = await connect("devnet", substrate=substrate or DevnetSubstrate(devnet.open()))
     for name in ("validator", "miner"):
         assert (await chain.register(wallets[name], 2)).ok
     assert (await chain.add_stake(wallets["validator"], 2, 10.0)).ok
-    if permit:
-        devnet.permit(2, wallets["validator"])
+    devnet.permit(2, wallets["validator"], granted=permit)
     devnet.advance_past_registration()
     return chain
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import bittensor as bt
 import pytest
 
 from neurons.chain import connect
@@ -86,7 +87,7 @@ def test_every_flag_has_help():
     subparsers = parser._subparsers._group_actions[0].choices
     assert set(subparsers) == {
         "create-subnet", "wallet-create", "register", "stake", "permit", "set-hyperparameter",
-        "deregister", "swap-hotkey", "metagraph",
+        "set-stake-threshold", "deregister", "swap-hotkey", "metagraph",
     }
     for name, sub in subparsers.items():
         for action in sub._actions:
@@ -190,3 +191,28 @@ def test_set_hyperparameter_names_are_the_sdks(capsys, paths):
     with pytest.raises(SystemExit) as exited:
         main(["set-hyperparameter", "--netuid", "2", "--name", "weights_version_key", "--value", "1", *paths])
     assert exited.value.code == 2 and "weights_version" in capsys.readouterr().err
+
+
+def test_permit_override_clear_stake_threshold_and_max_validators_from_the_cli(capsys, paths, tmp_path):
+    assert cli(capsys, "create-subnet", "--netuid", "2", "--max-uids", "4",
+               "--max-allowed-validators", "3", *paths)[0] == 0
+    cli(capsys, "wallet-create", "--wallet.name", "val", *paths)
+    cli(capsys, "register", "--netuid", "2", "--wallet.name", "val", *paths)
+    code, out, _ = cli(capsys, "permit", "--netuid", "2", "--wallet.name", "val", "--revoke", *paths)
+    assert code == 0 and "revoked" in out and "until --clear" in out
+    code, out, _ = cli(capsys, "permit", "--netuid", "2", "--wallet.name", "val", "--clear", *paths)
+    assert code == 0 and "cleared the permit override for uid 0" in out
+    code, out, _ = cli(capsys, "set-stake-threshold", "--amount", "2.5", *paths)
+    assert code == 0 and out.strip() == "stake threshold: 0 -> 2.5 TAO"
+    code, _, err = cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "max_validators",
+                       "--value", "5", *paths)
+    assert code == 1 and "MaxValidatorsLargerThanMaxUIds" in err
+    assert cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "max_validators",
+               "--value", "2", *paths)[0] == 0
+
+    async def read():
+        async with bt.Client("devnet", substrate=DevnetSubstrate(Store(tmp_path / "chain.sqlite"))) as client:
+            return (await client.read("subnet_hyperparameters", netuid=2))["max_validators"], \
+                await client.query(("SubtensorModule", "StakeThreshold"), [])
+
+    assert asyncio.run(read()) == (2, 2_500_000_000)

@@ -28,6 +28,9 @@ def _chain(root: Path) -> tuple[Devnet, str]:
     net = make_devnet(root, clock=StepClock(), tempo=4, weights_rate_limit=0,
                       validators=["validator"], miners=["miner"])
     hotkey = bt.wallets.open_wallet("validator", path=str(net.wallets)).hotkeypub.ss58_address
+    # A block after the miner's registration: Yuma drops weights set at or before the block a
+    # uid registered (subtensor epoch_mechanism, "outdated" weights).
+    net.clock.advance(1)
     with contextlib.closing(net.open()) as store, store.write() as (conn, block):
         runtime.dispatch(conn, block, "SubtensorModule", "set_mechanism_weights",
                          {"netuid": NETUID, "mecid": 0, "dests": [1], "weights": [U16_MAX],

@@ -182,9 +182,10 @@ def test_set_weights_by_unregistered_hotkey_is_refused_before_signing(devnet, wa
     assert run(go()).code == ErrorCode.NOT_REGISTERED
 
 
-def test_epoch_turns_stake_weighted_weights_into_incentive(devnet, wallets):
-    """Two permitted validators (stake 300 and 100) split their votes; after a tempo the
-    miners' incentive is the stake-weighted mix: miner 0.75*1 + 0.25*0 etc."""
+def test_epoch_gives_the_stake_majoritys_miner_all_the_incentive_when_validators_disagree(devnet, wallets):
+    """Two permitted validators (stake 300 and 100) vote for different miners; Yuma's consensus
+    is the stake-weighted median per miner (kappa 0.5): 1 for the majority's miner, 0 for the
+    other, so the minority's weight is clipped to 0 and the majority's miner takes it all."""
 
     async def go():
         client = await devnet.client().connect()
@@ -205,7 +206,7 @@ def test_epoch_turns_stake_weighted_weights_into_incentive(devnet, wallets):
 
     graph = run(go())
     incentive = [n.incentive for n in graph.neurons]
-    assert incentive == pytest.approx([0.0, 0.0, 0.75, 0.25], abs=1e-4)
+    assert incentive == pytest.approx([0.0, 0.0, 1.0, 0.0], abs=1e-4)
 
 
 class _Impostor:
@@ -330,7 +331,7 @@ def test_immunity_and_reveal_period_read_subtensors_defaults(devnet):
 
 def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_subnet(tmp_path):
     net = make_devnet(tmp_path, clock=StepClock(), tempo=7, weights_rate_limit=5, min_allowed_weights=2,
-                      max_weights_limit=30000, weights_version_key=9)
+                      max_weights_limit=30000, weights_version_key=9, max_allowed_validators=3)
 
     async def go():
         async with net.client() as client:
@@ -342,6 +343,10 @@ def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_
         "immunity_period": 4096, "min_allowed_weights": 2, "max_weights_limit": 30000, "tempo": 7,
         "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 1,
         "commit_reveal_weights_enabled": False,
+        # the epoch's: subtensor's defaults (kappa, bonds EMA, cutoff factor), the cutoff in
+        # blocks from the tempo (13889 * 7 // 1000), and the subnet's max_validators.
+        "kappa": 32767, "bonds_moving_avg": 900000, "activity_cutoff_factor": 13889,
+        "activity_cutoff": 97, "max_validators": 3,
     }
     assert missing is None
 
@@ -390,7 +395,7 @@ def test_blocks_since_last_step_and_until_next_epoch_follow_last_epoch_block_and
     assert [since for _, since, _ in seen] == [0, 1, 2, 3, 0, 1]
 
 
-def test_bonds_and_timelocked_commits_are_empty_the_devnet_keeps_neither(devnet, wallets):
+def test_bonds_are_the_epochs_and_timelocked_commits_are_empty(devnet, wallets):
     async def go():
         client = await _populated(devnet, wallets)
         result = await client.execute(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
@@ -402,8 +407,9 @@ def test_bonds_and_timelocked_commits_are_empty_the_devnet_keeps_neither(devnet,
         return reads
 
     weights, bonds, commits = run(go())
-    assert weights == {0: {1: 1.0}}  # weights are there; the chain just keeps no bonds or commits
-    assert bonds == {} and commits == {}
+    assert weights == {0: {1: 1.0}}
+    # one validator, one miner: its bond on the miner is the column's largest, stored as 65535
+    assert bonds == {0: {1: 1.0}} and commits == {}
 
 
 def test_storage_and_runtime_apis_the_devnet_does_not_model_still_fail_loudly(devnet):
