@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS subnets (
     last_epoch_block INTEGER NOT NULL,
     owner_coldkey TEXT NOT NULL,
     owner_hotkey TEXT NOT NULL,
-    serving_rate_limit INTEGER NOT NULL DEFAULT 50
+    serving_rate_limit INTEGER NOT NULL DEFAULT 50,
+    immunity_period INTEGER NOT NULL DEFAULT 4096,
+    min_non_immune_uids INTEGER NOT NULL DEFAULT 10
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -204,6 +206,8 @@ class Store:
 # made before a column existed gets it with its default (the chain's default for that rule).
 _ADDED_COLUMNS = (
     ("subnets", "serving_rate_limit", "INTEGER NOT NULL DEFAULT 50"),
+    ("subnets", "immunity_period", "INTEGER NOT NULL DEFAULT 4096"),
+    ("subnets", "min_non_immune_uids", "INTEGER NOT NULL DEFAULT 10"),
 )
 
 
