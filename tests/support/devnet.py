@@ -92,6 +92,17 @@ class Devnet:
         with contextlib.closing(self.open()) as store, store.transaction() as conn:
             runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, True)
 
+    def score(self, scores: dict[int, tuple[int, int]]) -> None:
+        """Write ``{uid: (incentive, dividends)}`` (u16 fractions) on the subnet as the last epoch
+        would have left them, so a pruning test picks its scores without depending on how the
+        epoch computes them (use a tempo no test step reaches, or the next epoch rewrites them)."""
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            for uid, (incentive, dividends) in scores.items():
+                conn.execute(
+                    "UPDATE neurons SET incentive = ?, dividends = ? WHERE netuid = ? AND uid = ?",
+                    (incentive, dividends, self.netuid, uid),
+                )
+
     def advance_past_registration(self) -> int:
         """Move the step clock to the first epoch block at which every neuron on the subnet may
         set weights; returns that block.

@@ -33,14 +33,6 @@ def _wallet(net, name):
     return bt.wallets.open_wallet(name, path=str(net.wallets))
 
 
-def _scores(net, scores):
-    """Write ``{uid: (incentive, dividends)}`` as the last epoch would have left them."""
-    with contextlib.closing(net.open()) as store, store.transaction() as conn:
-        for uid, (incentive, dividends) in scores.items():
-            conn.execute("UPDATE neurons SET incentive = ?, dividends = ? WHERE netuid = ? AND uid = ?",
-                         (incentive, dividends, NETUID, uid))
-
-
 def _register(net, name):
     async def go():
         async with net.client() as client:
@@ -90,7 +82,7 @@ def _full_subnet(tmp_path):
 
     for result in asyncio.run(serve_and_weigh()):
         assert result.success, result.message
-    _scores(net, {0: (0, 65535), 1: (0, 0), 2: (30000, 0), 3: (30000, 0), 4: (5535, 0)})
+    net.score({0: (0, 65535), 1: (0, 0), 2: (30000, 0), 3: (30000, 0), 4: (5535, 0)})
     net.clock.advance(1)
     return net
 
@@ -136,7 +128,7 @@ def test_immunity_lasts_exactly_immunity_period_blocks(tmp_path):
                           min_non_immune_uids=0, miners=["m1"], unregistered=["m2", "new"])
         net.clock.advance(5)
         assert _register(net, "m2").success
-        _scores(net, {0: (65535, 0), 1: (0, 0)})
+        net.score({0: (65535, 0), 1: (0, 0)})
         net.clock.advance(block - _block(net))
         assert _register(net, "new").success
         with contextlib.closing(net.open()) as store, store.transaction() as conn:
@@ -145,16 +137,16 @@ def test_immunity_lasts_exactly_immunity_period_blocks(tmp_path):
 
 
 def test_at_or_below_min_non_immune_uids_the_best_immune_uid_is_pruned_instead(tmp_path):
-    """subtensor's floor (default MinNonImmuneUids 10): with 2 non-immune uids and one immune,
-    the immune uid goes although the non-immune ones score lower; with the floor at 1 the
-    lowest non-immune one goes."""
-    for floor, pruned in ((10, 2), (1, 0)):
+    """subtensor's floor (``free_count > MinNonImmuneUids``): with 2 non-immune uids, one
+    immune and the floor at 2, the immune uid goes although the non-immune ones score lower;
+    with the floor at 1 the lowest non-immune one goes."""
+    for floor, pruned in ((2, 2), (1, 0)):
         net = make_devnet(tmp_path / str(floor), clock=StepClock(), tempo=1000, max_uids=3,
                           immunity_period=10, min_non_immune_uids=floor, miners=["m1", "m2"],
                           unregistered=["m3", "new"])
         net.clock.advance(20)
         assert _register(net, "m3").success
-        _scores(net, {0: (0, 0), 1: (100, 0), 2: (65435, 0)})
+        net.score({0: (0, 0), 1: (100, 0), 2: (65435, 0)})
         net.clock.advance(1)
         assert _register(net, "new").success
         with contextlib.closing(net.open()) as store, store.transaction() as conn:
@@ -204,7 +196,7 @@ def test_the_owners_earliest_registered_hotkey_is_never_pruned_when_the_owner_ho
             assert (await register(client, _wallet(net, "m1"))).success
 
     asyncio.run(go())
-    _scores(net, {0: (0, 0), 1: (0, 0), 2: (65535, 0)})
+    net.score({0: (0, 0), 1: (0, 0), 2: (65535, 0)})
     with contextlib.closing(net.open()) as store, store.read() as (conn, block):
         assert runtime.immunity(conn, block, NETUID).owner == {0}
     assert _register(net, "new").success
