@@ -206,6 +206,32 @@ def test_the_owners_earliest_registered_hotkey_is_never_pruned_when_the_owner_ho
                        _wallet(net, "m1").hotkeypub.ss58_address]
 
 
+def test_the_subnet_owner_hotkey_is_the_one_spared_when_the_owner_has_earlier_hotkeys(tmp_path):
+    """get_immune_owner_tuples puts ``SubnetOwnerHotkey`` first and cuts to the limit (1): the
+    owner coldkey's hotkey registered before it (uid 0, same score) is prunable, the owner
+    hotkey (uid 1) is not."""
+    from neurons.devnet import admin
+
+    net = make_devnet(tmp_path, clock=StepClock(), tempo=1000, max_uids=3, immunity_period=0,
+                      min_non_immune_uids=0, owner="own", unregistered=["own", "m1", "new"])
+    second = admin.wallet_create("own", "second", net.wallets)
+
+    async def go():
+        async with net.client() as client:
+            for wallet in (second, _wallet(net, "own"), _wallet(net, "m1")):
+                call = bt.calls.SubtensorModule.burned_register(netuid=NETUID, hotkey=wallet.hotkeypub.ss58_address)
+                assert (await client.submit_call(call, wallet)).success
+                net.clock.advance(1)
+
+    asyncio.run(go())
+    net.score({0: (0, 0), 1: (0, 0), 2: (65535, 0)})
+    assert _register(net, "new").success
+    with contextlib.closing(net.open()) as store, store.transaction() as conn:
+        hotkeys = [h for (h,) in conn.execute("SELECT hotkey FROM neurons ORDER BY uid")]
+    assert hotkeys == [_wallet(net, "new").hotkeypub.ss58_address, _wallet(net, "own").hotkeypub.ss58_address,
+                       _wallet(net, "m1").hotkeypub.ss58_address]
+
+
 def test_the_immunity_hyperparameters_are_set_by_create_subnet_and_set_hyperparameter_and_read_by_the_sdk(
     tmp_path, capsys
 ):
