@@ -41,14 +41,10 @@ __all__ = [
     "neuron_to_prune",
     "Immunity",
     "immunity",
-    "IMMUNE_OWNER_UIDS_LIMIT",
     "Event",
 ]
 
 U16_MAX = 65535
-# subtensor pallets/subtensor/src/lib.rs ``DefaultImmuneOwnerUidsLimit``: how many of the subnet
-# owner's uids are never pruned. The devnet has no call that changes it.
-IMMUNE_OWNER_UIDS_LIMIT = 1
 
 # A triggered event, shaped as the SDK decodes ``System.Events`` records.
 Event = dict[str, Any]
@@ -255,7 +251,7 @@ def immunity(conn: sqlite3.Connection, block: int, netuid: int) -> Immunity:
 
     Owner uids, as ``get_immune_owner_tuples``: the uids of hotkeys owned by the subnet owner's
     coldkey (the ``owners`` table is the chain's ``Owner``/``OwnedHotkeys``), earliest
-    ``BlockAtRegistration`` first, then lowest uid, kept up to :data:`IMMUNE_OWNER_UIDS_LIMIT`;
+    ``BlockAtRegistration`` first, then lowest uid, kept up to ``storage.IMMUNE_OWNER_UIDS_LIMIT``;
     the ``SubnetOwnerHotkey``'s uid, when registered, goes first and the list is cut to the
     limit again. A uid is recently registered while ``block - registered_at < immunity_period``.
     """
@@ -267,10 +263,10 @@ def immunity(conn: sqlite3.Connection, block: int, netuid: int) -> Immunity:
             "WHERE n.netuid = ? AND o.coldkey = ? ORDER BY n.registered_at, n.uid",
             (netuid, subnet["owner_coldkey"]),
         )
-    ][:IMMUNE_OWNER_UIDS_LIMIT]
+    ][:st.IMMUNE_OWNER_UIDS_LIMIT]
     owner_uid = st.uid_of(conn, netuid, subnet["owner_hotkey"]) if subnet["owner_hotkey"] else None
     if owner_uid is not None and owner_uid not in owned:
-        owned = [owner_uid, *owned][:IMMUNE_OWNER_UIDS_LIMIT]
+        owned = [owner_uid, *owned][:st.IMMUNE_OWNER_UIDS_LIMIT]
     period = subnet["immunity_period"]
     recent = {
         int(uid)

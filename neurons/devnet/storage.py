@@ -27,6 +27,7 @@ __all__ = [
     "axon_record",
     "FREE_BALANCE",
     "REVEAL_PERIOD_EPOCHS",
+    "IMMUNE_OWNER_UIDS_LIMIT",
 ]
 
 _RAO_PER_TAO = 10**9
@@ -34,9 +35,9 @@ FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances ar
 # Subtensor's default (pallets/subtensor/src/lib.rs DefaultRevealPeriodEpochs). The devnet has no
 # commit-reveal and no call sets it, so every subnet reads the default, as a fresh subnet does.
 REVEAL_PERIOD_EPOCHS = 1
-# pallets/subtensor/src/lib.rs DefaultImmuneOwnerUidsLimit (runtime.IMMUNE_OWNER_UIDS_LIMIT: storage
-# imports nothing of the runtime); no devnet call sets it.
-_IMMUNE_OWNER_UIDS_LIMIT = 1
+# pallets/subtensor/src/lib.rs DefaultImmuneOwnerUidsLimit: how many of the subnet owner's uids
+# pruning spares (runtime.immunity). No devnet call sets it.
+IMMUNE_OWNER_UIDS_LIMIT = 1
 
 
 def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
@@ -93,7 +94,7 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
     if name == "Burn":
         return 0
     if name == "ImmuneOwnerUidsLimit":
-        return _IMMUNE_OWNER_UIDS_LIMIT
+        return IMMUNE_OWNER_UIDS_LIMIT
     if name == "BlockAtRegistration":
         # ValueQuery: a uid nobody holds reads 0.
         row = conn.execute(

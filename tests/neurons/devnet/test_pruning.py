@@ -237,7 +237,8 @@ def test_the_immunity_hyperparameters_are_set_by_create_subnet_and_set_hyperpara
 ):
     """``--immunity-period`` / ``--min-non-immune-uids`` land in ImmunityPeriod and
     MinNonImmuneUids (the SDK's ``immunity_period`` read and ``subnet_hyperparameters``);
-    set-hyperparameter changes them; the defaults are the chain's 4096 and 10."""
+    set-hyperparameter changes them; the defaults are the chain's 4096 and 10, and
+    ImmuneOwnerUidsLimit reads the chain's 1."""
     state = tmp_path / "c.sqlite"
     assert main(["--state", str(state), "create-subnet", "--netuid", "2", "--immunity-period", "7",
                  "--min-non-immune-uids", "3"]) == 0
@@ -251,6 +252,12 @@ def test_the_immunity_hyperparameters_are_set_by_create_subnet_and_set_hyperpara
                     for netuid in (2, 3)]
 
     assert asyncio.run(read()) == [(7, 7, 3), (4096, 4096, 10)]
+
+    async def owner_limit():
+        async with bt.Client("devnet", substrate=DevnetSubstrate(Store(state))) as client:
+            return await client.query(("SubtensorModule", "ImmuneOwnerUidsLimit"), [2])
+
+    assert asyncio.run(owner_limit()) == 1  # DefaultImmuneOwnerUidsLimit; no devnet call sets it
     assert main(["--state", str(state), "set-hyperparameter", "--netuid", "2",
                  "--name", "immunity_period", "--value", "0"]) == 0
     assert main(["--state", str(state), "set-hyperparameter", "--netuid", "2",
