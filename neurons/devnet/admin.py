@@ -255,39 +255,54 @@ def swap_hotkey(
         store.close()
 
 
+_NO_IMMUNITY = runtime.Immunity(frozenset(), frozenset())
+
+
 @dataclass(frozen=True)
 class MetagraphReport:
-    """A metagraph plus each neuron's last weights (uid -> fraction)."""
+    """A metagraph plus each neuron's last weights (uid -> fraction) and which uids a
+    registration on a full subnet would spare (``runtime.immunity``)."""
 
     view: MetagraphView
     weights: dict[int, dict[int, float]]
+    immunity: runtime.Immunity = _NO_IMMUNITY
 
 
 async def metagraph(netuid: int, *, state: Path | None = None) -> MetagraphReport:
-    """The subnet's metagraph as the SDK decodes it, plus the weight rows."""
+    """The subnet's metagraph as the SDK decodes it, plus the weight rows, plus its immunity
+    (read from the state at the metagraph's block: the SDK has no read for it)."""
     chain = await open_chain(state, netuid=netuid)
     try:
         view = await chain.metagraph(netuid)
         rows = {n.uid: await chain.weights_of(netuid, n.uid) for n in view.neurons}
     finally:
         await chain.close()
-    return MetagraphReport(view, rows)
+    store = open_store(state, netuid=netuid)
+    try:
+        with store.read() as (conn, _block):
+            immunity = runtime.immunity(conn, view.block, netuid)
+    finally:
+        store.close()
+    return MetagraphReport(view, rows, immunity)
 
 
 def format_metagraph(report: MetagraphReport) -> str:
-    """A plain-text table: uid, hotkey, stake, permit, axon, incentive, last update, weights."""
+    """A plain-text table: uid, hotkey, stake, permit, axon, incentive, last update, immune
+    (``owner``, ``yes`` inside its immunity period, ``no``), weights."""
     view = report.view
     header = f"{'UID':>4}  {'HOTKEY':<14}  {'STAKE':>12}  {'VPERMIT':<7}  {'AXON':<21}  " \
-        f"{'INCENTIVE':>9}  {'UPDATED':>7}  WEIGHTS"
+        f"{'INCENTIVE':>9}  {'UPDATED':>7}  {'IMMUNE':<6}  WEIGHTS"
     lines = [f"netuid {view.netuid} at block {view.block}: {len(view.neurons)} neurons", header]
     for n in view.neurons:
         axon = f"{n.axon[0]}:{n.axon[1]}" if n.axon else "-"
         row = report.weights.get(n.uid) or {}
         weights = " ".join(f"{uid}:{w:.3f}" for uid, w in sorted(row.items())) or "-"
+        immune = ("owner" if n.uid in report.immunity.owner
+                  else "yes" if n.uid in report.immunity.recent else "no")
         lines.append(
             f"{n.uid:>4}  {n.hotkey[:12] + '..':<14}  {n.stake:>12.3f}  "
             f"{'yes' if n.validator_permit else 'no':<7}  {axon:<21}  {n.incentive:>9.4f}  "
-            f"{n.last_update:>7}  {weights}"
+            f"{n.last_update:>7}  {immune:<6}  {weights}"
         )
     return "\n".join(lines)
 

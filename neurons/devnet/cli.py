@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-allowed-validators", type=int, default=_DEFAULTS.max_allowed_validators,
                    help="validator permits each epoch gives: the top this many by stake "
                    f"(default: {_DEFAULTS.max_allowed_validators}, the chain's; finney uses 64)")
+    p.add_argument("--immunity-period", type=int, default=_DEFAULTS.immunity_period,
+                   help="blocks after registering during which a uid is pruned only if no "
+                   "other uid may be, when a registration finds the subnet full "
+                   f"(default: {_DEFAULTS.immunity_period}, the chain's)")
+    p.add_argument("--min-non-immune-uids", type=int, default=_DEFAULTS.min_non_immune_uids,
+                   help="a full subnet prunes a non-immune uid only while more than this many "
+                   "non-immune, non-owner uids remain; otherwise the lowest-scored immune one "
+                   f"(default: {_DEFAULTS.min_non_immune_uids}, the chain's)")
     p.add_argument("--block-time", type=float, default=None,
                    help="seconds per block for the whole chain; a new chain defaults to "
                    f"{DEFAULT_BLOCK_TIME:g}, an existing one keeps its own unless given")
@@ -167,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "metagraph", parents=[common, netuid],
         help="print the subnet's neurons (like btcli subnets metagraph)",
-        description="Print uid, hotkey, stake, permit, axon, incentive, last update, weights.",
+        description="Print uid, hotkey, stake, permit, axon, incentive, last update, whether a "
+        "registration on a full subnet may prune it (IMMUNE: owner, yes while in its immunity "
+        "period, no), weights.",
     )
     return parser
 
@@ -192,6 +202,8 @@ def _run(args: argparse.Namespace) -> str:
             max_uids=args.max_uids,
             serving_rate_limit=args.serving_rate_limit,
             max_allowed_validators=args.max_allowed_validators,
+            immunity_period=args.immunity_period,
+            min_non_immune_uids=args.min_non_immune_uids,
         )
         block = admin.create_subnet(
             args.netuid, state=args.state, params=params, block_time=args.block_time

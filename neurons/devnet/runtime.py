@@ -6,8 +6,9 @@ real subtensor error) before writing anything, so a rejected call writes
 nothing once the transaction rolls back.
 
 What it models: subnets with tempo / weights rate limit / min allowed weights /
-max weight limit / version key / serving rate limit; ``burned_register`` (no burn: coldkeys have
-unlimited balance); ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
+max weight limit / version key / serving rate limit / immunity period / min non-immune uids;
+``burned_register`` (no burn: coldkeys have unlimited balance), which on a full subnet prunes the
+uid subtensor's ``get_neuron_to_prune`` picks; ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
 and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
 by stake rank at each epoch (``MaxAllowedValidators``, ``StakeThreshold``), with the devnet
 admin's override; a Yuma-consensus epoch every ``tempo`` blocks (``yuma.epoch``); the admin's
@@ -40,6 +41,9 @@ __all__ = [
     "set_hyperparameter",
     "replace_neuron",
     "swap_hotkey",
+    "neuron_to_prune",
+    "Immunity",
+    "immunity",
     "Event",
 ]
 
@@ -73,15 +77,23 @@ class SubnetParams:
     # subtensor runtime/src/lib.rs ``SubtensorInitialMaxAllowedValidators`` (finney sets 64 on
     # most subnets by sudo): the top-k by stake that get a validator permit at each epoch.
     max_allowed_validators: int = yuma.MAX_ALLOWED_VALIDATORS
+    # subtensor runtime/src/lib.rs ``SubtensorInitialImmunityPeriod``: blocks after its
+    # registration during which a uid is pruned only when no other uid may be.
+    immunity_period: int = 4096
+    # subtensor pallets/subtensor/src/lib.rs ``DefaultMinNonImmuneUids``: a full subnet prunes a
+    # non-immune uid only while more than this many non-immune, non-owner uids remain.
+    min_non_immune_uids: int = 10
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
 
 
 def create_subnet(
-    conn: sqlite3.Connection, block: int, netuid: int, params: SubnetParams, owner: str = ""
+    conn: sqlite3.Connection, block: int, netuid: int, params: SubnetParams, owner: str = "",
+    owner_hotkey: str | None = None,
 ) -> None:
-    """Create a subnet; raises DispatchError("SubnetExists") when taken."""
+    """Create a subnet owned by coldkey ``owner`` (``SubnetOwner``) with ``owner_hotkey``
+    (``SubnetOwnerHotkey``, default ``owner``); raises DispatchError("SubnetExists") when taken."""
     if netuid < 1 or netuid > 4095:
         raise DispatchError("InvalidNetuid", f"netuid must be in 1..4095, got {netuid}")
     if (
@@ -92,13 +104,17 @@ def create_subnet(
             "InvalidParams",
             "tempo and max_uids must be >= 1, rate limits >= 0, max_allowed_validators 0..65535",
         )
+    for name in ("immunity_period", "min_non_immune_uids"):
+        if not 0 <= getattr(params, name) <= U16_MAX:  # both are u16 on the chain
+            raise DispatchError("InvalidParams", f"{name} must be within 0..{U16_MAX}")
     if st.subnet_row(conn, netuid) is not None:
         raise DispatchError("SubnetExists", f"subnet {netuid} already exists")
     conn.execute(
         "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
         "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
-        "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators, "
+        "immunity_period, min_non_immune_uids) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -110,9 +126,11 @@ def create_subnet(
             block,
             block,
             owner,
-            owner,
+            owner if owner_hotkey is None else owner_hotkey,
             params.serving_rate_limit,
             params.max_allowed_validators,
+            params.immunity_period,
+            params.min_non_immune_uids,
         ),
     )
 
@@ -183,6 +201,9 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     "max_allowed_uids": ("max_uids", 1, 65535),
     "serving_rate_limit": ("serving_rate_limit", 0, 2**64 - 1),
     "max_validators": ("max_allowed_validators", 0, 65535),
+    "immunity_period": ("immunity_period", 0, 65535),
+    # Not an SDK hyperparameter name: root's ``sudo_set_min_non_immune_uids`` (admin-utils).
+    "min_non_immune_uids": ("min_non_immune_uids", 0, 65535),
 }
 
 
@@ -251,6 +272,15 @@ def replace_neuron(
         raise DispatchError(
             "NonAssociatedColdKey", f"hotkey {new_hotkey} belongs to another coldkey ({owner[0]})"
         )
+    _replace_uid(conn, block, netuid, uid, new_hotkey, coldkey)
+    return uid
+
+
+def _replace_uid(
+    conn: sqlite3.Connection, block: int, netuid: int, uid: int, new_hotkey: str, coldkey: str
+) -> None:
+    """subtensor ``subnets/uids.rs::replace_neuron`` (with ``clear_neuron``) on ``uid``, no checks:
+    the callers (:func:`replace_neuron`, a registration on a full subnet) made them."""
     conn.execute("INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (new_hotkey, coldkey))
     conn.execute(
         "UPDATE neurons SET hotkey = ?, coldkey = ?, stake = 0, permit = 0, ip = 0, port = 0, "
@@ -261,7 +291,81 @@ def replace_neuron(
     conn.execute(
         "DELETE FROM weights WHERE netuid = ? AND (uid = ? OR dest = ?)", (netuid, uid, uid)
     )
-    return uid
+
+
+@dataclass(frozen=True)
+class Immunity:
+    """Which uids of a subnet pruning treats specially at one block.
+
+    ``owner``: the subnet owner's uids, never pruned (subtensor ``subnets/registration.rs::
+    get_immune_owner_uids``); ``recent``: uids registered fewer than ``immunity_period`` blocks
+    before (``utils/misc.rs::get_neuron_is_immune``), owner uids excluded.
+    """
+
+    owner: frozenset[int]
+    recent: frozenset[int]
+
+
+def immunity(conn: sqlite3.Connection, block: int, netuid: int) -> Immunity:
+    """The :class:`Immunity` of ``netuid`` at ``block`` (``DispatchError`` for a missing subnet).
+
+    Owner uids, as ``get_immune_owner_tuples``: the uids of hotkeys owned by the subnet owner's
+    coldkey (the ``owners`` table is the chain's ``Owner``/``OwnedHotkeys``), earliest
+    ``BlockAtRegistration`` first, then lowest uid, kept up to ``storage.IMMUNE_OWNER_UIDS_LIMIT``;
+    the ``SubnetOwnerHotkey``'s uid, when registered, goes first and the list is cut to the
+    limit again. A uid is recently registered while ``block - registered_at < immunity_period``.
+    """
+    subnet = _require_subnet(conn, netuid)
+    owned = [
+        int(uid)
+        for (uid,) in conn.execute(
+            "SELECT n.uid FROM neurons n JOIN owners o ON o.hotkey = n.hotkey "
+            "WHERE n.netuid = ? AND o.coldkey = ? ORDER BY n.registered_at, n.uid",
+            (netuid, subnet["owner_coldkey"]),
+        )
+    ][:st.IMMUNE_OWNER_UIDS_LIMIT]
+    owner_uid = st.uid_of(conn, netuid, subnet["owner_hotkey"]) if subnet["owner_hotkey"] else None
+    if owner_uid is not None and owner_uid not in owned:
+        owned = [owner_uid, *owned][:st.IMMUNE_OWNER_UIDS_LIMIT]
+    period = subnet["immunity_period"]
+    recent = {
+        int(uid)
+        for uid, registered_at in conn.execute(
+            "SELECT uid, registered_at FROM neurons WHERE netuid = ?", (netuid,)
+        )
+        if block - registered_at < period and uid not in owned
+    }
+    return Immunity(frozenset(owned), frozenset(recent))
+
+
+def neuron_to_prune(conn: sqlite3.Connection, block: int, netuid: int) -> int | None:
+    """The uid a registration on full subnet ``netuid`` replaces at ``block``, or None: subtensor
+    ``subnets/registration.rs::get_neuron_to_prune``.
+
+    Owner uids (:func:`immunity`) are never candidates. Among the others the candidate is the
+    lowest pruning score, ties broken by the earlier ``BlockAtRegistration``, then the lower
+    uid. A non-immune candidate is taken while more than ``min_non_immune_uids`` non-immune
+    uids remain; otherwise the best recently registered (immune) one is, and None when there
+    is none (every uid the owner's, or too few non-immune uids and no immune one).
+
+    The pruning score is the chain's ``Emission``, which ``epoch/run_epoch.rs`` makes
+    proportional to incentive + dividends (each normalised over the subnet); the devnet keeps
+    no emission, so it ranks by the ``incentive + dividends`` the last epoch wrote: the same
+    order. (Not modelled: when no uid earns anything the chain's emission follows stake.)
+    """
+    subnet = _require_subnet(conn, netuid)
+    protected = immunity(conn, block, netuid)
+    free: list[tuple[int, int, int]] = []
+    immune: list[tuple[int, int, int]] = []
+    for uid, score, registered_at in conn.execute(
+        "SELECT uid, incentive + dividends, registered_at FROM neurons WHERE netuid = ?", (netuid,)
+    ):
+        if uid in protected.owner:
+            continue
+        (immune if uid in protected.recent else free).append((score, registered_at, uid))
+    if free and len(free) > subnet["min_non_immune_uids"]:
+        return min(free)[2]
+    return min(immune)[2] if immune else None
 
 
 def swap_hotkey(conn: sqlite3.Connection, old_hotkey: str, new_hotkey: str, coldkey: str) -> list[int]:
@@ -445,7 +549,14 @@ def _burned_register(
         )
     n = st.neuron_count(conn, netuid)
     if n >= subnet["max_uids"]:
-        raise DispatchError("TooManyRegistrationsThisBlock", f"subnet {netuid} is full")
+        # subtensor subnets/registration.rs::register_neuron: a full subnet replaces the uid
+        # get_neuron_to_prune picks (replace_neuron), or refuses with NoNeuronIdAvailable
+        # (do_register checks this before burning anything).
+        uid = neuron_to_prune(conn, block, netuid)
+        if uid is None:
+            raise DispatchError("NoNeuronIdAvailable", _full_hint(conn, block, netuid, subnet))
+        _replace_uid(conn, block, netuid, uid, hotkey, origin)
+        return [_event("NeuronRegistered", {"netuid": netuid, "uid": uid, "hotkey": hotkey})]
     conn.execute(
         "INSERT OR IGNORE INTO owners (hotkey, coldkey) VALUES (?, ?)", (hotkey, origin)
     )
@@ -632,6 +743,23 @@ SUPPORTED_CALLS = frozenset(_CALLS)
 def _register_hint(netuid: int) -> str:
     command = f"python -m neurons.devnet register --netuid {netuid} --wallet.name …"
     return f"register it with `{command}`"
+
+
+def _full_hint(conn: sqlite3.Connection, block: int, netuid: int, subnet: Mapping[str, Any]) -> str:
+    """Why a full subnet has no uid to prune, and the one command that makes room."""
+    protected = immunity(conn, block, netuid)
+    n = st.neuron_count(conn, netuid)
+    free = n - len(protected.owner) - len(protected.recent)
+    grow = (
+        f"python -m neurons.devnet set-hyperparameter --netuid {netuid} --name max_allowed_uids "
+        f"--value {subnet['max_uids'] + 1}"
+    )
+    return (
+        f"subnet {netuid} is full ({n} of {subnet['max_uids']} uids) and none may be pruned: "
+        f"{len(protected.owner)} owner, {len(protected.recent)} immune, {free} non-immune (pruned "
+        f"only while more than min_non_immune_uids={subnet['min_non_immune_uids']}); make room with "
+        f"`{grow}`"
+    )
 
 
 def _event(name: str, attributes: dict[str, Any]) -> Event:

@@ -30,17 +30,18 @@ __all__ = [
     "stake_threshold",
     "axon_record",
     "FREE_BALANCE",
-    "IMMUNITY_PERIOD",
     "REVEAL_PERIOD_EPOCHS",
+    "IMMUNE_OWNER_UIDS_LIMIT",
 ]
 
 _RAO_PER_TAO = 10**9
 FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
-# Subtensor's defaults (runtime/src/lib.rs SubtensorInitialImmunityPeriod; pallets/subtensor/src/lib.rs
-# DefaultRevealPeriodEpochs). The devnet has no deregistration and no commit-reveal, and no
-# call sets them, so every subnet reads the default, as a fresh subnet does on a node.
-IMMUNITY_PERIOD = 4096
+# Subtensor's default (pallets/subtensor/src/lib.rs DefaultRevealPeriodEpochs). The devnet has no
+# commit-reveal and no call sets it, so every subnet reads the default, as a fresh subnet does.
 REVEAL_PERIOD_EPOCHS = 1
+# pallets/subtensor/src/lib.rs DefaultImmuneOwnerUidsLimit: how many of the subnet owner's uids
+# pruning spares (runtime.immunity). No devnet call sets it.
+IMMUNE_OWNER_UIDS_LIMIT = 1
 
 
 def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
@@ -95,8 +96,14 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         return "Yuma"
     if name == "Burn":
         return 0
-    if name == "ImmunityPeriod":
-        return IMMUNITY_PERIOD
+    if name == "ImmuneOwnerUidsLimit":
+        return IMMUNE_OWNER_UIDS_LIMIT
+    if name == "BlockAtRegistration":
+        # ValueQuery: a uid nobody holds reads 0.
+        row = conn.execute(
+            "SELECT registered_at FROM neurons WHERE netuid = ? AND uid = ?", (int(p[0]), int(p[1]))
+        ).fetchone()
+        return 0 if row is None else int(row[0])
     if name == "RevealPeriodEpochs":
         return REVEAL_PERIOD_EPOCHS
     if name == "BlocksSinceLastStep":
@@ -131,6 +138,8 @@ _SUBNET_COLUMNS = {
     "MaxAllowedUids": "max_uids",
     "ServingRateLimit": "serving_rate_limit",
     "MaxAllowedValidators": "max_allowed_validators",
+    "ImmunityPeriod": "immunity_period",
+    "MinNonImmuneUids": "min_non_immune_uids",
     "LastEpochBlock": "last_epoch_block",
     "NetworkRegisteredAt": "created_block",
 }
@@ -199,7 +208,7 @@ def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any
     if subnet is None:
         return None
     entries = [
-        ("immunity_period", "U16", IMMUNITY_PERIOD),
+        ("immunity_period", "U16", subnet["immunity_period"]),
         ("min_allowed_weights", "U16", subnet["min_allowed_weights"]),
         ("max_weights_limit", "U16", subnet["max_weights_limit"]),
         ("tempo", "U16", subnet["tempo"]),

@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS subnets (
     owner_coldkey TEXT NOT NULL,
     owner_hotkey TEXT NOT NULL,
     serving_rate_limit INTEGER NOT NULL DEFAULT 50,
-    max_allowed_validators INTEGER NOT NULL DEFAULT 128
+    max_allowed_validators INTEGER NOT NULL DEFAULT 128,
+    immunity_period INTEGER NOT NULL DEFAULT 4096,
+    min_non_immune_uids INTEGER NOT NULL DEFAULT 10
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -226,6 +228,8 @@ _ADDED_COLUMNS = (
     ("neurons", "consensus", "INTEGER NOT NULL DEFAULT 0"),
     ("neurons", "validator_trust", "INTEGER NOT NULL DEFAULT 0"),
     ("neurons", "active", "INTEGER NOT NULL DEFAULT 1"),
+    ("subnets", "immunity_period", "INTEGER NOT NULL DEFAULT 4096"),
+    ("subnets", "min_non_immune_uids", "INTEGER NOT NULL DEFAULT 10"),
 )
 
 

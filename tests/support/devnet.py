@@ -93,6 +93,17 @@ class Devnet:
         with contextlib.closing(self.open()) as store, store.transaction() as conn:
             runtime.set_permit(conn, netuid, wallet.hotkeypub.ss58_address, granted)
 
+    def score(self, scores: dict[int, tuple[int, int]]) -> None:
+        """Write ``{uid: (incentive, dividends)}`` (u16 fractions) on the subnet as the last epoch
+        would have left them, so a pruning test picks its scores without depending on how the
+        epoch computes them (use a tempo no test step reaches, or the next epoch rewrites them)."""
+        with contextlib.closing(self.open()) as store, store.transaction() as conn:
+            for uid, (incentive, dividends) in scores.items():
+                conn.execute(
+                    "UPDATE neurons SET incentive = ?, dividends = ? WHERE netuid = ? AND uid = ?",
+                    (incentive, dividends, self.netuid, uid),
+                )
+
     def advance_past_registration(self) -> int:
         """Move the step clock to the first epoch block at which every neuron on the subnet may
         set weights; returns that block.
@@ -142,6 +153,7 @@ def make_devnet(
     miners: Sequence[str] = (),
     unregistered: Sequence[str] = (),
     validator_stake: float = 1000.0,
+    owner: str | None = None,
     **params: int,
 ) -> Devnet:
     """A devnet at ``root/chain.sqlite`` with subnet ``netuid`` (``params``: its
@@ -151,18 +163,23 @@ def make_devnet(
     ``validators + miners + unregistered`` (same names, same keys, every run).
     In that order: validators are registered, staked ``validator_stake`` TAO
     and permitted (uids 0..), then miners are registered; ``unregistered``
-    wallets exist but are not on chain. Raises ``AssertionError`` naming the
-    wallet if the chain refuses a registration or a stake.
+    wallets exist but are not on chain. ``owner`` names one of those wallets: its coldkey
+    is the subnet's ``SubnetOwner``, its hotkey the ``SubnetOwnerHotkey`` (default: no owner).
+    Raises ``AssertionError`` naming the wallet if the chain refuses a registration or a stake.
     """
     net = Devnet(root / "chain.sqlite", root / "wallets", netuid, clock)
+    names = (*validators, *miners, *unregistered)
+    made = {name: make_wallet(net.wallets, name, seed) for seed, name in enumerate(names)}
+    keys = {}
+    if owner is not None:
+        keys = {"owner": made[owner].coldkeypub.ss58_address,
+                "owner_hotkey": made[owner].hotkeypub.ss58_address}
     store = Store(net.state, block_time=block_time, clock=clock or time.time, create=True)
     try:
         with store.transaction() as conn:
-            runtime.create_subnet(conn, store.block(conn), netuid, runtime.SubnetParams(**params))
+            runtime.create_subnet(conn, store.block(conn), netuid, runtime.SubnetParams(**params), **keys)
     finally:
         store.close()
-    names = (*validators, *miners, *unregistered)
-    made = {name: make_wallet(net.wallets, name, seed) for seed, name in enumerate(names)}
     if validators or miners:
         asyncio.run(_register(net, [made[n] for n in (*validators, *miners)],
                               [made[n] for n in validators], validator_stake))

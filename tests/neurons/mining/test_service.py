@@ -144,6 +144,45 @@ def test_losing_the_registration_is_one_error_line_naming_the_command_then_one_l
     assert any("registered again, as uid 4" in r.getMessage() for r in caplog.records)
 
 
+def test_the_registration_check_reports_a_pruning_by_the_devnet(tmp_path, caplog):
+    """End to end on the real devnet: m1 (uid 0, the lower score, past its immunity) is pruned
+    when "new" registers on the full two-uid subnet through the SDK; following the next
+    metagraph, the miner's Registration says None and logs the deregistration with the devnet
+    command that registers it again."""
+    import bittensor as bt
+
+    from neurons.chain import connect, register_command
+    from neurons.devnet.substrate import DevnetSubstrate
+    from tests.support.devnet import StepClock, make_devnet, register
+
+    net = make_devnet(tmp_path, netuid=NETUID, clock=StepClock(), tempo=1000, max_uids=2,
+                      immunity_period=5, min_non_immune_uids=0, miners=["m1", "m2"], unregistered=["new"])
+    m1, new = (bt.wallets.open_wallet(name, path=str(net.wallets)) for name in ("m1", "new"))
+    net.score({0: (0, 0), 1: (65535, 0)})
+    net.clock.advance(5)
+    command = register_command(NETUID, "devnet", "m1", "default", wallet_path=net.wallets,
+                               devnet_state=net.state)
+    registration = Registration(m1.hotkeypub.ss58_address, NETUID, 0, register=command)
+
+    async def go():
+        chain = await connect("devnet", substrate=DevnetSubstrate(net.open()))
+        try:
+            before = registration.follow(await chain.metagraph(NETUID))
+            async with net.client() as client:
+                pruned = await register(client, new, NETUID)
+            return before, pruned, registration.follow(await chain.metagraph(NETUID))
+        finally:
+            await chain.close()
+
+    with caplog.at_level(logging.INFO, logger="miner"):
+        before, pruned, after = asyncio.run(go())
+    assert before == 0 and pruned.success, pruned.message
+    assert after is None
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and f"no longer registered on netuid {NETUID} (uid 0 was deregistered" in errors[0]
+    assert errors[0].endswith(command)
+
+
 # --- run_miner on a fake chain ------------------------------------------------------------
 
 
