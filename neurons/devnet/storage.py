@@ -27,16 +27,14 @@ __all__ = [
     "axon_record",
     "FREE_BALANCE",
     "IMMUNITY_PERIOD",
-    "REVEAL_PERIOD_EPOCHS",
+    "timelocked_commits",
 ]
 
 _RAO_PER_TAO = 10**9
 FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
-# Subtensor's defaults (runtime/src/lib.rs SubtensorInitialImmunityPeriod; pallets/subtensor/src/lib.rs
-# DefaultRevealPeriodEpochs). The devnet has no deregistration and no commit-reveal, and no
-# call sets them, so every subnet reads the default, as a fresh subnet does on a node.
+# Subtensor's default (runtime/src/lib.rs SubtensorInitialImmunityPeriod). No devnet call
+# sets it, so every subnet reads the default, as a fresh subnet does on a node.
 IMMUNITY_PERIOD = 4096
-REVEAL_PERIOD_EPOCHS = 1
 
 
 def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
@@ -87,15 +85,17 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         ).fetchone()
         return None if row is None or not row[0] else axon_record(row)
     if name == "CommitRevealWeightsEnabled":
-        return False
+        # ValueQuery with DefaultCommitRevealWeightsEnabled (true): a missing subnet reads true.
+        subnet = subnet_row(conn, int(p[0]))
+        return True if subnet is None else bool(subnet["commit_reveal_weights_enabled"])
+    if name == "PendingEpochAt":
+        return 0  # no owner-triggered epochs on the devnet (ValueQuery default 0)
     if name == "SubnetEpochConsensus":
         return "Yuma"
     if name == "Burn":
         return 0
     if name == "ImmunityPeriod":
         return IMMUNITY_PERIOD
-    if name == "RevealPeriodEpochs":
-        return REVEAL_PERIOD_EPOCHS
     if name == "BlocksSinceLastStep":
         # Subtensor adds 1 per block and resets to 0 at the epoch: block - LastEpochBlock.
         # ValueQuery: a missing subnet reads the default 0.
@@ -118,6 +118,8 @@ _SUBNET_COLUMNS = {
     "ServingRateLimit": "serving_rate_limit",
     "LastEpochBlock": "last_epoch_block",
     "NetworkRegisteredAt": "created_block",
+    "RevealPeriodEpochs": "commit_reveal_period",
+    "SubnetEpochIndex": "epoch_index",
 }
 
 
@@ -142,16 +144,32 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
         return list(
             conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
         )
-    if name in ("Bonds", "TimelockedWeightCommits"):
-        # The devnet's epoch keeps no bonds and commit-reveal is off (CommitRevealWeightsEnabled
-        # reads False), so both maps are empty on every subnet, as on a node with none.
+    if name == "Bonds":
+        # The devnet's epoch keeps no bonds: the map is empty, as on a node with none.
         return []
+    if name == "TimelockedWeightCommits":
+        return timelocked_commits(conn, int(p[0]))
     if name == "Weights":
         uids = conn.execute(
             "SELECT DISTINCT uid FROM weights WHERE netuid = ? ORDER BY uid", (int(p[0]),)
         ).fetchall()
         return [(uid, weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
     raise KeyError(f"{module}.{name}")
+
+
+def timelocked_commits(conn: sqlite3.Connection, netuid_index: int) -> list[tuple[int, list[tuple]]]:
+    """``TimelockedWeightCommits[netuid_index]``: ``(epoch, [(hotkey, commit_block, ciphertext,
+    reveal_round)])`` per epoch with commits, in commit order; the ciphertext as ``0x`` hex, as
+    the RPC decodes a ``BoundedVec<u8>``. The devnet's plaintext is never served. Mechanism
+    storage indexes other than the netuid (mechanism 0) hold nothing."""
+    rows = conn.execute(
+        "SELECT epoch, hotkey, commit_block, ciphertext, reveal_round FROM timelocked_commits "
+        "WHERE netuid = ? ORDER BY epoch, id", (netuid_index,)
+    ).fetchall()
+    out: dict[int, list[tuple]] = {}
+    for epoch, hotkey, block, ciphertext, reveal_round in rows:
+        out.setdefault(int(epoch), []).append((hotkey, block, "0x" + bytes(ciphertext).hex(), reveal_round))
+    return list(out.items())
 
 
 def runtime_call(conn: sqlite3.Connection, block: int, api: str, method: str, params: list[Any]) -> Any:
@@ -184,8 +202,8 @@ def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any
         ("tempo", "U16", subnet["tempo"]),
         ("weights_version", "U64", subnet["weights_version_key"]),
         ("weights_rate_limit", "U64", subnet["weights_rate_limit"]),
-        ("commit_reveal_period", "U64", REVEAL_PERIOD_EPOCHS),
-        ("commit_reveal_weights_enabled", "Bool", False),
+        ("commit_reveal_period", "U64", subnet["commit_reveal_period"]),
+        ("commit_reveal_weights_enabled", "Bool", bool(subnet["commit_reveal_weights_enabled"])),
     ]
     return [{"name": name, "value": {tag: value}} for name, tag, value in entries]
 

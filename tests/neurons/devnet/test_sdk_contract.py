@@ -330,7 +330,7 @@ def test_immunity_and_reveal_period_read_subtensors_defaults(devnet):
 
 def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_subnet(tmp_path):
     net = make_devnet(tmp_path, clock=StepClock(), tempo=7, weights_rate_limit=5, min_allowed_weights=2,
-                      max_weights_limit=30000, weights_version_key=9)
+                      max_weights_limit=30000, weights_version_key=9, commit_reveal_period=3)
 
     async def go():
         async with net.client() as client:
@@ -340,8 +340,9 @@ def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_
     params, missing = run(go())
     assert params == {
         "immunity_period": 4096, "min_allowed_weights": 2, "max_weights_limit": 30000, "tempo": 7,
-        "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 1,
-        "commit_reveal_weights_enabled": False,
+        "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 3,
+        # On unless the subnet was created without it (DefaultCommitRevealWeightsEnabled).
+        "commit_reveal_weights_enabled": True,
     }
     assert missing is None
 
