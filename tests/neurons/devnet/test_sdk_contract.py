@@ -391,7 +391,7 @@ def test_blocks_since_last_step_and_until_next_epoch_follow_last_epoch_block_and
     assert [since for _, since, _ in seen] == [0, 1, 2, 3, 0, 1]
 
 
-def test_bonds_and_timelocked_commits_are_empty_the_devnet_keeps_neither(devnet, wallets):
+def test_bonds_are_empty_and_a_subnet_without_commit_reveal_keeps_no_commits(devnet, wallets):
     async def go():
         client = await _populated(devnet, wallets)
         result = await client.execute(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
@@ -403,7 +403,7 @@ def test_bonds_and_timelocked_commits_are_empty_the_devnet_keeps_neither(devnet,
         return reads
 
     weights, bonds, commits = run(go())
-    assert weights == {0: {1: 1.0}}  # weights are there; the chain just keeps no bonds or commits
+    assert weights == {0: {1: 1.0}}  # set in plaintext (the fixture's subnet has commit-reveal off)
     assert bonds == {} and commits == {}
 
 
