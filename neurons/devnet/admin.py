@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import bittensor as bt
 
@@ -335,9 +335,9 @@ def reveals(
 def format_reveals(report: RevealReport) -> str:
     """Plain text: one line per reveal (committed block, reveal block, hotkey, outcome and,
     when dropped, the subtensor error and why), then the pending commits."""
-    lines = [f"netuid {report.netuid} at block {report.block} (epoch {report.epoch}): "
-             f"{len(report.reveals)} reveals, {len(report.pending)} pending commits",
-             f"{'COMMITTED':>9}  {'REVEALED':>8}  {'HOTKEY':<14}  OUTCOME"]
+    title = (f"netuid {report.netuid} at block {report.block} (epoch {report.epoch}): "
+             f"{len(report.reveals)} reveals, {len(report.pending)} pending commits")
+    lines = [title, f"{'COMMITTED':>9}  {'REVEALED':>8}  {'HOTKEY':<14}  OUTCOME"]
     for r in report.reveals:
         outcome = r.outcome if r.outcome == "revealed" else f"dropped: {r.error}: {r.docs}"
         lines.append(f"{r.commit_block:>9}  {r.reveal_block:>8}  {r.hotkey[:12] + '..':<14}  {outcome}")

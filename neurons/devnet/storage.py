@@ -157,7 +157,9 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
     raise KeyError(f"{module}.{name}")
 
 
-def timelocked_commits(conn: sqlite3.Connection, netuid_index: int) -> list[tuple[int, list[tuple]]]:
+def timelocked_commits(
+    conn: sqlite3.Connection, netuid_index: int
+) -> list[tuple[int, list[tuple[str, int, str, int]]]]:
     """``TimelockedWeightCommits[netuid_index]``: ``(epoch, [(hotkey, commit_block, ciphertext,
     reveal_round)])`` per epoch with commits, in commit order; the ciphertext as ``0x`` hex, as
     the RPC decodes a ``BoundedVec<u8>``. The devnet's plaintext is never served. Mechanism
@@ -166,7 +168,7 @@ def timelocked_commits(conn: sqlite3.Connection, netuid_index: int) -> list[tupl
         "SELECT epoch, hotkey, commit_block, ciphertext, reveal_round FROM timelocked_commits "
         "WHERE netuid = ? ORDER BY epoch, id", (netuid_index,)
     ).fetchall()
-    out: dict[int, list[tuple]] = {}
+    out: dict[int, list[tuple[str, int, str, int]]] = {}
     for epoch, hotkey, block, ciphertext, reveal_round in rows:
         out.setdefault(int(epoch), []).append((hotkey, block, "0x" + bytes(ciphertext).hex(), reveal_round))
     return list(out.items())

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import bittensor as bt
@@ -285,3 +287,32 @@ def test_the_plaintext_wrapper_installs_once_however_many_substrates_are_built(t
     DevnetSubstrate(net.open())
     timelock.install()
     assert timelock.installed() and bittensor_core.get_encrypted_commit_v2 is once
+
+
+def test_the_devnet_log_names_each_dropped_reveal_once_from_the_write_that_commits_it(tmp_path, caplog):
+    net, wallet, start = _net(tmp_path)
+    assert asyncio.run(_commit(net, wallet, {1: 1.0, 2: 1.0})).ok
+    net.clock.advance(1)
+    _admin(net, lambda conn, block: _raise_version_key(conn, block, ""))
+    net.clock.advance(TEMPO - 1)
+    caplog.set_level(logging.INFO, logger="neurons.devnet")
+    asyncio.run(_chain_state(net))  # reads apply the reveal and roll it back: no log
+    assert [r for r in caplog.records if r.name == "neurons.devnet"] == []
+    _commit_state(net)
+    _commit_state(net)  # already committed: nothing new to log
+    [record] = [r for r in caplog.records if r.name == "neurons.devnet"]
+    assert record.levelno == logging.WARNING
+    assert f"dropped {wallet.hotkeypub.ss58_address}'s commit of block {start} at block {start + TEMPO}" \
+        in record.getMessage() and "IncorrectWeightVersionKey" in record.getMessage()
+
+
+def test_only_the_devnet_package_reaches_around_the_sdks_commit_encryption():
+    """The plaintext wrapper is the devnet's alone: no other product package names it."""
+    root = Path(__file__).resolve().parents[3]
+    offenders = [
+        str(path.relative_to(root))
+        for package in ("neurons/validating", "neurons/mining", "neurons/chain", "neurons/shared")
+        for path in (root / package).rglob("*.py")
+        if any(word in path.read_text() for word in ("get_encrypted_commit_v2", "timelock", "bittensor_core"))
+    ]
+    assert offenders == []
