@@ -94,8 +94,9 @@ async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[s
     from neurons.devnet.runtime import SubnetParams
 
     state, wallets = workdir / "chain.sqlite", workdir / "wallets"
-    # A short rate limit and tempo so a three-round demo sees weights land and
-    # the epoch turn them into incentive.
+    # A short rate limit and tempo so a three-round demo sees its weights committed, revealed
+    # at the next epoch block and turned into incentive. Commit-reveal is on (the default, as
+    # on finney), reveal period 1 epoch.
     admin.create_subnet(
         _NETUID, state=state, block_time=block_time,
         params=SubnetParams(tempo=5, weights_rate_limit=2),

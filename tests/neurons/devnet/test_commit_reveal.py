@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pytest
 from neurons.chain import connect
 from neurons.devnet import admin, runtime, timelock
 from neurons.devnet.cli import main as cli_main
+from neurons.devnet.store import Store
 from neurons.devnet.substrate import DevnetSubstrate
 from tests.support.devnet import Devnet, StepClock, make_devnet
 
@@ -316,3 +318,28 @@ def test_only_the_devnet_package_reaches_around_the_sdks_commit_encryption():
         if any(word in path.read_text() for word in ("get_encrypted_commit_v2", "timelock", "bittensor_core"))
     ]
     assert offenders == []
+
+
+def test_a_state_file_from_before_commit_reveal_opens_with_the_chains_defaults(tmp_path):
+    """An older file's subnets lack the columns: opening adds them with the chain's defaults
+    (commit-reveal on, reveal period 1, epoch index 0) and the new tables."""
+    path = tmp_path / "old.sqlite"
+    Store(path, create=True).close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE subnets")
+        conn.execute("DROP TABLE timelocked_commits")
+        conn.execute(
+            "CREATE TABLE subnets (netuid INTEGER PRIMARY KEY, tempo INTEGER NOT NULL, "
+            "weights_rate_limit INTEGER NOT NULL, min_allowed_weights INTEGER NOT NULL, "
+            "max_weights_limit INTEGER NOT NULL, weights_version_key INTEGER NOT NULL, "
+            "max_uids INTEGER NOT NULL, created_block INTEGER NOT NULL, "
+            "last_epoch_block INTEGER NOT NULL, owner_coldkey TEXT NOT NULL, "
+            "owner_hotkey TEXT NOT NULL, serving_rate_limit INTEGER NOT NULL DEFAULT 50)"
+        )
+        conn.execute("INSERT INTO subnets VALUES (2, 4, 3, 1, 65535, 0, 256, 1, 1, '', '', 50)")
+    with contextlib.closing(Store(path)) as store, store.read() as (conn, _block):
+        row = conn.execute(
+            "SELECT commit_reveal_weights_enabled, commit_reveal_period, epoch_index FROM subnets"
+        ).fetchone()
+        commits = conn.execute("SELECT COUNT(*) FROM timelocked_commits").fetchone()
+    assert row == (1, 1, 0) and commits == (0,)
