@@ -4,8 +4,11 @@ Creates an embedded devnet and wallets under ``--workdir``, registers a
 validator (staked, with a permit) and ``--miners`` miners on netuid 2, starts
 each miner and the validator as its own process (``neurons/miner.py``,
 ``neurons/validator.py``, exactly as pm2 would), lets the validator run
-``--rounds`` rounds, then prints a table per miner and the weights the chain
-recorded, stops everything and exits 0. The last miner answers
+``--rounds`` rounds, then prints a table per miner, the weights the chain
+revealed and the incentive of the epoch that followed, stops everything and exits 0.
+The subnet runs commit-reveal, as on finney: the validator's weights go in as a
+timelocked commit and the chain reveals them as the next epoch starts, so the
+runner waits for the reveal of the validator's last commit before it prints. The last miner answers
 ``--slow-miner-latency`` seconds late on purpose, so the scores show response
 time at work. Logs of every process are in ``<workdir>/logs``.
 """
@@ -24,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __name__ == "__main__":
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -33,6 +36,9 @@ from neurons.chain import MetagraphView  # noqa: E402
 from neurons.shared.config import localnet_parser  # noqa: E402
 from neurons.shared.daemon import repo_root  # noqa: E402
 from utils.log import configure_logging  # noqa: E402
+
+if TYPE_CHECKING:
+    from neurons.devnet.admin import Reveal
 
 __all__ = ["main", "LocalnetError"]
 
@@ -88,8 +94,9 @@ async def _create_chain(workdir: Path, miners: int, block_time: float) -> dict[s
     from neurons.devnet.runtime import SubnetParams
 
     state, wallets = workdir / "chain.sqlite", workdir / "wallets"
-    # A short rate limit and tempo so a three-round demo sees weights land and
-    # the epoch turn them into incentive.
+    # A short rate limit and tempo so a three-round demo sees its weights committed, revealed
+    # at the next epoch block and turned into incentive. Commit-reveal is on (the default, as
+    # on finney), reveal period 1 epoch.
     admin.create_subnet(
         _NETUID, state=state, block_time=block_time,
         params=SubnetParams(tempo=5, weights_rate_limit=2),
@@ -160,19 +167,36 @@ async def _wait_for_axons(workdir: Path, procs: list[_Proc], uids: dict[str, int
         await asyncio.sleep(0.5)
 
 
-async def _wait_for_epoch(workdir: Path, validator_uid: int, timeout: float) -> None:
-    """Wait until an epoch has run since the validator's last weights (at most a tempo of
-    blocks), so the incentive the table shows is the one those weights earn."""
+async def _latest_reveal(workdir: Path, validator_uid: int) -> Reveal | None:
+    """The devnet's record of the reveal of the validator's last commit, or None while it is pending or when it never committed.
+
+    With commit-reveal on, ``LastUpdate`` moves only at a commit (and at registration),
+    so the last commit is the one made at the validator's ``last_update`` block."""
     from neurons.devnet import admin
 
+    state = workdir / "chain.sqlite"
+    me = (await admin.metagraph(_NETUID, state=state)).view.by_uid(validator_uid)
+    if me is None:
+        return None
+    mine = [r for r in admin.reveals(_NETUID, state=state).reveals
+            if r.hotkey == me.hotkey and r.commit_block == me.last_update]
+    return mine[-1] if mine else None
+
+
+async def _wait_for_reveal(workdir: Path, validator_uid: int, timeout: float) -> Reveal | None:
+    """Wait until the chain has revealed (or dropped) the validator's last commit: at the
+    next epoch block (commit_reveal_period 1), so at most a tempo of blocks. The epoch of that
+    block runs right after the reveal, so the incentive read then is the one those weights
+    earn. Returns the reveal record, or None (with a warning) on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        view = (await admin.metagraph(_NETUID, state=workdir / "chain.sqlite")).view
-        me = view.by_uid(validator_uid)
-        if me is None or not me.last_update or view.block >= me.last_update + view.tempo:
-            return
+        reveal = await _latest_reveal(workdir, validator_uid)
+        if reveal is not None:
+            return reveal
         await asyncio.sleep(0.5)
-    log.warning("no epoch within %.0fs of the last weights: the incentive shown may predate them", timeout)
+    log.warning("the validator's last commit was not revealed within %.0fs: the weights and "
+                "incentive shown may predate it", timeout)
+    return None
 
 
 def _read_reports(path: Path) -> list[dict[str, Any]]:
@@ -187,8 +211,12 @@ def _read_reports(path: Path) -> list[dict[str, Any]]:
     return rounds
 
 
-async def _table(workdir: Path, uids: dict[str, int], reports: list[dict[str, Any]]) -> tuple[str, int]:
-    """The per-miner table and the chain's weights; returns (text, verified responses)."""
+async def _table(
+    workdir: Path, uids: dict[str, int], reports: list[dict[str, Any]], reveal: Reveal | None = None
+) -> tuple[str, int]:
+    """The per-miner table, the weights the chain revealed (``reveal``: the devnet's record of
+    the validator's last commit, if revealed) and the miners' incentive; returns (text,
+    verified responses)."""
     from neurons.devnet import admin
 
     chain = await admin.metagraph(_NETUID, state=workdir / "chain.sqlite")
@@ -229,11 +257,42 @@ async def _table(workdir: Path, uids: dict[str, int], reports: list[dict[str, An
     )
     lines += [
         "",
-        f"weights on chain (validator uid {uids[_VALIDATOR]}, block {chain.view.block}): {row}",
-        f"miner incentive after the devnet epoch ({_weights_origin(chain.view, uids[_VALIDATOR], reports)}): "
+        f"weights on chain (validator uid {uids[_VALIDATOR]}, read at block {chain.view.block}): {row}",
+        _reveal_line(reveal, chain.view, uids[_VALIDATOR], reports),
+        f"miner incentive {_incentive_origin(reveal, chain.view, uids[_VALIDATOR], reports)}: "
         f"{incentive}",
     ]
     return "\n".join(lines), verified
+
+
+def _round_of(commit_block: int, reports: list[dict[str, Any]]) -> str:
+    for report in reversed(reports):
+        weights = report.get("weights") or {}
+        if weights.get("ok") and weights.get("block") == commit_block:
+            return f"round {report['round']}"
+    return "after the last round"
+
+
+def _reveal_line(reveal: Reveal | None, view: MetagraphView, validator_uid: int, reports: list[dict[str, Any]]) -> str:
+    """Where the weights above come from: the commit (block, round) and its reveal block."""
+    if reveal is None:
+        me = view.by_uid(validator_uid)
+        if me is None or not me.last_update or me.last_update == me.registered_at:
+            return "  (commit-reveal: no commit yet)"
+        return (f"  (commit-reveal: the commit of block {me.last_update} "
+                f"({_round_of(me.last_update, reports)}) is not revealed yet)")
+    where = f"committed at block {reveal.commit_block} ({_round_of(reveal.commit_block, reports)})"
+    if reveal.outcome == "revealed":
+        return f"  (commit-reveal: {where}, revealed by the chain at block {reveal.reveal_block})"
+    return (f"  (commit-reveal: {where}, dropped at its reveal at block {reveal.reveal_block}: "
+            f"{reveal.error}: {reveal.docs})")
+
+
+def _incentive_origin(reveal: Reveal | None, view: MetagraphView, validator_uid: int, reports: list[dict[str, Any]]) -> str:
+    if reveal is not None and reveal.outcome == "revealed":
+        return (f"of the epoch at block {reveal.reveal_block}, right after the reveal of "
+                f"{_round_of(reveal.commit_block, reports)}'s weights")
+    return f"after the devnet epoch ({_weights_origin(view, validator_uid, reports)})"
 
 
 def _weights_origin(view: MetagraphView, validator_uid: int, reports: list[dict[str, Any]]) -> str:
@@ -308,19 +367,22 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 ok = sum(r["verified"] for r in rnd["records"])
                 log.info("round %d: %d/%d responses verified", rnd["round"], ok, len(rnd["records"]))
                 if args.forever:
-                    print((await _table(workdir, uids, reports[: rnd["round"]]))[0], flush=True)
+                    latest = await _latest_reveal(workdir, uids[_VALIDATOR])
+                    print((await _table(workdir, uids, reports[: rnd["round"]], latest))[0], flush=True)
             seen = len(reports)
             for p in procs[1:]:
                 if p.popen.poll() is not None:
                     raise LocalnetError(f"{p.name} exited with code {p.popen.returncode}:\n{p.tail()}")
         if not stop.is_set() and validator.popen.returncode != 0:
             raise LocalnetError(f"the validator exited with code {validator.popen.returncode}:\n{validator.tail()}")
+        reveal = None
         if not stop.is_set():
-            await _wait_for_epoch(workdir, uids[_VALIDATOR], timeout=30.0)
-        text, verified = await _table(workdir, uids, _read_reports(reports_path))
+            reveal = await _wait_for_reveal(workdir, uids[_VALIDATOR], timeout=30.0)
+        text, verified = await _table(workdir, uids, _read_reports(reports_path), reveal)
         print("\n" + text + "\n", flush=True)
-        print(f"logs: {workdir / 'logs'}   devnet: python -m neurons.devnet --state "
-              f"{workdir / 'chain.sqlite'} metagraph --netuid {_NETUID}", flush=True)
+        devnet = f"python -m neurons.devnet --state {workdir / 'chain.sqlite'}"
+        print(f"logs: {workdir / 'logs'}   devnet: {devnet} metagraph --netuid {_NETUID}\n"
+              f"commits and reveals: {devnet} reveals --netuid {_NETUID}", flush=True)
         if verified == 0 and not stop.is_set():
             raise LocalnetError(f"no response was verified; see the logs in {workdir / 'logs'}")
         return 0

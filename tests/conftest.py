@@ -95,4 +95,7 @@ def cast(tmp_path_factory) -> Cast:
 
 @pytest.fixture
 def devnet(tmp_path) -> Devnet:
-    return make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3)
+    """A StepClock devnet for the plaintext weights path: commit-reveal is off (the contract
+    tests of the commit path, test_commit_reveal.py, build their own with it on)."""
+    return make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3,
+                       commit_reveal_weights_enabled=False)

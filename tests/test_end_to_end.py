@@ -5,8 +5,8 @@ miner and two rounds, each neuron its own process talking signed HTTP, the
 miner proving the shipped circuits with EZKL, the validator verifying.
 What must hold: it exits 0; every response of the honest miner was verified;
 its moving average is above zero; and the validator's weights reached the
-chain (the devnet's weight row for the validator names the miner) and the
-epoch turned them into incentive.
+chain (committed, then revealed by the devnet's commit-reveal: the weight
+row for the validator names the miner) and the epoch turned them into incentive.
 """
 
 from __future__ import annotations
@@ -54,3 +54,5 @@ def test_localnet_honest_miner_is_verified_scored_and_weighted_on_chain(tmp_path
         report = asyncio.run(admin.metagraph(2, state=workdir / "chain.sqlite"))
     assert report.view.by_uid(miner_uid).incentive > 0
     assert "weights on chain" in run.stdout
+    # Commit-reveal is on (as on finney): the table names the commit and the reveal it waited for.
+    assert "revealed by the chain at block" in run.stdout, run.stdout

@@ -11,6 +11,8 @@ with one line that says what to do.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,11 @@ __all__ = [
     "metagraph",
     "format_metagraph",
     "MetagraphReport",
+    "Reveal",
+    "PendingCommit",
+    "RevealReport",
+    "reveals",
+    "format_reveals",
 ]
 
 _RAO_PER_TAO = 10**9
@@ -57,6 +64,7 @@ def open_store(
     block_time: float | None = None,
     create: bool = False,
     netuid: int | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Store:
     """The devnet state at ``state`` (default ``~/.bittensor/devnet/chain.sqlite``).
 
@@ -66,7 +74,7 @@ def open_store(
     """
     path = state or DEFAULT_DEVNET_STATE
     try:
-        return Store(path, block_time=block_time, create=create)
+        return Store(path, block_time=block_time, create=create, clock=clock)
     except StateMissing:
         raise DevnetStateMissing.at(path, netuid) from None
 
@@ -306,3 +314,85 @@ def format_metagraph(report: MetagraphReport) -> str:
         )
     return "\n".join(lines)
 
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """What became of one timelocked commit at its reveal (the devnet's ``reveals`` table).
+
+    ``outcome`` is ``"revealed"`` (the weights are on chain) or ``"dropped"``; a dropped one
+    names the subtensor error its ``do_set_mechanism_weights`` (or the reveal step) failed
+    with, and why. The chain drops these silently; only the devnet keeps the record."""
+
+    hotkey: str
+    commit_epoch: int
+    commit_block: int
+    reveal_block: int
+    outcome: str
+    error: str
+    docs: str
+
+
+@dataclass(frozen=True)
+class PendingCommit:
+    """A commit still waiting in ``TimelockedWeightCommits`` for ``reveal_epoch``."""
+
+    hotkey: str
+    commit_epoch: int
+    commit_block: int
+    reveal_epoch: int
+    plaintext_known: bool
+
+
+@dataclass(frozen=True)
+class RevealReport:
+    """The subnet's reveals so far (oldest first) and its pending commits, at ``block``."""
+
+    netuid: int
+    block: int
+    epoch: int
+    reveals: tuple[Reveal, ...]
+    pending: tuple[PendingCommit, ...]
+
+
+def reveals(
+    netuid: int, *, state: Path | None = None, clock: Callable[[], float] = time.time
+) -> RevealReport:
+    """The subnet's commit-reveal record at the current block of ``clock`` (a read: writes
+    nothing). Raises :class:`DevnetError` for a missing subnet."""
+    with contextlib.closing(open_store(state, netuid=netuid, clock=clock)) as store, store.read() as (conn, block):
+        subnet = conn.execute(
+            "SELECT epoch_index, commit_reveal_period FROM subnets WHERE netuid = ?", (netuid,)
+        ).fetchone()
+        if subnet is None:
+            raise DevnetError(f"reveals: subnet {netuid} does not exist")
+        epoch, period = subnet
+        done = conn.execute(
+            "SELECT hotkey, commit_epoch, commit_block, reveal_block, outcome, error, docs "
+            "FROM reveals WHERE netuid = ? ORDER BY id", (netuid,)
+        ).fetchall()
+        waiting = conn.execute(
+            "SELECT hotkey, epoch, commit_block, plaintext IS NOT NULL FROM timelocked_commits "
+            "WHERE netuid = ? ORDER BY id", (netuid,)
+        ).fetchall()
+    return RevealReport(
+        netuid, block, epoch,
+        tuple(Reveal(*row) for row in done),
+        tuple(PendingCommit(h, e, b, e + period, bool(known)) for h, e, b, known in waiting),
+    )
+
+
+def format_reveals(report: RevealReport) -> str:
+    """Plain text: one line per reveal (committed block, reveal block, hotkey, outcome and,
+    when dropped, the subtensor error and why), then the pending commits."""
+    title = (f"netuid {report.netuid} at block {report.block} (epoch {report.epoch}): "
+             f"{len(report.reveals)} reveals, {len(report.pending)} pending commits")
+    lines = [title, f"{'COMMITTED':>9}  {'REVEALED':>8}  {'HOTKEY':<14}  OUTCOME"]
+    for r in report.reveals:
+        outcome = r.outcome if r.outcome == "revealed" else f"dropped: {r.error}: {r.docs}"
+        lines.append(f"{r.commit_block:>9}  {r.reveal_block:>8}  {r.hotkey[:12] + '..':<14}  {outcome}")
+    for c in report.pending:
+        known = "" if c.plaintext_known else " (plaintext unknown to the devnet: will be dropped)"
+        lines.append(f"{c.commit_block:>9}  {'-':>8}  {c.hotkey[:12] + '..':<14}  "
+                     f"pending: reveals as epoch {c.reveal_epoch} starts{known}")
+    return "\n".join(lines)

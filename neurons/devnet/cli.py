@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a full subnet prunes a non-immune uid only while more than this many "
                    "non-immune, non-owner uids remain; otherwise the lowest-scored immune one "
                    f"(default: {_DEFAULTS.min_non_immune_uids}, the chain's)")
+    p.add_argument("--no-commit-reveal", dest="commit_reveal", action="store_false",
+                   help="weights are set in plaintext instead of committed and revealed an epoch "
+                   "later (default: commit-reveal on, as on finney)")
+    p.add_argument("--commit-reveal-period", type=int, default=_DEFAULTS.commit_reveal_period,
+                   help="epochs from a commit to its reveal, 1..100 (RevealPeriodEpochs; "
+                   f"default: {_DEFAULTS.commit_reveal_period})")
     p.add_argument("--block-time", type=float, default=None,
                    help="seconds per block for the whole chain; a new chain defaults to "
                    f"{DEFAULT_BLOCK_TIME:g}, an existing one keeps its own unless given")
@@ -150,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "chain read. Names as the SDK and btcli use them.",
     )
     p.add_argument("--name", required=True, choices=sorted(HYPERPARAMETERS), help="the hyperparameter")
-    p.add_argument("--value", type=int, required=True, help="its new value (a whole number)")
+    p.add_argument("--value", type=int, required=True,
+                   help="its new value (a whole number; 0 or 1 for commit_reveal_weights_enabled)")
     p = sub.add_parser(
         "deregister", parents=[common, wallet, netuid],
         help="deregister the wallet's hotkey: another wallet's hotkey takes its uid (devnet admin)",
@@ -172,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--new-hotkey", dest="new_hotkey", required=True,
                    help="name of the new hotkey inside the same wallet (create it with wallet-create)")
+    sub.add_parser(
+        "reveals", parents=[common, netuid],
+        help="print what became of each weight commit at its reveal, and the pending ones",
+        description="Print each timelocked weight commit's committed block, reveal block, hotkey "
+        "and outcome: revealed, or dropped with the subtensor error and why (the chain drops a "
+        "failed reveal silently; the devnet records it). Then the commits still pending.",
+    )
     sub.add_parser(
         "metagraph", parents=[common, netuid],
         help="print the subnet's neurons (like btcli subnets metagraph)",
@@ -204,6 +218,8 @@ def _run(args: argparse.Namespace) -> str:
             max_allowed_validators=args.max_allowed_validators,
             immunity_period=args.immunity_period,
             min_non_immune_uids=args.min_non_immune_uids,
+            commit_reveal_weights_enabled=args.commit_reveal,
+            commit_reveal_period=args.commit_reveal_period,
         )
         block = admin.create_subnet(
             args.netuid, state=args.state, params=params, block_time=args.block_time
@@ -256,6 +272,8 @@ def _run(args: argparse.Namespace) -> str:
         netuids = admin.swap_hotkey(wallet, new.hotkeypub.ss58_address, state=args.state)
         where = ", ".join(map(str, netuids)) or "no subnet"
         return f"swapped {args.wallet_name}/{args.wallet_hotkey} -> {args.new_hotkey} on netuid {where}"
+    if args.command == "reveals":
+        return admin.format_reveals(admin.reveals(args.netuid, state=args.state))
     if args.command == "metagraph":
         return admin.format_metagraph(asyncio.run(admin.metagraph(args.netuid, state=args.state)))
     raise AssertionError(args.command)

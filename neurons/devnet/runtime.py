@@ -9,7 +9,9 @@ What it models: subnets with tempo / weights rate limit / min allowed weights /
 max weight limit / version key / serving rate limit / immunity period / min non-immune uids;
 ``burned_register`` (no burn: coldkeys have unlimited balance), which on a full subnet prunes the
 uid subtensor's ``get_neuron_to_prune`` picks; ``add_stake``; ``serve_axon``; ``set_mechanism_weights``
-and ``set_weights`` (plaintext; commit-reveal is always off); validator permits
+and ``set_weights`` (refused while commit-reveal is on, as subtensor's dispatch refuses them);
+``commit_timelocked_mechanism_weights`` and the reveal at the reveal epoch (see
+:func:`run_epochs`; the plaintext comes from ``timelock``, not drand); validator permits
 by stake rank at each epoch (``MaxAllowedValidators``, ``StakeThreshold``), with the devnet
 admin's override; a Yuma-consensus epoch every ``tempo`` blocks (``yuma.epoch``); the admin's
 ``replace_neuron`` (deregistration) and ``swap_hotkey``.
@@ -18,10 +20,13 @@ admin's override; a Yuma-consensus epoch every ``tempo`` blocks (``yuma.epoch``)
 from __future__ import annotations
 
 import ipaddress
+import json
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bittensor.sp_core import Keypair
 
 from . import storage as st
 from . import yuma
@@ -45,9 +50,21 @@ __all__ = [
     "Immunity",
     "immunity",
     "Event",
+    "COMMIT_REVEAL_VERSION",
+    "MAX_COMMIT_BYTES",
+    "record_plaintext",
+    "commit_bytes",
 ]
 
 U16_MAX = 65535
+# subtensor lib.rs DefaultCommitRevealWeightsVersion: the only commit_reveal_version accepted.
+COMMIT_REVEAL_VERSION = 4
+# subtensor lib.rs MAX_CRV3_COMMIT_SIZE_BYTES: the commit's BoundedVec bound.
+MAX_COMMIT_BYTES = 5000
+# subtensor lib.rs MIN_/MAX_COMMIT_REVEAL_PEROIDS (set_reveal_period's bounds).
+_REVEAL_PERIODS = (1, 100)
+# subtensor weights.rs internal_commit_timelocked_weights: unrevealed commits per hotkey per epoch.
+_MAX_UNREVEALED = 10
 
 # A triggered event, shaped as the SDK decodes ``System.Events`` records.
 Event = dict[str, Any]
@@ -83,6 +100,10 @@ class SubnetParams:
     # subtensor pallets/subtensor/src/lib.rs ``DefaultMinNonImmuneUids``: a full subnet prunes a
     # non-immune uid only while more than this many non-immune, non-owner uids remain.
     min_non_immune_uids: int = 10
+    # subtensor lib.rs DefaultCommitRevealWeightsEnabled (true, as on finney) and
+    # DefaultRevealPeriodEpochs (1): a commit in epoch e is revealed as epoch e + 1 starts.
+    commit_reveal_weights_enabled: bool = True
+    commit_reveal_period: int = 1
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -99,10 +120,12 @@ def create_subnet(
     if (
         params.tempo < 1 or params.weights_rate_limit < 0 or params.max_uids < 1
         or params.serving_rate_limit < 0 or not 0 <= params.max_allowed_validators <= U16_MAX
+        or not _REVEAL_PERIODS[0] <= params.commit_reveal_period <= _REVEAL_PERIODS[1]
     ):
         raise DispatchError(
             "InvalidParams",
-            "tempo and max_uids must be >= 1, rate limits >= 0, max_allowed_validators 0..65535",
+            "tempo and max_uids must be >= 1, rate limits >= 0, max_allowed_validators 0..65535, "
+            f"commit_reveal_period in {_REVEAL_PERIODS[0]}..{_REVEAL_PERIODS[1]}",
         )
     for name in ("immunity_period", "min_non_immune_uids"):
         if not 0 <= getattr(params, name) <= U16_MAX:  # both are u16 on the chain
@@ -113,8 +136,8 @@ def create_subnet(
         "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
         "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
         "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators, "
-        "immunity_period, min_non_immune_uids) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "immunity_period, min_non_immune_uids, commit_reveal_weights_enabled, commit_reveal_period) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -131,6 +154,8 @@ def create_subnet(
             params.max_allowed_validators,
             params.immunity_period,
             params.min_non_immune_uids,
+            int(params.commit_reveal_weights_enabled),
+            params.commit_reveal_period,
         ),
     )
 
@@ -204,6 +229,10 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     "immunity_period": ("immunity_period", 0, 65535),
     # Not an SDK hyperparameter name: root's ``sudo_set_min_non_immune_uids`` (admin-utils).
     "min_non_immune_uids": ("min_non_immune_uids", 0, 65535),
+    # admin-utils sudo_set_commit_reveal_weights_enabled (a bool: 0 or 1) and
+    # sudo_set_commit_reveal_weights_interval -> weights.rs set_reveal_period (1..100).
+    "commit_reveal_weights_enabled": ("commit_reveal_weights_enabled", 0, 1),
+    "commit_reveal_period": ("commit_reveal_period", *_REVEAL_PERIODS),
 }
 
 
@@ -410,24 +439,125 @@ def swap_hotkey(conn: sqlite3.Connection, old_hotkey: str, new_hotkey: str, cold
 
 
 def run_epochs(conn: sqlite3.Connection, block: int) -> None:
-    """Apply each subnet's epoch if one fell due at or before ``block``.
+    """Apply each subnet's epoch if one fell due at or before ``block``, each preceded by
+    the reveal of the commits that mature at it.
 
     Subtensor's stateful schedule (coinbase/run_coinbase.rs ``should_run_epoch``):
     an epoch fires once ``block - LastEpochBlock >= tempo``, so they fall at
     ``LastEpochBlock + k * tempo`` (a tempo change moves the next one, it does not
-    re-grid from the subnet's creation); tempo 0 never fires. Missed epochs collapse
-    into one run: nothing the epoch reads changes between them (every write first
-    calls this), so running it once gives what running it at each would.
+    re-grid from the subnet's creation); tempo 0 never fires. Each epoch adds one to
+    ``SubnetEpochIndex``. In a block, ``block_step.rs::block_step`` reveals
+    (``reveal_crv3_commits``) before ``run_coinbase`` runs the epoch, so weights revealed
+    at an epoch block count in that block's epoch: the same order here.
+
+    Missed epochs collapse into one run: nothing the epoch reads changes between them
+    (every write first calls this), except a reveal; so while commits are pending, each
+    missed epoch runs on its own, after the reveal due at its block, and once none are
+    left the rest collapse. With no epoch due, the reveal still runs at ``block`` (the chain
+    tries every block), which only finds something after ``commit_reveal_period`` changed.
     The store calls this at the start of every transaction (see ``store``).
     """
-    for netuid, tempo, last in conn.execute(
-        "SELECT netuid, tempo, last_epoch_block FROM subnets"
+    for netuid, tempo, last, index in conn.execute(
+        "SELECT netuid, tempo, last_epoch_block, epoch_index FROM subnets"
     ).fetchall():
         if tempo <= 0 or block - last < tempo:
+            _reveal_commits(conn, netuid, block, index)
             continue
-        due = last + tempo * ((block - last) // tempo)
-        _epoch(conn, netuid, due)
-        conn.execute("UPDATE subnets SET last_epoch_block = ? WHERE netuid = ?", (due, netuid))
+        count = (block - last) // tempo
+        for k in range(1, count + 1):
+            # At an epoch block current_epoch_with_lookahead is the index the epoch will give.
+            _reveal_commits(conn, netuid, last + k * tempo, index + k)
+            if k == count or not _has_commits(conn, netuid):
+                break
+            _epoch(conn, netuid, last + k * tempo)
+        _epoch(conn, netuid, last + tempo * count)
+        conn.execute(
+            "UPDATE subnets SET last_epoch_block = ?, epoch_index = ? WHERE netuid = ?",
+            (last + tempo * count, index + count, netuid),
+        )
+
+
+def _has_commits(conn: sqlite3.Connection, netuid: int) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM timelocked_commits WHERE netuid = ? LIMIT 1", (netuid,)
+    ).fetchone() is not None
+
+
+def _reveal_commits(conn: sqlite3.Connection, netuid: int, block: int, current_epoch: int) -> None:
+    """subtensor ``coinbase/reveal_commits.rs::reveal_crv3_commits_for_subnet`` at ``block``,
+    where ``current_epoch`` is ``current_epoch_with_lookahead``.
+
+    In order, as there: commits keyed by an epoch before ``current_epoch - RevealPeriodEpochs``
+    are removed (expired); nothing more before epoch ``RevealPeriodEpochs``; the commits of
+    epoch ``current_epoch - RevealPeriodEpochs`` are taken in commit order and each applied
+    with ``do_set_mechanism_weights`` (every check of a plain set_weights, see
+    :func:`_apply_weights`). A failure is dropped silently, as the chain does (it only logs
+    at trace level); the devnet also writes each outcome to its ``reveals`` table (shown by
+    ``python -m neurons.devnet reveals``). Where the chain decrypts with the drand pulse,
+    the devnet reads the plaintext stored beside the ciphertext (``timelock``); a commit
+    without one is dropped (``DevnetPlaintextUnknown``). The chain also drops a payload whose
+    hotkey is not the committer's (``hotkey mismatch in payload``): the same here.
+    """
+    (period,) = conn.execute(
+        "SELECT commit_reveal_period FROM subnets WHERE netuid = ?", (netuid,)
+    ).fetchone()
+    reveal_epoch = max(0, current_epoch - period)
+    for row in conn.execute(
+        "SELECT id, hotkey, epoch, commit_block FROM timelocked_commits "
+        "WHERE netuid = ? AND epoch < ? ORDER BY id", (netuid, reveal_epoch)
+    ).fetchall():
+        _record_reveal(conn, netuid, row[1], row[2], row[3], block, "ExpiredWeightCommit",
+                       f"committed in epoch {row[2]}; at epoch {current_epoch} the chain reveals "
+                       f"epoch {reveal_epoch}'s commits (commit_reveal_period {period})")
+        conn.execute("DELETE FROM timelocked_commits WHERE id = ?", (row[0],))
+    if current_epoch < period:
+        return
+    taken = conn.execute(
+        "SELECT id, hotkey, commit_block, plaintext FROM timelocked_commits "
+        "WHERE netuid = ? AND epoch = ? ORDER BY id", (netuid, reveal_epoch)
+    ).fetchall()
+    conn.execute(
+        "DELETE FROM timelocked_commits WHERE netuid = ? AND epoch = ?", (netuid, reveal_epoch)
+    )
+    for _id, hotkey, commit_block, plaintext in taken:
+        try:
+            if plaintext is None:
+                raise DispatchError(
+                    "DevnetPlaintextUnknown",
+                    "the devnet never saw this commit's plaintext (it was encrypted in a process "
+                    "that did not build a DevnetSubstrate) and cannot decrypt without drand",
+                )
+            payload = json.loads(plaintext)
+            if bytes.fromhex(payload["hotkey"]) != _public_key(hotkey):
+                raise DispatchError(
+                    "HotkeyMismatch", "the payload's hotkey is not the committer's (the chain "
+                    "drops it: 'hotkey mismatch in payload')",
+                )
+            _apply_weights(
+                conn, block, netuid, hotkey,
+                [int(u) for u in payload["uids"]], [int(v) for v in payload["values"]],
+                int(payload["version_key"]),
+            )
+        except DispatchError as error:
+            _record_reveal(conn, netuid, hotkey, reveal_epoch, commit_block, block,
+                           error.name, error.docs)
+        else:
+            _record_reveal(conn, netuid, hotkey, reveal_epoch, commit_block, block, "", "")
+
+
+def _record_reveal(
+    conn: sqlite3.Connection, netuid: int, hotkey: str, epoch: int, commit_block: int,
+    block: int, error: str, docs: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO reveals (netuid, hotkey, commit_epoch, commit_block, reveal_block, outcome, "
+        "error, docs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (netuid, hotkey, epoch, commit_block, block, "dropped" if error else "revealed", error, docs),
+    )
+
+
+def _public_key(ss58: str) -> bytes:
+    return bytes(Keypair(ss58_address=ss58).public_key)
 
 
 def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
@@ -653,22 +783,145 @@ def _show_ip(ip_type: int, ip: int) -> str:
 def _set_weights(
     conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
 ) -> list[Event]:
+    """``set_weights`` / ``set_mechanism_weights`` (macros/dispatches.rs): refused with
+    ``CommitRevealEnabled`` while the subnet runs commit-reveal, else :func:`_apply_weights`."""
+    netuid = int(params["netuid"])
+    subnet = _require_subnet(conn, netuid)
+    if subnet["commit_reveal_weights_enabled"]:
+        raise DispatchError(
+            "CommitRevealEnabled",
+            f"subnet {netuid} runs commit-reveal: weights go in as a timelocked commit "
+            "(bt.SetWeights does that by itself); the devnet admin can turn it off with "
+            f"`python -m neurons.devnet set-hyperparameter --netuid {netuid} "
+            "--name commit_reveal_weights_enabled --value 0`",
+        )
+    if int(params.get("mecid", 0) or 0) != 0:
+        raise DispatchError("MechanismDoesNotExist", "devnet subnets have one mechanism (0)")
+    return _apply_weights(
+        conn, block, netuid, origin,
+        [int(d) for d in params["dests"]], [int(v) for v in params["weights"]],
+        int(params["version_key"]),
+    )
+
+
+def _commit_timelocked(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
+    """subtensor ``subnets/weights.rs::internal_commit_timelocked_weights``. Checks, in order:
+    the subnet and mechanism exist, commit-reveal is on (``CommitRevealDisabled``), the version
+    is 4 (``IncorrectCommitRevealVersion``), the hotkey is registered, the weights rate limit
+    against ``LastUpdate`` (``CommittingWeightsTooFast``), fewer than 10 unrevealed commits of
+    the hotkey in this epoch (``TooManyUnrevealedCommits``). Then the commit joins the queue of
+    ``TimelockedWeightCommits[netuid][current epoch]`` and ``LastUpdate`` becomes ``block``.
+    The ciphertext must fit ``MAX_CRV3_COMMIT_SIZE_BYTES`` (the call's BoundedVec)."""
     netuid = int(params["netuid"])
     subnet = _require_subnet(conn, netuid)
     if int(params.get("mecid", 0) or 0) != 0:
         raise DispatchError("MechanismDoesNotExist", "devnet subnets have one mechanism (0)")
+    commit = commit_bytes(params["commit"])
+    if len(commit) > MAX_COMMIT_BYTES:
+        raise DispatchError(
+            "InvalidCall", f"the commit is {len(commit)} bytes; the chain takes at most {MAX_COMMIT_BYTES}"
+        )
+    if not subnet["commit_reveal_weights_enabled"]:
+        raise DispatchError(
+            "CommitRevealDisabled",
+            f"subnet {netuid} does not run commit-reveal: set weights in plaintext",
+        )
+    version = int(params["commit_reveal_version"])
+    if version != COMMIT_REVEAL_VERSION:
+        raise DispatchError(
+            "IncorrectCommitRevealVersion",
+            f"commit_reveal_version {version}; the chain takes {COMMIT_REVEAL_VERSION}",
+        )
     uid = st.uid_of(conn, netuid, origin)
     if uid is None:
         raise DispatchError(
             "HotKeyNotRegisteredInSubNet",
             f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
         )
-    dests = [int(d) for d in params["dests"]]
-    values = [int(v) for v in params["weights"]]
-    if int(params["version_key"]) < subnet["weights_version_key"]:
+    (last,) = conn.execute(
+        "SELECT last_update FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)
+    ).fetchone()
+    limit = subnet["weights_rate_limit"]
+    if last > 0 and block - last < limit:
+        raise DispatchError(
+            "CommittingWeightsTooFast",
+            f"weights committed {block - last} blocks ago; the rate limit is {limit} blocks; "
+            f"retry in {limit - (block - last)} blocks",
+        )
+    # current_epoch_with_lookahead: the store applies every epoch due at ``block`` before a
+    # write, so none is due now and the lookahead is SubnetEpochIndex itself.
+    epoch = int(subnet["epoch_index"])
+    (pending,) = conn.execute(
+        "SELECT COUNT(*) FROM timelocked_commits WHERE netuid = ? AND epoch = ? AND hotkey = ?",
+        (netuid, epoch, origin),
+    ).fetchone()
+    if pending >= _MAX_UNREVEALED:
+        raise DispatchError(
+            "TooManyUnrevealedCommits",
+            f"{pending} commits of {origin} already wait in epoch {epoch}",
+        )
+    reveal_round = int(params["reveal_round"])
+    conn.execute(
+        "INSERT INTO timelocked_commits (netuid, epoch, hotkey, commit_block, ciphertext, "
+        "reveal_round) VALUES (?, ?, ?, ?, ?, ?)",
+        (netuid, epoch, origin, block, commit, reveal_round),
+    )
+    conn.execute(
+        "UPDATE neurons SET last_update = ? WHERE netuid = ? AND uid = ?", (block, netuid, uid)
+    )
+    return [_event("TimelockedWeightsCommitted", {
+        "who": origin, "netuid": netuid, "commit_hash": None, "reveal_round": reveal_round,
+    })]
+
+
+def record_plaintext(
+    conn: sqlite3.Connection, netuid: int, hotkey: str, ciphertext: bytes,
+    uids: list[int], values: list[int], version_key: int, public_key: bytes,
+) -> bool:
+    """Store the plaintext beside a pending commit of ``hotkey`` whose ciphertext is
+    ``ciphertext`` (devnet only: the chain decrypts with drand instead, see ``timelock``).
+    Returns whether such a commit was waiting."""
+    plaintext = json.dumps({
+        "uids": uids, "values": values, "version_key": version_key, "hotkey": public_key.hex(),
+    })
+    cursor = conn.execute(
+        "UPDATE timelocked_commits SET plaintext = ? WHERE netuid = ? AND hotkey = ? "
+        "AND ciphertext = ? AND plaintext IS NULL",
+        (plaintext, netuid, hotkey, bytes(ciphertext)),
+    )
+    return cursor.rowcount > 0
+
+
+def commit_bytes(value: Any) -> bytes:
+    """The commit as the SDK hands it (bytes), or hex / a list of ints as a JSON caller would."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return bytes(int(b) for b in value)
+
+
+def _apply_weights(
+    conn: sqlite3.Connection, block: int, netuid: int, origin: str,
+    dests: list[int], values: list[int], version_key: int,
+) -> list[Event]:
+    """subtensor ``subnets/weights.rs::internal_set_weights`` (``do_set_mechanism_weights``),
+    for a plain set and for a reveal alike. As there, while commit-reveal is on the rate
+    limit is not checked and ``LastUpdate`` is not moved (the commit did both)."""
+    subnet = _require_subnet(conn, netuid)
+    uid = st.uid_of(conn, netuid, origin)
+    if uid is None:
+        raise DispatchError(
+            "HotKeyNotRegisteredInSubNet",
+            f"{origin} is not registered on netuid {netuid}; {_register_hint(netuid)}",
+        )
+    commit_reveal = bool(subnet["commit_reveal_weights_enabled"])
+    if version_key < subnet["weights_version_key"]:
         raise DispatchError(
             "IncorrectWeightVersionKey",
-            f"version_key {params['version_key']} < required {subnet['weights_version_key']}",
+            f"version_key {version_key} < required {subnet['weights_version_key']}",
         )
     self_weight = dests == [uid]
     permit, last = conn.execute(
@@ -681,7 +934,7 @@ def _set_weights(
             f"`python -m neurons.devnet permit --netuid {netuid} --wallet.name …`",
         )
     limit = subnet["weights_rate_limit"]
-    if last > 0 and block - last < limit:
+    if not commit_reveal and last > 0 and block - last < limit:
         raise DispatchError(
             "SettingWeightsTooFast",
             f"weights set {block - last} blocks ago; the rate limit is {limit} blocks; "
@@ -720,9 +973,10 @@ def _set_weights(
         "INSERT INTO weights (netuid, uid, dest, value) VALUES (?, ?, ?, ?)",
         [(netuid, uid, d, round(v * U16_MAX / top)) for d, v in zip(dests, values) if v and top],
     )
-    conn.execute(
-        "UPDATE neurons SET last_update = ? WHERE netuid = ? AND uid = ?", (block, netuid, uid)
-    )
+    if not commit_reveal:
+        conn.execute(
+            "UPDATE neurons SET last_update = ? WHERE netuid = ? AND uid = ?", (block, netuid, uid)
+        )
     return [_event("WeightsSet", {"netuid": netuid, "uid": uid})]
 
 
@@ -732,6 +986,8 @@ _CALLS: dict[tuple[str, str], _Handler] = {
     ("SubtensorModule", "serve_axon"): _serve_axon,
     ("SubtensorModule", "set_mechanism_weights"): _set_weights,
     ("SubtensorModule", "set_weights"): _set_weights,
+    ("SubtensorModule", "commit_timelocked_mechanism_weights"): _commit_timelocked,
+    ("SubtensorModule", "commit_timelocked_weights"): _commit_timelocked,
 }
 
 SUPPORTED_CALLS = frozenset(_CALLS)

@@ -30,15 +30,12 @@ __all__ = [
     "stake_threshold",
     "axon_record",
     "FREE_BALANCE",
-    "REVEAL_PERIOD_EPOCHS",
     "IMMUNE_OWNER_UIDS_LIMIT",
+    "timelocked_commits",
 ]
 
 _RAO_PER_TAO = 10**9
 FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances are not modelled
-# Subtensor's default (pallets/subtensor/src/lib.rs DefaultRevealPeriodEpochs). The devnet has no
-# commit-reveal and no call sets it, so every subnet reads the default, as a fresh subnet does.
-REVEAL_PERIOD_EPOCHS = 1
 # pallets/subtensor/src/lib.rs DefaultImmuneOwnerUidsLimit: how many of the subnet owner's uids
 # pruning spares (runtime.immunity). No devnet call sets it.
 IMMUNE_OWNER_UIDS_LIMIT = 1
@@ -91,7 +88,11 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         ).fetchone()
         return None if row is None or not row[0] else axon_record(row)
     if name == "CommitRevealWeightsEnabled":
-        return False
+        # ValueQuery with DefaultCommitRevealWeightsEnabled (true): a missing subnet reads true.
+        subnet = subnet_row(conn, int(p[0]))
+        return True if subnet is None else bool(subnet["commit_reveal_weights_enabled"])
+    if name == "PendingEpochAt":
+        return 0  # no owner-triggered epochs on the devnet (ValueQuery default 0)
     if name == "SubnetEpochConsensus":
         return "Yuma"
     if name == "Burn":
@@ -104,8 +105,6 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
             "SELECT registered_at FROM neurons WHERE netuid = ? AND uid = ?", (int(p[0]), int(p[1]))
         ).fetchone()
         return 0 if row is None else int(row[0])
-    if name == "RevealPeriodEpochs":
-        return REVEAL_PERIOD_EPOCHS
     if name == "BlocksSinceLastStep":
         # Subtensor adds 1 per block and resets to 0 at the epoch: block - LastEpochBlock.
         # ValueQuery: a missing subnet reads the default 0.
@@ -142,6 +141,8 @@ _SUBNET_COLUMNS = {
     "MinNonImmuneUids": "min_non_immune_uids",
     "LastEpochBlock": "last_epoch_block",
     "NetworkRegisteredAt": "created_block",
+    "RevealPeriodEpochs": "commit_reveal_period",
+    "SubnetEpochIndex": "epoch_index",
 }
 
 
@@ -167,8 +168,7 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
             conn.execute("SELECT uid, hotkey FROM neurons WHERE netuid = ? ORDER BY uid", (p[0],))
         )
     if name == "TimelockedWeightCommits":
-        # Commit-reveal is off (CommitRevealWeightsEnabled reads False): no commits, ever.
-        return []
+        return timelocked_commits(conn, int(p[0]))
     if name == "Bonds":
         # The epoch's stored rows; a validator with no bonds has no entry (the chain stores an
         # empty row for every uid once an epoch ran: the SDK reads both as no bonds).
@@ -182,6 +182,23 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
         ).fetchall()
         return [(uid, weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
     raise KeyError(f"{module}.{name}")
+
+
+def timelocked_commits(
+    conn: sqlite3.Connection, netuid_index: int
+) -> list[tuple[int, list[tuple[str, int, str, int]]]]:
+    """``TimelockedWeightCommits[netuid_index]``: ``(epoch, [(hotkey, commit_block, ciphertext,
+    reveal_round)])`` per epoch with commits, in commit order; the ciphertext as ``0x`` hex, as
+    the RPC decodes a ``BoundedVec<u8>``. The devnet's plaintext is never served. Mechanism
+    storage indexes other than the netuid (mechanism 0) hold nothing."""
+    rows = conn.execute(
+        "SELECT epoch, hotkey, commit_block, ciphertext, reveal_round FROM timelocked_commits "
+        "WHERE netuid = ? ORDER BY epoch, id", (netuid_index,)
+    ).fetchall()
+    out: dict[int, list[tuple[str, int, str, int]]] = {}
+    for epoch, hotkey, block, ciphertext, reveal_round in rows:
+        out.setdefault(int(epoch), []).append((hotkey, block, "0x" + bytes(ciphertext).hex(), reveal_round))
+    return list(out.items())
 
 
 def runtime_call(conn: sqlite3.Connection, block: int, api: str, method: str, params: list[Any]) -> Any:
@@ -219,8 +236,8 @@ def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any
         ("activity_cutoff_factor", "U32", yuma.ACTIVITY_CUTOFF_FACTOR_MILLI),
         ("bonds_moving_avg", "U64", yuma.BONDS_MOVING_AVERAGE),
         ("max_validators", "U16", subnet["max_allowed_validators"]),
-        ("commit_reveal_period", "U64", REVEAL_PERIOD_EPOCHS),
-        ("commit_reveal_weights_enabled", "Bool", False),
+        ("commit_reveal_period", "U64", subnet["commit_reveal_period"]),
+        ("commit_reveal_weights_enabled", "Bool", bool(subnet["commit_reveal_weights_enabled"])),
     ]
     return [{"name": name, "value": {tag: value}} for name, tag, value in entries]
 

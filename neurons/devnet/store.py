@@ -24,6 +24,7 @@ rate-limit check treats as "never").
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sqlite3
 import time
@@ -33,6 +34,8 @@ from typing import Callable, Iterator
 from . import runtime
 
 __all__ = ["Store", "StateMissing", "DEFAULT_BLOCK_TIME", "GENESIS_BLOCK"]
+
+_log = logging.getLogger("neurons.devnet")
 
 DEFAULT_BLOCK_TIME = 2.0
 GENESIS_BLOCK = 1
@@ -54,7 +57,10 @@ CREATE TABLE IF NOT EXISTS subnets (
     serving_rate_limit INTEGER NOT NULL DEFAULT 50,
     max_allowed_validators INTEGER NOT NULL DEFAULT 128,
     immunity_period INTEGER NOT NULL DEFAULT 4096,
-    min_non_immune_uids INTEGER NOT NULL DEFAULT 10
+    min_non_immune_uids INTEGER NOT NULL DEFAULT 10,
+    commit_reveal_weights_enabled INTEGER NOT NULL DEFAULT 1,
+    commit_reveal_period INTEGER NOT NULL DEFAULT 1,
+    epoch_index INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -99,6 +105,31 @@ CREATE TABLE IF NOT EXISTS permit_overrides (
     hotkey TEXT NOT NULL,
     granted INTEGER NOT NULL,
     PRIMARY KEY (netuid, hotkey)
+);
+-- subtensor TimelockedWeightCommits: (netuid, epoch) -> queue of (hotkey, commit_block,
+-- ciphertext, reveal_round); ``id`` keeps the queue's order. ``plaintext`` (JSON) is the
+-- devnet's own: what the SDK encrypted, learnt in process (see ``timelock``); NULL if unknown.
+CREATE TABLE IF NOT EXISTS timelocked_commits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    netuid INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    commit_block INTEGER NOT NULL,
+    ciphertext BLOB NOT NULL,
+    reveal_round INTEGER NOT NULL,
+    plaintext TEXT
+);
+-- Devnet only (the chain keeps no such record): what became of each commit at its reveal.
+CREATE TABLE IF NOT EXISTS reveals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    netuid INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    commit_epoch INTEGER NOT NULL,
+    commit_block INTEGER NOT NULL,
+    reveal_block INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    docs TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -167,8 +198,22 @@ class Store:
         writes at that same ``block``, ``COMMIT``; any exception rolls back and propagates."""
         with self._begin(commit=True) as conn:
             block = self.block(conn)
+            (seen,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM reveals").fetchone()
             runtime.run_epochs(conn, block)
             yield conn, block
+            outcomes = conn.execute(
+                "SELECT netuid, hotkey, commit_block, reveal_block, outcome, error, docs "
+                "FROM reveals WHERE id > ? ORDER BY id", (seen,)
+            ).fetchall()
+        # Logged after COMMIT, from writes only: reads apply the same reveals and roll them
+        # back, so each reveal is logged once, by the process whose write committed it.
+        for netuid, hotkey, committed, revealed, outcome, error, docs in outcomes:
+            if outcome == "revealed":
+                _log.info("netuid %d: revealed %s's weights committed at block %d (block %d)",
+                          netuid, hotkey, committed, revealed)
+            else:
+                _log.warning("netuid %d: dropped %s's commit of block %d at block %d: %s: %s",
+                             netuid, hotkey, committed, revealed, error, docs)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[tuple[sqlite3.Connection, int]]:
@@ -230,6 +275,11 @@ _ADDED_COLUMNS = (
     ("neurons", "active", "INTEGER NOT NULL DEFAULT 1"),
     ("subnets", "immunity_period", "INTEGER NOT NULL DEFAULT 4096"),
     ("subnets", "min_non_immune_uids", "INTEGER NOT NULL DEFAULT 10"),
+    # Commit-reveal is on by default on the chain (DefaultCommitRevealWeightsEnabled), so a
+    # subnet from before the devnet modelled it becomes a commit-reveal subnet.
+    ("subnets", "commit_reveal_weights_enabled", "INTEGER NOT NULL DEFAULT 1"),
+    ("subnets", "commit_reveal_period", "INTEGER NOT NULL DEFAULT 1"),
+    ("subnets", "epoch_index", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

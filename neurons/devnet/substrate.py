@@ -16,6 +16,9 @@ Contract highlights (see ``bittensor._substrate.Substrate``):
   signer claims (sr25519/ed25519 via bittensor_core). The verified address is
   the call's origin. A failed check or a pallet rejection returns
   ``ExtrinsicResult(success=False, error=ChainError(...))`` and writes nothing.
+- Building one installs ``timelock``'s wrapper around the SDK's commit encryption (in
+  this process, once): a timelocked commit it submits gets its plaintext stored beside
+  the ciphertext, which is how the devnet reveals without drand (see ``timelock``).
 - Unsupported surfaces (offline signing, multisig, MEV shield, SCALE decoding)
   raise ``ChainError`` naming the devnet.
 """
@@ -36,7 +39,7 @@ from bittensor.result import ChainError, ExtrinsicResult, RpcConnectionError
 from bittensor.signing import Signer
 from bittensor.sp_core import Keypair
 
-from . import runtime, storage
+from . import runtime, storage, timelock
 from .store import Store
 
 __all__ = ["DevnetSubstrate", "DevnetCall", "SPEC_VERSION"]
@@ -94,6 +97,7 @@ class DevnetSubstrate:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.token_symbols: dict[int, str] = {}
+        timelock.install()
 
     # Display ---------------------------------------------------------------------
 
@@ -293,6 +297,8 @@ class DevnetSubstrate:
                 events = runtime.dispatch(
                     conn, block, call.module, call.function, call.params, origin
                 )
+                if call.function in _TIMELOCKED_COMMITS:
+                    _attach_plaintext(conn, call.params, origin)
         except runtime.DispatchError as error:
             return _failure(error.name, error.docs)
         except (KeyError, TypeError, ValueError) as error:  # malformed call parameters
@@ -316,6 +322,20 @@ class DevnetSubstrate:
         self, call: object, keypair: object, multisig_account: object, **_kwargs: object
     ) -> NoReturn:
         raise _unsupported("multisig")
+
+
+_TIMELOCKED_COMMITS = frozenset({"commit_timelocked_mechanism_weights", "commit_timelocked_weights"})
+
+
+def _attach_plaintext(conn: sqlite3.Connection, params: Mapping[str, Any], origin: str) -> None:
+    """Store what this process encrypted into the commit just dispatched, if it did."""
+    ciphertext = runtime.commit_bytes(params["commit"])
+    plaintext = timelock.recall(ciphertext)
+    if plaintext is not None:
+        runtime.record_plaintext(
+            conn, int(params["netuid"]), origin, ciphertext, list(plaintext.uids),
+            list(plaintext.values), plaintext.version_key, plaintext.hotkey,
+        )
 
 
 def _failure(name: str, docs: str) -> ExtrinsicResult:

@@ -1,10 +1,11 @@
-"""neurons/localnet.py's table: which round's weights the incentive line comes from."""
+"""neurons/localnet.py's table: which round's commit the revealed weights and the incentive line come from."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from neurons.localnet import _weights_origin
+from neurons.devnet.admin import Reveal
+from neurons.localnet import _incentive_origin, _reveal_line, _weights_origin
 from tests.support.chain import metagraph_of, neuron
 
 VALIDATOR = 0
@@ -35,3 +36,32 @@ def test_weights_landed_after_the_rounds_are_named_as_such():
 
 def test_no_weights_yet_says_so():
     assert _weights_origin(_view(0), VALIDATOR, [_round(1, None)]) == "no weights landed yet"
+
+
+def _reveal(commit_block: int, outcome: str = "revealed", error: str = "") -> Reveal:
+    return Reveal("5" + "V" * 47, 3, commit_block, 20, outcome, error, "why" if error else "")
+
+
+def test_revealed_weights_name_the_commits_round_and_the_reveal_block():
+    reports = [_round(1, 12), _round(2, 17)]
+    assert _reveal_line(_reveal(17), _view(17), VALIDATOR, reports) == (
+        "  (commit-reveal: committed at block 17 (round 2), revealed by the chain at block 20)"
+    )
+    assert _incentive_origin(_reveal(17), _view(17), VALIDATOR, reports) == (
+        "of the epoch at block 20, right after the reveal of round 2's weights"
+    )
+
+
+def test_a_dropped_reveal_says_why_and_the_incentive_is_not_credited_to_it():
+    reports = [_round(1, 17)]
+    dropped = _reveal(17, "dropped", "IncorrectWeightVersionKey")
+    assert _reveal_line(dropped, _view(17), VALIDATOR, reports).endswith(
+        "dropped at its reveal at block 20: IncorrectWeightVersionKey: why)"
+    )
+    assert _incentive_origin(dropped, _view(17), VALIDATOR, reports).startswith("after the devnet epoch")
+
+
+def test_a_commit_not_yet_revealed_is_named_pending():
+    assert _reveal_line(None, _view(17), VALIDATOR, [_round(1, 17)]) == (
+        "  (commit-reveal: the commit of block 17 (round 1) is not revealed yet)"
+    )

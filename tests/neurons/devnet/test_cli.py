@@ -87,7 +87,7 @@ def test_every_flag_has_help():
     subparsers = parser._subparsers._group_actions[0].choices
     assert set(subparsers) == {
         "create-subnet", "wallet-create", "register", "stake", "permit", "set-hyperparameter",
-        "set-stake-threshold", "deregister", "swap-hotkey", "metagraph",
+        "set-stake-threshold", "deregister", "swap-hotkey", "metagraph", "reveals",
     }
     for name, sub in subparsers.items():
         for action in sub._actions:
@@ -216,3 +216,35 @@ def test_permit_override_clear_stake_threshold_and_max_validators_from_the_cli(c
                 await client.query(("SubtensorModule", "StakeThreshold"), [])
 
     assert asyncio.run(read()) == (2, 2_500_000_000)
+def test_commit_reveal_is_on_by_default_off_with_the_create_flag_and_set_by_its_sdk_name(capsys, paths, tmp_path):
+    """create-subnet gives a finney-like subnet (commit-reveal on, period 1); --no-commit-reveal
+    and --commit-reveal-period change that; set-hyperparameter commit_reveal_weights_enabled /
+    commit_reveal_period change a running one, as the SDK's hyperparameter read shows."""
+
+    async def read(netuid):
+        substrate = DevnetSubstrate(Store(tmp_path / "chain.sqlite"))
+        async with bt.Client("devnet", substrate=substrate) as client:
+            params = await client.read("subnet_hyperparameters", netuid=netuid)
+        return params["commit_reveal_weights_enabled"], params["commit_reveal_period"]
+
+    assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
+    assert cli(capsys, "create-subnet", "--netuid", "3", "--no-commit-reveal",
+               "--commit-reveal-period", "4", *paths)[0] == 0
+    assert (asyncio.run(read(2)), asyncio.run(read(3))) == ((True, 1), (False, 4))
+    code, out, _ = cli(capsys, "set-hyperparameter", "--netuid", "2", "--name",
+                       "commit_reveal_weights_enabled", "--value", "0", *paths)
+    assert code == 0 and out.strip() == "commit_reveal_weights_enabled on netuid 2: 1 -> 0"
+    assert cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "commit_reveal_period",
+               "--value", "3", *paths)[0] == 0
+    assert asyncio.run(read(2)) == (False, 3)
+    code, _, err = cli(capsys, "set-hyperparameter", "--netuid", "2", "--name", "commit_reveal_period",
+                       "--value", "101", *paths)
+    assert code == 1 and "commit_reveal_period must be within 1..100" in err
+
+
+def test_reveals_of_a_subnet_without_commits_prints_an_empty_record(capsys, paths):
+    assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
+    code, out, _ = cli(capsys, "reveals", "--netuid", "2", *paths)
+    assert code == 0 and "0 reveals, 0 pending commits" in out
+    code, _, err = cli(capsys, "reveals", "--netuid", "5", *paths)
+    assert code == 1 and "subnet 5 does not exist" in err

@@ -20,8 +20,10 @@ from tests.support.devnet import NETUID, StepClock, make_devnet
 def _net(tmp_path):
     """val (uid 0, staked, permitted), m1 (uid 1, axon served, staked 5), m2 (uid 2); val weighs 1 and 2;
     "new" exists unregistered."""
+    # Commit-reveal off: the weights must be on chain at once for the clearing checks.
     net = make_devnet(tmp_path, clock=StepClock(), tempo=1000, weights_rate_limit=0,
-                      validators=["val"], miners=["m1", "m2"], unregistered=["new"])
+                      validators=["val"], miners=["m1", "m2"], unregistered=["new"],
+                      commit_reveal_weights_enabled=False)
     keys = {name: bt.wallets.open_wallet(name, path=str(net.wallets)) for name in ("val", "m1", "m2", "new")}
     net.clock.advance(1)
     with contextlib.closing(net.open()) as store, store.transaction() as conn:

@@ -18,7 +18,9 @@ from tests.support.devnet import Devnet, StepClock, make_devnet, stake
 
 
 def _net(tmp_path, names, **params) -> tuple[Devnet, dict[str, bt.Wallet]]:
-    """The named wallets registered (uids in order), no stake, no admin permit."""
+    """The named wallets registered (uids in order), no stake, no admin permit; weights in
+    plaintext (commit-reveal off), so a write the permit refuses is refused at once."""
+    params.setdefault("commit_reveal_weights_enabled", False)
     net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3, miners=names,
                       **params)
     return net, {n: bt.wallets.open_wallet(n, path=str(net.wallets)) for n in names}

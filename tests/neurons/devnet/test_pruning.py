@@ -58,8 +58,10 @@ def _full_subnet(tmp_path):
     score (0), an immune uid (4). The right one is b (3): lowest score outside the owner and
     the immune, the tie with uid 2 going to the earlier registration.
     """
+    # commit-reveal off: the weights set below must be in Weights at once, to be cleared
     net = make_devnet(tmp_path, clock=StepClock(), tempo=1000, weights_rate_limit=0, max_uids=5,
                       immunity_period=20, min_non_immune_uids=0, owner="owner",
+                      commit_reveal_weights_enabled=False,
                       validators=["d"], miners=["owner", "a", "b"], unregistered=["a2", "c", "new"])
     net.clock.advance(5)
     a2 = _wallet(net, "a2")

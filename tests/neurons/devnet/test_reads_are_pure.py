@@ -25,8 +25,9 @@ NETUID = 2
 
 def _chain(root: Path) -> tuple[Devnet, str]:
     """Validator uid 0 (permitted, staked) has set weights on miner uid 1; no epoch since."""
+    # Commit-reveal off: the weights are in place before the epoch under test.
     net = make_devnet(root, clock=StepClock(), tempo=4, weights_rate_limit=0,
-                      validators=["validator"], miners=["miner"])
+                      validators=["validator"], miners=["miner"], commit_reveal_weights_enabled=False)
     hotkey = bt.wallets.open_wallet("validator", path=str(net.wallets)).hotkeypub.ss58_address
     # A block after the miner's registration: Yuma drops weights set at or before the block a
     # uid registered (subtensor epoch_mechanism, "outdated" weights).

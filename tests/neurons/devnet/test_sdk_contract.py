@@ -331,7 +331,8 @@ def test_immunity_and_reveal_period_read_subtensors_defaults(devnet):
 
 def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_subnet(tmp_path):
     net = make_devnet(tmp_path, clock=StepClock(), tempo=7, weights_rate_limit=5, min_allowed_weights=2,
-                      max_weights_limit=30000, weights_version_key=9, max_allowed_validators=3)
+                      max_weights_limit=30000, weights_version_key=9, max_allowed_validators=3,
+                      commit_reveal_period=3)
 
     async def go():
         async with net.client() as client:
@@ -341,8 +342,9 @@ def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_
     params, missing = run(go())
     assert params == {
         "immunity_period": 4096, "min_allowed_weights": 2, "max_weights_limit": 30000, "tempo": 7,
-        "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 1,
-        "commit_reveal_weights_enabled": False,
+        "weights_version": 9, "weights_rate_limit": 5, "commit_reveal_period": 3,
+        # On unless the subnet was created without it (DefaultCommitRevealWeightsEnabled).
+        "commit_reveal_weights_enabled": True,
         # the epoch's: subtensor's defaults (kappa, bonds EMA, cutoff factor), the cutoff in
         # blocks from the tempo (13889 * 7 // 1000), and the subnet's max_validators.
         "kappa": 32767, "bonds_moving_avg": 900000, "activity_cutoff_factor": 13889,
@@ -395,7 +397,7 @@ def test_blocks_since_last_step_and_until_next_epoch_follow_last_epoch_block_and
     assert [since for _, since, _ in seen] == [0, 1, 2, 3, 0, 1]
 
 
-def test_bonds_are_the_epochs_and_timelocked_commits_are_empty(devnet, wallets):
+def test_bonds_are_the_epochs_and_a_subnet_without_commit_reveal_keeps_no_commits(devnet, wallets):
     async def go():
         client = await _populated(devnet, wallets)
         result = await client.execute(bt.SetWeights(netuid=2, weights={1: 1.0}), wallets["validator"])
@@ -407,7 +409,7 @@ def test_bonds_are_the_epochs_and_timelocked_commits_are_empty(devnet, wallets):
         return reads
 
     weights, bonds, commits = run(go())
-    assert weights == {0: {1: 1.0}}
+    assert weights == {0: {1: 1.0}}  # set in plaintext (the fixture's subnet has commit-reveal off)
     # one validator, one miner: its bond on the miner is the column's largest, stored as 65535
     assert bonds == {0: {1: 1.0}} and commits == {}
 

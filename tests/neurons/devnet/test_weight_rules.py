@@ -25,8 +25,10 @@ NETUID = 2
 
 def chain(tmp_path, **params: int):
     """Validator uid 0 (permitted) and miners uids 1..3; returns a ``set_weights(dests, values)``."""
+    # Commit-reveal off: these are the plain set_weights rules (a reveal applies the same
+    # function, test_commit_reveal.py).
     net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=0, validators=["validator"],
-                      miners=["m1", "m2", "m3"], **params)
+                      miners=["m1", "m2", "m3"], commit_reveal_weights_enabled=False, **params)
     hotkey = bt.wallets.open_wallet("validator", path=str(net.wallets)).hotkeypub.ss58_address
 
     def set_weights(dests: list[int], values: list[int]) -> None:

@@ -183,8 +183,9 @@ MINERS = ("m1", "m2", "m3")
 
 def write_weights(tmp_path, averages: dict[int, float], **params: int):
     """Validator uid 0 (staked, permitted) and miners uids 1..3 on a devnet with ``params``;
-    one ``maybe_set_weights`` from ``averages``; returns its result, the stored weights and
-    the number of submits."""
+    one ``maybe_set_weights`` from ``averages`` (a commit: commit-reveal is on, as on finney);
+    returns its result, the weights the chain revealed one tempo later and the number of
+    submits."""
     net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3,
                       validators=["validator"], miners=MINERS, **params)
     wallet = bt.wallets.open_wallet("validator", path=str(net.wallets))
@@ -204,6 +205,7 @@ def write_weights(tmp_path, averages: dict[int, float], **params: int):
             verify=FakeVerifier(), store=store, guard=ReplayGuard(), version_key=VERSION_KEY,
         )
         result = await validator.maybe_set_weights()
+        net.clock.advance(4)  # to the next epoch block: the commit's reveal epoch (period 1)
         stored = await chain.weights_of(NETUID, 0)
         await chain.close()
         return result, stored, substrate.submits
