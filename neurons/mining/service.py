@@ -244,8 +244,9 @@ def axon_connection_policy(
     """The HTTP server's connection policy for the miner (see ``neurons.shared.connections``).
 
     Trusted addresses are ``validator_addresses`` of the current snapshot,
-    computed once per snapshot (the server asks on every connection);
-    refusals are counted in ``connections_refused{reason}``.
+    computed once per snapshot (the server asks on every connection) and
+    logged (INFO) when they change, for an operator's firewall list; refusals
+    are counted in ``connections_refused{reason}``.
     """
     cache: dict[str, tuple[MetagraphView, frozenset[str]]] = {}
 
@@ -253,7 +254,11 @@ def axon_connection_policy(
         view = snapshot.view
         seen = cache.get("view")
         if seen is None or seen[0] is not view:
-            seen = cache["view"] = (view, validator_addresses(view, min_stake=min_stake))
+            addresses = validator_addresses(view, min_stake=min_stake)
+            if seen is None or addresses != seen[1]:
+                log.info("connection room kept for %d validator address(es): %s",
+                         len(addresses), ", ".join(sorted(addresses)) or "none announced")
+            seen = cache["view"] = (view, addresses)
         return seen[1]
 
     def refused(reason: Refusal) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "Slot",
     "GuardedH11Protocol",
     "RequestLimit",
+    "peer_ip",
 ]
 
 
@@ -197,6 +198,12 @@ class ConnectionGate:
         return reason
 
 
+def peer_ip(host: str) -> str:
+    """The address a peer's ``host`` names, as the chain would list it: an IPv4 peer of a
+    dual-stack (``::``) listener arrives as ``::ffff:a.b.c.d`` and is ``a.b.c.d`` here."""
+    return host.removeprefix("::ffff:") if host.startswith("::ffff:") and "." in host else host
+
+
 class _HeadCappedConnection(h11.Connection):
     """h11 that measures each request head as it is parsed and reports the outcome.
 
@@ -247,7 +254,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
-        admitted = self._gate.open(str(peer[0]) if peer else "")
+        admitted = self._gate.open(peer_ip(str(peer[0])) if peer else "")
         if isinstance(admitted, Refusal):
             transport.close()  # before uvicorn knows of it: it holds no server state
             return
@@ -328,7 +335,7 @@ class RequestLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        slot = self.gate.start_request(str(client[0]) if client else "")
+        slot = self.gate.start_request(peer_ip(str(client[0])) if client else "")
         if isinstance(slot, Refusal):
             await send({"type": "http.response.start", "status": 503, "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]})

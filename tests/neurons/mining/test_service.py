@@ -353,14 +353,20 @@ def test_validator_addresses_are_the_axon_ips_of_the_neurons_the_miner_admits():
     assert validator_addresses(view, min_stake=100.0) == frozenset({"198.51.100.1"})
 
 
-def test_the_axon_policy_trusts_the_current_snapshot_and_counts_refusals_by_reason():
+def test_the_axon_policy_trusts_the_current_snapshot_logs_changes_and_counts_refusals_by_reason(caplog):
     validator = serving(neuron(0, "v"), ("198.51.100.1", 8091))
     snapshot = MetagraphSnapshot(metagraph_of(NETUID, [validator]))
     metrics = Metrics()
     policy = axon_connection_policy(snapshot, min_stake=0.0, metrics=metrics)
-    assert "198.51.100.1" in policy.trusted()
-    snapshot.update(metagraph_of(NETUID, [serving(validator, ("198.51.100.9", 8091))]))
-    assert "198.51.100.1" not in policy.trusted() and "198.51.100.9" in policy.trusted()
+    with caplog.at_level(logging.INFO, logger="miner"):
+        assert "198.51.100.1" in policy.trusted()
+        snapshot.update(metagraph_of(NETUID, [validator], block=101))  # same addresses: no new line
+        policy.trusted()
+        snapshot.update(metagraph_of(NETUID, [serving(validator, ("198.51.100.9", 8091))]))
+        assert "198.51.100.1" not in policy.trusted() and "198.51.100.9" in policy.trusted()
+    lines = [r.getMessage() for r in caplog.records if "connection room" in r.getMessage()]
+    assert lines == ["connection room kept for 1 validator address(es): 198.51.100.1",
+                     "connection room kept for 1 validator address(es): 198.51.100.9"]
     policy.on_refused(Refusal.HEADER_TIMEOUT)
     assert metrics.connections_refused.labels(reason="header_timeout")._value.get() == 1
 

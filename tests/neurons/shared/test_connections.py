@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from neurons.shared.connections import ConnectionGate, ConnectionLimits, ConnectionPolicy, Refusal, RequestLimit, Slot
+from neurons.shared.connections import ConnectionGate, ConnectionLimits, ConnectionPolicy, Refusal, RequestLimit, Slot, peer_ip
 from neurons.shared.http_server import bind, serving
 from tests.support.ports import free_port
 
@@ -80,6 +80,12 @@ def test_strangers_fill_only_their_share_of_requests_and_the_rest_stays_for_trus
     gate.end_request(held[0])
     assert isinstance(gate.start_request(STRANGER), Slot)
     assert seen.reasons == [Refusal.REQUEST_LIMIT, Refusal.REQUEST_LIMIT]
+
+
+def test_an_ipv4_peer_of_a_dual_stack_listener_is_known_by_its_ipv4_address():
+    """So a validator announced at a.b.c.d is trusted when the miner listens on ``::``."""
+    assert peer_ip("::ffff:198.51.100.1") == "198.51.100.1"
+    assert peer_ip("2001:db8::1") == "2001:db8::1" and peer_ip("198.51.100.1") == "198.51.100.1"
 
 
 def test_limits_that_cannot_work_are_refused_at_construction():
