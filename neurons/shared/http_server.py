@@ -39,7 +39,13 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from neurons.shared.connections import ConnectionGate, ConnectionLimits, ConnectionPolicy, GuardedH11Protocol, RequestLimit
+from neurons.shared.connections import (
+    ConnectionGate,
+    ConnectionLimits,
+    ConnectionPolicy,
+    GuardedH11Protocol,
+    RequestLimit,
+)
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_S",

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import httpx
-
 import numpy as np
 import pytest
 
 from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
 from neurons.chain import ChainFailure, ChainUnreachable, NotRegistered, WriteResult
+from neurons.mining.app import build_miner_app
 from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
@@ -33,10 +33,9 @@ from neurons.mining.service import (
     settings_from_args,
     validator_addresses,
 )
-from neurons.mining.app import build_miner_app
 from neurons.shared import http_server
-from neurons.shared.connections import ConnectionLimits, Refusal
 from neurons.shared.config import miner_parser
+from neurons.shared.connections import ConnectionLimits, Refusal
 from neurons.shared.daemon import run_daemon
 from neurons.shared.proofs import proof_of
 from neurons.validating.client import MinerClient, QueryStatus

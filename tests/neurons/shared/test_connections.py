@@ -14,7 +14,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from neurons.shared.connections import ConnectionGate, ConnectionLimits, ConnectionPolicy, Refusal, RequestLimit, Slot, peer_ip
+from neurons.shared.connections import (
+    ConnectionGate,
+    ConnectionLimits,
+    ConnectionPolicy,
+    Refusal,
+    RequestLimit,
+    Slot,
+    peer_ip,
+)
 from neurons.shared.http_server import bind, serving
 from tests.support.ports import free_port
 
