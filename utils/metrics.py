@@ -42,7 +42,10 @@ class Metrics:
     Miner: ``requests`` (label ``outcome``: ok or the refusal's
     ``protocol.ErrorCode`` value, e.g. busy / unauthenticated / proving_failed),
     ``proof_seconds`` (label ``circuit``), ``queue_depth``,
-    ``metagraph_age_seconds``. Validator:
+    ``metagraph_age_seconds``, ``connections_refused`` (label ``reason``: a
+    ``neurons.shared.connections.Refusal`` value: per_ip_limit /
+    connection_limit / header_timeout / header_too_large / malformed /
+    request_limit). Validator:
     ``verifications`` (label ``outcome``: a ``neurons.validating.challenge.Outcome``
     value: accepted / no_response / http_error / bad_response /
     bad_signature / replayed / rejected / late / validator_error / forbidden),
@@ -93,6 +96,13 @@ class Metrics:
         self.metagraph_age_seconds = Gauge(
             "metagraph_age_seconds",
             "Miner: seconds since the metagraph it admits validators by was last read from chain.",
+            namespace=ns,
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "connections_refused",
+            "Miner: connections refused or closed before their request reached the app, by reason.",
+            ["reason"],
             namespace=ns,
             registry=r,
         )

@@ -35,6 +35,8 @@ from execution_layer import CircuitRegistry, EzklProver, ProveResult, make_prove
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, register_command
 from neurons.mining.app import build_miner_app
 from neurons.shared.addresses import routable
+from neurons.shared.admission import first_broken_rule
+from neurons.shared.connections import ConnectionLimits, ConnectionPolicy, Refusal
 from neurons.shared.daemon import until_stopped
 from neurons.shared.http_server import bind, serving
 from neurons.shared.prover_pool import ProverPool
@@ -45,6 +47,7 @@ from utils.metrics import Metrics
 __all__ = [
     "MinerSettings", "settings_from_args", "run_miner",
     "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS", "Registration", "DEVNET_AXON_IP",
+    "validator_addresses", "axon_connection_policy",
 ]
 
 log = logging.getLogger("miner")
@@ -197,7 +200,8 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
         circuit_names=names, check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
     )
-    async with serving(app, listener) as server_task:
+    policy = axon_connection_policy(snapshot, min_stake=s.min_stake, metrics=obs.metrics)
+    async with serving(app, listener, policy=policy) as server_task:
         log.info("serving on %s:%d", s.axon_ip, s.axon_port)
         announced = (s.external_ip, s.external_port or s.axon_port)
         registration = Registration(me.hotkey, me.netuid, me.uid, register=register_command(
@@ -222,6 +226,45 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         )
         log.info("stopping: no new requests; finishing the proofs in hand")
     # Leaving ``serving`` re-raised whatever stopped the server, if anything did.
+
+
+def validator_addresses(view: MetagraphView, *, min_stake: float) -> frozenset[str]:
+    """The axon IPs of the neurons in ``view`` the miner would admit (``first_broken_rule``:
+    registered, validator permit, ``stake >= min_stake``) that announce an axon."""
+    return frozenset(
+        n.axon[0] for n in view.neurons
+        if n.axon is not None and first_broken_rule(n, min_stake=min_stake) is None
+    )
+
+
+def axon_connection_policy(
+    snapshot: MetagraphSnapshot, *, min_stake: float, metrics: Metrics,
+    limits: ConnectionLimits | None = None,
+) -> ConnectionPolicy:
+    """The HTTP server's connection policy for the miner (see ``neurons.shared.connections``).
+
+    Trusted addresses are ``validator_addresses`` of the current snapshot,
+    computed once per snapshot (the server asks on every connection) and
+    logged (INFO) when they change, for an operator's firewall list; refusals
+    are counted in ``connections_refused{reason}``.
+    """
+    cache: dict[str, tuple[MetagraphView, frozenset[str]]] = {}
+
+    def trusted() -> frozenset[str]:
+        view = snapshot.view
+        seen = cache.get("view")
+        if seen is None or seen[0] is not view:
+            addresses = validator_addresses(view, min_stake=min_stake)
+            if seen is None or addresses != seen[1]:
+                log.info("connection room kept for %d validator address(es): %s",
+                         len(addresses), ", ".join(sorted(addresses)) or "none announced")
+            seen = cache["view"] = (view, addresses)
+        return seen[1]
+
+    def refused(reason: Refusal) -> None:
+        metrics.connections_refused.labels(reason=reason.value).inc()
+
+    return ConnectionPolicy(limits=limits or ConnectionLimits(), trusted=trusted, on_refused=refused)
 
 
 class MetagraphSnapshot:

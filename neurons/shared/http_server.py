@@ -11,23 +11,41 @@ and waits for the server. ``serving`` pairs the two as an async context
 manager. Signals stay with the daemon: the server installs no handlers of its own.
 
 The port may face the internet, so the server bounds what an unsigned
-client can hold: at most ``MAX_CONNECTIONS`` connections and tasks at once
-(more are answered 503 at once), a header block of at most
-``MAX_HEADER_BYTES`` (more is 400 and the connection closes), and idle
-keep-alive connections closed after ``KEEP_ALIVE_S``. Bodies are bounded in
-bytes and time by the app's guard (``neurons.mining.guard``). It always speaks h11,
-where the header cap applies.
+client can hold, by a ``neurons.shared.connections.ConnectionPolicy``
+(``policy=``; see that module for the rules): connections per address and in
+all for strangers, with room of their own for trusted (validator) addresses; a
+request head complete within a few seconds and at most ``MAX_HEADER_BYTES``
+(431 otherwise, in one write or in pieces); requests in flight, at most
+``MAX_CONNECTIONS``, part of them kept for trusted addresses (503 otherwise).
+Idle keep-alive connections are closed after ``KEEP_ALIVE_S``. Bodies are
+bounded in bytes and time by the app's guard (``neurons.mining.guard``).
+
+It speaks h11 through ``GuardedH11Protocol``, a subclass of uvicorn's, because
+uvicorn alone cannot hold these lines: its one concurrency cap counts idle
+connections too (strangers could fill it and every validator got 503), it
+never times out a connection that has not finished its head, and its header
+cap misses a head sent in one write. uvicorn's ``limit_concurrency`` is off;
+the policy's request limit takes its place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from neurons.shared.connections import (
+    ConnectionGate,
+    ConnectionLimits,
+    ConnectionPolicy,
+    GuardedH11Protocol,
+    RequestLimit,
+)
 
 __all__ = [
     "GRACEFUL_SHUTDOWN_S",
@@ -41,9 +59,12 @@ __all__ = [
 ]
 
 GRACEFUL_SHUTDOWN_S = 20
-MAX_CONNECTIONS = 256  # uvicorn's limit_concurrency: connections plus tasks in flight
-MAX_HEADER_BYTES = 8 * 1024  # a signed request's headers are well under 1 KiB
+MAX_CONNECTIONS = ConnectionLimits().requests  # requests in flight at once (idle connections hold none)
+MAX_HEADER_BYTES = ConnectionLimits().max_header_bytes  # a signed request's headers are well under 1 KiB
 KEEP_ALIVE_S = 5
+# Connections waiting to be accepted; Python's default (128) overflows in a flood and the kernel
+# then drops a validator's SYN too (retried after 1 s, 3 s, ...). The kernel caps it at somaxconn.
+_BACKLOG = 1024
 
 
 class _QuietServer(uvicorn.Server):
@@ -68,7 +89,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen()
+        sock.listen(_BACKLOG)
     except OSError as error:
         sock.close()
         raise OSError(
@@ -78,20 +99,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_server(app: ASGIApp, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """Serve ``app`` on ``sock`` (from ``bind``); returns once the server accepts connections.
+async def start_server(
+    app: ASGIApp, sock: socket.socket, *, policy: ConnectionPolicy | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve ``app`` on ``sock`` (from ``bind``) under ``policy`` (default: the default limits,
+    no trusted address, refusals not reported); returns once the server accepts connections.
 
     The server owns the socket from here: stopping it closes the socket, and
     so does a server that stops at start (then ``OSError`` naming the address).
     """
     host, port = sock.getsockname()[:2]
+    gate = ConnectionGate(policy or ConnectionPolicy())
     server = _QuietServer(
         uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off",
+            RequestLimit(app, gate), log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            http="h11",
-            limit_concurrency=MAX_CONNECTIONS,
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            http=functools.partial(GuardedH11Protocol, gate=gate),  # type: ignore[arg-type]
+            limit_concurrency=None,  # it counts idle connections; RequestLimit does not
+            h11_max_incomplete_event_size=gate.limits.max_header_bytes,
             timeout_keep_alive=KEEP_ALIVE_S,
         )
     )
@@ -115,14 +140,17 @@ async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[asyncio.Task[None]]:
-    """Serve ``app`` on the bound ``sock`` for the duration of the block; yields the server's task.
+async def serving(
+    app: ASGIApp, sock: socket.socket, *, policy: ConnectionPolicy | None = None
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Serve ``app`` on the bound ``sock`` under ``policy`` (as ``start_server``) for the
+    duration of the block; yields the server's task.
 
     The task ends early if the server stops by itself. A normal exit stops the
     server and re-raises what stopped it; an exit by exception frees the port
     and lets the original exception through.
     """
-    server, task = await start_server(app, sock)
+    server, task = await start_server(app, sock, policy=policy)
     try:
         yield task
     except BaseException:

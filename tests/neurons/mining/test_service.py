@@ -10,31 +10,42 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import resource
+import socket
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
 from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
 from neurons.chain import ChainFailure, ChainUnreachable, NotRegistered, WriteResult
+from neurons.mining.app import build_miner_app
 from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
     Registration,
     _announce,
+    axon_connection_policy,
     resync_until_stopped,
     run_miner,
     settings_from_args,
+    validator_addresses,
 )
+from neurons.shared import http_server
 from neurons.shared.config import miner_parser
+from neurons.shared.connections import ConnectionLimits, Refusal
 from neurons.shared.daemon import run_daemon
 from neurons.shared.proofs import proof_of
 from neurons.validating.client import MinerClient, QueryStatus
 from protocol import ProofRequest, new_request_id
+from tests.support.cast import MIN_STAKE
+from tests.support.cast import NETUID as CAST_NETUID
 from tests.support.chain import FakeChain, metagraph_of, neuron, serving
 from tests.support.inputs import fresh_input
 from tests.support.ports import free_port, port_is_free
+from tests.support.provers import CIRCUIT_A, AsyncFakeProver
 from tests.support.wallets import hotkey_of
 from utils.metrics import Metrics
 
@@ -365,3 +376,123 @@ async def test_run_miner_frees_its_port_when_it_fails_after_starting(miner_walle
             chain=chain,
         ), timeout=60)
     assert port_is_free(port)
+
+
+# --- connection floods (issue 10, item 1) ------------------------------------------
+
+
+def test_validator_addresses_are_the_axon_ips_of_the_neurons_the_miner_admits():
+    view = metagraph_of(NETUID, [
+        serving(neuron(0, "v", stake=500.0), ("198.51.100.1", 8091)),
+        serving(neuron(1, "no-permit", permit=False), ("198.51.100.2", 8091)),
+        serving(neuron(2, "poor", stake=5.0), ("198.51.100.3", 8091)),
+        neuron(3, "silent", stake=500.0),  # permitted, but announces no axon
+    ])
+    assert validator_addresses(view, min_stake=100.0) == frozenset({"198.51.100.1"})
+
+
+def test_the_axon_policy_trusts_the_current_snapshot_logs_changes_and_counts_refusals_by_reason(caplog):
+    validator = serving(neuron(0, "v"), ("198.51.100.1", 8091))
+    snapshot = MetagraphSnapshot(metagraph_of(NETUID, [validator]))
+    metrics = Metrics()
+    policy = axon_connection_policy(snapshot, min_stake=0.0, metrics=metrics)
+    with caplog.at_level(logging.INFO, logger="miner"):
+        assert "198.51.100.1" in policy.trusted()
+        snapshot.update(metagraph_of(NETUID, [validator], block=101))  # same addresses: no new line
+        policy.trusted()
+        snapshot.update(metagraph_of(NETUID, [serving(validator, ("198.51.100.9", 8091))]))
+        assert "198.51.100.1" not in policy.trusted() and "198.51.100.9" in policy.trusted()
+    lines = [r.getMessage() for r in caplog.records if "connection room" in r.getMessage()]
+    assert lines == ["connection room kept for 1 validator address(es): 198.51.100.1",
+                     "connection room kept for 1 validator address(es): 198.51.100.9"]
+    policy.on_refused(Refusal.HEADER_TIMEOUT)
+    assert metrics.connections_refused.labels(reason="header_timeout")._value.get() == 1
+
+
+def open_raw(port: int, sources: list[str]) -> list[socket.socket]:
+    """One non-blocking connect to 127.0.0.1:``port`` from each source address (a serial
+    blocking connect to a flooded listener takes ~1/6 s here)."""
+    socks = []
+    for source in sources:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.bind((source, 0))
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    return socks
+
+
+def send_to_all(socks: list[socket.socket], data: bytes) -> int:
+    """Send ``data`` on every socket that takes it; the number that did."""
+    sent = 0
+    for s in socks:
+        try:
+            sent += s.send(data) == len(data)
+        except OSError:
+            pass  # refused and closed by the miner, or not connected yet
+    return sent
+
+
+def refused(metrics: Metrics, reason: Refusal) -> float:
+    return metrics.connections_refused.labels(reason=reason.value)._value.get()
+
+
+async def test_a_permitted_validator_is_served_through_a_flood_of_idle_and_slow_header_connections(cast):
+    """The measured attack: ~255 idle sockets (or 300 sending a header line every 5 s) made
+    uvicorn answer every validator 503. Here 300 idle sockets from one address and 600
+    slow-header sockets from 120 more (more than all strangers may hold) are open, and the
+    cast's validator, announced at 127.0.0.2 in the metagraph and querying from there, still
+    gets its proof (200). The same validator from the flooded address is refused: the
+    exemption is the miner's own policy (``axon_connection_policy``), not luck. Refusals
+    are counted; the strangers admitted are closed by the header timeout."""
+    wanted = 2000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    roster = cast.metagraph()
+    view = dataclasses.replace(roster, neurons=tuple(
+        serving(n, ("127.0.0.2", 8091)) if n.hotkey == hotkey_of(cast.validator) else n for n in roster.neurons
+    ))
+    snapshot = MetagraphSnapshot(view)
+    metrics = Metrics()
+    limits = ConnectionLimits(header_timeout_s=3.0)  # the default's 5 s, shortened to keep the test short
+    app = build_miner_app(
+        wallet=cast.miner, prove=AsyncFakeProver(), circuits={CIRCUIT_A}, metagraph=lambda: snapshot.view,
+        netuid=CAST_NETUID, min_stake=MIN_STAKE, max_queue=2,
+    )
+    port = free_port()
+    policy = axon_connection_policy(snapshot, min_stake=MIN_STAKE, metrics=metrics, limits=limits)
+    request = ProofRequest(request_id=new_request_id(), circuit_id=CIRCUIT_A, inputs=(1.0, 2.0),
+                           deadline=time.time() + 30)
+    attack: list[socket.socket] = []
+    try:
+        async with http_server.serving(app, http_server.bind("127.0.0.1", port), policy=policy):
+            idle = open_raw(port, ["127.0.0.1"] * 300)
+            slow = open_raw(port, [f"127.0.1.{1 + n % 120}" for n in range(600)])
+            attack = idle + slow
+            await asyncio.sleep(1.0)  # let the miner accept (or refuse) them all
+            dripping = send_to_all(slow, b"POST /v1/prove HTTP/1.1\r\nHost: miner\r\n")
+            await asyncio.sleep(0.5)
+            dripping = min(dripping, send_to_all(slow, b"X-Slow: 1\r\n"))
+
+            validator = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+            async with MinerClient(cast.validator, transport=validator, timeout=10) as client:
+                served = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), request)
+            flooded = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+            async with MinerClient(cast.validator, transport=flooded, timeout=10) as client:
+                from_the_flooded_address = await client.prove(
+                    ("127.0.0.1", port), hotkey_of(cast.miner), request.model_copy(update={"request_id": new_request_id()})
+                )
+            deadline = time.monotonic() + 10
+            while refused(metrics, Refusal.HEADER_TIMEOUT) < 16 + 512 - 16 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+    finally:
+        for s in attack:
+            s.close()
+    assert served.status is QueryStatus.OK, served.detail
+    assert from_the_flooded_address.status is not QueryStatus.OK
+    assert dripping >= 300  # the slow-header sockets were really open, mid-head
+    assert refused(metrics, Refusal.PER_IP_LIMIT) >= 300 - 16
+    assert refused(metrics, Refusal.CONNECTION_LIMIT) >= 600 + 16 - 512
+    assert refused(metrics, Refusal.HEADER_TIMEOUT) >= 512  # every stranger admitted was closed in time
+
