@@ -196,7 +196,7 @@ def test_validator_state_dir_that_cannot_be_created_fails_before_any_round(chain
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     proc = run(script_argv("validator", chain, key_cache, ["--state.dir", str(blocker / "state")]), env)
-    assert_one_clear_error(proc, f"cannot use {blocker}", "--state.dir")
+    assert_one_clear_error(proc, f"state folder {blocker / 'state'}", "is not writable", "--state.dir")
     assert "round 1" not in proc.stderr
 
 
