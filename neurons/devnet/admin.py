@@ -30,6 +30,7 @@ from .store import StateMissing, Store
 __all__ = [
     "DevnetError",
     "open_store",
+    "block_time",
     "open_chain",
     "create_subnet",
     "wallet_create",
@@ -77,6 +78,15 @@ def open_store(
         return Store(path, block_time=block_time, create=create, clock=clock)
     except StateMissing:
         raise DevnetStateMissing.at(path, netuid) from None
+
+
+def block_time(state: Path | None = None) -> float:
+    """The chain's seconds per block (``DevnetStateMissing`` if there is no chain at ``state``)."""
+    store = open_store(state)
+    try:
+        return store.block_time()
+    finally:
+        store.close()
 
 
 async def open_chain(state: Path | None = None, *, netuid: int | None = None) -> Chain:

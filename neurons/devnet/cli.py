@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -16,12 +17,23 @@ from typing import Sequence
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH, ChainFailure, load_wallet
 
 from . import admin
+from .profiles import FINNEY_BLOCK_TIME, PROFILES
 from .runtime import HYPERPARAMETERS, SubnetParams
 from .store import DEFAULT_BLOCK_TIME
 
 __all__ = ["main", "build_parser"]
 
 _DEFAULTS = SubnetParams()
+_FINNEY = PROFILES["finney"].params
+# create-subnet flag (argparse dest) -> SubnetParams field
+_PARAM_FLAGS = {
+    "tempo": "tempo", "weights_rate_limit": "weights_rate_limit",
+    "min_allowed_weights": "min_allowed_weights", "max_weights_limit": "max_weights_limit",
+    "max_uids": "max_uids", "serving_rate_limit": "serving_rate_limit",
+    "max_allowed_validators": "max_allowed_validators", "immunity_period": "immunity_period",
+    "min_non_immune_uids": "min_non_immune_uids", "commit_reveal": "commit_reveal_weights_enabled",
+    "commit_reveal_period": "commit_reveal_period",
+}
 
 
 def _common(*, suppress: bool) -> argparse.ArgumentParser:
@@ -74,42 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="create a subnet (and set the chain's block time)",
         description="Create a subnet with the given hyperparameters.",
     )
-    p.add_argument("--tempo", type=int, default=_DEFAULTS.tempo,
-                   help=f"blocks between epochs (default: {_DEFAULTS.tempo})")
-    p.add_argument("--weights-rate-limit", type=int, default=_DEFAULTS.weights_rate_limit,
+    p.add_argument("--profile", choices=sorted(PROFILES), default="local",
+                   help="the hyperparameters to start from; every flag below overrides its own. "
+                   + "; ".join(f"{name}: {prof.description}" for name, prof in sorted(PROFILES.items()))
+                   + " (default: local)")
+    # Each flag's default is None: "the profile's value", told apart from an explicit one.
+    p.add_argument("--tempo", type=int, default=None,
+                   help=f"blocks between epochs (local: {_DEFAULTS.tempo}, finney: {_FINNEY.tempo})")
+    p.add_argument("--weights-rate-limit", type=int, default=None,
                    help="blocks a validator must wait between weight updates "
-                   f"(default: {_DEFAULTS.weights_rate_limit})")
-    p.add_argument("--serving-rate-limit", type=int, default=_DEFAULTS.serving_rate_limit,
+                   f"(local: {_DEFAULTS.weights_rate_limit}, finney: {_FINNEY.weights_rate_limit})")
+    p.add_argument("--serving-rate-limit", type=int, default=None,
                    help="blocks a neuron must wait between axon announcements; 0 is no limit "
                    f"(default: {_DEFAULTS.serving_rate_limit}, the chain's)")
-    p.add_argument("--min-allowed-weights", type=int, default=_DEFAULTS.min_allowed_weights,
+    p.add_argument("--min-allowed-weights", type=int, default=None,
                    help="fewest weights a set may carry, zeros counted, at most the "
                    f"subnet's size (default: {_DEFAULTS.min_allowed_weights})")
-    p.add_argument("--max-weights-limit", type=int, default=_DEFAULTS.max_weights_limit,
+    p.add_argument("--max-weights-limit", type=int, default=None,
                    help="largest share of the total one weight may take, in 65535ths; "
-                   f"65535 is no limit (default: {_DEFAULTS.max_weights_limit})")
-    p.add_argument("--max-uids", type=int, default=_DEFAULTS.max_uids,
+                   f"65535 is no limit (default: {_DEFAULTS.max_weights_limit}; finney applies none)")
+    p.add_argument("--max-uids", type=int, default=None,
                    help=f"neuron slots on the subnet (default: {_DEFAULTS.max_uids})")
-    p.add_argument("--max-allowed-validators", type=int, default=_DEFAULTS.max_allowed_validators,
+    p.add_argument("--max-allowed-validators", type=int, default=None,
                    help="validator permits each epoch gives: the top this many by stake "
-                   f"(default: {_DEFAULTS.max_allowed_validators}, the chain's; finney uses 64)")
-    p.add_argument("--immunity-period", type=int, default=_DEFAULTS.immunity_period,
+                   f"(local: {_DEFAULTS.max_allowed_validators}, the runtime's; finney: "
+                   f"{_FINNEY.max_allowed_validators}, set for every new subnet)")
+    p.add_argument("--immunity-period", type=int, default=None,
                    help="blocks after registering during which a uid is pruned only if no "
                    "other uid may be, when a registration finds the subnet full "
-                   f"(default: {_DEFAULTS.immunity_period}, the chain's)")
-    p.add_argument("--min-non-immune-uids", type=int, default=_DEFAULTS.min_non_immune_uids,
+                   f"(local: {_DEFAULTS.immunity_period}, the runtime's; finney: {_FINNEY.immunity_period})")
+    p.add_argument("--min-non-immune-uids", type=int, default=None,
                    help="a full subnet prunes a non-immune uid only while more than this many "
                    "non-immune, non-owner uids remain; otherwise the lowest-scored immune one "
                    f"(default: {_DEFAULTS.min_non_immune_uids}, the chain's)")
-    p.add_argument("--no-commit-reveal", dest="commit_reveal", action="store_false",
+    p.add_argument("--no-commit-reveal", dest="commit_reveal", action="store_false", default=None,
                    help="weights are set in plaintext instead of committed and revealed an epoch "
                    "later (default: commit-reveal on, as on finney)")
-    p.add_argument("--commit-reveal-period", type=int, default=_DEFAULTS.commit_reveal_period,
+    p.add_argument("--commit-reveal-period", type=int, default=None,
                    help="epochs from a commit to its reveal, 1..100 (RevealPeriodEpochs; "
                    f"default: {_DEFAULTS.commit_reveal_period})")
     p.add_argument("--block-time", type=float, default=None,
                    help="seconds per block for the whole chain; a new chain defaults to "
-                   f"{DEFAULT_BLOCK_TIME:g}, an existing one keeps its own unless given")
+                   f"{DEFAULT_BLOCK_TIME:g} (with --profile finney: finney's {FINNEY_BLOCK_TIME:g}), an "
+                   "existing one keeps its own unless given. The rules count blocks, so a shorter "
+                   "block runs finney's rules faster with the same ratios")
 
     sub.add_parser(
         "wallet-create", parents=[common, wallet],
@@ -196,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:g} s"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -208,23 +236,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> str:
     if args.command == "create-subnet":
-        params = SubnetParams(
-            tempo=args.tempo,
-            weights_rate_limit=args.weights_rate_limit,
-            min_allowed_weights=args.min_allowed_weights,
-            max_weights_limit=args.max_weights_limit,
-            max_uids=args.max_uids,
-            serving_rate_limit=args.serving_rate_limit,
-            max_allowed_validators=args.max_allowed_validators,
-            immunity_period=args.immunity_period,
-            min_non_immune_uids=args.min_non_immune_uids,
-            commit_reveal_weights_enabled=args.commit_reveal,
-            commit_reveal_period=args.commit_reveal_period,
-        )
+        chosen = PROFILES[args.profile]
+        given = {field: getattr(args, flag) for flag, field in _PARAM_FLAGS.items()
+                 if getattr(args, flag) is not None}
+        params = dataclasses.replace(chosen.params, **given)
+        # The profile's block time is for a new chain only: block time is chain-wide, and a
+        # subnet added to a running chain must not change every other subnet's clock.
+        new_chain = not (args.state or DEFAULT_DEVNET_STATE).expanduser().exists()
+        block_time = args.block_time if args.block_time is not None else (
+            chosen.block_time if new_chain else None)
         block = admin.create_subnet(
-            args.netuid, state=args.state, params=params, block_time=args.block_time
+            args.netuid, state=args.state, params=params, block_time=block_time
         )
-        return f"created subnet {args.netuid} at block {block} ({params})"
+        seconds = admin.block_time(args.state)
+        epoch = params.tempo * seconds
+        return (
+            f"created subnet {args.netuid} at block {block} (profile {chosen.name}: {params}); "
+            f"blocks of {seconds:g} s, an epoch every {params.tempo} blocks ({_duration(epoch)})"
+        )
     if args.command == "wallet-create":
         wallet = admin.wallet_create(args.wallet_name, args.wallet_hotkey, args.wallet_path)
         return (

@@ -248,3 +248,29 @@ def test_reveals_of_a_subnet_without_commits_prints_an_empty_record(capsys, path
     assert code == 0 and "0 reveals, 0 pending commits" in out
     code, _, err = cli(capsys, "reveals", "--netuid", "5", *paths)
     assert code == 1 and "subnet 5 does not exist" in err
+
+
+def test_the_finney_profile_creates_finneys_new_subnet_and_each_flag_overrides_it(capsys, paths, tmp_path):
+    """--profile finney: the SDK reads finney's values (tempo 360, weights rate limit 100,
+    commit-reveal on with period 1, immunity 5000, 64 permits, min 1 weight, no max-weight
+    limit) and a new chain gets finney's 12 s blocks; an explicit flag wins over the profile;
+    a profile on an existing chain leaves its block time alone (block time is chain-wide)."""
+
+    async def read(netuid):
+        substrate = DevnetSubstrate(Store(tmp_path / "chain.sqlite"))
+        async with bt.Client("devnet", substrate=substrate) as client:
+            params = await client.read("subnet_hyperparameters", netuid=netuid)
+            seconds = await substrate.block_time()
+        keys = ("tempo", "weights_rate_limit", "commit_reveal_weights_enabled", "commit_reveal_period",
+                "immunity_period", "max_validators", "min_allowed_weights", "max_weights_limit")
+        return tuple(params[k] for k in keys), seconds
+
+    code, out, _ = cli(capsys, "create-subnet", "--netuid", "2", "--profile", "finney", *paths)
+    assert code == 0 and "profile finney" in out and "an epoch every 360 blocks (1.2 h)" in out
+    assert asyncio.run(read(2)) == ((360, 100, True, 1, 5000, 64, 1, 65535), 12.0)
+    code, out, _ = cli(capsys, "create-subnet", "--netuid", "3", "--profile", "finney", "--tempo", "20",
+                       "--no-commit-reveal", "--block-time", "0.25", *paths)
+    assert code == 0 and "blocks of 0.25 s" in out
+    assert asyncio.run(read(3)) == ((20, 100, False, 1, 5000, 64, 1, 65535), 0.25)
+    assert cli(capsys, "create-subnet", "--netuid", "4", "--profile", "finney", *paths)[0] == 0
+    assert asyncio.run(read(4))[1] == 0.25
