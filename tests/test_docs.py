@@ -55,3 +55,44 @@ def test_the_link_pattern_finds_inline_and_reference_links():
     text = 'see [a](docs/a.md) and [b](b.md#part "title")\n[ref]: ../c.md\n[web](https://x.org)'
     found = [m.group(1) or m.group(2) for m in LINK.finditer(text)]
     assert found == ["docs/a.md", "b.md#part", "../c.md", "https://x.org"]
+
+
+def _rules_rows() -> list[list[str]]:
+    """The rows of docs/devnet.md's "Rules checked against subtensor" table, as cells."""
+    text = (ROOT / "docs" / "devnet.md").read_text()
+    section = text.split("## Rules checked against subtensor", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines[2:]]
+
+
+def _named_tests(cell: str) -> list[tuple[str, str | None]]:
+    """(file, test name or None) for each `tests/...py[::name]` or `…::name` (same file) in ``cell``."""
+    named, last = [], None
+    for ref in re.findall(r"`((?:tests/[\w/]+\.py|…)(?:::\w+)?)`", cell):
+        path, _, name = ref.partition("::")
+        if path == "…":
+            path = last
+        last = path
+        named.append((path, name or None))
+    return named
+
+
+def test_every_devnet_rule_names_a_test_that_exists():
+    """docs/devnet.md's table is the issue's contract: each rule has finney's behaviour, the
+    devnet's, and the test that runs it; a renamed or deleted test must not leave a row
+    pointing at nothing."""
+    rows = _rules_rows()
+    assert len(rows) >= 20
+    for cells in rows:
+        assert len(cells) == 4, cells
+        named = _named_tests(cells[3])
+        assert named, f"rule {cells[0]!r} names no test"
+        for path, name in named:
+            assert path is not None and (ROOT / path).is_file(), (cells[0], path)
+            if name is not None:
+                assert re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(), re.M), (cells[0], path, name)
+
+
+def test_the_rule_table_check_sees_a_missing_test():
+    assert _named_tests("`tests/a.py::test_x`, `…::test_y`") == [("tests/a.py", "test_x"), ("tests/a.py", "test_y")]
+    assert not re.search(r"^(async )?def test_nobody_wrote_this\(", (ROOT / "tests" / "test_docs.py").read_text(), re.M)
