@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
@@ -89,7 +91,8 @@ def _worker_main(conn: Connection, factory: Callable[[], object]) -> None:
     ``("failed", text)`` once, then ``("ok", result)`` or ``("error", exception)`` per call.
     """
     # Ctrl-C in a terminal and pm2's stop signal the whole process tree; the parent
-    # handles SIGINT (finishes the call in hand, then closes the pool), so workers ignore it.
+    # handles SIGINT (finishes the call in hand, then closes the pool), so workers ignore it
+    # (from their first instruction, see _sigint_ignored_by_children; this covers the rest).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         obj = factory()
@@ -137,6 +140,33 @@ def _death(process: BaseProcess) -> str:
     return f"exit code {code}"
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Processes started inside ignore SIGINT from their start, not only once
+    ``_worker_main`` runs: a spawned child first imports the parent's main module, and a
+    stop signal to the process group in that window (a worker being replaced as pm2 stops
+    the miner) would kill it with a KeyboardInterrupt traceback in the log.
+
+    An ignored disposition survives exec (a blocked mask does not: ``fork_exec`` resets
+    it), so this process ignores SIGINT for the few milliseconds of ``Process.start``.
+    This thread blocks it meanwhile (Linux keeps a blocked signal pending whatever its
+    disposition: it is delivered once the handler is back), but a process-directed SIGINT
+    can land on another thread, which would drop it: a stop sent in exactly that window is
+    lost, and pm2 kills after its ``kill_timeout``. Only the main thread may change
+    handlers; from another thread, children start with the default disposition.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 class _Worker:
     """One worker process and the parent's end of its pipe; used by one call at a time."""
 
@@ -154,7 +184,8 @@ class _Worker:
         process = self._context.Process(
             target=_worker_main, args=(child, self._factory), name=self.name, daemon=True
         )
-        process.start()
+        with _sigint_ignored_by_children():
+            process.start()
         child.close()  # only the worker holds its end, so its death closes the pipe for us
         self.process, self.conn, self.ready = process, parent, False
 
@@ -246,7 +277,8 @@ class WorkerPool(Generic[W]):
                 worker.conn.send((fn, args, kwargs))
                 kind, value = await worker.receive()
             except asyncio.CancelledError:
-                log.warning("abandoning %s in %s: killing the worker and starting another", name, worker.name)
+                # INFO: the caller decided (its deadline, a hang-up) and logs why.
+                log.info("abandoning %s in %s: killing the worker and starting another", name, worker.name)
                 self._replace(worker)
                 raise
             except (EOFError, OSError):
