@@ -58,7 +58,6 @@ prover (a second or more with real EZKL), unless another worker is idle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -444,8 +443,9 @@ def build_miner_app(
                 proving.cancel()  # also when this request is itself cancelled (server stopping)
         if finished:
             return proving.result()  # its answer, or its _Refused, as is
-        with contextlib.suppress(asyncio.CancelledError):
-            await proving  # the worker is killed by the time this returns
+        # Waits for the cancellation to land (the worker is killed by then) without taking
+        # proving's CancelledError for this request's own.
+        await asyncio.wait({proving})
         elapsed = time.perf_counter() - started
         hooks.prove_finished(req.circuit_id, elapsed, False)
         name = names.get(req.circuit_id, req.circuit_id[:12])
