@@ -22,11 +22,15 @@ unverified caller costs no signature.
    ``MAX_DEADLINE_S`` ahead (422 ``invalid_request``: a far deadline would
    let a request wait in the queue for long);
 4. the deadline can be met, judged by the recent proving time of this circuit
-   and the queue ahead, pessimistically assuming running proofs just started
-   (503 ``busy``). This check only refuses when other work is running or
-   waiting: an idle miner always tries, so one slow proof (a respawned
-   worker, a busy CPU) can never lock it out — its next proof updates the
-   estimate, and a faster proof replaces it at once;
+   (its estimate) and the queue ahead, pessimistically assuming running proofs
+   just started (503 ``busy``, at once: no slot or worker is used). An idle
+   miner refuses too when the time left is below one proof's estimate, with
+   two exceptions so it can never be locked out of a circuit: a circuit with
+   no estimate yet is tried, and so is the first request after no proof of
+   the circuit has started for ``probe_after_s`` (a probe; default
+   :data:`PROBE_AFTER_S`). A faster proof replaces the estimate at once, a
+   slower one moves it up gradually, an abandoned one raises it to the time
+   it ran;
 5. the caller has fewer than ``max_per_caller`` requests proving or waiting
    (so one validator cannot fill the queue and starve the others), and a
    queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
@@ -35,8 +39,18 @@ unverified caller costs no signature.
 
 Then the proof is made: ``InvalidInputs`` from the prover is 422
 ``invalid_inputs`` too, any other ``ExecutionError`` is 500 ``proving_failed``
-with its reason, anything else 500 ``internal``; the server keeps serving. A proof
-that has started is not abandoned when its deadline passes during proving.
+with its reason (a worker that died mid-proof is ``WorkerCrashed``, saying how
+it died), anything else 500 ``internal``; the server keeps serving.
+
+Work nobody can use is abandoned, not finished: when the deadline passes
+during proving, or the caller hangs up (the server's ``http.disconnect``),
+``prove`` is cancelled — with ``ProverPool.prove`` that kills the worker and
+starts a replacement in the background — and the caller's slot is freed at
+once. A deadline is answered 408 ``deadline_exceeded`` ("the proof was
+abandoned"); a hang-up is answered to nobody (recorded as outcome
+``disconnected``, status 499). The next request is admitted at once; its proof
+waits, inside its own deadline, until the replacement worker has built its
+prover (a second or more with real EZKL), unless another worker is idle.
 
 ``GET``/``POST /v1/capabilities`` answers ``Capabilities`` to admitted callers.
 """
@@ -85,7 +99,7 @@ from protocol import (
     encode,
 )
 
-__all__ = ["ProveFn", "InputCheck", "MinerObserver", "build_miner_app"]
+__all__ = ["ProveFn", "InputCheck", "MinerObserver", "build_miner_app", "PROBE_AFTER_S"]
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +114,21 @@ _ROUTES = frozenset({ROUTE_PROVE, ROUTE_CAPABILITIES})
 _ROUTES_TEXT = f"this miner serves POST {ROUTE_PROVE} and GET or POST {ROUTE_CAPABILITIES}"
 _EWMA_WEIGHT = 0.3  # weight of the newest proving time in the per-circuit estimate
 
+PROBE_AFTER_S = 30.0
+"""An idle miner whose estimate refuses a circuit's requests tries one anyway once no proof of
+that circuit has started for this long: an outlier locks it out for at most this, and the
+probes cost at most one abandoned proof (and worker restart) per circuit per period."""
+
+_DISCONNECTED = 499  # nginx's "client closed request": recorded, never sent (nobody is there)
+
 
 class MinerObserver(Protocol):
     """Hooks for metrics; every method must be cheap and must not raise (errors are logged)."""
 
     def request_finished(self, route: str, outcome: str, status: int) -> None:
         """One request answered; ``route`` is a protocol route or ``"other"`` (bounded
-        label set), ``outcome`` is ``"ok"`` or an ``ErrorCode`` value."""
+        label set), ``outcome`` is ``"ok"``, an ``ErrorCode`` value, or ``"disconnected"``
+        (the caller hung up mid-proof; ``status`` 499, nothing sent)."""
 
     def prove_finished(self, circuit_id: str, seconds: float, ok: bool) -> None:
         """One call of the prover returned or raised after ``seconds``."""
@@ -121,32 +143,73 @@ class _Refused(Exception):
         self.code = code
 
 
+class _HungUp(Exception):
+    """The caller closed the connection while its proof was running; the proof was abandoned."""
+
+
+async def _hang_up(request: Request) -> None:
+    """Returns when the caller closes the connection (``http.disconnect``).
+
+    Call only once the body has been read: every later message is a disconnect, sent
+    by the server when the connection closes (or, harmlessly, once the response is out).
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 class _Admission:
-    """The bounded queue in front of the prover, and its proving-time estimate."""
+    """The bounded queue in front of the prover, and its proving-time estimate.
+
+    ``probe_after_s``: an idle miner tries a request its estimate refuses once
+    no proof of that circuit has started for this long (see :meth:`expected_seconds`).
+    """
 
     def __init__(
-        self, max_concurrent: int, max_queue: int, max_per_caller: int, notify: Callable[[], None]
+        self,
+        max_concurrent: int,
+        max_queue: int,
+        max_per_caller: int,
+        notify: Callable[[], None],
+        *,
+        probe_after_s: float = PROBE_AFTER_S,
     ) -> None:
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
         self.max_per_caller = max_per_caller
+        self.probe_after_s = probe_after_s
         self._per_caller: dict[str, int] = {}
         self.running = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(max_concurrent)
         self._estimate: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
         self._notify = notify
 
     def expected_seconds(self, circuit_id: str) -> float | None:
-        """Time until a request arriving now would be proved; None when there is no
-        history for the circuit or nothing is running or waiting (an idle miner tries)."""
+        """Time until a request arriving now would be proved, pessimistically assuming
+        running proofs just started; None means "try it" (rule 4 of the module docstring).
+
+        None when there is no estimate for the circuit yet, and, on an idle miner, when
+        no proof of the circuit has started for ``probe_after_s`` (a probe: one slow
+        outlier must not lock the miner out of a circuit for good; the probe's time
+        replaces the estimate if faster). Otherwise an idle miner expects one proof.
+        """
         per_proof = self._estimate.get(circuit_id)
-        if per_proof is None or self.running + self.waiting == 0:
+        if per_proof is None:
             return None
+        if self.running + self.waiting == 0:
+            last = self._last_start.get(circuit_id)
+            if last is None or time.monotonic() - last >= self.probe_after_s:
+                return None
+            return per_proof
         rounds_ahead = self.waiting // self.max_concurrent
         if self.running >= self.max_concurrent:
             rounds_ahead += 1
         return per_proof * (rounds_ahead + 1)
+
+    def started(self, circuit_id: str) -> None:
+        """A proof of ``circuit_id`` starts now (the probe clock restarts)."""
+        self._last_start[circuit_id] = time.monotonic()
 
     def record(self, circuit_id: str, seconds: float) -> None:
         """Fold one proving time in: slower proofs move the estimate up gradually,
@@ -157,6 +220,11 @@ class _Admission:
             if old is None or seconds <= old
             else (1 - _EWMA_WEIGHT) * old + _EWMA_WEIGHT * seconds
         )
+
+    def record_abandoned(self, circuit_id: str, seconds: float) -> None:
+        """A proof abandoned at its deadline after ``seconds``: it needs at least that
+        long, so the estimate is raised to it (never lowered)."""
+        self._estimate[circuit_id] = max(self._estimate.get(circuit_id, 0.0), seconds)
 
     @asynccontextmanager
     async def slot(self, caller: str, wait_s: float) -> AsyncIterator[float]:
@@ -220,6 +288,7 @@ def build_miner_app(
     body_timeout_s: float = BODY_TIMEOUT_S,
     max_per_caller: int | None = None,
     check_inputs: InputCheck | None = None,
+    probe_after_s: float = PROBE_AFTER_S,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
@@ -228,6 +297,10 @@ def build_miner_app(
     ``max_per_caller`` (default ``max_concurrent``) caps the requests one
     hotkey may have proving or waiting at once. ``check_inputs`` (none: the prover's own
     check alone decides) refuses inputs that do not fit a circuit before they are queued.
+    ``probe_after_s`` is the idle miner's probe period (see :data:`PROBE_AFTER_S`).
+
+    ``prove`` is cancelled when the request's deadline passes or its caller hangs up
+    mid-proof; it must then stop the work (``ProverPool.prove`` kills the worker).
 
     ``wallet`` signs responses with its hotkey, which is also the receiver every
     request must be signed for. ``clock`` (unix seconds) drives deadlines,
@@ -264,6 +337,7 @@ def build_miner_app(
         max_queue,
         max_per_caller,
         lambda: hooks.queue_depth(admission.running, admission.waiting),
+        probe_after_s=probe_after_s,
     )
 
     def respond(route: str, message: BaseModel, *, to: Admitted | None = None) -> Response:
@@ -303,12 +377,15 @@ def build_miner_app(
         try:
             # The log names the caller as operators read the metagraph: uid, then hotkey.
             caller = f"uid {admitted.neuron.uid} {admitted.hotkey[:10]}"
-            response = await _serve_proof(admitted.body, admitted.hotkey, caller)
+            response = await _serve_proof(admitted.body, admitted.hotkey, caller, request)
         except _Refused as exc:
             return refuse(ROUTE_PROVE, exc.code, str(exc), to=admitted)
+        except _HungUp:
+            hooks.request_finished(ROUTE_PROVE, "disconnected", _DISCONNECTED)
+            return Response(status_code=_DISCONNECTED)  # the server drops it: the socket is gone
         return respond(ROUTE_PROVE, response, to=admitted)
 
-    async def _serve_proof(body: bytes, hotkey: str, caller: str) -> ProofResponse:
+    async def _serve_proof(body: bytes, hotkey: str, caller: str, request: Request) -> ProofResponse:
         try:
             req = decode(ProofRequest, body, max_bytes=max_body_bytes)
         except ProtocolError as exc:  # the guard already capped the size: this is shape
@@ -341,14 +418,49 @@ def build_miner_app(
             )
         try:
             async with admission.slot(hotkey, remaining) as queue_s:
-                if req.deadline <= clock():
+                left = req.deadline - clock()
+                if left <= 0:
                     raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued")
-                return await _prove(req, caller, queue_s)
+                return await _prove_in_time(req, caller, queue_s, left, request)
         except TimeoutError:
             raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued") from None
 
-    async def _prove(req: ProofRequest, caller: str, queue_s: float) -> ProofResponse:
+    async def _prove_in_time(
+        req: ProofRequest, caller: str, queue_s: float, left: float, request: Request
+    ) -> ProofResponse:
+        """``_prove`` unless the deadline passes (408) or the caller hangs up (``_HungUp``)
+        first: then the proof is cancelled, which stops its worker, before the slot is freed."""
+        admission.started(req.circuit_id)
         started = time.perf_counter()
+        proving = asyncio.ensure_future(_prove(req, caller, queue_s, started))
+        hung_up = asyncio.ensure_future(_hang_up(request))
+        try:
+            await asyncio.wait({proving, hung_up}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hung_up.cancel()
+            finished = proving.done()
+            if not finished:
+                proving.cancel()  # also when this request is itself cancelled (server stopping)
+        if finished:
+            return proving.result()  # its answer, or its _Refused, as is
+        # Waits for the cancellation to land (the worker is killed by then) without taking
+        # proving's CancelledError for this request's own.
+        await asyncio.wait({proving})
+        elapsed = time.perf_counter() - started
+        hooks.prove_finished(req.circuit_id, elapsed, False)
+        name = names.get(req.circuit_id, req.circuit_id[:12])
+        if hung_up.done() and not hung_up.cancelled():
+            hung_up.exception()  # a receive that failed is a broken connection: a hang-up too
+            log.info("%s hung up after %.1fs: abandoned proving %s", caller, elapsed, name)
+            raise _HungUp()
+        admission.record_abandoned(req.circuit_id, elapsed)
+        log.warning("deadline passed proving %s for %s after %.1fs: abandoned", name, caller, elapsed)
+        raise _Refused(
+            ErrorCode.DEADLINE_EXCEEDED,
+            f"deadline passed while proving ({elapsed:.1f}s): the proof was abandoned",
+        )
+
+    async def _prove(req: ProofRequest, caller: str, queue_s: float, started: float) -> ProofResponse:
         try:
             result = await prove(req.circuit_id, req.inputs)
         except InvalidInputs as exc:  # the caller's mistake, found by the prover: not ours

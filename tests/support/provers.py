@@ -31,6 +31,8 @@ __all__ = [
     "broken_factory",
     "exit_worker",
     "worker_identity",
+    "hold",
+    "SlowProver",
     "AsyncFakeProver",
     "FakeCircuit",
     "fake_sample",
@@ -109,6 +111,32 @@ def exit_worker(_worker_object: object) -> None:
 def worker_identity(prover: FakeProver) -> tuple[str, int]:
     """A module-level function for ``WorkerPool.run``: (label, pid) of the worker's prover."""
     return prover.label, os.getpid()
+
+
+def hold(_worker_object: object, marker: str, seconds: float) -> int:
+    """A module-level function for ``WorkerPool.run``: writes the worker's pid to the file
+    ``marker`` (so a test knows which process is busy), sleeps ``seconds``, returns the pid."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()
+
+
+class SlowProver(FakeProver):
+    """A ``FakeProver`` for worker processes whose ``prove`` takes ``inputs[0]`` seconds.
+
+    Before sleeping it writes its pid to ``marker`` when given, so a test can see the
+    proof has started and which process runs it.
+    """
+
+    def __init__(self, label: str = "slow", marker: str | None = None) -> None:
+        super().__init__(label)
+        self.marker = marker
+
+    def prove(self, circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+        if self.marker is not None:
+            Path(self.marker).write_text(str(os.getpid()))
+        time.sleep(max(0.0, float(inputs[0])))
+        return super().prove(circuit_id, inputs)
 
 
 @dataclass

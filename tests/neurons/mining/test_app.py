@@ -7,8 +7,12 @@ Every refusal must come before the prover is called, with the right status and a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 import bittensor as bt
 import httpx
@@ -18,6 +22,7 @@ from bittensor.http_auth import HEADER_NONCE
 from execution_layer.types import InvalidInputs, ProvingFailed
 from neurons.mining.app import build_miner_app
 from neurons.shared.proofs import proof_of
+from neurons.shared.prover_pool import ProverPool
 from neurons.validating.client import MinerClient, QueryStatus
 from neurons.validating.signing import verify_response
 from protocol import (
@@ -36,7 +41,14 @@ from protocol import (
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import metagraph_of, neuron
 from tests.support.observers import RecordingObserver
-from tests.support.provers import CIRCUIT_A, CIRCUIT_B, AsyncFakeProver, fake_result
+from tests.support.provers import (
+    CIRCUIT_A,
+    CIRCUIT_B,
+    AsyncFakeProver,
+    SlowProver,
+    fake_result,
+    worker_identity,
+)
 from tests.support.wallets import hotkey_of
 
 pytestmark = pytest.mark.anyio
@@ -268,28 +280,31 @@ async def test_deadline_that_cannot_be_met_is_503_without_proving(cast):
     assert len(miner.prover.calls) == 2
 
 
+async def test_a_deadline_below_the_estimate_is_refused_at_once_even_when_idle(cast):
+    """Attack: deadlines 0.1-0.5 s away were proved anyway and answered late. Once a proof
+    took 1 s, an idle miner refuses a request with 0.2 s left at once, using no worker."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=1.0))
+    assert (await miner.prove()).status is QueryStatus.OK
+    resp = await miner.post_raw(request_json(deadline=time.time() + 0.2))
+    assert resp.status_code == 503 and "cannot be met" in error_of(resp).message
+    assert len(miner.prover.calls) == 1
+
+
 async def test_an_idle_miner_serves_again_after_one_slow_proof(cast):
     """Lockout: one slow proof must not make an idle miner refuse every shorter deadline
-    forever. Idle, it tries; the fast proof then replaces the estimate, so a request
-    queued behind a running proof is admitted again too."""
-    miner = Miner(cast, prover=AsyncFakeProver(delay=0.5), metagraph=two_validators(cast))
+    forever. It refuses them until no proof of the circuit has started for the probe
+    period, then tries one; the fast proof replaces the estimate, so the next is tried too."""
+    miner = Miner(cast, prover=AsyncFakeProver(delay=0.5), probe_after_s=1.0)
     assert (await miner.prove()).status is QueryStatus.OK
     miner.prover.delay = 0.0
-    fast = await miner.post_raw(request_json(deadline=time.time() + 0.3))
-    assert fast.status_code == 200
-    miner.prover.gate = asyncio.Event()
-    miner.prover.started.clear()
-    running = asyncio.create_task(miner.prove())
-    await miner.prover.started.wait()
-    queued = asyncio.create_task(
-        miner.post_raw(request_json(deadline=time.time() + 0.6), wallet=cast.poor)
-    )
-    while miner.observer.depths[-1] != (1, 1):
-        await asyncio.sleep(0.01)
-    miner.prover.gate.set()
-    assert (await running).status is QueryStatus.OK
-    assert (await queued).status_code == 200
-    assert len(miner.prover.calls) == 4
+    refused = await miner.post_raw(request_json(deadline=time.time() + 0.3))
+    assert refused.status_code == 503
+    await asyncio.sleep(1.0)
+    probe = await miner.post_raw(request_json(deadline=time.time() + 0.3))
+    assert probe.status_code == 200
+    after = await miner.post_raw(request_json(deadline=time.time() + 0.3))
+    assert after.status_code == 200
+    assert len(miner.prover.calls) == 3
 
 
 async def test_full_queue_answers_503_at_once(cast):
@@ -519,6 +534,98 @@ def test_build_refuses_what_the_protocol_cannot_announce(cast):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_concurrent=0, **common)
     with pytest.raises(ValueError):
         build_miner_app(circuits={CIRCUIT_A}, max_queue=1, max_per_caller=0, **common)
+
+
+@pytest.fixture
+async def slow_pool(tmp_path):
+    """One real worker process holding a ``SlowProver`` (a proof takes ``inputs[0]`` seconds);
+    the prover writes its pid to ``slow_pool.marker`` as each proof starts."""
+    marker = tmp_path / "proving-pid"
+    pool = ProverPool(functools.partial(SlowProver, "slow", str(marker)), workers=1)
+    pool.marker = marker
+    await pool.warm_up()
+    yield pool
+    await pool.aclose()
+
+
+async def proving_pid(marker: Path) -> int:
+    """The pid of the worker process once a proof has started in it."""
+    async with asyncio.timeout(30):
+        while not (marker.exists() and marker.read_text()):
+            await asyncio.sleep(0.01)
+    return int(marker.read_text())
+
+
+async def test_a_proof_running_past_its_deadline_is_abandoned_and_its_worker_replaced(cast, slow_pool):
+    """Attack: a request proved past its deadline held the worker for nothing. At the deadline
+    the worker is killed and the caller answered 408; the same caller's next request (its
+    slot is free) is proved by a fresh worker."""
+    miner = Miner(cast, prover=slow_pool.prove)
+    _, first_worker = await slow_pool.run(worker_identity)
+    async with asyncio.timeout(20):  # not the 60 s the proof would take
+        late = await miner.post_raw(request_json(inputs=[60.0, 1.0], deadline=time.time() + 1.0))
+    assert late.status_code == 408 and error_of(late).code.value == "deadline_exceeded"
+    assert "abandoned" in error_of(late).message
+    assert (await miner.prove(inputs=(0.0, 1.0))).status is QueryStatus.OK
+    _, next_worker = await slow_pool.run(worker_identity)
+    assert next_worker != first_worker
+    assert miner.observer.depths[-1] == (0, 0)
+
+
+async def test_a_worker_killed_mid_proof_is_500_and_the_next_request_is_served(cast, slow_pool):
+    """A proving worker SIGKILLed from outside (OOM killer): that request is answered 500
+    saying the worker died and how; the worker is rebuilt and the next request proved."""
+    miner = Miner(cast, prover=slow_pool.prove)
+    answer = asyncio.create_task(miner.post_raw(request_json(inputs=[60.0, 1.0])))
+    os.kill(await proving_pid(slow_pool.marker), signal.SIGKILL)
+    async with asyncio.timeout(20):
+        resp = await answer
+    assert resp.status_code == 500 and error_of(resp).code.value == "proving_failed"
+    assert "WorkerCrashed" in error_of(resp).message and "killed by SIGKILL" in error_of(resp).message
+    assert (await miner.prove(inputs=(0.0, 1.0))).status is QueryStatus.OK
+
+
+async def serve_over_tcp(app):
+    """``app`` under uvicorn on a free loopback port: (server, its task, port)."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, task, server.servers[0].sockets[0].getsockname()[1]
+
+
+async def test_a_caller_that_hangs_up_mid_proof_frees_its_slot_and_the_worker(cast, slow_pool):
+    """Attack: a caller that hung up still had its request proved, and a retry got 503 (its
+    slot was still taken). Over TCP the miner sees the hang-up, kills the worker and frees
+    the slot: the retry from the same caller is proved by a fresh worker."""
+    miner = Miner(cast, prover=slow_pool.prove)  # one request per caller
+    server, serving, port = await serve_over_tcp(miner.app)
+    try:
+        body = request_json(inputs=[60.0, 1.0])
+        async with httpx.AsyncClient(timeout=30) as impatient:
+            waiting = asyncio.create_task(impatient.post(
+                f"http://127.0.0.1:{port}{ROUTE_PROVE}", content=body,
+                headers=signed_headers(cast, "POST", ROUTE_PROVE, body),
+            ))
+            hung_up_worker = await proving_pid(slow_pool.marker)
+            waiting.cancel()  # the caller gives up, as a validator's timeout does: the socket closes
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        async with asyncio.timeout(20):
+            while (ROUTE_PROVE, "disconnected", 499) not in miner.observer.requests:
+                await asyncio.sleep(0.01)
+        assert miner.observer.depths[-1] == (0, 0)
+        async with MinerClient(cast.validator, timeout=30) as client:
+            retry = await client.prove(("127.0.0.1", port), hotkey_of(cast.miner), proof_request(inputs=(0.0, 1.0)))
+        assert retry.status is QueryStatus.OK, retry.detail
+        assert int(slow_pool.marker.read_text()) != hung_up_worker
+    finally:
+        server.should_exit = True
+        await serving
 
 
 async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):

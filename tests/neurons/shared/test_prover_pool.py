@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.support.provers import (
     FakeProver,
     broken_factory,
     fake_result,
+    hold,
     make_fake_prover,
     worker_identity,
 )
@@ -106,7 +109,77 @@ async def test_warm_up_builds_workers_and_surfaces_a_failing_factory():
         await good.warm_up()
     bad = ProverPool(broken_factory, workers=1)
     try:
-        with pytest.raises(WorkerCrashed, match="factory failed"):
+        with pytest.raises(WorkerCrashed, match="factory failed: ProvingFailed: circuit artifacts missing"):
             await bad.warm_up()
     finally:
         await bad.aclose()
+
+
+async def pid_in(marker: Path) -> int:
+    """The pid a ``hold`` call wrote to ``marker``, once it has started."""
+    async with asyncio.timeout(30):
+        while not (marker.exists() and marker.read_text()):
+            await asyncio.sleep(0.01)
+    return int(marker.read_text())
+
+
+async def gone(pid: int) -> None:
+    """Returns once process ``pid`` no longer exists (killed and reaped)."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_abandoned_call_kills_its_worker_and_a_fresh_one_serves_the_next(tmp_path):
+    """Abandoning work (a deadline, a caller that hung up): cancelling a call mid-computation
+    stops its process at once; the next call is served by a replacement, not after the
+    abandoned one would have finished."""
+    pool = ProverPool(make_fake_prover, workers=1)
+    try:
+        call = asyncio.create_task(pool.run(hold, str(tmp_path / "pid"), 600.0))
+        busy = await pid_in(tmp_path / "pid")
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await gone(busy)
+        async with asyncio.timeout(30):
+            label, fresh = await pool.run(worker_identity)
+        assert label == "made" and fresh != busy
+    finally:
+        await pool.aclose()
+
+
+async def test_abandoning_one_call_leaves_the_other_workers_call_running(tmp_path):
+    """Only the abandoned call's worker is stopped: a call in flight on another worker finishes."""
+    pool = ProverPool(make_fake_prover, workers=2)
+    try:
+        doomed = asyncio.create_task(pool.run(hold, str(tmp_path / "doomed"), 600.0))
+        other = asyncio.create_task(pool.run(hold, str(tmp_path / "other"), 1.0))
+        doomed_pid = await pid_in(tmp_path / "doomed")
+        other_pid = await pid_in(tmp_path / "other")
+        doomed.cancel()
+        async with asyncio.timeout(30):
+            assert await other == other_pid
+        await gone(doomed_pid)
+    finally:
+        await pool.aclose()
+
+
+async def test_worker_sigkilled_mid_call_is_worker_crashed_and_the_next_call_is_served(tmp_path):
+    """A worker killed from outside (OOM killer, an operator) fails its call with an error that
+    says how it died; a replacement serves the next call."""
+    pool = ProverPool(make_fake_prover, workers=1)
+    try:
+        call = asyncio.create_task(pool.run(hold, str(tmp_path / "pid"), 600.0))
+        busy = await pid_in(tmp_path / "pid")
+        os.kill(busy, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed, match=r"died during hold \(killed by SIGKILL\)"):
+            await call
+        _, fresh = await pool.run(worker_identity)
+        assert fresh != busy
+    finally:
+        await pool.aclose()

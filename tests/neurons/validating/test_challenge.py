@@ -8,6 +8,7 @@ hostile miner would; the validator side is the real ``MinerClient``; ``verify`` 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import SimpleNamespace
 
@@ -145,11 +146,25 @@ async def test_garbage_body_with_a_valid_signature_is_a_bad_response(cast):
     assert record.proof_bytes == 0 and verify.calls == []
 
 
-async def test_miner_too_slow_is_a_timeout(cast):
-    record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=5.0)),
+async def test_miner_that_does_not_answer_in_time_is_a_timeout(cast):
+    async def stall(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5.0)
+        return httpx.Response(500)
+
+    record = await challenge(cast, httpx.MockTransport(stall),
                              circuit=FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=0.3))
     assert not record.verified and record.outcome is Outcome.NO_RESPONSE
     assert record.reason.startswith("timeout")
+    assert record.response_s < 5.0
+
+
+async def test_real_miner_too_slow_abandons_at_the_deadline_and_is_charged(cast):
+    """The miner app stops a proof at its deadline and says so (408); the validator
+    charges it like any failed answer, well before the proof would have finished."""
+    record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=5.0)),
+                             circuit=FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=0.3))
+    assert not record.verified and record.outcome is Outcome.HTTP_ERROR
+    assert "408" in record.reason and "abandoned" in record.reason
     assert record.response_s < 5.0
 
 
@@ -248,14 +263,29 @@ async def test_a_verifier_error_other_than_a_worker_death_is_not_retried(cast):
     assert record.reason == "validator error: verifier raised RuntimeError"
 
 
+class SlowLink(httpx.AsyncBaseTransport):
+    """``inner``'s answers, each delivered ``delay_s`` after the miner sent it (a slow network)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await asyncio.sleep(self.delay_s)
+        return response
+
+
 async def test_a_valid_proof_arriving_after_the_timeout_is_late_not_missing(cast):
-    """Tried: the real miner app proves for longer than the circuit's timeout, but answers within
-    the validator's grace. Must hold: the answer is read and verified, and the record is ``late``
-    (scored zero, with its response time and proof size), not ``no_response``. Wide margins: the
-    proof lands ~0.3 s after a 4 s timeout, and the grace is 1 s."""
+    """Tried: the real miner app proves within its deadline (it abandons proofs past it), but the
+    answer reaches the validator after the circuit's timeout, within the grace. Must hold: the
+    answer is read and verified, and the record is ``late`` (scored zero, with its response time
+    and proof size), not ``no_response``. Wide margins: the proof is done ~0.5 s before a 4 s
+    timeout, lands ~0.3 s after it, and the grace is 1 s."""
     circuit = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=4.0)
     assert late_grace(circuit.timeout_s) == 1.0
-    record = await challenge(cast, app_transport(cast, AsyncFakeProver(delay=4.3)), circuit=circuit)
+    miner = SlowLink(app_transport(cast, AsyncFakeProver(delay=3.5)), delay_s=0.8)
+    record = await challenge(cast, miner, circuit=circuit)
     assert record.outcome is Outcome.LATE and not record.verified
     assert record.reason.startswith("late: ") and record.response_s > circuit.timeout_s
     assert record.proof_bytes > 0

@@ -94,7 +94,18 @@ def garbage(chain, wallet):
 
 
 def slow(chain, wallet):
+    """The real miner app with a prover slower than the deadline: it abandons the proof (408)."""
     return app(chain, wallet, AsyncFakeProver(delay=10.0))
+
+
+def silent(chain, wallet):
+    """A miner that does not answer before the validator stops waiting."""
+
+    async def stall(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10.0)
+        return httpx.Response(500)
+
+    return httpx.MockTransport(stall)
 
 
 def failing(chain, wallet):
@@ -215,11 +226,12 @@ async def test_honest_miner_is_verified_and_scores_above_zero(nets):
     [
         (other_inputs, Outcome.REJECTED, "proof rejected"),
         (garbage, Outcome.REJECTED, "proof rejected"),
-        (slow, Outcome.NO_RESPONSE, "timeout"),
+        (silent, Outcome.NO_RESPONSE, "timeout"),
+        (slow, Outcome.HTTP_ERROR, "http_error: HTTP 408"),
         (failing, Outcome.HTTP_ERROR, "http_error"),
         (impostor, Outcome.BAD_SIGNATURE, "bad_signature"),
     ],
-    ids=["other-inputs", "garbage-proof", "timeout", "http-500", "bad-signature"],
+    ids=["other-inputs", "garbage-proof", "timeout", "too-slow-408", "http-500", "bad-signature"],
 )
 async def test_misbehaving_miner_scores_zero_and_its_average_falls(nets, wallets, behaviour, outcome, reason):
     if behaviour is impostor:
