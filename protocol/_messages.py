@@ -109,7 +109,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_CIRCUIT = "unknown_circuit"  # 404: this miner does not serve the circuit
     NOT_FOUND = "not_found"  # 404: no such route
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
-    DEADLINE_EXCEEDED = "deadline_exceeded"  # 408: deadline passed before proving began
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # 408: deadline passed while queued, or the proof was abandoned at it
     BUSY = "busy"  # 503: queue full, or the deadline cannot be met
     PROVING_FAILED = "proving_failed"  # 500: the prover failed on inputs that fit the circuit
     INTERNAL = "internal"  # 500: anything else; the server stays up
