@@ -165,7 +165,7 @@ class WandbLogger:
         import wandb  # already imported: this logger exists only once a run started
 
         try:
-            self._run.alert(title=title[:63], text=text, level=wandb.AlertLevel.WARN)
+            self._run.alert(title=title[:63], text=text, level=wandb.AlertLevel.WARN)  # type: ignore[attr-defined]  # exported lazily
         except Exception as e:  # observability must not take the neuron down
             log.warning("wandb: dropping an alert (%s): %s", title, e)
 

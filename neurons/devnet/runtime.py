@@ -256,7 +256,7 @@ def set_hyperparameter(conn: sqlite3.Connection, block: int, netuid: int, name: 
             f"{st.neuron_count(conn, netuid)} neurons are registered, more than {value}",
         )
     # admin-utils ``sudo_set_max_allowed_validators``: at most MaxAllowedUids.
-    if name == "max_validators" and value > st.subnet_row(conn, netuid)["max_uids"]:
+    if name == "max_validators" and value > _require_subnet(conn, netuid)["max_uids"]:
         raise DispatchError(
             "MaxValidatorsLargerThanMaxUIds",
             f"max_validators {value} exceeds the subnet's max_allowed_uids",

@@ -242,12 +242,13 @@ def read_back(
     """
     assert check.due_block is not None, "a check is read back only once its due block is known"
     found = found_write(check.writes, row)
-    common = dict(checked_block=check.writes[0].block, read_at=metagraph.block,
-                  due_block=check.due_block, row=dict(row))
     if found is not None:
-        return Readback("landed", found=found, **common)
+        return Readback("landed", checked_block=check.writes[0].block, read_at=metagraph.block,
+                        due_block=check.due_block, row=dict(row), found=found)
     reasons = likely_reasons(
         check, metagraph, hotkey=hotkey, version_key=version_key,
         required_version_key=required_version_key or 0,
     )
-    return Readback("missing" if not row else "different", found=None, reasons=reasons, **common)
+    return Readback("missing" if not row else "different", checked_block=check.writes[0].block,
+                    read_at=metagraph.block, due_block=check.due_block, row=dict(row), found=None,
+                    reasons=reasons)
