@@ -201,3 +201,20 @@ def test_an_unwritable_state_folder_is_one_state_error_naming_it_and_the_flag(tm
     store = StateStore(tmp_path / "blocker" / "run" / "state.json")
     with pytest.raises(StateError, match=r"state folder .*blocker/run is not writable .*--state\.dir"):
         store.check_writable()
+
+
+def test_temp_files_an_interrupted_save_left_are_deleted_on_load(store, caplog):
+    """Tried: a save and a writability probe killed midway (their temp files left). Must hold:
+    load deletes exactly those, keeps the state and any other file, and says so at INFO."""
+    store.save(sample_state())
+    folder = store.path.parent
+    leftovers = [folder / ".validator.json.k3j_x9.tmp", folder / ".validator.json.0q1w2e.probe"]
+    for path in leftovers:
+        path.write_bytes(b'{"schema_version": 2, "aver')
+    unrelated = folder / ".other.json.k3j_x9.tmp"
+    unrelated.write_bytes(b"not ours")
+    with caplog.at_level(logging.INFO, logger=vs.__name__):
+        loaded = store.load()
+    assert loaded.state == sample_state() and not loaded.fresh
+    assert not any(path.exists() for path in leftovers) and unrelated.exists()
+    assert "removed 2 temp file(s)" in caplog.text
