@@ -8,11 +8,16 @@ shipped circuit) with real EZKL proofs, and the real ``neurons/validator.py``
 group, as the OOM killer or pm2's tree kill does: no handler runs) and started
 again, :data:`KILLS` times. Each kill falls a seeded random delay after a
 seeded random anchor of :data:`ANCHORS`: the process start (start-up), a
-round's first line (challenging, verifying), its score line (saving the
-state), the state file's replacement (setting weights, appending the report),
-a "weights set" line (appending the report, the next round; the restart then
-comes back inside the rate limit of that write).
-Then it runs :data:`FINAL_ROUNDS` more rounds and is stopped with SIGINT.
+round's first line (challenging, verifying), a new temp file of the state
+(inside the save), the state file's replacement (setting weights, appending
+the report), a "weights set" line (appending the report, the next round; the
+restart then comes back inside the rate limit of that write). Then it runs
+:data:`FINAL_ROUNDS` more rounds and is stopped with SIGINT.
+
+A state written in place instead of atomically is not what this can catch:
+under SIGKILL (unlike a power cut) the page cache survives, so only a kill in
+the microseconds between truncating and writing would tear it;
+``tests/neurons/validating/test_state.py`` pins the temp-file, fsync, rename order.
 
 The order in ``Validator.run_round`` is: score the round, save the state (the
 round counted in ``counters["rounds"]``), submit weights (a landed write saves
@@ -45,10 +50,12 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -67,15 +74,17 @@ TEMPO = 20
 # Where a kill falls: a seeded uniform delay after an anchor, the anchor itself drawn
 # (seeded) from these. Measured on 2 busy cores: start-up (imports, wallet, chain,
 # verifier workers) takes 3-5 s and a round about 1.5 s of challenging and verifying;
-# 1-15 ms after its "verified" line the state is replaced, and 0-25 ms after that
-# (setting weights when the rate limit allows) the report line is appended. The
-# state file's replacement is polled every millisecond. A kill after a "weights
-# set" line comes back inside the rate limit of that write.
+# 1-15 ms after its "verified" line the state is saved (its temp file exists for the
+# ~4 ms of write and fsync, then replaces state.json), and 0-25 ms after that (setting
+# weights when the rate limit allows) the report line is appended. Files are polled
+# every millisecond. A kill after a "weights set" line comes back inside the rate
+# limit of that write.
 STATE_SAVED = "<state saved>"
+STATE_TEMP = "<state temp file>"
 ANCHORS: dict[str, tuple[str | None, tuple[float, float]]] = {
     "start-up": (None, (0.2, 4.5)),  # from the process start
     "challenging/verifying": ("challenging", (0.0, 1.4)),  # from the round's first line
-    "saving": ("verified, mean score", (0.0, 0.01)),  # from the round's score line
+    "saving": (STATE_TEMP, (0.0, 0.001)),  # from a new temp file of the state (a save takes ~4 ms)
     "weights/report": (STATE_SAVED, (0.0, 0.03)),  # from the state file's replacement
     "after a weight write": ("weights set at block", (0.0, 1.5)),  # report, next round
 }
@@ -92,6 +101,7 @@ class Life:
     lines_before: int = 0
     lines_after: int = 0
     torn_after: bool = False  # reports.jsonl ended in a partial line after this life
+    leftovers_after: tuple[str, ...] = ()  # temp files in the state folder after this life
     leftovers_at_start: tuple[str, ...] = ()  # temp files in the state folder once this life loaded
 
     @property
@@ -114,17 +124,22 @@ def _kill_at(validator: Neuron, anchor: str, delay_s: float, state: Path, timeou
     """SIGKILL the validator's process group ``delay_s`` after ``anchor`` (module docstring)."""
     fragment, _ = ANCHORS[anchor]
     before = _identity(state)
+    old_temps = set(_temps(state.parent))  # left by an earlier life: not this life's save
 
     def happened() -> bool:
         if fragment == STATE_SAVED:
             return _identity(state) != before
+        if fragment == STATE_TEMP:
+            return not set(_temps(state.parent)) <= old_temps
         return fragment is None or fragment in validator.text()
 
+    # Polled finely: a save's temp file lives a few milliseconds.
+    poll_s = 0.0002 if fragment == STATE_TEMP else 0.001
     deadline = time.monotonic() + timeout
-    while not happened():  # polled finely: some windows are milliseconds wide
+    while not happened():
         assert validator.proc.poll() is None, f"exited before {anchor}:\n{validator.text()}"
         assert time.monotonic() < deadline, f"no {anchor} within {timeout:.0f}s:\n{validator.text()}"
-        time.sleep(0.001)
+        time.sleep(poll_s)
     time.sleep(delay_s)
     os.killpg(validator.proc.pid, signal.SIGKILL)  # the workers too, as the OOM killer or pm2's tree kill
     validator.proc.wait()
@@ -168,7 +183,7 @@ class _LastUpdateWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
-    def __enter__(self) -> _LastUpdateWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -178,10 +193,13 @@ class _LastUpdateWatch:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
-            with contextlib.closing(self._net.open()) as store, store.read() as (conn, _block):
-                (value,) = conn.execute(
-                    "SELECT last_update FROM neurons WHERE netuid = ? AND uid = ?", (self._net.netuid, self._uid)
-                ).fetchone()
+            try:
+                with contextlib.closing(self._net.open()) as store, store.read() as (conn, _block):
+                    (value,) = conn.execute(
+                        "SELECT last_update FROM neurons WHERE netuid = ? AND uid = ?", (self._net.netuid, self._uid)
+                    ).fetchone()
+            except sqlite3.OperationalError:  # the validator holds the write lock: read again next time
+                continue
             if not self.values or value != self.values[-1]:
                 self.values.append(value)
 
@@ -225,7 +243,8 @@ def run(tmp_path_factory, key_cache) -> Run:
                         life.leftovers_at_start = _leftovers(run_dir)
                         validator.wait_for(
                             f"{FINAL_ROUNDS} more rounds",
-                            lambda: len(_report_lines(run_dir)[0]) >= life.lines_before + FINAL_ROUNDS, timeout=90,
+                            lambda want=life.lines_before + FINAL_ROUNDS: len(_report_lines(run_dir)[0]) >= want,
+                            timeout=90,
                         )
                 finally:
                     rc = validator.stop()  # SIGINT, as pm2 stops it (a killed one is already gone)
@@ -236,6 +255,7 @@ def run(tmp_path_factory, key_cache) -> Run:
                 life.rounds_after = _rounds(_state(run_dir))
                 lines, life.torn_after = _report_lines(run_dir)
                 life.lines_after = len(lines)
+                life.leftovers_after = _leftovers(run_dir)
                 assert not list(run_dir.glob("state.json.corrupt-*")), f"after life {n}: {life}"
         last_updates = watch.values
     finally:
@@ -246,7 +266,16 @@ def run(tmp_path_factory, key_cache) -> Run:
 
 
 def _leftovers(run_dir: Path) -> tuple[str, ...]:
+    """The state store's temp files in ``run_dir`` (a save's ``.tmp``, a start-up check's ``.probe``)."""
     return tuple(sorted(p.name for p in run_dir.glob(".state.json.*")))
+
+
+def _temps(run_dir: Path) -> list[str]:
+    """The names of a save's temp files in ``run_dir`` (cheap enough to poll every 0.2 ms)."""
+    try:
+        return [e.name for e in os.scandir(run_dir) if e.name.startswith(".state.json.") and e.name.endswith(".tmp")]
+    except FileNotFoundError:
+        return []
 
 
 def test_the_state_always_loads_and_no_life_logs_an_error_or_starts_fresh(run):
@@ -275,8 +304,10 @@ def test_every_report_line_is_whole_json_and_none_is_torn_after_a_clean_stop(run
 
 
 def test_the_kills_reach_every_part_of_a_round(run):
-    """Every anchor is drawn, and at least one kill fell between a round's save and its report line."""
+    """Every anchor is drawn; some kill fell inside a save (its temp file left) and some between
+    a round's save and its report line."""
     assert {life.anchor for life in run.lives[:-1]} == set(ANCHORS), run.lives
+    assert any(life.leftovers_after for life in run.lives[:-1]), run.lives
     assert any(life.lost_lines == 1 for life in run.lives), run.lives
 
 

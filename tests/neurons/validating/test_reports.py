@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-import neurons.validating.reports as reports
+from neurons.validating import reports
 
 
 def _lines(path):
