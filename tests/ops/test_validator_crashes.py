@@ -325,5 +325,9 @@ def test_no_weight_write_is_refused_for_the_rate_limit_nor_lands_inside_it(run):
 
 
 def test_the_whole_run_fits_a_small_ci_machine(run):
-    """20 kills and restarts plus the final rounds take well under the suite's budget."""
-    assert run.elapsed_s < 300, run.elapsed_s
+    """20 kills and restarts plus the final rounds stay well inside the suite's 20 minutes.
+
+    Measured on 2 cores: 86-150 s alone, 250 s inside the whole suite with three other suites
+    running beside it (each restart's start-up, 3-5 s alone, is most of it).
+    """
+    assert run.elapsed_s < 420, run.elapsed_s
