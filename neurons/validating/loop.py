@@ -31,7 +31,9 @@ challenged, because they do not serve or sit at such an address, score
 zero); write the state atomically; submit the averages' weights (the
 chain's rate limit decides, in the SDK's preflight; a refused or failed write
 is logged and tried again next round; the round stands); then append the
-round to ``reports.jsonl``.
+round to ``reports.jsonl`` (``neurons.validating.reports``: a line torn by a
+crash is cut at the next append). A crash between the state save and that
+append loses the round's report line, never its scores.
 
 Every collaborator is injected; ``neurons.validating.service`` builds the real ones.
 """
@@ -39,9 +41,7 @@ Every collaborator is injected; ``neurons.validating.service`` builds the real o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -54,7 +54,7 @@ import numpy as np
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
-from neurons.validating import readback, scoring
+from neurons.validating import readback, reports, scoring
 from neurons.validating.challenge import (
     ChallengeCircuit,
     InputSampler,
@@ -619,16 +619,9 @@ class Validator:
             "weights": None if report.weights is None else asdict(report.weights),
             "skipped": report.skipped,
         }
-        self.reports_path.parent.mkdir(parents=True, exist_ok=True)
-        # Rotate rather than grow without bound (about 0.5 KB per miner per round:
-        # hundreds of MB a day on a full subnet): one previous file is kept.
-        try:
-            if self.reports_path.stat().st_size >= self.reports_max_bytes:
-                os.replace(self.reports_path, self.reports_path.with_name(self.reports_path.name + ".1"))
-        except FileNotFoundError:
-            pass
-        with self.reports_path.open("a") as f:
-            f.write(json.dumps(line) + "\n")
+        # Rotated at its cap (about 0.5 KB per miner per round: hundreds of MB a day on
+        # a full subnet; one previous file is kept), and a line torn by a crash is cut.
+        reports.append_line(self.reports_path, line, max_bytes=self.reports_max_bytes)
 
     async def set_final_weights(
         self, stop: asyncio.Event | None = None, *, max_wait_s: float = 60.0, poll_s: float = 1.0

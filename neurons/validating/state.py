@@ -4,6 +4,9 @@
 ``StateStore.save`` writes it to a temp file in the same directory, fsyncs,
 and ``os.replace``s it over the old file (then fsyncs the directory), so a
 crash at any point leaves either the old or the new file, never a torn one.
+A crash inside ``save`` (or ``check_writable``) can leave its temp file
+(``.<name>.*.tmp`` or ``.probe``) behind: ``load`` deletes those, so repeated
+crashes do not fill the folder (one validator owns a state folder).
 
 ``StateStore.load`` never loses a file silently. A missing file gives a
 fresh state. A file that cannot be read, is not valid JSON, does not match
@@ -126,6 +129,7 @@ class StateStore:
 
     def load(self) -> Loaded:
         """Read the state; never raises for a bad file (see the module docstring)."""
+        self._remove_leftovers()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -205,6 +209,22 @@ class StateStore:
                 f"the validator's state folder {directory} is not writable ({e.strerror or e}); "
                 "fix its permissions or choose another with --state.dir"
             ) from e
+
+    def _remove_leftovers(self) -> None:
+        """Delete the temp files an interrupted ``save`` or ``check_writable`` left (best effort)."""
+        leftovers = [
+            p for pattern in (f".{self.path.name}.*.tmp", f".{self.path.name}.*.probe")
+            for p in self.path.parent.glob(pattern)
+        ]
+        removed = 0
+        for leftover in leftovers:
+            try:
+                leftover.unlink()
+                removed += 1
+            except OSError:
+                pass  # harmless: a later load tries again
+        if removed:
+            log.info("removed %d temp file(s) an interrupted save left in %s", removed, self.path.parent)
 
     def _quarantine(self, problem: str) -> Loaded:
         target = self.path.with_name(f"{self.path.name}.corrupt-{int(self._clock())}")

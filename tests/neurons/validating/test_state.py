@@ -224,3 +224,20 @@ def test_a_version_2_state_file_is_migrated_with_no_weights_check_pending(store,
     assert "from schema_version 2 to 3" in caplog.text
     store.save(loaded.state)
     assert json.loads(store.path.read_text())["schema_version"] == 3
+
+
+def test_temp_files_an_interrupted_save_left_are_deleted_on_load(store, caplog):
+    """Tried: a save and a writability probe killed midway (their temp files left). Must hold:
+    load deletes exactly those, keeps the state and any other file, and says so at INFO."""
+    store.save(sample_state())
+    folder = store.path.parent
+    leftovers = [folder / ".validator.json.k3j_x9.tmp", folder / ".validator.json.0q1w2e.probe"]
+    for path in leftovers:
+        path.write_bytes(b'{"schema_version": 2, "aver')
+    unrelated = folder / ".other.json.k3j_x9.tmp"
+    unrelated.write_bytes(b"not ours")
+    with caplog.at_level(logging.INFO, logger=vs.__name__):
+        loaded = store.load()
+    assert loaded.state == sample_state() and not loaded.fresh
+    assert not any(path.exists() for path in leftovers) and unrelated.exists()
+    assert "removed 2 temp file(s)" in caplog.text
