@@ -104,6 +104,13 @@ class SubnetParams:
     # DefaultRevealPeriodEpochs (1): a commit in epoch e is revealed as epoch e + 1 starts.
     commit_reveal_weights_enabled: bool = True
     commit_reveal_period: int = 1
+    # subtensor Yuma3On: which bonds branch the epoch runs (yuma.epoch). On, because a devnet
+    # subnet stands for one registered on the chain (btcli subnets create -> register_network),
+    # and subnets/subnet.rs::init_new_network sets it on for every network so created; the
+    # runtime's InitialYuma3On (false) is only the storage default for a subnet never
+    # initialised that way (and what an older devnet state file, whose bonds the original
+    # branch wrote, migrates to: store._ADDED_COLUMNS).
+    yuma3_enabled: bool = True
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -136,8 +143,8 @@ def create_subnet(
         "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
         "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
         "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators, "
-        "immunity_period, min_non_immune_uids, commit_reveal_weights_enabled, commit_reveal_period) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "immunity_period, min_non_immune_uids, commit_reveal_weights_enabled, commit_reveal_period, "
+        "yuma3_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -156,6 +163,7 @@ def create_subnet(
             params.min_non_immune_uids,
             int(params.commit_reveal_weights_enabled),
             params.commit_reveal_period,
+            int(params.yuma3_enabled),
         ),
     )
 
@@ -233,6 +241,9 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     # sudo_set_commit_reveal_weights_interval -> weights.rs set_reveal_period (1..100).
     "commit_reveal_weights_enabled": ("commit_reveal_weights_enabled", 0, 1),
     "commit_reveal_period": ("commit_reveal_period", *_REVEAL_PERIODS),
+    # admin-utils sudo_set_yuma3_enabled (owner or root; a bool): the epoch's bonds branch. Not
+    # modelled: its admin-window and owner rate-limit checks, as for the other sudo calls here.
+    "yuma3_enabled": ("yuma3_enabled", 0, 1),
 }
 
 
@@ -565,6 +576,7 @@ def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
     epoch due at ``block``, persisted as ``persist_*_epoch_terms`` do: incentive, dividends,
     consensus, validator trust, active and the new validator permits per uid (u16 fractions,
     bools), and the bonds rows (the Bonds map; rows of uids without a new permit are dropped).
+    The subnet's ``yuma3_enabled`` (``Yuma3On``) picks the bonds branch.
 
     Reads the subnet's ``LastEpochBlock`` before ``run_epochs`` moves it: that is the previous
     epoch (subtensor ``LastMechansimStepBlock``), used to drop bonds on uids registered since.
@@ -606,6 +618,7 @@ def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
             stake_threshold=st.stake_threshold(conn),
             owner_uid=uid_by_hotkey.get(owner) if owner else None,
             permit_overrides=overrides,
+            yuma3=bool(subnet["yuma3_enabled"]),
         )
     )
     conn.executemany(
