@@ -317,3 +317,59 @@ def test_a_validator_silent_past_the_activity_cutoff_no_longer_votes(tmp_path):
     # v0 inactive: the active stake is v1's alone, its weights are the consensus.
     assert [n.active for n in alone.neurons][:2] == [False, True]
     assert [stored(n.incentive) for n in alone.neurons] == [0, 0, 0, U16]
+
+
+def _lone_validator(tmp_path):
+    """v0 (uid 0) weights miner 1 fully on a Yuma3 subnet (tempo 4, so the activity cutoff is
+    55 blocks: 13 epochs), set at an epoch block; returns the devnet."""
+    net = make_devnet(tmp_path, clock=StepClock(), tempo=4, weights_rate_limit=3,
+                      validators=("v0",), miners=("m1",), commit_reveal_weights_enabled=False)
+    v0 = bt.wallets.open_wallet("v0", path=str(net.wallets))
+    net.advance_past_registration()
+
+    async def go():
+        async with net.client() as client:
+            await _set(client, v0, {1: 1.0})
+
+    asyncio.run(go())
+    return net
+
+
+def _bond(net) -> int:
+    async def go():
+        async with net.client() as client:
+            return await client.read("bonds", netuid=2)
+
+    bonds = asyncio.run(go())
+    return stored(bonds[0][1]) if bonds else 0
+
+
+def test_missed_epochs_each_take_one_step_of_the_bond_ema(tmp_path):
+    """Ten epochs fall due with nothing written between them: the read runs them one by one, as
+    the chain does (each reads the bonds the one before stored), not as one."""
+    net = _lone_validator(tmp_path)
+    net.clock.advance(40)  # epochs at +4 .. +40, every one within v0's activity cutoff
+    # Yuma3 with W_b = 1: b <- floor((.1 * 1 + .9 * b / 65535) * 65535), from no bond.
+    expected = 0
+    for _ in range(10):
+        expected = u16(.1 + .9 * expected / U16)
+    assert expected > u16(.6)  # 1 - .9^10 = .65: far from one step's .1
+    assert _bond(net) == expected
+
+
+def test_settled_bonds_still_replay_the_epochs_after_a_validator_goes_inactive(tmp_path):
+    """A bond of 65535 on a weight of 1 is Yuma3's fixed point (.1 + .9 = 1), so the epochs that
+    follow change nothing, until v0's weights age past the activity cutoff: from then on its
+    stake votes for nothing and each epoch decays the bond by .9. Thirty epochs due at one
+    read: 13 active ones keep 65535, the 17 after decay it 17 times (collapsing once the bond
+    looked settled would decay it once)."""
+    net = _lone_validator(tmp_path)
+    with contextlib.closing(net.open()) as store, store.transaction() as conn:
+        conn.execute("INSERT INTO bonds (netuid, uid, dest, value) VALUES (2, 0, 1, ?)", (U16,))
+    net.clock.advance(120)  # epochs at 4k blocks after the weights, k = 1..30
+    # Active while 55 >= 4k: k <= 13. Inactive: no active stake, no consensus,
+    # W_b = 0, so b <- floor(.9 * b) in u16 fractions.
+    expected = U16
+    for _ in range(30 - 13):
+        expected = u16(.9 * expected / U16)
+    assert _bond(net) == expected

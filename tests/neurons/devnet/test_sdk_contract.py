@@ -412,10 +412,10 @@ def test_bonds_are_the_epochs_and_a_subnet_without_commit_reveal_keeps_no_commit
 
     weights, bonds, commits = run(go())
     assert weights == {0: {1: 1.0}}  # set in plaintext (the fixture's subnet has commit-reveal off)
-    # One validator, one miner, Yuma3 (a new subnet's): the bond is the EMA of its weight 1 from
-    # no bond, .1 * 1, stored as the fraction floor(.1 * 65535) = 6553 (the two epochs due by
-    # the read run as one: see runtime.run_epochs).
-    assert bonds == {0: {1: 6553 / 65535}} and commits == {}
+    # One validator, one miner, Yuma3 (a new subnet's): the bond is the EMA of its weight 1, one
+    # step per epoch, two epochs by the read: floor(.1 * 65535) = 6553, then
+    # floor((.1 + .9 * 6553 / 65535) * 65535) = floor(6553.5 + 5897.7) = 12451.
+    assert bonds == {0: {1: 12451 / 65535}} and commits == {}
 
 
 def test_storage_and_runtime_apis_the_devnet_does_not_model_still_fail_loudly(devnet):
