@@ -32,7 +32,7 @@ _PARAM_FLAGS = {
     "max_uids": "max_uids", "serving_rate_limit": "serving_rate_limit",
     "max_allowed_validators": "max_allowed_validators", "immunity_period": "immunity_period",
     "min_non_immune_uids": "min_non_immune_uids", "commit_reveal": "commit_reveal_weights_enabled",
-    "commit_reveal_period": "commit_reveal_period",
+    "commit_reveal_period": "commit_reveal_period", "yuma3": "yuma3_enabled",
 }
 
 
@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commit-reveal-period", type=int, default=None,
                    help="epochs from a commit to its reveal, 1..100 (RevealPeriodEpochs; "
                    f"default: {_DEFAULTS.commit_reveal_period})")
+    yuma3 = p.add_mutually_exclusive_group()
+    yuma3.add_argument("--yuma3", dest="yuma3", action="store_true", default=None,
+                       help="the epoch runs Yuma3 bonds (subtensor Yuma3On; default: on, as "
+                       "init_new_network sets it for every new subnet, finney's included)")
+    yuma3.add_argument("--no-yuma3", dest="yuma3", action="store_false", default=None,
+                       help="the epoch runs the original Yuma bonds (the runtime's storage default "
+                       "InitialYuma3On, for subnets from before init_new_network set it)")
     p.add_argument("--block-time", type=float, default=None,
                    help="seconds per block for the whole chain; a new chain defaults to "
                    f"{DEFAULT_BLOCK_TIME:g} (with --profile finney: finney's {FINNEY_BLOCK_TIME:g}), an "
@@ -177,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", required=True, choices=sorted(HYPERPARAMETERS), help="the hyperparameter")
     p.add_argument("--value", type=int, required=True,
-                   help="its new value (a whole number; 0 or 1 for commit_reveal_weights_enabled)")
+                   help="its new value (a whole number; 0 or 1 for commit_reveal_weights_enabled "
+                   "and yuma3_enabled)")
     p = sub.add_parser(
         "deregister", parents=[common, wallet, netuid],
         help="deregister the wallet's hotkey: another wallet's hotkey takes its uid (devnet admin)",

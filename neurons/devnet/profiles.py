@@ -5,7 +5,8 @@ limit, for a whole subnet on one machine in seconds. ``finney`` is what a new su
 finney runs with, each value from subtensor's source (``opentensor/subtensor``):
 
 - ``subnets/subnet.rs::init_new_network``: ``MaxAllowedUids`` 256, ``MaxAllowedValidators`` 64,
-  ``MinAllowedWeights`` 1, ``ImmunityPeriod`` 5000 (set explicitly for every new network);
+  ``MinAllowedWeights`` 1, ``ImmunityPeriod`` 5000, ``Yuma3On`` true (``set_yuma3_enabled``;
+  all set explicitly for every new network);
 - ``runtime/src/lib.rs``: tempo ``INITIAL_SUBNET_TEMPO`` = 360 (the production build),
   ``SubtensorInitialServingRateLimit`` 50; ``pallets/subtensor/src/lib.rs``:
   ``DefaultWeightsSetRateLimit`` 100, ``DefaultCommitRevealWeightsEnabled`` true,
@@ -42,7 +43,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "local": Profile(
         "local", SubnetParams(), None,
-        "fast local runs: tempo 10, weights rate limit 5, commit-reveal on",
+        "fast local runs: tempo 10, weights rate limit 5, commit-reveal on, Yuma3 on",
     ),
     "finney": Profile(
         "finney",
@@ -58,11 +59,12 @@ PROFILES: dict[str, Profile] = {
             min_non_immune_uids=10,
             commit_reveal_weights_enabled=True,
             commit_reveal_period=1,
+            yuma3_enabled=True,
         ),
         FINNEY_BLOCK_TIME,
         "a new finney subnet: tempo 360, weights rate limit 100, commit-reveal on (reveal "
         "period 1), immunity 5000, 64 validator permits, min 1 weight, no max-weight limit, "
-        "12 s blocks (scale with --block-time: the rules count blocks)",
+        "Yuma3 on, 12 s blocks (scale with --block-time: the rules count blocks)",
     ),
 }
 

@@ -104,6 +104,13 @@ class SubnetParams:
     # DefaultRevealPeriodEpochs (1): a commit in epoch e is revealed as epoch e + 1 starts.
     commit_reveal_weights_enabled: bool = True
     commit_reveal_period: int = 1
+    # subtensor Yuma3On: which bonds branch the epoch runs (yuma.epoch). On, because a devnet
+    # subnet stands for one registered on the chain (btcli subnets create -> register_network),
+    # and subnets/subnet.rs::init_new_network sets it on for every network so created; the
+    # runtime's InitialYuma3On (false) is only the storage default for a subnet never
+    # initialised that way (and what an older devnet state file, whose bonds the original
+    # branch wrote, migrates to: store._ADDED_COLUMNS).
+    yuma3_enabled: bool = True
 
 
 # --- admin (devnet "sudo") ------------------------------------------------------
@@ -136,8 +143,8 @@ def create_subnet(
         "INSERT INTO subnets (netuid, tempo, weights_rate_limit, min_allowed_weights, "
         "max_weights_limit, weights_version_key, max_uids, created_block, last_epoch_block, "
         "owner_coldkey, owner_hotkey, serving_rate_limit, max_allowed_validators, "
-        "immunity_period, min_non_immune_uids, commit_reveal_weights_enabled, commit_reveal_period) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "immunity_period, min_non_immune_uids, commit_reveal_weights_enabled, commit_reveal_period, "
+        "yuma3_enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             params.tempo,
@@ -156,6 +163,7 @@ def create_subnet(
             params.min_non_immune_uids,
             int(params.commit_reveal_weights_enabled),
             params.commit_reveal_period,
+            int(params.yuma3_enabled),
         ),
     )
 
@@ -233,6 +241,9 @@ HYPERPARAMETERS: dict[str, tuple[str, int, int]] = {
     # sudo_set_commit_reveal_weights_interval -> weights.rs set_reveal_period (1..100).
     "commit_reveal_weights_enabled": ("commit_reveal_weights_enabled", 0, 1),
     "commit_reveal_period": ("commit_reveal_period", *_REVEAL_PERIODS),
+    # admin-utils sudo_set_yuma3_enabled (owner or root; a bool): the epoch's bonds branch. Not
+    # modelled: its admin-window and owner rate-limit checks, as for the other sudo calls here.
+    "yuma3_enabled": ("yuma3_enabled", 0, 1),
 }
 
 
@@ -450,12 +461,16 @@ def run_epochs(conn: sqlite3.Connection, block: int) -> None:
     (``reveal_crv3_commits``) before ``run_coinbase`` runs the epoch, so weights revealed
     at an epoch block count in that block's epoch: the same order here.
 
-    Missed epochs collapse into one run: nothing the epoch reads changes between them
-    (every write first calls this), except a reveal; so while commits are pending, each
-    missed epoch runs on its own, after the reveal due at its block, and once none are
-    left the rest collapse. With no epoch due, the reveal still runs at ``block`` (the chain
-    tries every block), which only finds something after ``commit_reveal_period`` changed.
-    The store calls this at the start of every transaction (see ``store``).
+    Missed epochs run one by one, each after the reveal due at its block, as the chain runs
+    them: an epoch reads what the one before wrote (the bonds its EMA carries on, the
+    permits), so they do not commute. Once one has *settled* (see :func:`_epoch`: it left its
+    bonds and permits as it found them, masked no fresh column, and no uid's activity changes
+    before ``block``) and no commit is pending, every later one would compute the same, so
+    the rest collapse into the last. Past :data:`_MAX_REPLAYED_EPOCHS` unsettled epochs the
+    rest collapse too (a bound on one transaction's work; the EMA then skips steps). With no
+    epoch due, the reveal still runs at ``block`` (the chain tries every block), which only
+    finds something after ``commit_reveal_period`` changed. The store calls this at the
+    start of every transaction (see ``store``).
     """
     for netuid, tempo, last, index in conn.execute(
         "SELECT netuid, tempo, last_epoch_block, epoch_index FROM subnets"
@@ -464,17 +479,27 @@ def run_epochs(conn: sqlite3.Connection, block: int) -> None:
             _reveal_commits(conn, netuid, block, index)
             continue
         count = (block - last) // tempo
+        final = last + tempo * count
+        previous, settled = last, False
         for k in range(1, count + 1):
-            # At an epoch block current_epoch_with_lookahead is the index the epoch will give.
-            _reveal_commits(conn, netuid, last + k * tempo, index + k)
-            if k == count or not _has_commits(conn, netuid):
+            at = last + k * tempo
+            if k < count and (settled or k > _MAX_REPLAYED_EPOCHS) and not _has_commits(conn, netuid):
                 break
-            _epoch(conn, netuid, last + k * tempo)
-        _epoch(conn, netuid, last + tempo * count)
+            # At an epoch block current_epoch_with_lookahead is the index the epoch will give.
+            _reveal_commits(conn, netuid, at, index + k)
+            settled = _epoch(conn, netuid, at, previous, until=final)
+            previous = at
+        if previous != final:
+            _epoch(conn, netuid, final, final - tempo, until=final)
         conn.execute(
             "UPDATE subnets SET last_epoch_block = ?, epoch_index = ? WHERE netuid = ?",
             (last + tempo * count, index + count, netuid),
         )
+
+
+# How many unsettled missed epochs one transaction replays before collapsing the rest (a Yuma3
+# EMA from no bonds settles in u16 within ~40-80 epochs; at 256 uids an epoch takes ~0.2 s).
+_MAX_REPLAYED_EPOCHS = 128
 
 
 def _has_commits(conn: sqlite3.Connection, netuid: int) -> bool:
@@ -560,16 +585,21 @@ def _public_key(ss58: str) -> bytes:
     return bytes(Keypair(ss58_address=ss58).public_key)
 
 
-def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
+def _epoch(conn: sqlite3.Connection, netuid: int, block: int, previous: int, *, until: int) -> bool:
     """Subtensor's Yuma epoch (``yuma.epoch``, ``epoch/run_epoch.rs::epoch_mechanism``) for the
     epoch due at ``block``, persisted as ``persist_*_epoch_terms`` do: incentive, dividends,
     consensus, validator trust, active and the new validator permits per uid (u16 fractions,
     bools), and the bonds rows (the Bonds map; rows of uids without a new permit are dropped).
+    The subnet's ``yuma3_enabled`` (``Yuma3On``) picks the bonds branch.
 
-    Reads the subnet's ``LastEpochBlock`` before ``run_epochs`` moves it: that is the previous
-    epoch (subtensor ``LastMechansimStepBlock``), used to drop bonds on uids registered since.
-    The admin's permit overrides replace the stake rank's permit for their hotkeys; overrides
-    of hotkeys no longer on the subnet are deleted here.
+    ``previous`` is the previous epoch's block (subtensor ``LastMechansimStepBlock``), used to
+    drop bonds on uids registered since. The admin's permit overrides replace the stake rank's
+    permit for their hotkeys; overrides of hotkeys no longer on the subnet are deleted here.
+
+    Returns whether the epoch settled: it stored the bonds and permits it read, dropped no
+    bonds for a fresh registration, and every uid active at ``block`` is still so at
+    ``until`` (activity is all that changes with the block alone). Then an epoch at any block
+    up to ``until``, with nothing written in between, computes exactly what this one did.
     """
     subnet = st.subnet_row(conn, netuid)
     assert subnet is not None  # run_epochs iterates existing subnets
@@ -591,6 +621,8 @@ def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
         )
     }
     owner = subnet["owner_hotkey"]
+    bonds = _matrix(conn, "bonds", netuid)
+    cutoff = yuma.activity_cutoff_blocks(subnet["tempo"])
     result = yuma.epoch(
         yuma.EpochInputs(
             block=block,
@@ -599,13 +631,14 @@ def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
             block_at_registration=[r[5] for r in rows],
             permits=[bool(r[3]) for r in rows],
             weights=_matrix(conn, "weights", netuid),
-            bonds=_matrix(conn, "bonds", netuid),
-            last_epoch_block=subnet["last_epoch_block"],
-            activity_cutoff=yuma.activity_cutoff_blocks(subnet["tempo"]),
+            bonds=bonds,
+            last_epoch_block=previous,
+            activity_cutoff=cutoff,
             max_allowed_validators=subnet["max_allowed_validators"],
             stake_threshold=st.stake_threshold(conn),
             owner_uid=uid_by_hotkey.get(owner) if owner else None,
             permit_overrides=overrides,
+            yuma3=bool(subnet["yuma3_enabled"]),
         )
     )
     conn.executemany(
@@ -625,15 +658,18 @@ def _epoch(conn: sqlite3.Connection, netuid: int, block: int) -> None:
             for uid in range(len(rows))
         ],
     )
+    stored = {uid: {dest: v for dest, v in row.items() if v} for uid, row in result.bonds.items()}
+    stored = {uid: row for uid, row in stored.items() if row}
     conn.execute("DELETE FROM bonds WHERE netuid = ?", (netuid,))
     conn.executemany(
         "INSERT INTO bonds (netuid, uid, dest, value) VALUES (?, ?, ?, ?)",
-        [
-            (netuid, uid, dest, value)
-            for uid, row in result.bonds.items()
-            for dest, value in row.items()
-            if value
-        ],
+        [(netuid, uid, dest, value) for uid, row in stored.items() for dest, value in row.items()],
+    )
+    return (
+        stored == bonds
+        and list(result.new_permits) == [bool(r[3]) for r in rows]
+        and all(r[5] < previous + 1 for r in rows)
+        and all(r[4] + cutoff >= until for r, active in zip(rows, result.active) if active)
     )
 
 

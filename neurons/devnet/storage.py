@@ -91,6 +91,11 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         # ValueQuery with DefaultCommitRevealWeightsEnabled (true): a missing subnet reads true.
         subnet = subnet_row(conn, int(p[0]))
         return True if subnet is None else bool(subnet["commit_reveal_weights_enabled"])
+    if name == "Yuma3On":
+        # ValueQuery with DefaultYuma3 (the runtime's InitialYuma3On, false): a missing subnet
+        # reads false.
+        subnet = subnet_row(conn, int(p[0]))
+        return False if subnet is None else bool(subnet["yuma3_enabled"])
     if name == "PendingEpochAt":
         return 0  # no owner-triggered epochs on the devnet (ValueQuery default 0)
     if name == "SubnetEpochConsensus":
@@ -238,6 +243,8 @@ def hyperparameters(conn: sqlite3.Connection, netuid: int) -> list[dict[str, Any
         ("max_validators", "U16", subnet["max_allowed_validators"]),
         ("commit_reveal_period", "U64", subnet["commit_reveal_period"]),
         ("commit_reveal_weights_enabled", "Bool", bool(subnet["commit_reveal_weights_enabled"])),
+        # get_subnet_hyperparams_v3: 3 if get_yuma3_enabled, else 2.
+        ("yuma_version", "U16", 3 if subnet["yuma3_enabled"] else 2),
     ]
     return [{"name": name, "value": {tag: value}} for name, tag, value in entries]
 
@@ -377,7 +384,8 @@ def weights_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[i
 
 
 def bonds_row(conn: sqlite3.Connection, netuid: int, uid: int) -> list[tuple[int, int]]:
-    """The uid's stored bonds ``[(dest, u16)]`` (column max-upscaled, as the chain stores them)."""
+    """The uid's stored bonds ``[(dest, u16)]``, as the chain stores them: column max-upscaled
+    (original Yuma) or the bonds' own fractions (Yuma3)."""
     return list(
         conn.execute(
             "SELECT dest, value FROM bonds WHERE netuid = ? AND uid = ? ORDER BY dest",

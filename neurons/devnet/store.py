@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS subnets (
     min_non_immune_uids INTEGER NOT NULL DEFAULT 10,
     commit_reveal_weights_enabled INTEGER NOT NULL DEFAULT 1,
     commit_reveal_period INTEGER NOT NULL DEFAULT 1,
-    epoch_index INTEGER NOT NULL DEFAULT 0
+    epoch_index INTEGER NOT NULL DEFAULT 0,
+    yuma3_enabled INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS owners (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS neurons (
@@ -280,6 +281,9 @@ _ADDED_COLUMNS = (
     ("subnets", "commit_reveal_weights_enabled", "INTEGER NOT NULL DEFAULT 1"),
     ("subnets", "commit_reveal_period", "INTEGER NOT NULL DEFAULT 1"),
     ("subnets", "epoch_index", "INTEGER NOT NULL DEFAULT 0"),
+    # Off: an older file's subnets ran the original Yuma, whose stored bonds (column
+    # max-upscaled) Yuma3 would misread as fractions; it is also the runtime's InitialYuma3On.
+    ("subnets", "yuma3_enabled", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

@@ -2,9 +2,12 @@
 
 The chain runs ``epoch_mechanism`` (``pallets/subtensor/src/epoch/run_epoch.rs``; its
 coinbase calls it per mechanism, ``subnets/mechanism.rs``; ``epoch_dense`` is "only used for
-tests"). With the runtime's defaults (``runtime/src/lib.rs``: ``InitialYuma3On = false``,
-``InitialLiquidAlphaOn = false``) that is the original Yuma branch with a fixed bonds EMA.
-:func:`epoch` follows it step by step, in this order:
+tests"). It has two bonds branches, chosen per subnet by ``Yuma3On``: the original Yuma
+(the storage default, ``runtime/src/lib.rs`` ``InitialYuma3On = false``) and Yuma3, which
+``subnets/subnet.rs::init_new_network`` switches on for every network registered since
+(``set_yuma3_enabled(netuid, true)``). Liquid alpha is off in both (``InitialLiquidAlphaOn =
+false``; the devnet does not model it), so both use one fixed alpha. :func:`epoch` follows
+``epoch_mechanism`` step by step, in this order:
 
 1. active: ``last_update + activity_cutoff >= block``; the cutoff is
    ``get_activity_cutoff_blocks`` = ``max(1, ActivityCutoffFactorMilli * tempo / 1000)``;
@@ -19,12 +22,23 @@ tests"). With the runtime's defaults (``runtime/src/lib.rs``: ``InitialYuma3On =
    the mid-pivot search, ported as is);
 7. clipped weights ``min(W, consensus)``; validator trust = row sums of them;
 8. rank ``r_j = sum_i clipped_ij * active_stake_i``; incentive = rank normalised;
-9. bonds: weights for bonds interpolate W -> clipped by ``BondsPenalty`` (default 1: clipped);
-   stored bonds of columns registered since the last epoch are dropped, columns normalised;
-   ``delta = W_b * active_stake`` (per row), columns normalised;
-   ``ema = alpha * delta + (1 - alpha) * bonds`` with ``alpha = 1 - BondsMovingAverage/1e6``,
-   columns normalised; dividends ``d_i = sum_j ema_ij * incentive_j``, normalised; the
-   stored bonds are ``ema`` column max-upscaled, kept only for uids with a new permit.
+9. bonds: weights for bonds ``W_b`` interpolate W -> clipped by ``BondsPenalty`` (default 1:
+   clipped); stored bonds of columns registered since the last epoch are dropped;
+   ``alpha = 1 - BondsMovingAverage/1e6``; then the branch:
+
+   - original Yuma (the ``else`` branch): the stored bonds (column max-upscaled u16) are
+     column-normalised; ``delta = W_b * active_stake`` (per row), columns normalised;
+     ``ema = alpha * delta + (1 - alpha) * bonds``, columns normalised; dividends
+     ``d_i = sum_j ema_ij * incentive_j``, normalised; stored: ``ema`` column max-upscaled;
+   - Yuma3 (``if Yuma3On``): the stored bonds are read as fractions, ``u16 / 65535``
+     (``get_bonds_sparse_fixed_proportion``), not normalised; ``compute_bonds_sparse`` with
+     liquid alpha off is ``mat_ema_sparse(W_b, bonds, compute_disabled_liquid_alpha)``:
+     ``ema = alpha * W_b + (1 - alpha) * bonds`` (no stake in it: a bond is the validator's
+     own weight, remembered); dividends ``d_i = active_stake_i * sum_j ema_norm_ij *
+     incentive_j`` with ``ema_norm`` the column-normalised ``ema``, normalised; stored:
+     ``ema`` itself as u16 fractions (no upscaling);
+
+   in both, the bonds are kept only for uids with a new permit.
 
 Where float64 differs from the chain's ``I32F32`` fixed point: the chain rounds every step to
 2^-32 and saturates, float64 rounds to ~1e-16 relative; the two agree to ~1e-9, which is far
@@ -33,9 +47,10 @@ below a u16 step (1/65535), except where a value lands on a u16 boundary: the ch
 ``x * 65535 + 1e-6`` so that 1.0 computed as 0.999999999999 still stores 65535 (1e-6 of a u16
 step is 1.5e-11 of the fraction, under I32F32's resolution of 2.3e-10). Stake ties in the
 top-k permit sort and median pivots compare floats, not fixed-point values; values equal in one
-are equal in the other for the stakes a test uses (whole TAO). Not modelled: Yuma3, liquid
-alpha, the emission amounts (the devnet has no emission) and the "emission is zero, pay by
-stake" fallback (it changes emission, not the stored dividends).
+are equal in the other for the stakes a test uses (whole TAO). Not modelled: liquid alpha
+(``compute_liquid_alpha_values_sparse``), the emission amounts (the devnet has no emission)
+and the "emission is zero, pay by stake" fallback (it changes emission, not the stored
+dividends).
 """
 
 from __future__ import annotations
@@ -80,7 +95,9 @@ class EpochInputs:
     uid ``>= n`` are ignored. ``permit_overrides`` is the devnet admin's override
     (``{uid: granted}``): it replaces the new permit the stake rank gives that uid.
     ``last_epoch_block`` is the previous epoch's block (subtensor ``LastMechansimStepBlock``):
-    bonds on a column registered after it are dropped.
+    bonds on a column registered after it are dropped. ``yuma3`` is the subnet's ``Yuma3On``:
+    it picks the bonds branch, and with it how ``bonds`` are read (Yuma3: fractions
+    ``u16 / 65535``; original: column max-upscaled).
     """
 
     block: int
@@ -99,13 +116,15 @@ class EpochInputs:
     bonds_penalty: int = BONDS_PENALTY
     owner_uid: int | None = None
     permit_overrides: Mapping[int, bool] = field(default_factory=dict)
+    yuma3: bool = False
 
 
 @dataclass(frozen=True)
 class EpochResult:
     """The epoch's terms per uid, as fractions in [0, 1] (the chain stores them as u16 via
     :func:`to_u16`). ``bonds`` are the rows to store, already u16 and column max-upscaled,
-    ``{validator_uid: {miner_uid: u16}}``, present only for uids with a new permit.
+    ``{validator_uid: {miner_uid: u16}}``, present only for uids with a new permit; column
+    max-upscaled in the original branch, the EMA's own fractions in Yuma3.
     ``rank`` is the pre-normalisation rank the chain computes (it stores none: Rank and Trust
     are "Deprecated: no longer computed", ``rpc_info/metagraph.rs``)."""
 
@@ -186,18 +205,21 @@ def epoch(inputs: EpochInputs) -> EpochResult:
     rank = clipped.T @ active_stake
     incentive = _normalize(rank)
 
-    # 9. Bonds (original Yuma, fixed alpha) and dividends.
+    # 9. Bonds and dividends, by the subnet's branch (both with liquid alpha off).
     penalty = inputs.bonds_penalty / U16_MAX
     weights_for_bonds = weights + penalty * (clipped - weights)
     bonds = _dense(inputs.bonds, n)
     # scalar_vec_mask_sparse_matrix(bonds, last_tempo, registered, last_tempo <= registered)
     bonds[:, inputs.last_epoch_block + 1 <= registered] = 0.0
-    bonds = _col_normalize(bonds)
-    delta = _col_normalize(weights_for_bonds * active_stake[:, None])
     alpha = 1.0 - inputs.bonds_moving_average / 1_000_000
-    ema = _col_normalize(alpha * delta + (1.0 - alpha) * bonds)
-    dividends = _normalize(ema @ incentive)
-    stored = _col_max_upscale(ema)
+    if inputs.yuma3:
+        # get_bonds_sparse_fixed_proportion: the stored u16s as fractions.
+        fractions = bonds / U16_MAX
+        ema, dividends = _yuma3_bonds(weights_for_bonds, fractions, alpha, incentive, active_stake)
+        stored = ema
+    else:
+        ema, dividends = _original_bonds(weights_for_bonds, bonds, alpha, incentive, active_stake)
+        stored = _col_max_upscale(ema)
     bond_rows = {
         i: {j: to_u16(stored[i, j]) for j in range(n) if stored[i, j] > 0}
         for i in range(n)
@@ -216,6 +238,37 @@ def epoch(inputs: EpochInputs) -> EpochResult:
         dividends=_floats(dividends),
         bonds={i: row for i, row in bond_rows.items() if row},
     )
+
+
+def _original_bonds(
+    weights_for_bonds: np.ndarray, bonds: np.ndarray, alpha: float,
+    incentive: np.ndarray, active_stake: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``epoch_mechanism``'s original-Yuma ``else`` branch: ``(ema, dividends)``, ``ema``
+    column-normalised (the caller max-upscales it for storage). ``bonds`` are the stored u16s
+    (column max-upscaled), masked."""
+    bonds = _col_normalize(bonds)
+    delta = _col_normalize(weights_for_bonds * active_stake[:, None])  # row_hadamard_sparse
+    ema = _col_normalize(alpha * delta + (1.0 - alpha) * bonds)  # compute_ema_bonds_normal_sparse
+    return ema, _normalize(ema @ incentive)  # matmul_transpose_sparse
+
+
+def _yuma3_bonds(
+    weights_for_bonds: np.ndarray, bonds: np.ndarray, alpha: float,
+    incentive: np.ndarray, active_stake: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``epoch_mechanism``'s ``if Yuma3On`` branch: ``(ema, dividends)``, ``ema`` as stored.
+    ``bonds`` are fractions (``get_bonds_sparse_fixed_proportion``: u16 / 65535), masked.
+
+    ``compute_bonds_sparse`` with liquid alpha off: ``mat_ema_sparse(W_b, bonds, alpha)``,
+    which keeps only positive entries (none is negative here). The dividends: ``ema``
+    column-normalised, each entry times its column's incentive (``mat_vec_mul_sparse``),
+    summed per row (``row_sum_sparse``), times the row's active stake (``vec_mul``),
+    normalised."""
+    ema = alpha * weights_for_bonds + (1.0 - alpha) * bonds
+    ema = np.where(ema > 0, ema, 0.0)
+    total_bonds_per_validator = (_col_normalize(ema) * incentive[None, :]).sum(axis=1)
+    return ema, _normalize(total_bonds_per_validator * active_stake)
 
 
 # --- subtensor epoch/math.rs, dense -----------------------------------------------------

@@ -242,6 +242,33 @@ def test_commit_reveal_is_on_by_default_off_with_the_create_flag_and_set_by_its_
     assert code == 1 and "commit_reveal_period must be within 1..100" in err
 
 
+def test_yuma3_is_on_by_default_off_with_no_yuma3_and_set_by_its_sdk_name(capsys, paths, tmp_path):
+    """create-subnet gives a new subnet's Yuma3On (on, as init_new_network sets it); --no-yuma3
+    turns it off; set-hyperparameter yuma3_enabled (sudo_set_yuma3_enabled) changes a running
+    one. The SDK sees it both ways: ``yuma_version`` in subnet_hyperparameters (3 or 2) and the
+    ``Yuma3On`` storage item btcli's listing queries; a missing subnet reads the default, off."""
+    from bittensor import hyperparams
+
+    async def read(netuid):
+        substrate = DevnetSubstrate(Store(tmp_path / "chain.sqlite"))
+        async with bt.Client("devnet", substrate=substrate) as client:
+            params = await client.read("subnet_hyperparameters", netuid=netuid)
+            stored = await client.query(hyperparams.STORAGE_ITEMS["yuma3_enabled"], [netuid])
+        return (params or {}).get("yuma_version"), stored
+
+    assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
+    assert cli(capsys, "create-subnet", "--netuid", "3", "--no-yuma3", *paths)[0] == 0
+    assert (asyncio.run(read(2)), asyncio.run(read(3))) == ((3, True), (2, False))
+    assert asyncio.run(read(9)) == (None, False)
+    code, out, _ = cli(capsys, "set-hyperparameter", "--netuid", "3", "--name", "yuma3_enabled",
+                       "--value", "1", *paths)
+    assert code == 0 and out.strip() == "yuma3_enabled on netuid 3: 0 -> 1"
+    assert asyncio.run(read(3)) == (3, True)
+    code, _, err = cli(capsys, "set-hyperparameter", "--netuid", "3", "--name", "yuma3_enabled",
+                       "--value", "2", *paths)
+    assert code == 1 and "yuma3_enabled must be within 0..1" in err
+
+
 def test_reveals_of_a_subnet_without_commits_prints_an_empty_record(capsys, paths):
     assert cli(capsys, "create-subnet", "--netuid", "2", *paths)[0] == 0
     code, out, _ = cli(capsys, "reveals", "--netuid", "2", *paths)
@@ -253,7 +280,7 @@ def test_reveals_of_a_subnet_without_commits_prints_an_empty_record(capsys, path
 def test_the_finney_profile_creates_finneys_new_subnet_and_each_flag_overrides_it(capsys, paths, tmp_path):
     """--profile finney: the SDK reads finney's values (tempo 360, weights rate limit 100,
     commit-reveal on with period 1, immunity 5000, 64 permits, min 1 weight, no max-weight
-    limit) and a new chain gets finney's 12 s blocks; an explicit flag wins over the profile;
+    limit, Yuma3 on) and a new chain gets finney's 12 s blocks; an explicit flag wins over the profile;
     a profile on an existing chain leaves its block time alone (block time is chain-wide)."""
 
     async def read(netuid):
@@ -262,15 +289,16 @@ def test_the_finney_profile_creates_finneys_new_subnet_and_each_flag_overrides_i
             params = await client.read("subnet_hyperparameters", netuid=netuid)
             seconds = await substrate.block_time()
         keys = ("tempo", "weights_rate_limit", "commit_reveal_weights_enabled", "commit_reveal_period",
-                "immunity_period", "max_validators", "min_allowed_weights", "max_weights_limit")
+                "immunity_period", "max_validators", "min_allowed_weights", "max_weights_limit",
+                "yuma_version")
         return tuple(params[k] for k in keys), seconds
 
     code, out, _ = cli(capsys, "create-subnet", "--netuid", "2", "--profile", "finney", *paths)
     assert code == 0 and "profile finney" in out and "an epoch every 360 blocks (1.2 h)" in out
-    assert asyncio.run(read(2)) == ((360, 100, True, 1, 5000, 64, 1, 65535), 12.0)
+    assert asyncio.run(read(2)) == ((360, 100, True, 1, 5000, 64, 1, 65535, 3), 12.0)
     code, out, _ = cli(capsys, "create-subnet", "--netuid", "3", "--profile", "finney", "--tempo", "20",
-                       "--no-commit-reveal", "--block-time", "0.25", *paths)
+                       "--no-commit-reveal", "--no-yuma3", "--block-time", "0.25", *paths)
     assert code == 0 and "blocks of 0.25 s" in out
-    assert asyncio.run(read(3)) == ((20, 100, False, 1, 5000, 64, 1, 65535), 0.25)
+    assert asyncio.run(read(3)) == ((20, 100, False, 1, 5000, 64, 1, 65535, 2), 0.25)
     assert cli(capsys, "create-subnet", "--netuid", "4", "--profile", "finney", *paths)[0] == 0
     assert asyncio.run(read(4))[1] == 0.25

@@ -349,6 +349,8 @@ def test_subnet_hyperparameters_come_from_the_subnet_row_and_none_for_a_missing_
         # blocks from the tempo (13889 * 7 // 1000), and the subnet's max_validators.
         "kappa": 32767, "bonds_moving_avg": 900000, "activity_cutoff_factor": 13889,
         "activity_cutoff": 97, "max_validators": 3,
+        # get_subnet_hyperparams_v3: 3 when Yuma3On, which a new subnet has (init_new_network).
+        "yuma_version": 3,
     }
     assert missing is None
 
@@ -410,8 +412,10 @@ def test_bonds_are_the_epochs_and_a_subnet_without_commit_reveal_keeps_no_commit
 
     weights, bonds, commits = run(go())
     assert weights == {0: {1: 1.0}}  # set in plaintext (the fixture's subnet has commit-reveal off)
-    # one validator, one miner: its bond on the miner is the column's largest, stored as 65535
-    assert bonds == {0: {1: 1.0}} and commits == {}
+    # One validator, one miner, Yuma3 (a new subnet's): the bond is the EMA of its weight 1, one
+    # step per epoch, two epochs by the read: floor(.1 * 65535) = 6553, then
+    # floor((.1 + .9 * 6553 / 65535) * 65535) = floor(6553.5 + 5897.7) = 12451.
+    assert bonds == {0: {1: 12451 / 65535}} and commits == {}
 
 
 def test_storage_and_runtime_apis_the_devnet_does_not_model_still_fail_loudly(devnet):

@@ -4,6 +4,8 @@ Expected values are worked out by hand from subtensor's ``epoch_mechanism``."""
 
 from __future__ import annotations
 
+import pytest
+
 from neurons.devnet import yuma
 from neurons.devnet.yuma import U16_MAX, EpochInputs, epoch, to_u16
 
@@ -73,3 +75,20 @@ def test_u16_storage_truncates_like_fixed_proportion_to_u16_and_absorbs_float_er
     assert to_u16(1 - 1e-12) == U16_MAX  # float noise on 1.0 still stores the full u16
     assert to_u16(1.5) == U16_MAX and to_u16(-0.1) == 0
     assert yuma.activity_cutoff_blocks(10) == 138 and yuma.activity_cutoff_blocks(0) == 1
+
+
+def test_yuma3_reads_stored_bonds_as_fractions_drops_a_reregistered_column_and_stores_the_ema_as_is():
+    # The case of the original-branch test above, with Yuma3On: validator 0 holds 65535 (1.0 as
+    # a fraction) on miners 2 and 3, miner 3 re-registered at block 97 (masked). Both validators
+    # weight miner 2 only (consensus 1, clipped = W_b = 1 for both).
+    result = epoch(_inputs(block_at_registration=[1, 1, 1, 97], bonds={0: {2: U16_MAX, 3: U16_MAX}},
+                           yuma3=True))
+    # ema = .1 * W_b + .9 * B: validator 0 on miner 2: .1 + .9 * 1 = 1; validator 1: .1 (no bond
+    # before); miner 3's column is masked, so validator 0 keeps nothing there (unmasked it would
+    # keep .9). Stored as the fractions themselves, not max-upscaled (the original stores
+    # validator 1's as .025 / .975 of the column's largest).
+    assert result.bonds == {0: {2: U16_MAX}, 1: {2: to_u16(.1)}}
+    # Dividends: ema column-normalised on miner 2 (1 / 1.1, .1 / 1.1) times its incentive 1,
+    # times the active stake (.75, .25): .75 / 1.1 and .025 / 1.1, normalised.
+    total = .75 / 1.1 + .025 / 1.1
+    assert result.dividends[:2] == pytest.approx((.75 / 1.1 / total, .025 / 1.1 / total), abs=1e-12)
