@@ -442,7 +442,7 @@ class MinerRow:
     kind: str  # "honest", "me" or a KINDS name
     latency_s: float | None  # the honest miners' added delay
     mean_response_s: float | None  # over its verified answers
-    score_mean: float  # its per-round scores past the warm-up
+    score_mean: float  # its per-round scores past the warm-up (rounds that scored it)
     score_spread: float  # their standard deviation
     weight: float  # its share of the last weight write
     outcome: str  # the most common outcome of its answers
@@ -453,7 +453,7 @@ class SimResult:
     """A finished run: the table's rows, the per-round scores, and the run's own numbers."""
 
     rows: tuple[MinerRow, ...]
-    scores: dict[int, tuple[float, ...]]  # per uid, one score per round
+    scores: dict[int, tuple[float | None, ...]]  # per uid, one score per round (None: not scored)
     rounds: int
     warmup: int  # rounds left out of the score statistics (the speed window filling)
     tau: float | None  # Kendall's tau of honest weights against speed (None: < 2 honest)
@@ -598,7 +598,8 @@ async def simulate(
         store=StateStore(root / "state" / "state.json"), guard=ReplayGuard(), version_key=VERSION_KEY,
         sample=sampler, rng=np.random.default_rng(seed + 1), cfg=cfg, allow_private_axons=True,
     )
-    per_round: dict[int, list[float]] = {uid: [] for uid in range(1, len(kinds) + 1)}
+    # None: the round did not score the uid (its answer was not charged: a validator error).
+    per_round: dict[int, list[float | None]] = {uid: [] for uid in range(1, len(kinds) + 1)}
     times: dict[int, list[float]] = {uid: [] for uid in per_round}
     outcomes: dict[int, Counter[str]] = {uid: Counter() for uid in per_round}
     proving_s = 0.0
@@ -612,7 +613,7 @@ async def simulate(
                 if r.verified and r.response_s is not None:
                     times[r.uid].append(r.response_s)
             for uid in per_round:
-                per_round[uid].append(report.scores.get(uid, 0.0))
+                per_round[uid].append(report.scores.get(uid))
             if progress is not None:
                 progress(index, time.perf_counter() - started)
     finally:
@@ -626,7 +627,7 @@ async def simulate(
     rows = []
     for i, kind in enumerate(kinds):
         uid = i + 1
-        tail = per_round[uid][warmup:]
+        tail = [v for v in per_round[uid][warmup:] if v is not None]
         rows.append(MinerRow(
             uid=uid, kind=kind, latency_s=speeds[i] if i < len(speeds) else None,
             mean_response_s=statistics.fmean(times[uid]) if times[uid] else None,
@@ -642,7 +643,8 @@ async def simulate(
     for a in honest_rows:
         for b in honest_rows:
             if a.uid < b.uid and a.latency_s == b.latency_s:
-                gaps += [abs(x - y) for x, y in zip(per_round[a.uid][warmup:], per_round[b.uid][warmup:])]
+                gaps += [abs(x - y) for x, y in zip(per_round[a.uid][warmup:], per_round[b.uid][warmup:])
+                         if x is not None and y is not None]
                 top = max(a.weight, b.weight)
                 weight_gaps.append(abs(a.weight - b.weight) / top if top else 0.0)
     return SimResult(
