@@ -333,9 +333,13 @@ class Validator:
             log.info("uid %d was registered anew (hotkey %s): its score starts from zero", uid, current[uid][:10])
         for uid in rec.swapped:
             log.info("uid %d swapped its hotkey to %s: it keeps its score", uid, current[uid][:10])
-        self.state = self.state.model_copy(
-            update={"averages": rec.averages, "hotkeys": rec.hotkeys, "registered": rec.registered}
-        )
+        # A miner's recent times go where its average goes: a newcomer in the slot starts
+        # from nothing, a departed uid's are dropped, a hotkey swap keeps them.
+        kept = set(rec.averages) - set(rec.reset)
+        self.state = self.state.model_copy(update={
+            "averages": rec.averages, "hotkeys": rec.hotkeys, "registered": rec.registered,
+            "circuits": scoring.forget(self.state.circuits, kept),
+        })
 
     def _score(self, records: Sequence[ResponseRecord], metagraph: MetagraphView) -> dict[int, float]:
         """Score the round; returns each scored uid's round score (the mean of its records).

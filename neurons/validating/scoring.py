@@ -9,6 +9,9 @@ reasons for each constant are in ``docs/scoring.md``. In short::
 
     time_component = floor + (1 - floor) * (1 - clip((t - fastest) / span, 0, 1))
                      (neutral_time while the circuit has < min_samples valid times)
+    t    = median of the miner's last ``speed_window`` valid times on the circuit
+    span = max(slowest - fastest, min_span_s, min(noise_span * jitter, fastest))
+    jitter = median over the circuit's miners of the robust spread of their own recent times
     size_component = min_proof_bytes / proof_bytes
 
 The size component is constant today: the verifier rejects any proof whose
@@ -19,8 +22,11 @@ nothing). It is kept for circuits or proof systems whose valid proofs can
 differ in size.
 
 ``fastest`` and ``slowest`` are the low and high quantiles of a window of
-the circuit's recent valid response times (``CircuitStats``), and
-``span = max(slowest - fastest, min_span_s)``. Per-miner scores are folded
+the circuit's recent valid response times (``CircuitStats.times``). A
+miner's time is not its single response but the median of its own recent
+valid times on the circuit (``CircuitStats.recent``): network jitter moves
+one response, not the median, so equally fast miners score alike round to
+round while a real speed difference still ranks (docs/scoring.md measures it). Per-miner scores are folded
 into an asymmetric moving average (``update_average``: falls faster than it
 rises), normalised into weights (``normalized_weights``) fitted to the
 subnet's ``min_allowed_weights`` and ``max_weight_limit`` (``conform_weights``)
@@ -43,6 +49,8 @@ __all__ = [
     "ScoredResponse",
     "Reconciled",
     "observe",
+    "typical_time",
+    "forget",
     "time_component",
     "size_component",
     "response_score",
@@ -76,6 +84,8 @@ class ScoringConfig:
     fast_quantile: float = 0.05  # "fastest" = this quantile of the window
     slow_quantile: float = 0.95  # "slowest" = this quantile of the window
     min_span_s: float = 0.05  # differences below this are network jitter, not speed
+    noise_span: float = 8.0  # ... and so are differences below this many of a miner's own jitter
+    speed_window: int = 16  # a miner's time is the median of its last this many valid times (1: the response's)
     rise_alpha: float = 0.1  # moving-average step towards a higher score
     fall_alpha: float = 0.3  # moving-average step towards a lower score
 
@@ -93,6 +103,10 @@ class ScoringConfig:
             raise ValueError("need 2 <= min_samples <= window")
         if self.min_span_s <= 0:
             raise ValueError("min_span_s must be positive")
+        if not 0.0 <= self.noise_span or not math.isfinite(self.noise_span):
+            raise ValueError("noise_span must be finite and non-negative")
+        if self.speed_window < 1:
+            raise ValueError("speed_window must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -127,15 +141,19 @@ class Response:
 
 @dataclass(frozen=True)
 class CircuitStats:
-    """Per-circuit history: recent valid response times and the smallest valid proof.
+    """Per-circuit history: recent valid response times, per miner too, and the smallest valid proof.
 
-    ``times`` holds at most ``ScoringConfig.window`` values, oldest first.
-    ``min_proof_bytes`` is None until a valid proof was seen (or a known
-    minimum was given); it only ever decreases.
+    ``times`` holds at most ``ScoringConfig.window`` values, oldest first: the
+    circuit's time scale. ``recent`` maps a uid to its own last
+    ``ScoringConfig.speed_window`` valid times on this circuit, oldest first:
+    what its speed is judged by (``typical_time``). ``min_proof_bytes`` is None
+    until a valid proof was seen (or a known minimum was given); it only ever
+    decreases.
     """
 
     times: tuple[float, ...] = ()
     min_proof_bytes: int | None = None
+    recent: dict[int, tuple[float, ...]] = field(default_factory=dict)
 
     def fastest(self, cfg: ScoringConfig) -> float | None:
         """The low quantile of ``times``; None with fewer than ``cfg.min_samples``."""
@@ -144,6 +162,27 @@ class CircuitStats:
     def slowest(self, cfg: ScoringConfig) -> float | None:
         """The high quantile of ``times``; None with fewer than ``cfg.min_samples``."""
         return _quantile(self.times, cfg.slow_quantile) if len(self.times) >= cfg.min_samples else None
+
+    def jitter(self, cfg: ScoringConfig) -> float:
+        """How much one miner's own valid times scatter on this circuit: the median, over
+        the uids with at least ``cfg.min_samples`` recent times, of their robust standard
+        deviation (1.4826 x the median absolute deviation from their median); 0 with none.
+
+        A miner's scatter at a steady speed is noise by definition (network jitter, load
+        on its prover); the median over miners keeps one erratic miner from setting it.
+        """
+        spreads = sorted(
+            1.4826 * _median([abs(t - _median(ts)) for t in ts])
+            for ts in self.recent.values() if len(ts) >= cfg.min_samples
+        )
+        return _median(spreads) if spreads else 0.0
+
+
+def _median(values: Iterable[float]) -> float:
+    """The median of a non-empty sequence (the mean of the middle two for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def _quantile(values: tuple[float, ...], q: float) -> float:
@@ -159,7 +198,9 @@ def observe(stats: CircuitStats, response: Response, cfg: ScoringConfig) -> Circ
     """Fold one response into the circuit's stats; invalid responses change nothing.
 
     Only valid responses count: a late or rejected answer must not stretch
-    the time scale or lower the minimal proof size.
+    the time scale, lower the minimal proof size, nor enter (or push out of)
+    the miner's own recent times. A valid one joins ``times`` and the uid's
+    ``recent`` (each trimmed to its window, oldest dropped).
     """
     if not response.valid:
         return stats
@@ -168,20 +209,61 @@ def observe(stats: CircuitStats, response: Response, cfg: ScoringConfig) -> Circ
     smallest = response.proof_bytes if stats.min_proof_bytes is None else min(
         stats.min_proof_bytes, response.proof_bytes
     )
-    return CircuitStats(times=times, min_proof_bytes=smallest)
+    recent = dict(stats.recent)
+    recent[response.uid] = (recent.get(response.uid, ()) + (response.response_s,))[-cfg.speed_window :]
+    return CircuitStats(times=times, min_proof_bytes=smallest, recent=recent)
+
+
+def typical_time(response: Response, stats: CircuitStats, cfg: ScoringConfig) -> float | None:
+    """The time a valid response is judged by: the median of its uid's last
+    ``cfg.speed_window`` valid times in ``stats.recent`` (the response's own
+    ``response_s`` when the uid has none there); None when the response is not valid.
+
+    ``score_round`` folds the response in first, so its own time is one of
+    the median's. With ``speed_window`` 1 this is the response's time alone.
+    """
+    if not response.valid:
+        return None
+    own = stats.recent.get(response.uid, ())[-cfg.speed_window :]
+    return _median(own) if own else response.response_s
+
+
+def forget(
+    stats: Mapping[str, CircuitStats], keep: Iterable[int]
+) -> dict[str, CircuitStats]:
+    """``stats`` with every uid's recent times dropped except those of the uids in ``keep``.
+
+    The validator keeps the uids whose average ``reconcile`` kept (same hotkey,
+    or a hotkey swap): a miner registered anew in a slot must not inherit its
+    predecessor's speed any more than its average, and a departed uid's times
+    go with it. The circuits' time windows are left alone: they are the
+    scale, not anyone's standing.
+    """
+    kept = set(keep)
+    return {
+        cid: s if set(s.recent) <= kept
+        else CircuitStats(s.times, s.min_proof_bytes, {u: t for u, t in s.recent.items() if u in kept})
+        for cid, s in stats.items()
+    }
 
 
 def time_component(response_s: float, stats: CircuitStats, cfg: ScoringConfig) -> float:
-    """Relative speed in [time_floor, 1]; ``neutral_time`` with too little history.
+    """Relative speed of time ``response_s`` in [time_floor, 1]; ``neutral_time`` with too little history.
 
     1 at or below the circuit's fastest (low quantile), ``time_floor`` at or
     above its slowest (high quantile), linear between. The span is at least
-    ``min_span_s`` so jitter among equally fast miners is not amplified.
+    ``min_span_s`` and at least ``noise_span`` times the circuit's ``jitter``
+    (capped at ``fastest``), so the scatter of equally fast miners is not
+    stretched over the whole score range when they alone set the scale: a
+    difference is worth the range only when it is large against the noise
+    measured on the same circuit. The cap keeps miners who jitter on purpose
+    from flattening the scale: twice the fastest time always earns the floor.
+    ``response_score`` passes the miner's ``typical_time``, not one response's time.
     """
     fastest, slowest = stats.fastest(cfg), stats.slowest(cfg)
     if fastest is None or slowest is None:
         return cfg.neutral_time
-    span = max(slowest - fastest, cfg.min_span_s)
+    span = max(slowest - fastest, cfg.min_span_s, min(cfg.noise_span * stats.jitter(cfg), fastest))
     lateness = min(max((response_s - fastest) / span, 0.0), 1.0)
     return cfg.time_floor + (1.0 - cfg.time_floor) * (1.0 - lateness)
 
@@ -205,14 +287,15 @@ def response_score(response: Response, stats: CircuitStats, cfg: ScoringConfig) 
     """Score one response in [0, 1] against the circuit's stats as given.
 
     0 when the response is not ``valid`` (unverified, missing, late, no
-    proof). Otherwise ``w_time * time_component + w_size * size_component``.
+    proof): validity is judged per response, never smoothed. Otherwise
+    ``w_time * time_component(typical_time) + w_size * size_component``.
     The caller decides whether ``stats`` already include this response;
     ``score_round`` folds a round in first.
     """
-    if not response.valid:
+    t = typical_time(response, stats, cfg)
+    if t is None:
         return 0.0
-    assert response.response_s is not None
-    return cfg.w_time * time_component(response.response_s, stats, cfg) + cfg.w_size * size_component(
+    return cfg.w_time * time_component(t, stats, cfg) + cfg.w_size * size_component(
         response.proof_bytes, stats
     )
 

@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 # is then a reset); a validator of version 1 moves a version-2 file aside as "newer".
 # 3 added ``weights_check`` (older files load with none pending, and are saved as 3);
 # a validator of version 2 moves a version-3 file aside as "newer".
-SCHEMA_VERSION = 3
+# 4 added each uid's recent valid times per circuit (``CircuitStats.recent``, what a miner's
+# speed is judged by); older files load with none, so each miner's speed is judged on its
+# times from then on (its single time at first), and are saved as 4.
+SCHEMA_VERSION = 4
 
 
 _Uid = Annotated[int, Field(ge=0, le=65535)]
@@ -94,7 +97,10 @@ class ValidatorState(BaseModel):
     corrupt. ``last_weights_block`` is the block at which our weights last landed,
     None before the first success. ``weights_check`` is the write still to be read
     back from the chain (see ``neurons.validating.readback``), None when none is
-    pending: kept here so a restart still checks it. ``counters`` are free-form totals
+    pending: kept here so a restart still checks it. ``circuits`` holds each circuit's
+    time scale and, per uid, its recent valid times (``scoring.CircuitStats.recent``): a
+    uid's go with its average when another miner registers into it (``scoring.forget``).
+    ``counters`` are free-form totals
     (e.g. rounds, verified proofs) kept for operators.
     """
 

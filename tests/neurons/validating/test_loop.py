@@ -751,6 +751,24 @@ async def test_a_miner_that_swaps_its_hotkey_keeps_its_score(nets, wallets):
     assert restarted.state.hotkeys[2] == hotkey_of(wallets[5]) and restarted.state.registered[2] == 40
 
 
+async def test_a_uids_recent_times_go_with_its_average_on_a_new_registration_and_stay_on_a_swap(nets, wallets):
+    """The speed a miner is judged by (its recent valid times) follows the same rule as its
+    average: uid 2 changes hands (registered anew) and its times are dropped; uid 3's owner
+    swaps hotkeys (same registration block) and its times stay; uid 4 leaves and its go."""
+    net = nets({1: honest, 2: honest, 3: honest, 4: honest})
+    net.chain.set_neuron(3, registered_at=40)
+    validator = net.validator()
+    await validator.run_round()
+    assert set(validator.state.circuits[CIRCUIT_A].recent) == {1, 2, 3, 4}
+    net.chain.set_neuron(2, hotkey=hotkey_of(wallets[5]), axon=None, registered_at=77)
+    net.chain.set_neuron(3, hotkey=hotkey_of(wallets[6]), axon=None)
+    del net.chain.neurons[4]
+    await validator.run_round()
+    recent = net.validator().state.circuits[CIRCUIT_A].recent  # as saved
+    assert len(recent[1]) == 2 and len(recent[3]) == 1
+    assert 2 not in recent and 4 not in recent
+
+
 # --- the loop ----------------------------------------------------------------------
 
 

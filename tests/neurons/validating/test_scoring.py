@@ -14,6 +14,7 @@ from neurons.validating.scoring import (
     CircuitStats,
     Response,
     ScoringConfig,
+    forget,
     normalized_weights,
     observe,
     reconcile,
@@ -22,6 +23,7 @@ from neurons.validating.scoring import (
     size_component,
     summarize_round,
     time_component,
+    typical_time,
     update_average,
     update_averages,
     weights_intent,
@@ -118,6 +120,109 @@ def test_jitter_below_min_span_is_not_amplified():
     tight = stats_with([1.000 + 0.001 * (i % 3) for i in range(30)])
     a, b = time_component(1.000, tight, CFG), time_component(1.002, tight, CFG)
     assert a - b < 0.05
+
+
+# --- jitter: a miner's time is the median of its recent valid times ------------------------
+
+# The single-response rule this replaced: each response judged by its own time, the span's
+# only floor 50 ms.
+OLD_RULE = ScoringConfig(speed_window=1, noise_span=0.0)
+
+
+def fold(stats, uid, times, cfg=CFG, circuit="c"):
+    for t in times:
+        stats = observe(stats, resp(uid=uid, t=t, circuit=circuit, timeout=100.0), cfg)
+    return stats
+
+
+def test_a_miners_time_is_the_median_of_its_last_speed_window_valid_times():
+    eight = ScoringConfig(speed_window=8)
+    s = fold(CircuitStats(), 1, [9.0] + [1.0, 1.2, 1.1, 3.0, 1.3, 1.0, 1.4, 1.2], eight)
+    assert s.recent[1] == (1.0, 1.2, 1.1, 3.0, 1.3, 1.0, 1.4, 1.2)  # the 9 s one left the window
+    assert typical_time(resp(uid=1, t=3.0), s, eight) == pytest.approx(1.2)
+    assert typical_time(resp(uid=1, t=3.0), s, OLD_RULE) == 1.2  # the last one only
+    assert typical_time(resp(uid=2, t=3.0), s, CFG) == 3.0  # no history: its own time
+    assert typical_time(resp(uid=1, t=3.0, verified=False), s, CFG) is None
+
+
+def test_invalid_responses_do_not_enter_a_miners_recent_times():
+    s = fold(CircuitStats(), 1, [1.0, 1.0, 1.0])
+    for bad in (resp(uid=1, t=0.1, verified=False), resp(uid=1, t=20.0), resp(uid=1, t=0.1, size=0)):
+        assert observe(s, bad, CFG) == s
+
+
+def test_one_slow_response_of_a_steadily_fast_miner_barely_moves_its_score():
+    """Jitter hits one response: judged by its median, the miner keeps its score; by the
+    single response (the old rule) it falls towards the floor of the range."""
+    field = fold(CircuitStats(), 9, [1.0 + 0.02 * i for i in range(20)])  # others: 1.0 .. 1.38 s
+    steady = fold(field, 1, [1.0] * 7)
+    hiccup = resp(uid=1, t=1.3)
+    now = observe(steady, hiccup, CFG)
+    assert response_score(hiccup, now, CFG) > 0.95
+    old = fold(fold(CircuitStats(), 9, [1.0 + 0.02 * i for i in range(20)], OLD_RULE), 1, [1.0] * 7, OLD_RULE)
+    assert response_score(hiccup, observe(old, hiccup, OLD_RULE), OLD_RULE) < 0.6
+
+
+def test_two_equally_fast_miners_swapping_who_is_slower_score_alike_every_round():
+    """The jitter finding: two miners at 0.3 s with +-50 ms of jitter who alone set the
+    circuit's scale swung between 0.28 and 1.0 round to round. Judged by the medians of their
+    last 16 times against a span of at least 8 x their jitter, the per-round gap past the
+    first 16 rounds stays under 0.25 and averages under 0.06 (measured 0.17 and 0.04 over
+    10 seeds); under the old rule the gap reaches 0.72, all the time range, and averages 0.28."""
+    rng = np.random.default_rng(3)
+    gaps: dict[str, list[float]] = {"new": [], "old": []}
+    for name, cfg in (("new", CFG), ("old", OLD_RULE)):
+        stats: dict[str, CircuitStats] = {}
+        for _ in range(80):
+            a, b = 0.3 + rng.uniform(-0.05, 0.05, size=2)
+            scored, stats = score_round([resp(uid=1, t=a), resp(uid=2, t=b)], stats, cfg)
+            gaps[name].append(abs(scored[0].score - scored[1].score))
+    new, old = gaps["new"][16:], gaps["old"][16:]
+    assert max(new) < 0.25 and float(np.mean(new)) < 0.06, (max(new), float(np.mean(new)))
+    assert max(old) > 0.6, max(old)
+
+
+def test_a_real_speed_difference_still_ranks_through_the_median():
+    """20% slower, every time, within the same jitter: a lower score in every round."""
+    rng = np.random.default_rng(5)
+    stats: dict[str, CircuitStats] = {}
+    for i in range(40):
+        fast, slow = 1.0 + rng.uniform(-0.03, 0.03), 1.2 + rng.uniform(-0.03, 0.03)
+        scored, stats = score_round([resp(uid=1, t=fast), resp(uid=2, t=slow)], stats, CFG)
+        assert i < 1 or scored[0].score > scored[1].score + 0.3  # first round: neutral on time
+
+
+def test_the_span_is_at_least_noise_span_times_the_miners_own_jitter():
+    """On a 10 s circuit whose two miners sit within 40 ms of each other and each scatters
+    by 40 ms, 40 ms is noise (a sixth of the 8 x jitter span), not the whole range."""
+    scatter = [10.0, 10.04] * 8
+    both = fold(fold(stats_with(scatter), 1, scatter), 2, [t + 0.04 for t in scatter])
+    assert both.jitter(CFG) == pytest.approx(1.4826 * 0.02)
+    assert time_component(10.04, both, CFG) > 0.8
+    assert time_component(10.04, stats_with(scatter), CFG) < 0.5  # no miner's own times: no floor
+
+
+def test_the_jitter_floor_is_capped_at_the_fastest_time():
+    """Miners that scatter wildly on purpose cannot flatten the scale: twice the fastest
+    time earns the floor whatever the jitter."""
+    wild = CircuitStats(times=(1.0,) * 20, min_proof_bytes=1000, recent={1: (0.5, 3.0) * 8, 2: (0.5, 3.0) * 8})
+    assert CFG.noise_span * wild.jitter(CFG) > 1.0
+    assert time_component(2.0, wild, CFG) == pytest.approx(CFG.time_floor)
+
+
+def test_jitter_is_the_median_of_the_miners_robust_spreads_and_zero_without_enough_times():
+    s = fold(fold(fold(CircuitStats(), 1, [1.0, 1.0, 1.0]), 2, [1.0, 1.1, 1.2]), 3, [1.0, 2.0, 9.0])
+    assert s.jitter(CFG) == pytest.approx(1.4826 * 0.1)  # spreads 0, 0.148, 1.48: the middle one
+    assert fold(CircuitStats(), 1, [1.0, 5.0]).jitter(CFG) == 0.0  # fewer than min_samples
+
+
+def test_forget_drops_the_recent_times_of_uids_not_kept_and_leaves_the_scale():
+    s = fold(fold(CircuitStats(), 1, [1.0, 1.1]), 2, [2.0])
+    other = fold(CircuitStats(), 2, [3.0])
+    out = forget({"c": s, "d": other}, keep={1})
+    assert out["c"].recent == {1: (1.0, 1.1)} and out["d"].recent == {}
+    assert out["c"].times == s.times and out["c"].min_proof_bytes == s.min_proof_bytes
+    assert forget({"c": s}, keep={1, 2})["c"] == s
 
 
 def test_outliers_do_not_stretch_the_time_scale():
@@ -426,6 +531,7 @@ def test_default_constants_are_the_documented_ones():
     assert (cfg.w_time, cfg.w_size, cfg.time_floor, cfg.neutral_time) == (0.8, 0.2, 0.1, 0.5)
     assert (cfg.min_samples, cfg.window, cfg.fast_quantile, cfg.slow_quantile) == (3, 128, 0.05, 0.95)
     assert (cfg.min_span_s, cfg.rise_alpha, cfg.fall_alpha) == (0.05, 0.1, 0.3)
+    assert (cfg.noise_span, cfg.speed_window) == (8.0, 16)
 
 
 @pytest.mark.parametrize(
@@ -440,6 +546,7 @@ def test_default_constants_are_the_documented_ones():
         {"rise_alpha": 1.0, "fall_alpha": 1.0},
         {"min_samples": 2, "window": 2},
         {"min_span_s": 0.001},
+        {"noise_span": 0.0, "speed_window": 1},
     ],
     ids=_config_id,
 )
@@ -469,6 +576,9 @@ def test_config_at_the_edges_of_each_range_is_accepted(kwargs):
         {"window": 4, "min_samples": 8},
         {"min_span_s": 0.0},
         {"min_span_s": -1.0},
+        {"noise_span": -0.1},
+        {"noise_span": math.inf},
+        {"speed_window": 0},
     ],
     ids=_config_id,
 )

@@ -21,7 +21,8 @@ def sample_state() -> ValidatorState:
         averages={0: 0.25, 7: 0.9},
         hotkeys={0: "5Fhk0", 7: "5Fhk7"},
         last_weights_block=1234,
-        circuits={"mnist": CircuitStats(times=(0.5, 0.75, 1.25), min_proof_bytes=4096)},
+        circuits={"mnist": CircuitStats(times=(0.5, 0.75, 1.25), min_proof_bytes=4096,
+                                        recent={7: (0.5, 0.75)})},
         counters={"rounds": 12, "verified": 30},
     )
 
@@ -220,10 +221,32 @@ def test_a_version_2_state_file_is_migrated_with_no_weights_check_pending(store,
     with caplog.at_level(logging.INFO):
         loaded = store.load()
     assert not loaded.fresh and loaded.state.weights_check is None and loaded.state.last_weights_block == 9
-    assert loaded.state.schema_version == SCHEMA_VERSION == 3
-    assert "from schema_version 2 to 3" in caplog.text
+    assert loaded.state.schema_version == SCHEMA_VERSION == 4
+    assert "from schema_version 2 to 4" in caplog.text
     store.save(loaded.state)
-    assert json.loads(store.path.read_text())["schema_version"] == 3
+    assert json.loads(store.path.read_text())["schema_version"] == 4
+
+
+def test_a_version_3_state_file_loads_with_no_recent_times_and_is_saved_as_version_4(store, caplog):
+    """Version 4 added each uid's recent times per circuit (``CircuitStats.recent``): a version-3
+    file keeps its circuits' time windows and averages, has no miner's recent times (each is
+    judged on its times from then on), and the next save says version 4 and holds them."""
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text(json.dumps({
+        "schema_version": 3, "averages": {"3": 0.5}, "hotkeys": {"3": "hk"},
+        "circuits": {"mnist": {"times": [0.5, 0.75, 1.25], "min_proof_bytes": 4096}},
+    }))
+    with caplog.at_level(logging.INFO, logger="neurons.validating.state"):
+        loaded = store.load()
+    assert not loaded.fresh and loaded.quarantined is None
+    assert loaded.state.schema_version == SCHEMA_VERSION == 4
+    assert loaded.state.circuits["mnist"] == CircuitStats(times=(0.5, 0.75, 1.25), min_proof_bytes=4096)
+    assert loaded.state.circuits["mnist"].recent == {} and loaded.state.averages == {3: 0.5}
+    assert "from schema_version 3 to 4" in caplog.text
+    store.save(loaded.state.model_copy(update={"circuits": {"mnist": CircuitStats((0.5,), 4096, {3: (0.5,)})}}))
+    data = json.loads(store.path.read_text())
+    assert data["schema_version"] == 4 and data["circuits"]["mnist"]["recent"] == {"3": [0.5]}
+    assert store.load().state.circuits["mnist"].recent == {3: (0.5,)}
 
 
 def test_temp_files_an_interrupted_save_left_are_deleted_on_load(store, caplog):
