@@ -73,13 +73,16 @@ def build_receipt(
         raise ReceiptError("the answer carries no signed response body")
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        miner = MinerSeal(
-            hotkey=lowered[HEADER_HOTKEY.lower()],
-            nonce=int(lowered[HEADER_NONCE.lower()]),
-            scheme=lowered.get(HEADER_CRYPTO.lower(), "sr25519"),
-            signature=lowered[HEADER_SIGNATURE.lower()],
+        # Validated from the headers' strings: the scheme must be one a receipt knows.
+        miner = MinerSeal.model_validate({
+            "hotkey": lowered[HEADER_HOTKEY.lower()],
+            "nonce": int(lowered[HEADER_NONCE.lower()]),
+            "scheme": lowered.get(HEADER_CRYPTO.lower(), "sr25519"),
+            "signature": lowered[HEADER_SIGNATURE.lower()],
+        })
+        validator = ValidatorSeal.model_validate(
+            {"hotkey": signer.ss58_address, "scheme": CRYPTO_TYPE_NAMES[signer.crypto_type]}
         )
-        scheme = CRYPTO_TYPE_NAMES[signer.crypto_type]
         unsigned = Receipt(
             circuit_id=request.circuit_id,
             request=request,
@@ -92,7 +95,7 @@ def build_receipt(
             outputs=tuple(outputs),
             proof=response.proof,
             instances=response.instances,
-            validator=ValidatorSeal(hotkey=signer.ss58_address, scheme=scheme),
+            validator=validator,
             validator_signature=_UNSIGNED,
         )
     except (KeyError, ValueError) as error:  # pydantic's ValidationError is a ValueError
