@@ -149,3 +149,28 @@ def test_a_receipt_for_a_circuit_the_client_does_not_have_is_rejected_unproved(r
     verdict = check_receipt(receipt, CircuitRegistry.load(root))
     assert checks_failed(verdict) == {"circuit"} and verdict.outputs is None
     assert "--models" in verdict.failures[0].reason
+
+
+def test_a_validator_re_signing_another_known_circuit_id_is_caught_by_the_circuit_check(receipt, registry, cast):
+    """Tried: the receipt names digits_cnn, a circuit the client has, instead of the request's.
+    Must hold: the circuit check names the mismatch (the proof is not checked against either)."""
+    signer = bt.resolve_signer(cast.validator, role="hotkey")
+    other = registry.by_name("digits_cnn").id
+    verdict = check_receipt(resigned(receipt, signer, circuit_id=other), registry)
+    assert checks_failed(verdict) == {"circuit"}, verdict.failures
+    assert "the request" in verdict.failures[0].reason
+
+
+def test_a_validator_re_signing_another_valid_proof_is_caught_by_the_miners_signature_over_it(
+    receipt, wine_only, real, cast
+):
+    """Tried: a second, equally valid proof of the same inputs (EZKL proofs are randomised) put
+    in the receipt, which the miner never signed. Must hold: rejected for the proof alone."""
+    parsed = decode_receipt(receipt)
+    circuit, prover, _ = real
+    again = prover.prove(circuit.id, np.asarray(parsed.request.inputs, dtype=np.float32))
+    assert again.proof.proof != parsed.proof and again.proof.instances == parsed.instances
+    signer = bt.resolve_signer(cast.validator, role="hotkey")
+    verdict = check_receipt(resigned(receipt, signer, proof=again.proof.proof), wine_only)
+    assert checks_failed(verdict) == {"proof"}, verdict.failures
+    assert "signed response" in verdict.failures[0].reason

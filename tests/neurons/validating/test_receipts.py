@@ -103,3 +103,22 @@ def test_an_answer_without_its_signed_body_cannot_become_a_receipt(cast, real_pr
 def test_a_folder_needs_a_positive_budget(cast, tmp_path):
     with pytest.raises(ValueError, match="positive"):
         ReceiptFolder(tmp_path, max_bytes=0, signer=bt.resolve_signer(cast.validator, role="hotkey"))
+
+
+async def test_a_write_that_fails_midway_leaves_no_temporary_file(cast, real, real_proof, tmp_path, monkeypatch, caplog):
+    """Tried: the disk fails while the receipt is being flushed. Must hold: one WARNING, and
+    neither a receipt nor its temporary file is left in the folder."""
+    import neurons.validating.receipts as receipts_module
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    circuit, _, verifier = real
+    receipts = receipt_folder(cast, tmp_path)
+    monkeypatch.setattr(receipts_module.os, "fsync", failing_fsync)
+    with caplog.at_level(logging.WARNING, logger="neurons.validating.receipts"):
+        record = await challenge_keeping_receipts(cast, circuit, verifier, real_proof, receipts)
+    monkeypatch.undo()
+    assert record.outcome is Outcome.ACCEPTED
+    assert "No space left" in caplog.text
+    assert list(tmp_path.iterdir()) == []
