@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import bittensor as bt
 import numpy as np
@@ -19,7 +20,9 @@ from execution_layer import CircuitRegistry
 from protocol import decode_receipt
 from receipts import CHECKS, check_receipt
 from tests.support.paths import REPO_ROOT
-from tests.support.receipts import resigned, tampered
+from tests.support.receipts import challenge_keeping_receipts, receipt_folder, resigned, tampered
+
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +177,18 @@ def test_a_validator_re_signing_another_valid_proof_is_caught_by_the_miners_sign
     verdict = check_receipt(resigned(receipt, signer, proof=again.proof.proof), wine_only)
     assert checks_failed(verdict) == {"proof"}, verdict.failures
     assert "signed response" in verdict.failures[0].reason
+
+
+async def test_a_receipt_made_a_day_ago_still_verifies(cast, real, real_proof, wine_only, tmp_path):
+    """Tried: both sides' clocks a day behind, so every signature's nonce is a day old. Must
+    hold: verified — a receipt is checked long after it was made; freshness is not an
+    offline question (the signatures are checked as of their own time)."""
+    folder = receipt_folder(cast, tmp_path)
+    record = await challenge_keeping_receipts(
+        cast, real[0], real[2], real_proof, folder, clock=lambda: time.time() - 86_400
+    )
+    assert record.verified, record.reason
+    (path,) = tmp_path.glob("*.json")
+    verdict = check_receipt(path.read_bytes(), wine_only)
+    assert verdict.verified, verdict.failures
+    assert time.time() - verdict.receipt.requested_at > 86_000

@@ -11,6 +11,8 @@ waits for a proof of its own.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,8 +49,11 @@ async def challenge_keeping_receipts(
     verifier: RegistryVerifier,
     proved: tuple[Any, ProveResult],
     receipts: ReceiptFolder | None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> ResponseRecord:
-    """One real challenge of ``cast.miner`` on ``circuit``, answered with ``proved``'s proof."""
+    """One real challenge of ``cast.miner`` on ``circuit``, answered with ``proved``'s proof;
+    ``clock`` is both sides' (a shifted one makes a receipt of another time)."""
     inputs, result = proved
 
     async def prove(circuit_id: str, sent: Sequence[float]) -> ProveResult:
@@ -59,14 +64,14 @@ async def challenge_keeping_receipts(
 
     app = build_miner_app(
         wallet=cast.miner, prove=prove, circuits={circuit.id}, metagraph=cast.metagraph,
-        netuid=NETUID, min_stake=MIN_STAKE, max_queue=2,
+        netuid=NETUID, min_stake=MIN_STAKE, max_queue=2, clock=clock,
     )
     transport = RoutingTransport({AXON: httpx.ASGITransport(app)})
-    async with MinerClient(cast.validator, transport=transport) as client:
+    async with MinerClient(cast.validator, transport=transport, clock=clock) as client:
         return await challenge_miner(
             neuron=serving(neuron(0, hotkey_of(cast.miner)), AXON), circuit=circuit, client=client,
             verify=verify, guard=ReplayGuard(), sample=lambda c, rng: np.asarray(inputs),
-            rng=np.random.default_rng(), receipts=receipts,
+            rng=np.random.default_rng(), receipts=receipts, clock=clock,
         )
 
 
