@@ -66,17 +66,17 @@ MAX_RECEIPT_BYTES: Final = 3 * MAX_RESPONSE_BYTES
 
 _MAX_RESPONSE_B64 = 4 * ((MAX_RESPONSE_BYTES + 2) // 3)
 
-Hotkey = Annotated[str, Strict(), Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{46,48}$")]
+_Hotkey = Annotated[str, Strict(), Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{46,48}$")]
 """An ss58 address (base58 characters; the checksum is the signature check's business)."""
 
-Signature = Annotated[str, Strict(), Field(pattern=r"^0x[0-9a-f]{128}$")]
+_Signature = Annotated[str, Strict(), Field(pattern=r"^0x[0-9a-f]{128}$")]
 """A 64-byte sr25519 or ed25519 signature: ``0x`` and lowercase hex, as ``btauth/1`` writes it."""
 
-Scheme = Literal["sr25519", "ed25519"]
+_Scheme = Literal["sr25519", "ed25519"]
 
-Nonce = Annotated[StrictInt, Field(ge=0)]
+_Nonce = Annotated[StrictInt, Field(ge=0)]
 
-UnixTime = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
+_UnixTime = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
 
 
 def _decode_body(value: Any) -> bytes:
@@ -97,7 +97,7 @@ def _decode_body(value: Any) -> bytes:
     return raw
 
 
-ResponseBytes = Annotated[
+_ResponseBytes = Annotated[
     bytes,
     PlainValidator(_decode_body),
     PlainSerializer(lambda value: base64.b64encode(value).decode("ascii"), return_type=str),
@@ -117,17 +117,17 @@ class MinerSeal(_Part):
     ``signature`` ``X-Bittensor-Signature``; the receiver is the receipt's validator.
     """
 
-    hotkey: Hotkey
-    nonce: Nonce
-    scheme: Scheme = "sr25519"
-    signature: Signature
+    hotkey: _Hotkey
+    nonce: _Nonce
+    scheme: _Scheme = "sr25519"
+    signature: _Signature
 
 
 class ValidatorSeal(_Part):
     """Who signed the receipt, and with which scheme (the signature is ``Receipt.validator_signature``)."""
 
-    hotkey: Hotkey
-    scheme: Scheme = "sr25519"
+    hotkey: _Hotkey
+    scheme: _Scheme = "sr25519"
 
 
 class Receipt(_Part):
@@ -137,16 +137,16 @@ class Receipt(_Part):
     circuit_id: CircuitId
     request: ProofRequest
     route: Annotated[str, Strict(), Field(pattern=r"^/[\x21-\x7e]{0,255}$")]
-    request_nonce: Nonce
-    requested_at: UnixTime
-    answered_at: UnixTime
-    response: ResponseBytes
+    request_nonce: _Nonce
+    requested_at: _UnixTime
+    answered_at: _UnixTime
+    response: _ResponseBytes
     miner: MinerSeal
     outputs: tuple[FiniteFloat, ...] = Field(max_length=MAX_OUTPUTS)
     proof: ProofBytes
     instances: tuple[tuple[Felt, ...], ...] = Field(min_length=1, max_length=MAX_INSTANCE_GROUPS)
     validator: ValidatorSeal
-    validator_signature: Signature
+    validator_signature: _Signature
 
 
 class NotCanonical(InvalidMessage):

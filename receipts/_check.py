@@ -59,7 +59,7 @@ CHECKS = (
 )
 """Every check's name, in the order they run."""
 
-VerifyFn = Callable[[Circuit, Proof, Sequence[float]], Verdict]
+_VerifyFn = Callable[[Circuit, Proof, Sequence[float]], Verdict]
 
 
 class Circuits(Protocol):
@@ -111,7 +111,7 @@ class _NoReplayStore:
         return True
 
 
-def check_receipt(data: bytes, circuits: Circuits, *, verify_proof: VerifyFn = verify) -> ReceiptVerdict:
+def check_receipt(data: bytes, circuits: Circuits, *, verify_proof: _VerifyFn = verify) -> ReceiptVerdict:
     """Check the receipt file bytes ``data``; see the module docstring for the checks.
 
     Never raises for anything in ``data``: every problem is a failure.
