@@ -9,6 +9,10 @@ Routes (all under :data:`PROTOCOL_VERSION` 1):
 - ``GET`` or ``POST`` :data:`ROUTE_CAPABILITIES` — empty body, answer :class:`Capabilities`.
 - any refusal — :class:`ErrorResponse` with an :class:`ErrorCode`.
 
+A validator may keep a :class:`Receipt` of each verified answer: a signed,
+self-contained document for outside clients (``protocol._receipts``, checked by
+``python -m receipts``).
+
 Responses are signed by the miner with method :data:`RESPONSE_METHOD` and the
 target :func:`response_target` (the route plus the request's nonce), receiver
 the caller's hotkey, so a response cannot be replayed for another request.
@@ -32,6 +36,18 @@ from ._limits import (
     ROUTE_PROVE,
 )
 from ._messages import Capabilities, ErrorCode, ErrorResponse, ProofRequest, ProofResponse
+from ._receipts import (
+    MAX_RECEIPT_BYTES,
+    RECEIPT_CONTEXT,
+    RECEIPT_VERSION,
+    MinerSeal,
+    NotCanonical,
+    Receipt,
+    ValidatorSeal,
+    decode_receipt,
+    encode_receipt,
+    receipt_signing_payload,
+)
 from ._signing import RESPONSE_METHOD, response_target
 
 __all__ = [
@@ -66,4 +82,14 @@ __all__ = [
     "InvalidMessage",
     "encode",
     "decode",
+    "RECEIPT_VERSION",
+    "RECEIPT_CONTEXT",
+    "MAX_RECEIPT_BYTES",
+    "MinerSeal",
+    "ValidatorSeal",
+    "Receipt",
+    "NotCanonical",
+    "receipt_signing_payload",
+    "encode_receipt",
+    "decode_receipt",
 ]

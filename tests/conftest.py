@@ -10,6 +10,8 @@ Session-wide (built once, read-only for the tests):
 ``proofs``      one fresh proof per circuit: {circuit name: (inputs, ProveResult)};
 ``real``        (circuit, prover, verifier) for wine_mlp, the smallest shipped circuit;
 ``real_proof``  (inputs, ProveResult) of ``real``'s circuit;
+``receipt``     the bytes of one receipt of ``real_proof``, as the validator writes it
+                (``tests.support.receipts``: the real miner app, client, verifier, folder);
 ``wallets``     deterministic wallets by name: validator, validator2, miner, miner2, outsider;
 ``cast``        the admission tests' wallets and metagraph (``tests.support.cast``).
 
@@ -20,6 +22,7 @@ kept out of the real home directory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import numpy as np
@@ -79,6 +82,17 @@ def real(registry, prover):
 @pytest.fixture(scope="session")
 def real_proof(real, proofs):
     return proofs[real[0].name]
+
+
+@pytest.fixture(scope="session")
+def receipt(cast, real, real_proof, tmp_path_factory) -> bytes:
+    from tests.support.receipts import challenge_keeping_receipts, receipt_folder
+
+    folder = receipt_folder(cast, tmp_path_factory.mktemp("receipts"))
+    record = asyncio.run(challenge_keeping_receipts(cast, real[0], real[2], real_proof, folder))
+    assert record.verified, record.reason
+    (path,) = folder.folder.glob("*.json")
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.paths import DOCS, PYTHON, REPO_ROOT
 
-OURS = ("protocol", "models", "execution_layer", "utils", "neurons", "bench")  # scanned
+OURS = ("protocol", "models", "execution_layer", "utils", "neurons", "receipts", "bench")  # scanned
 TARGETS = OURS + ("tests",)  # what counts as an import of ours
 
 

@@ -67,6 +67,7 @@ _non_negative = _bounded(int, 0, None, "a whole number of at least 0")
 _seconds = _bounded(float, 0.0, None, "a number of seconds (0 or more)")
 _interval = _bounded(float, 0.05, None, "a number of seconds (at least 0.05)")
 _stake = _bounded(float, 0.0, None, "a stake (0 or more)")
+_megabytes = _bounded(float, 0.001, None, "a size in megabytes (at least 0.001)")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -248,6 +249,16 @@ def validator_parser() -> argparse.ArgumentParser:
         "validator checks its own neuron: unregistered, without a validator permit or with less "
         "stake, it challenges no miner and sets no weights (miners would refuse it with 403) and "
         "warns why. Default: 1000 on real networks, 0 on the devnet, as the miner's default.",
+    )
+    g.add_argument(
+        "--validator.receipts", dest="receipts_dir", type=Path, default=None,
+        help="Keep a signed receipt of every verified answer in this folder (one JSON file each, "
+        "checkable offline with `python -m receipts verify FILE`; see docs/receipts.md). Off by "
+        "default. A receipt that cannot be written is one warning; the round goes on.",
+    )
+    g.add_argument(
+        "--validator.receipts_max_mb", dest="receipts_max_mb", type=_megabytes, default=1024.0,
+        help="Most megabytes of receipts kept in --validator.receipts; the oldest are deleted first.",
     )
     g.add_argument(
         "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),

@@ -28,6 +28,10 @@ then the deadline (``late``: the client waits :func:`late_grace` past the
 circuit's timeout, so a valid proof that arrives after it is told apart from no
 answer; it scores zero all the same).
 
+With ``receipts`` (a ``ReceiptFolder``), an accepted answer's signed receipt is
+written there, in a worker thread so the round's other challenges go on; keeping it
+never changes the record (a failed write is one WARNING).
+
 The validator's inputs come from ``sample(circuit, rng)``; the real one is
 ``InputSampler``: ``models.sampling`` over the circuit's pinned sample pool
 and metadata.json input spec. A ``Circuit`` does not sample itself.
@@ -35,6 +39,7 @@ and metadata.json input spec. A ``Circuit`` does not sample itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -52,6 +57,7 @@ from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
 from neurons.shared.prover_pool import WorkerCrashed
 from neurons.validating.client import MinerClient, QueryStatus
+from neurons.validating.receipts import ReceiptFolder
 from neurons.validating.replay_guard import ReplayGuard
 from protocol import ErrorCode, ErrorResponse, ProofRequest
 
@@ -202,17 +208,19 @@ async def challenge_miner(
     sample: SampleFn,
     rng: np.random.Generator,
     clock: Callable[[], float] = time.time,
+    receipts: ReceiptFolder | None = None,
 ) -> ResponseRecord:
     """Challenge ``neuron`` on ``circuit`` with a fresh ``sample(circuit, rng)``; see the module docstring."""
     assert neuron.axon is not None, "only serving miners are challenged"
     # Samplers add noise to real samples, so a repeat is astronomically rare;
     # the guard makes "never the same input twice" a guarantee, not a hope.
     inputs = guard.fresh_input(circuit.id, lambda: sample(circuit, rng))
+    requested_at = clock()
     request = ProofRequest(
         circuit_id=circuit.id,
         inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
         request_id=uuid.uuid4().hex,
-        deadline=clock() + circuit.timeout_s,
+        deadline=requested_at + circuit.timeout_s,
     )
 
     def failed(kind: Outcome, reason: str, **measured: Unpack[_Measured]) -> ResponseRecord:
@@ -260,6 +268,10 @@ async def challenge_miner(
         neuron.uid, neuron.hotkey[:10], circuit.name, verdict.verify_s,
         query.response_s, len(proof.proof),
     )
+    if receipts is not None and verdict.outputs is not None:
+        await asyncio.to_thread(
+            receipts.keep, request=request, query=query, requested_at=requested_at, outputs=verdict.outputs
+        )
     return ResponseRecord(
         uid=neuron.uid, hotkey=neuron.hotkey, circuit_id=circuit.id, circuit_name=circuit.name,
         verified=True, outcome=Outcome.ACCEPTED, reason=None, response_s=query.response_s,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -68,6 +68,11 @@ class QueryOutcome(Generic[M]):
     ``response`` is set exactly when ``status`` is ``ok``; ``error`` when the
     miner refused with a readable ``ErrorResponse``; ``detail`` is one line
     for logs. ``body_bytes`` counts the response bytes read.
+
+    With ``ok`` they also carry what a receipt needs to prove the answer to a
+    third party: ``request_nonce`` (the ``btauth/1`` nonce our request was signed
+    with), ``raw`` (the exact response body the signature covers) and
+    ``signature`` (the response's ``X-Bittensor-*`` headers, names lowercased).
     """
 
     status: QueryStatus
@@ -77,6 +82,9 @@ class QueryOutcome(Generic[M]):
     http_status: int | None = None
     error: ErrorResponse | None = None
     detail: str = ""
+    request_nonce: int | None = None
+    raw: bytes = b""
+    signature: Mapping[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -219,7 +227,10 @@ class MinerClient:
                 error=failure.error,
                 detail=str(failure),
             )
-        return QueryOutcome(QueryStatus.OK, response, elapsed, len(raw), status)
+        return QueryOutcome(
+            QueryStatus.OK, response, elapsed, len(raw), status,
+            request_nonce=nonce, raw=raw, signature=_auth_headers(resp_headers),
+        )
 
     async def _exchange(
         self, method: str, url: str, headers: dict[str, str], body: bytes, read: list[int]
@@ -301,6 +312,11 @@ def _classify(
     if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return _Failed(QueryStatus.CONNECT_ERROR, detail)
     return _Failed(QueryStatus.BAD_RESPONSE, detail)  # protocol errors, resets mid-body, ...
+
+
+def _auth_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The ``btauth/1`` headers of a response (names lowercased), nothing else of it."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-bittensor-")}
 
 
 def _error_body(raw: bytes) -> ErrorResponse | None:

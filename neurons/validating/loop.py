@@ -65,6 +65,7 @@ from neurons.validating.challenge import (
     challenge_miner,
 )
 from neurons.validating.client import MinerClient
+from neurons.validating.receipts import ReceiptFolder
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.standing import Standing, standing_in
 from neurons.validating.state import StateStore, ValidatorState, WeightsCheck, WrittenWeights
@@ -117,7 +118,9 @@ class Validator:
     stake miners require of a validator (their ``--miner.min_stake``; the
     wiring passes ``--validator.min_stake``, whose default is the miner's):
     below it, or without a permit, rounds are skipped (module docstring). The
-    default 0 checks registration and permit only.
+    default 0 checks registration and permit only. ``receipts`` (a
+    ``ReceiptFolder``; None keeps none) receives the signed receipt of every
+    accepted answer (``challenge_miner``).
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class Validator:
         forbidden_grace_s: float = FORBIDDEN_GRACE_S,
         reports_path: Path | None = None,
         reports_max_bytes: int = 64 * 1024 * 1024,
+        receipts: ReceiptFolder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not circuits:
@@ -170,6 +174,7 @@ class Validator:
         self._permitted_since: float | None = None
         self.reports_path = reports_path
         self.reports_max_bytes = reports_max_bytes
+        self.receipts = receipts
         self.clock = clock
         self.state: ValidatorState = store.load().state
         self.rounds_done = 0
@@ -239,6 +244,7 @@ class Validator:
                     return await challenge_miner(
                         neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
                         guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
+                        receipts=self.receipts,
                     )
                 except Exception as error:
                     # The task boundary of one challenge: whatever broke here must

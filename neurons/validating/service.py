@@ -3,8 +3,9 @@
 Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command; a
 missing validator permit is only a warning), start the metrics endpoint and
-run logger and create the state folder (a taken port, wandb without a key or
-an unusable ``--state.dir`` fails here, as one line, before the slow steps),
+run logger and create the state folder and, with ``--validator.receipts``, the
+receipts folder (a taken port, wandb without a key or an unusable ``--state.dir``
+fails here, as one line, before the slow steps),
 load and hash-check the circuits (refusing, off this machine, circuits built on a
 self-generated SRS unless ``--srs.allow_self_generated``), start the verifier worker(s). Then
 ``neurons.validating.loop.Validator`` runs rounds until SIGINT/SIGTERM or
@@ -26,6 +27,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import bittensor as bt
+
 from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
@@ -33,6 +36,7 @@ from neurons.shared.startup import observability, registered_neuron, select_circ
 from neurons.shared.version import VERSION_KEY, __version__
 from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
+from neurons.validating.receipts import ReceiptFolder
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore
 from neurons.validating.verifier_pool import VerifierPool
@@ -56,6 +60,8 @@ class ValidatorSettings:
     state_dir: Path
     min_stake: float = 0.0  # --validator.min_stake, else the chain's default (the miner's)
     private_axons_flag: bool = False  # --validator.allow_private_axons
+    receipts_dir: Path | None = None  # --validator.receipts: keep receipts there (None: keep none)
+    receipts_max_bytes: int = 1 << 30  # --validator.receipts_max_mb, in bytes
 
     @property
     def allow_private_axons(self) -> bool:
@@ -85,6 +91,8 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         state_dir=args.state_dir.expanduser(),
         min_stake=args.min_stake if args.min_stake is not None else chain.default_min_stake,
         private_axons_flag=args.allow_private_axons,
+        receipts_dir=args.receipts_dir.expanduser() if args.receipts_dir else None,
+        receipts_max_bytes=int(args.receipts_max_mb * 1024 * 1024),
     )
 
 
@@ -113,8 +121,8 @@ async def run_validator(
 
     Raises ``ChainFailure`` / ``ExecutionError`` / ``RunLoggerError`` /
     ``OSError`` for what an operator must fix (wallet, registration, chain,
-    circuit files, wandb key, a taken metrics port) before any round starts,
-    and ``StateError`` when the state folder is not writable (also before any
+    circuit files, wandb key, a taken metrics port, a ``--validator.receipts`` folder
+    that cannot be made) before any round starts, and ``StateError`` when the state folder is not writable (also before any
     round) or a corrupt state file cannot be moved aside.
     ``chain`` replaces the connection to ``settings.chain.network`` (tests); an
     injected chain is not closed here.
@@ -139,6 +147,13 @@ async def run_validator(
             )
             store = StateStore(s.run_dir / "state.json")
             store.check_writable()
+            receipts = None
+            if s.receipts_dir is not None:
+                # Made now, so a folder that cannot be created stops start-up, not a round.
+                receipts = ReceiptFolder(
+                    s.receipts_dir, max_bytes=s.receipts_max_bytes,
+                    signer=bt.resolve_signer(me.wallet, role="hotkey"),
+                )
 
             registry = CircuitRegistry.load(srs_path=s.srs_path)
             circuits = select_circuits(registry, s.circuits, chain=s.chain)
@@ -152,7 +167,7 @@ async def run_validator(
                 verify=verifier.verify, store=store, guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
-                reports_path=s.run_dir / "reports.jsonl",
+                reports_path=s.run_dir / "reports.jsonl", receipts=receipts,
             )
             log.info("validating with circuits %s; state in %s%s", ", ".join(c.name for c in circuits),
                      s.run_dir, "; private axons allowed" if s.allow_private_axons else "")

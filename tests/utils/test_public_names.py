@@ -27,7 +27,7 @@ import pytest
 
 from tests.support.paths import REPO_ROOT
 
-PACKAGES = ("protocol", "models", "execution_layer", "neurons", "utils")
+PACKAGES = ("protocol", "models", "execution_layer", "neurons", "utils", "receipts")
 
 
 def our_modules(root: Path = REPO_ROOT) -> dict[str, tuple[Path, bool]]:
@@ -114,7 +114,7 @@ def test_every_package_and_module_of_ours_is_checked():
         "protocol", "protocol._codec", "models", "models.sampling", "models.digits_cnn",
         "execution_layer", "execution_layer.types", "neurons", "neurons.chain", "neurons.chain.client",
         "neurons.devnet", "neurons.shared.config", "neurons.mining.guard", "neurons.validating.scoring",
-        "neurons.miner", "neurons.localnet", "utils", "utils.metrics",
+        "neurons.miner", "neurons.localnet", "utils", "utils.metrics", "receipts", "receipts._check",
     }
     assert expected <= set(MODULES)
 

@@ -77,6 +77,17 @@ def test_the_min_stake_flag_sets_the_validators_min_stake():
     assert settings("--subtensor.network", "finney", "--validator.min_stake", "250").min_stake == 250.0
 
 
+def test_receipts_are_off_by_default_and_the_flags_set_folder_and_budget():
+    assert settings().receipts_dir is None
+    s = settings("--validator.receipts", "~/receipts", "--validator.receipts_max_mb", "2.5")
+    assert s.receipts_dir == Path("~/receipts").expanduser() and s.receipts_max_bytes == int(2.5 * 1024 * 1024)
+
+
+def test_a_receipts_budget_that_is_not_a_positive_size_is_a_usage_error():
+    with pytest.raises(SystemExit):
+        settings("--validator.receipts_max_mb", "0")
+
+
 # --- the wiring ----------------------------------------------------------------------
 
 
@@ -148,6 +159,34 @@ async def test_run_validator_on_a_fake_chain_scores_a_real_miner_and_sets_weight
     (run_dir,) = (tmp_path / "state").iterdir()
     assert StateStore(run_dir / "state.json").load().state.averages[1] > 0
     assert not chain.closed
+
+
+async def test_run_validator_with_receipts_keeps_a_receipt_of_the_verified_answer(validator_wallets, tmp_path, real):
+    """--validator.receipts: the round's one accepted answer leaves one receipt in the folder,
+    signed by the validator's hotkey, which the standalone verifier accepts."""
+    from execution_layer import CircuitRegistry
+    from receipts import check_receipt
+
+    circuit, prover, _ = real
+    port = free_port()
+    chain = chain_with_local_miner(validator_wallets, port)
+
+    async def prove(circuit_id, inputs):
+        return await asyncio.to_thread(prover.prove, circuit_id, inputs)
+
+    app = build_miner_app(wallet=validator_wallets[1], prove=prove, circuits={circuit.id}, metagraph=chain.view,
+                          netuid=NETUID, min_stake=MIN_STAKE, max_queue=4)
+    folder = tmp_path / "receipts"
+    async with serving(app, bind("127.0.0.1", port)):
+        await asyncio.wait_for(
+            run_validator(validator_settings(validator_wallets, tmp_path, "devnet", circuit.name,
+                                             "--validator.receipts", str(folder)), chain=chain), timeout=120
+        )
+    (path,) = folder.glob("*.json")
+    verdict = check_receipt(path.read_bytes(), CircuitRegistry.load())
+    assert verdict.verified, verdict.failures
+    assert verdict.receipt.validator.hotkey == hotkey_of(validator_wallets[0])
+    assert verdict.receipt.miner.hotkey == hotkey_of(validator_wallets[1])
 
 
 async def test_run_validator_on_a_real_network_does_not_query_a_loopback_axon(validator_wallets, tmp_path, real):

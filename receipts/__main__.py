@@ -1,0 +1,97 @@
+"""``python -m receipts verify FILE [--models DIR] [--srs PATH]``: check a receipt offline.
+
+Prints ``verified`` or ``rejected`` with every failed check and its reason, and
+what the receipt says (circuit, miner, validator, times, the decoded outputs).
+Exit status: 0 verified, 1 rejected, 2 could not check (unreadable file, model
+folders that do not load — their hashes or ezkl version — or bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from execution_layer import CircuitRegistry, ExecutionError, default_models_dir
+from receipts._check import ReceiptVerdict, check_receipt
+
+__all__ = ["main", "EXIT_VERIFIED", "EXIT_REJECTED", "EXIT_CANNOT_CHECK"]
+
+EXIT_VERIFIED = 0
+EXIT_REJECTED = 1
+EXIT_CANNOT_CHECK = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m receipts",
+        description="Check a Proof-of-Inference receipt offline: the validator's and the miner's "
+        "signatures and the EZKL proof against the request's inputs. Needs no chain and no "
+        "validator, only the circuit's hash-pinned model folder.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "verify", help="check one receipt file",
+        description="Exit status: 0 verified, 1 rejected, 2 could not check.",
+    )
+    check.add_argument("file", type=Path, help="the receipt (JSON, exactly as the validator wrote it)")
+    check.add_argument(
+        "--models", type=Path, default=None,
+        help="folder of model folders (each with manifest.json, settings.json, vk.key); "
+        "default: this checkout's models/",
+    )
+    check.add_argument(
+        "--srs", type=Path, default=None,
+        help="the SRS file; default: <models>/srs/<the file each manifest names> (its hash is pinned)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    out = out if out is not None else sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"cannot check: {args.file}: {error.strerror or error}", file=out)
+        return EXIT_CANNOT_CHECK
+    try:
+        circuits = CircuitRegistry.load(args.models or default_models_dir(), args.srs)
+    except (ExecutionError, OSError) as error:
+        print(f"cannot check: the model folders do not load: {error}", file=out)
+        return EXIT_CANNOT_CHECK
+    verdict = check_receipt(data, circuits)
+    print(_report(args.file, verdict), file=out)
+    return EXIT_VERIFIED if verdict.verified else EXIT_REJECTED
+
+
+def _report(path: Path, verdict: ReceiptVerdict) -> str:
+    lines = [f"{'verified' if verdict.verified else 'rejected'}: {path}"]
+    lines += [f"  FAILED {f.check}: {f.reason}" for f in verdict.failures]
+    receipt = verdict.receipt
+    if receipt is not None:
+        name = f" ({verdict.circuit_name})" if verdict.circuit_name else ""
+        lines += [
+            f"  circuit    {receipt.circuit_id}{name}",
+            f"  request    {receipt.request.request_id}, {len(receipt.request.inputs)} inputs",
+            f"  miner      {receipt.miner.hotkey}",
+            f"  validator  {receipt.validator.hotkey}",
+            f"  requested  {_utc(receipt.requested_at)}, answered in {receipt.answered_at - receipt.requested_at:.3f}s",
+        ]
+    if verdict.outputs is not None:
+        lines.append(f"  outputs    {list(verdict.outputs)}")
+    elif receipt is not None:
+        lines.append(f"  outputs    {list(receipt.outputs)} (as claimed; the proof did not verify)")
+    return "\n".join(lines)
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
