@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
-from execution_layer import CircuitMismatch, CircuitNotFound, ExecutionError, default_models_dir
+from execution_layer import CircuitMismatch, CircuitNotFound, CircuitUnavailable, ExecutionError, default_models_dir
 from neurons.chain import ChainFailure
 from utils.wandb_log import RunLoggerError
 
@@ -122,6 +122,8 @@ def _execution_hint(error: ExecutionError) -> str:
             "; restore the shipped circuit files (git checkout models/, or git pull for a new "
             "release), or pass the SRS they were built with in --srs.path"
         )
+    if isinstance(error, CircuitUnavailable):
+        return ""  # the message names the broken folder and why (execution_layer.registry)
     if isinstance(error, CircuitNotFound):
         models = default_models_dir()
         names = sorted(p.parent.name for p in models.glob("*/manifest.json"))
