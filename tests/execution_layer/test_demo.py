@@ -6,10 +6,12 @@ from execution_layer.demo import main as demo_main
 from tests.support.models import SHIPPED, copy_models
 
 
-def test_demo_proves_and_verifies_the_default_model(key_cache, capsys):
+def test_demo_proves_and_verifies_the_default_model(registry, key_cache, capsys):
     assert demo_main(["--key-cache", str(key_cache), "--seed", "1"]) == 0
     out = capsys.readouterr().out
-    assert "digits_cnn" in out and "verdict  ACCEPTED" in out and "3072 bytes" in out
+    default = registry.default  # digits_cnn while it is shipped
+    assert f"model    {default.name}: " in out and "verdict  ACCEPTED" in out
+    assert f"{default.proof_bytes} bytes" in out
 
 
 def test_demo_names_a_broken_folder_and_proves_the_default_all_the_same(key_cache, tmp_path, capsys):

@@ -29,7 +29,7 @@ from execution_layer import (
     load_circuit,
 )
 from execution_layer._manifest import Artifacts, Manifest, sha256_file
-from tests.support.models import MODELS, SHIPPED, copy_models
+from tests.support.models import MODELS, SHIPPED, circuit_folder_names, copy_models
 
 VICTIM = "wine_mlp"  # the folder corrupted where a test needs that model's own layout (13 inputs)
 
@@ -342,3 +342,17 @@ def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
     loaded = CircuitRegistry.load(models_copy).by_name("wine_mlp")
     assert loaded.srs_origin == "ceremony" and not loaded.self_generated_srs
     assert loaded.id == registry.by_name("wine_mlp").id
+
+
+def test_the_tests_discover_circuit_folders_as_the_registry_does(models_copy):
+    """What ``SHIPPED`` and ``copy_models`` follow: an extra circuit folder is found (here a copy, which
+    the registry refuses for its foreign manifest: still a folder it tried), a dot folder and a folder
+    without a manifest are not."""
+    shutil.copytree(models_copy / SHIPPED[0], models_copy / "extra_model")
+    shutil.copytree(models_copy / SHIPPED[0], models_copy / ".hidden")
+    (models_copy / "notes").mkdir()
+    found = circuit_folder_names(models_copy)
+    assert found == sorted([*SHIPPED, "extra_model"])
+    registry = CircuitRegistry.load(models_copy)
+    assert sorted([c.name for c in registry] + [b.name for b in registry.broken]) == found
+    assert circuit_folder_names(copy_models(models_copy.parent / "again", models_copy)) == found

@@ -25,6 +25,7 @@ import pytest
 from neurons.shared.config import miner_parser
 from neurons.shared.daemon import run_daemon
 from tests.support.devnet import NETUID, Devnet, make_devnet
+from tests.support.models import SHIPPED
 from tests.support.paths import PYTHON, REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.processes import Neuron, error_lines, isolated_env, run
@@ -153,12 +154,12 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, t
 
 def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
     proc = run(script_argv("miner", chain, key_cache, ["--miner.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", f"have: {', '.join(SHIPPED)}")
 
 
 def test_validator_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
     proc = run(script_argv("validator", chain, key_cache, ["--validator.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", f"have: {', '.join(SHIPPED)}")
 
 
 def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, key_cache):
