@@ -346,11 +346,12 @@ def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
 
 def test_the_tests_discover_circuit_folders_as_the_registry_does(models_copy):
     """What ``SHIPPED`` and ``copy_models`` follow: an extra circuit folder is found (here a copy, which
-    the registry refuses for its foreign manifest: still a folder it tried), a dot folder and a folder
-    without a manifest are not."""
+    the registry refuses for its foreign manifest: still a folder it tried), a dot folder and a model
+    folder not built yet (no manifest) are not."""
     shutil.copytree(models_copy / SHIPPED[0], models_copy / "extra_model")
     shutil.copytree(models_copy / SHIPPED[0], models_copy / ".hidden")
-    (models_copy / "notes").mkdir()
+    (models_copy / "unbuilt").mkdir()
+    shutil.copy(models_copy / SHIPPED[0] / "metadata.json", models_copy / "unbuilt" / "metadata.json")
     found = circuit_folder_names(models_copy)
     assert found == sorted([*SHIPPED, "extra_model"])
     registry = CircuitRegistry.load(models_copy)
