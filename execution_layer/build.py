@@ -91,8 +91,8 @@ def check_opset(onnx_path: Path) -> int:
     if version not in SUPPORTED_OPSETS:
         raise UnsupportedOpset(
             f"{onnx_path}: the model uses ai.onnx opset {version}, the build supports opsets {low} to {high} "
-            f"(what both onnxruntime and ezkl run); re-export it with opset_version={min(max(version, low), high)} "
-            "(torch.onnx.export) or convert it with onnx.version_converter.convert_version"
+            f"(what both onnxruntime and ezkl run); re-export it with opset_version=17 (as the shipped "
+            "models: torch.onnx.export(..., opset_version=17)) or convert it with onnx.version_converter.convert_version"
         )
     return version
 

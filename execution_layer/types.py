@@ -143,10 +143,12 @@ class BrokenCircuit:
 
     @property
     def warning(self) -> str:
-        """One line for the log: which folder, why, and what to do."""
-        return (f"circuit {self.name} not loaded ({self.error.__name__}): {self.reason}; the other circuits "
-                f"run without it (fix the folder, rebuild it with python -m execution_layer.build "
-                f"{self.folder}, or remove it)")
+        """One line for the log: which folder, why, and what to do (the reason's own fix when it has one)."""
+        line = f"circuit {self.name} not loaded ({self.error.__name__}): {self.reason}; the other circuits run without it"
+        if "python -m execution_layer.build" in self.reason:
+            return line
+        return (f"{line} (restore its shipped files with git checkout {self.folder}, rebuild it with "
+                f"python -m execution_layer.build {self.folder}, or remove the folder)")
 
 
 @dataclass(frozen=True)

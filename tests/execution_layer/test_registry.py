@@ -137,7 +137,15 @@ def test_a_broken_folder_warning_is_one_line_naming_the_folder_the_reason_and_th
     bad = broken_one(models_copy, VICTIM)
     assert "\n" not in bad.warning
     assert bad.warning.startswith(f"circuit {VICTIM} not loaded (CircuitMismatch): ")
+    assert f"git checkout {models_copy / VICTIM}" in bad.warning
     assert f"python -m execution_layer.build {models_copy / VICTIM}" in bad.warning
+
+
+def test_a_broken_folder_warning_gives_the_fix_once_when_the_reason_has_it(models_copy):
+    folder = models_copy / VICTIM
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes() + b"\0")
+    bad = broken_one(models_copy, VICTIM)
+    assert bad.warning.count("python -m execution_layer.build") == 1
 
 
 def test_when_every_folder_is_broken_loading_fails_naming_each(models_copy):
