@@ -62,7 +62,7 @@ from execution_layer.types import BuildFailed, ExecutionError, SrsMissing, Unsup
 from models.metadata import ModelError, ModelMetadata
 from models.sampling import Sampler
 
-__all__ = ["STAGES", "SUPPORTED_OPSETS", "BuildFailed", "build", "check_opset", "calibration_inputs", "main"]
+__all__ = ["STAGES", "SUPPORTED_OPSETS", "build", "check_opset", "calibration_inputs", "main"]
 
 log = logging.getLogger(__name__)
 

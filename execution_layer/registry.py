@@ -15,7 +15,7 @@ from typing import Iterator
 from execution_layer import _manifest
 from execution_layer._manifest import Manifest
 from execution_layer.circuit import Circuit, load_circuit
-from execution_layer.types import BrokenCircuit, CircuitNotFound, CircuitUnavailable, ExecutionError
+from execution_layer.types import BrokenCircuit, CircuitNotFound, CircuitUnavailable, ExecutionError, NoCircuitLoads
 
 __all__ = ["CircuitRegistry", "default_models_dir", "DEFAULT_MODEL"]
 
@@ -43,8 +43,9 @@ class CircuitRegistry:
         ``ExecutionError`` (CircuitMismatch, StaleManifest, ForeignManifest,
         VersionMismatch, ...) lands in ``broken`` with its reason; the others load.
         ``srs_path`` overrides where the SRS is read from (each circuit's manifest
-        pins its hash; it is always checked). Raises ExecutionError only when there
-        is no circuit folder at all, or when every folder is broken (naming each).
+        pins its hash; it is always checked). Raises ExecutionError when there is no
+        circuit folder at all, NoCircuitLoads when every folder is broken (naming
+        each, and a reason they share only once).
         """
         models_dir = Path(models_dir or default_models_dir()).resolve()
         folders = sorted(p.parent for p in models_dir.glob(f"*/{_manifest.MANIFEST}")
@@ -60,8 +61,12 @@ class CircuitRegistry:
             except ExecutionError as e:
                 broken.append(BrokenCircuit(folder=folder, error=type(e), reason=str(e)))
         if not circuits:
-            raise ExecutionError(f"{models_dir}: no circuit loads: " + "; ".join(
-                f"{b.name}: {b.reason}" for b in broken))
+            names = ", ".join(b.name for b in broken)
+            if len({b.reason.replace(str(b.folder), "<folder>") for b in broken}) == 1:
+                why = broken[0].reason  # one cause for all, usually the SRS: say it once
+            else:
+                why = "; ".join(f"{b.name}: {b.reason}" for b in broken)
+            raise NoCircuitLoads(f"{models_dir}: no circuit loads ({names}): {why}", tuple(broken))
         return cls(circuits=tuple(circuits), broken=tuple(broken))
 
     def get(self, circuit_id: str) -> Circuit:

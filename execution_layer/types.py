@@ -20,6 +20,7 @@ __all__ = [
     "StaleManifest",
     "ForeignManifest",
     "CircuitUnavailable",
+    "NoCircuitLoads",
     "VersionMismatch",
     "UntrustedSrs",
     "BuildFailed",
@@ -70,6 +71,14 @@ class StaleManifest(CircuitMismatch):
 
 class ForeignManifest(ExecutionError):
     """The folder's manifest names another model (a copied folder brought its manifest along)."""
+
+
+class NoCircuitLoads(ExecutionError):
+    """Every model folder failed to load; ``broken`` holds each one's ``BrokenCircuit``."""
+
+    def __init__(self, message: str, broken: "tuple[BrokenCircuit, ...]" = ()) -> None:
+        super().__init__(message)
+        self.broken = broken
 
 
 class CircuitUnavailable(CircuitNotFound):

@@ -24,6 +24,7 @@ from execution_layer import (
     CircuitUnavailable,
     ExecutionError,
     ForeignManifest,
+    NoCircuitLoads,
     StaleManifest,
     VersionMismatch,
     load_circuit,
@@ -151,9 +152,18 @@ def test_a_broken_folder_warning_gives_the_fix_once_when_the_reason_has_it(model
 def test_when_every_folder_is_broken_loading_fails_naming_each(models_copy):
     for name in SHIPPED:
         (models_copy / name / "vk.key").unlink()
-    with pytest.raises(ExecutionError, match="no circuit loads: ") as err:
+    with pytest.raises(NoCircuitLoads, match=rf"no circuit loads \({', '.join(SHIPPED)}\): ") as err:
         CircuitRegistry.load(models_copy)
-    assert all(f"{name}: " in str(err.value) for name in SHIPPED)
+    assert [b.name for b in err.value.broken] == list(SHIPPED)
+    assert all(f"{name}: " in str(err.value) and f"{name}/vk.key" in str(err.value) for name in SHIPPED)
+
+
+def test_when_every_folder_fails_for_one_reason_it_is_said_once(models_copy):
+    (srs,) = (models_copy / "srs").glob("kzg*.srs")
+    srs.unlink()
+    with pytest.raises(NoCircuitLoads) as err:
+        CircuitRegistry.load(models_copy)
+    assert str(err.value).count(str(srs)) == 1 and "missing" in str(err.value)
 
 
 def test_a_folder_whose_name_starts_with_a_dot_is_not_a_circuit(models_copy):
@@ -182,11 +192,11 @@ def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
     data = bytearray(srs.read_bytes())
     data[-1] ^= 0x01
     other.write_bytes(bytes(data))
-    with pytest.raises(ExecutionError, match="no circuit loads: .*other.srs"):
+    with pytest.raises(NoCircuitLoads, match="no circuit loads .*other.srs"):
         CircuitRegistry.load(models_copy, srs_path=other)
     assert len(CircuitRegistry.load(models_copy, srs_path=srs)) == len(SHIPPED)
     srs.unlink()
-    with pytest.raises(ExecutionError, match="no circuit loads: .*missing"):
+    with pytest.raises(NoCircuitLoads, match="no circuit loads .*missing"):
         CircuitRegistry.load(models_copy)
 
 

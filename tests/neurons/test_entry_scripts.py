@@ -135,7 +135,8 @@ def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env
 
 
 def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, tmp_path):
-    """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file."""
+    """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file
+    of the circuit the miner is asked to run (script_argv names digits_cnn): one line naming it and why."""
     import shutil
 
     copy = tmp_path / "checkout"
@@ -148,7 +149,8 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, t
     argv[1] = str(copy / "neurons" / "miner.py")
     proc = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=90)
     assert_one_clear_error(
-        proc, f"{changed}: sha256 is", "the manifest pins", "restore the shipped circuit files (git checkout models/"
+        proc, f"circuit digits_cnn is not loaded: {changed}: the ONNX file changed since the build",
+        "the manifest pins", "this manifest is stale: rebuild with python -m execution_layer.build",
     )
 
 
