@@ -2,7 +2,8 @@
 
 The only package that imports ezkl. Public API:
 
-- ``CircuitRegistry.load(models_dir, srs_path)`` / ``Circuit``: verified circuits;
+- ``CircuitRegistry.load(models_dir, srs_path)`` / ``Circuit``: verified circuits (a folder
+  that fails is kept in ``registry.broken`` as a ``BrokenCircuit``; the rest load);
 - ``EzklProver`` (the real ``Prover``) and ``make_prover`` (for worker processes);
 - ``verify(circuit, proof, expected_inputs) -> Verdict`` and ``fidelity``;
 - ``proof_to_ezkl`` / ``proof_from_ezkl``: Proof <-> ezkl proof JSON;
@@ -25,8 +26,18 @@ from execution_layer.proofjson import proof_from_ezkl, proof_to_ezkl
 from execution_layer.prover import EzklProver, make_prover
 from execution_layer.registry import CircuitRegistry, default_models_dir
 from execution_layer.types import (
+    BrokenCircuit,
+    BuildFailed,
+    CalibrationFailed,
     CircuitMismatch,
     CircuitNotFound,
+    CircuitUnavailable,
+    ForeignManifest,
+    NoCircuitLoads,
+    SrsMissing,
+    StaleManifest,
+    UnsupportedOp,
+    UnsupportedOpset,
     ExecutionError,
     KeyDerivationFailed,
     Proof,
@@ -59,6 +70,16 @@ __all__ = [
     "ExecutionError",
     "CircuitNotFound",
     "CircuitMismatch",
+    "StaleManifest",
+    "ForeignManifest",
+    "CircuitUnavailable",
+    "NoCircuitLoads",
+    "BrokenCircuit",
+    "BuildFailed",
+    "UnsupportedOp",
+    "UnsupportedOpset",
+    "CalibrationFailed",
+    "SrsMissing",
     "VersionMismatch",
     "UntrustedSrs",
     "KeyDerivationFailed",

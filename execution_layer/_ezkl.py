@@ -2,7 +2,15 @@
 
 ezkl's Python API works on files and signals failure by raising RuntimeError
 (or occasionally returning False). ``call`` runs one ezkl function and maps
-any failure to the given ExecutionError subclass with ezkl's message.
+any failure to the given ExecutionError subclass with ezkl's message. When
+that class is ``BuildFailed`` (build stages only), two failures a model author
+can act on get their own leaves (``classify`` maps them; the texts are ezkl
+23.0.5's):
+
+- ``UnsupportedOp`` (op and node named) for tract's (ezkl's ONNX reader)
+  ``Translating node #1 "my_mish" Unimplemented(Mish) ToTypedTranslator``;
+- ``CalibrationFailed`` (what to try, with the build's flags) for
+  ``calibration failed, could not find any suitable parameters given the calibration dataset``.
 """
 
 from __future__ import annotations
@@ -15,9 +23,9 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from execution_layer.types import ExecutionError
+from execution_layer.types import BuildFailed, CalibrationFailed, ExecutionError, UnsupportedOp
 
-__all__ = ["quiet_native_logs", "call", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
+__all__ = ["quiet_native_logs", "call", "classify", "CALIBRATION_HINT", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
 
 T = TypeVar("T")
 SRS_HEADER_BYTES = 4
@@ -52,14 +60,39 @@ def _clean(message: str) -> str:
     return message[:500]
 
 
+_TRACT_UNIMPLEMENTED = re.compile(r'Translating node #\d+ "(?P<node>[^"]*)" Unimplemented\((?P<op>[^)]*)\)')
+_CALIBRATION = "could not find any suitable parameters"
+CALIBRATION_HINT = (
+    "try, in order: a larger SRS (more logrows: --srs FILE with a larger k, or --gen-srs --logrows 14 for "
+    "local use), other scales (--scales 4,6,8, or calibration_scales in metadata.json), or a narrower "
+    "input range (input.low/input.high in metadata.json): values over the range must fit the lookup tables"
+)
+
+
+def classify(stage: str, message: str) -> ExecutionError | None:
+    """The precise error for ezkl's ``message`` at ``stage``, or None when it is none of the known kinds."""
+    if match := _TRACT_UNIMPLEMENTED.search(message):
+        op, node = match["op"], match["node"]
+        return UnsupportedOp(f"{stage}: ezkl cannot build operator {op} (node {node!r}): it is not supported; "
+                             f"replace it in the model (docs/custom_circuit_integration.md lists what works)",
+                             op=op, node=node)
+    if _CALIBRATION in message:
+        return CalibrationFailed(f"{stage}: calibration found no settings that fit the model over its input "
+                                 f"range; {CALIBRATION_HINT}")
+    return None
+
+
 def call(error: type[ExecutionError], stage: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Run ``fn``; on an exception or a False result raise ``error("<stage>: <ezkl message>")``."""
+    """Run ``fn``; on an exception or a False result raise ``error("<stage>: <ezkl message>")``,
+    or the precise leaf ``classify`` finds for ezkl's message."""
     try:
         result = fn(*args, **kwargs)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # RuntimeError, TypeError, ValueError, or pyo3's PanicException (a BaseException)
         message = _clean(str(e)) or type(e).__name__
+        if issubclass(error, BuildFailed) and (precise := classify(stage, message)) is not None:
+            raise precise from None
         if "OOR" in message or "out of range" in message.lower():
             message += " (an input or intermediate value lies outside the range the circuit was calibrated for)"
         raise error(f"{stage}: {message}") from None

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from execution_layer import _ezkl, _manifest
 from execution_layer._manifest import Manifest
-from execution_layer.types import CircuitMismatch, ExecutionError, VersionMismatch
+from execution_layer.types import CircuitMismatch, ExecutionError, ForeignManifest, StaleManifest, VersionMismatch
 from models.metadata import InputSpec, ModelError, ModelMetadata
 
 __all__ = ["Circuit", "load_circuit", "ezkl_version"]
@@ -182,9 +182,11 @@ def _check_layout(name: str, input_shape: tuple[int, ...], shapes: tuple[tuple[i
 def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: str | None = None) -> Circuit:
     """Load and verify the circuit in ``directory``.
 
-    Checks, in order: the manifest parses; the ezkl version equals the manifest's
-    (VersionMismatch); every artifact and data file hashes to its pin
-    (CircuitMismatch naming the file); the SRS (``srs_path``, default
+    Checks, in order: the manifest parses; it names the model of this folder
+    (ForeignManifest: a copied folder brought another model's manifest along);
+    the ezkl version equals the manifest's (VersionMismatch); every artifact and
+    data file hashes to its pin (CircuitMismatch naming the file; StaleManifest
+    when it is ``model.onnx``, which means the model changed and must be rebuilt); the SRS (``srs_path``, default
     ``<directory>/../srs/<manifest srs file>``) hashes to its pin; the circuit id
     recomputes from the pins; metadata.json parses (``ModelMetadata``) and names
     the model as the manifest does; the circuit has one input and one output
@@ -194,13 +196,23 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
     """
     directory = Path(directory).resolve()
     manifest = Manifest.read(directory / _manifest.MANIFEST)
+    if manifest.name != directory.name:
+        raise ForeignManifest(
+            f"{directory / _manifest.MANIFEST}: this manifest belongs to {manifest.name}, not {directory.name}: "
+            f"rebuild with python -m execution_layer.build {directory}"
+        )
     if manifest.ezkl_version != ezkl_version():
         raise VersionMismatch(
             f"{directory.name} was built with ezkl {manifest.ezkl_version} but ezkl {ezkl_version()} is installed; "
             f"install ezkl=={manifest.ezkl_version} (as pinned in pyproject.toml) or rebuild the circuit"
         )
-    for _, pin in manifest.pins:
-        _manifest.check_file(directory / pin.path, pin.sha256)
+    for kind, pin in manifest.pins:
+        try:
+            _manifest.check_file(directory / pin.path, pin.sha256)
+        except CircuitMismatch as e:
+            if kind == "onnx" and e.actual != "missing":
+                raise StaleManifest(e.path, e.expected, e.actual, folder=str(directory)) from None
+            raise
     artifacts, data = manifest.artifacts, manifest.data
     srs = Path(srs_path) if srs_path else directory.parent / "srs" / manifest.srs.file
     srs = srs.resolve()

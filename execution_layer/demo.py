@@ -1,6 +1,7 @@
 """Prove and verify one inference of the default model: ``python -m execution_layer.demo``.
 
-Loads the registry (verifying every hash), derives the proving key if it is not
+Loads the registry (verifying every hash; a folder that fails is named on
+stderr and skipped, and an error only when ``--model`` names it), derives the proving key if it is not
 cached yet, samples a fresh input as a validator does (``models.sampling``
 over the model's samples and input spec), proves it with ezkl, verifies the proof as a
 validator would, and prints the prediction, the outputs, the proof size and
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         registry = CircuitRegistry.load(args.models)
+        for bad in registry.broken:  # a broken folder never blocks the demo of a good one
+            print(f"warning: {bad.warning}", file=sys.stderr)
         circuit = registry.by_name(args.model) if args.model else registry.default
         prover = EzklProver(registry, key_cache=args.key_cache)
         print(f"model    {circuit.name}: {circuit.description}")

@@ -4,7 +4,9 @@
 
 Keys go to ``<cache>/<circuit id>/pk.key``; the cache is ``--key-cache``, else
 ``$POI_KEY_CACHE``, else ``~/.cache/proof-of-inference/keys``. Keys already
-cached are reported, not derived again. Exit status 1 on any error.
+cached are reported, not derived again. A model folder that fails to load is
+named on stderr (one ``warning:`` line: why and what to do) and skipped, as the
+daemons do; exit status 1 on any other error, or when no circuit loads.
 
 Output: when stderr is a terminal, a tqdm bar over the circuits whose
 postfix shows the latest progress line (ticking about once a second while
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = default_key_cache(args.key_cache)
     try:
         registry = CircuitRegistry.load(args.models, srs_path=args.srs)
+        for bad in registry.broken:
+            print(f"warning: {bad.warning}", file=sys.stderr)
         with tqdm(total=len(registry), desc="proving keys", unit="circuit", disable=None) as bar:
             for circuit in registry:
                 _derive_one(circuit, cache, bar)

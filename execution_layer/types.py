@@ -17,8 +17,18 @@ __all__ = [
     "ExecutionError",
     "CircuitNotFound",
     "CircuitMismatch",
+    "StaleManifest",
+    "ForeignManifest",
+    "CircuitUnavailable",
+    "NoCircuitLoads",
     "VersionMismatch",
     "UntrustedSrs",
+    "BuildFailed",
+    "UnsupportedOp",
+    "UnsupportedOpset",
+    "CalibrationFailed",
+    "SrsMissing",
+    "BrokenCircuit",
     "KeyDerivationFailed",
     "ProvingFailed",
     "InvalidInputs",
@@ -50,6 +60,31 @@ class CircuitMismatch(ExecutionError):
         self.actual = actual
 
 
+class StaleManifest(CircuitMismatch):
+    """``model.onnx`` changed since the manifest was written: the circuit must be rebuilt."""
+
+    def __init__(self, path: str, expected: str, actual: str, *, folder: str) -> None:
+        super().__init__(path, expected, actual)
+        self.args = (f"{path}: the ONNX file changed since the build (sha256 {actual}, the manifest pins "
+                     f"{expected}): this manifest is stale: rebuild with python -m execution_layer.build {folder}",)
+
+
+class ForeignManifest(ExecutionError):
+    """The folder's manifest names another model (a copied folder brought its manifest along)."""
+
+
+class NoCircuitLoads(ExecutionError):
+    """Every model folder failed to load; ``broken`` holds each one's ``BrokenCircuit``."""
+
+    def __init__(self, message: str, broken: "tuple[BrokenCircuit, ...]" = ()) -> None:
+        super().__init__(message)
+        self.broken = broken
+
+
+class CircuitUnavailable(CircuitNotFound):
+    """A circuit asked for by name is shipped but its folder failed to load (the reason is in the message)."""
+
+
 class VersionMismatch(ExecutionError):
     """The circuit was built with another ezkl version than the one installed."""
 
@@ -57,6 +92,31 @@ class VersionMismatch(ExecutionError):
 class UntrustedSrs(ExecutionError):
     """A circuit built on a self-generated SRS (its maker can forge proofs) was asked to run
     on a network that does not trust it."""
+
+
+class BuildFailed(ExecutionError):
+    """A step of ``python -m execution_layer.build`` failed."""
+
+
+class UnsupportedOp(BuildFailed):
+    """The model uses an operator ezkl (or its ONNX reader, tract) cannot turn into a circuit."""
+
+    def __init__(self, message: str, *, op: str, node: str) -> None:
+        super().__init__(message)
+        self.op = op
+        self.node = node
+
+
+class UnsupportedOpset(BuildFailed):
+    """The model's ai.onnx opset lies outside the range onnxruntime and ezkl both run."""
+
+
+class CalibrationFailed(BuildFailed):
+    """ezkl's calibration found no scale and logrows that fit the model over its input range."""
+
+
+class SrsMissing(BuildFailed):
+    """The SRS the build was pointed at does not exist (and generating one was not asked for)."""
 
 
 class KeyDerivationFailed(ExecutionError):
@@ -70,6 +130,34 @@ class ProvingFailed(ExecutionError):
 class InvalidInputs(ProvingFailed):
     """The inputs do not fit the circuit: wrong number of values, not finite, or outside
     the input range of ``metadata.json``. The caller's mistake, found before ezkl runs."""
+
+
+@dataclass(frozen=True)
+class BrokenCircuit:
+    """A model folder the registry could not load, and why; the other circuits load without it.
+
+    ``error`` is the class of the error loading raised (a leaf of ``ExecutionError``),
+    ``reason`` its one-line message. A value (no exception object), so a registry holding
+    it still pickles and compares.
+    """
+
+    folder: Path
+    error: type[ExecutionError]
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """The folder's name: what an operator types in ``--miner.circuits`` / ``--validator.circuits``."""
+        return self.folder.name
+
+    @property
+    def warning(self) -> str:
+        """One line for the log: which folder, why, and what to do (the reason's own fix when it has one)."""
+        line = f"circuit {self.name} not loaded ({self.error.__name__}): {self.reason}; the other circuits run without it"
+        if "python -m execution_layer.build" in self.reason:
+            return line
+        return (f"{line} (restore its shipped files with git checkout {self.folder}, rebuild it with "
+                f"python -m execution_layer.build {self.folder}, or remove the folder)")
 
 
 @dataclass(frozen=True)

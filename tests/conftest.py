@@ -3,12 +3,15 @@
 Session-wide (built once, read-only for the tests):
 
 ``registry``    the shipped circuits, loaded and hash-checked;
+``shipped_circuit``  parametrized: each shipped circuit in turn (``tests.support.models.SHIPPED``,
+                discovered from models/, never a list of names), for tests of "every shipped circuit";
 ``key_cache``   a temporary key-cache root holding the proving key of every shipped circuit,
                 derived once per session (ezkl.setup is ~1 s per circuit); every test and
                 every neuron process that proves uses it;
 ``prover``      an ``EzklProver`` over ``registry`` using ``key_cache``;
 ``proofs``      one fresh proof per circuit: {circuit name: (inputs, ProveResult)};
-``real``        (circuit, prover, verifier) for wine_mlp, the smallest shipped circuit;
+``real``        (circuit, prover, verifier) for wine_mlp, the smallest shipped circuit (named on
+                purpose: the tests using it rely on its 13-value input);
 ``real_proof``  (inputs, ProveResult) of ``real``'s circuit;
 ``receipt``     the bytes of one receipt of ``real_proof``, as the validator writes it
                 (``tests.support.receipts``: the real miner app, client, verifier, folder);
@@ -32,6 +35,7 @@ from execution_layer import CircuitRegistry, EzklProver
 from tests.support.cast import Cast, make_cast
 from tests.support.devnet import Devnet, StepClock, make_devnet
 from tests.support.inputs import fresh_input
+from tests.support.models import SHIPPED
 from tests.support.wallets import make_wallet
 
 
@@ -46,6 +50,12 @@ def _isolated_sdk_cache(tmp_path_factory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def registry() -> CircuitRegistry:
     return CircuitRegistry.load()
+
+
+@pytest.fixture(params=SHIPPED)
+def shipped_circuit(request, registry):
+    """Each shipped circuit in turn, by the folder names the registry discovers."""
+    return registry.by_name(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +86,7 @@ def proofs(registry, prover):
 def real(registry, prover):
     from neurons.validating.verifier_pool import make_registry_verifier
 
+    # wine_mlp on purpose: the smallest shipped circuit, and tests using ``real`` rely on its layout.
     return registry.by_name("wine_mlp"), prover, make_registry_verifier()
 
 

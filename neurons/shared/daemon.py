@@ -21,7 +21,14 @@ import sys
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
-from execution_layer import CircuitMismatch, CircuitNotFound, ExecutionError, default_models_dir
+from execution_layer import (
+    CircuitMismatch,
+    CircuitNotFound,
+    CircuitUnavailable,
+    ExecutionError,
+    NoCircuitLoads,
+    default_models_dir,
+)
 from neurons.chain import ChainFailure
 from utils.wandb_log import RunLoggerError
 
@@ -117,11 +124,15 @@ def _os_line(error: OSError) -> str:
 
 def _execution_hint(error: ExecutionError) -> str:
     """What to do about an execution-layer error whose own message does not say it."""
-    if isinstance(error, CircuitMismatch):
+    if isinstance(error, CircuitMismatch) or (
+        isinstance(error, NoCircuitLoads) and any(issubclass(b.error, CircuitMismatch) for b in error.broken)
+    ):
         return (
             "; restore the shipped circuit files (git checkout models/, or git pull for a new "
             "release), or pass the SRS they were built with in --srs.path"
         )
+    if isinstance(error, CircuitUnavailable):
+        return ""  # the message names the broken folder and why (execution_layer.registry)
     if isinstance(error, CircuitNotFound):
         models = default_models_dir()
         names = sorted(p.parent.name for p in models.glob("*/manifest.json"))

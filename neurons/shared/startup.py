@@ -7,7 +7,9 @@
   ``--wallet.path`` / the devnet state file when they are not the defaults);
   closes a chain it opened when the block ends, never an injected one.
 - ``select_circuits``: the circuits a ``--miner.circuits`` /
-  ``--validator.circuits`` flag names, by name or id; raises ``UntrustedSrs``
+  ``--validator.circuits`` flag names, by name or id; logs one WARNING per
+  model folder that failed to load; raises ``CircuitUnavailable`` when a
+  broken one is asked for by name, ``UntrustedSrs``
   when one is built on a self-generated SRS and the chain does not trust such
   circuits (``ChainSettings.trusts_self_generated_srs``).
 - ``observability``: the Prometheus endpoint (when a port is set) and the
@@ -27,12 +29,14 @@ from typing import Any
 
 import bittensor as bt
 
-from execution_layer import Circuit, CircuitNotFound, CircuitRegistry, UntrustedSrs
+from execution_layer import Circuit, CircuitNotFound, CircuitRegistry, CircuitUnavailable, UntrustedSrs
 from neurons import chain as chain_mod
 from neurons.chain import ChainAccess, MetagraphView
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from utils.metrics import Metrics, serve_metrics
 from utils.wandb_log import NullLogger, RunLogger, make_run_logger
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Registered", "open_chain", "registered_neuron", "select_circuits", "Observability", "observability"]
 
@@ -91,12 +95,17 @@ async def registered_neuron(
 def select_circuits(
     registry: CircuitRegistry, wanted: Sequence[str] | None, *, chain: ChainSettings
 ) -> list[Circuit]:
-    """The circuits named in ``wanted`` (names or ids, in that order); all of them when empty.
+    """The circuits named in ``wanted`` (names or ids, in that order); all the loaded ones when empty.
 
-    Raises ``CircuitNotFound`` naming the key that matches nothing and the names
-    there are; then ``UntrustedSrs`` (one line: why, and what to do) when a chosen
+    First logs one WARNING per folder of ``registry.broken`` (which, why, what to
+    do): a broken folder never blocks the others. Raises ``CircuitUnavailable``
+    (one line: which and why) when ``wanted`` names a broken circuit;
+    ``CircuitNotFound`` naming the key that matches nothing and the names there
+    are; then ``UntrustedSrs`` (one line: why, and what to do) when a chosen
     circuit is built on a self-generated SRS and ``chain`` does not trust those.
     """
+    for bad in registry.broken:
+        log.warning("%s", bad.warning)
     chosen = _chosen(registry, wanted)
     untrusted = [c.name for c in chosen if c.self_generated_srs]
     if untrusted and not chain.trusts_self_generated_srs:
@@ -120,6 +129,8 @@ def _chosen(registry: CircuitRegistry, wanted: Sequence[str] | None) -> list[Cir
     for key in wanted:
         try:
             chosen.append(registry.by_name(key))
+        except CircuitUnavailable:
+            raise
         except CircuitNotFound:
             try:
                 chosen.append(registry.get(key))

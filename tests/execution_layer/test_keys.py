@@ -11,6 +11,7 @@ import pytest
 
 from execution_layer import DEFAULT_KEY_CACHE, KeyDerivationFailed, default_key_cache, ensure_keys
 from execution_layer.keys import main as keys_main  # the CLI
+from tests.support.models import SHIPPED, copy_models
 
 
 def test_cache_root_is_argument_then_env_then_home(monkeypatch, tmp_path):
@@ -63,7 +64,19 @@ def test_concurrent_derivations_are_safe(registry, tmp_path):
 def test_keys_command_checks_every_circuit(key_cache, capsys):
     assert keys_main(["--key-cache", str(key_cache)]) == 0
     out = capsys.readouterr().out
-    assert "digits_cnn" in out and "wine_mlp" in out
+    assert all(f"{name}: " in out for name in SHIPPED)
+
+
+def test_keys_command_names_a_broken_folder_and_still_checks_the_others(key_cache, tmp_path, capsys):
+    """setup.sh runs this command: one bad model folder must not stop the install."""
+    models = copy_models(tmp_path / "models")
+    broken = SHIPPED[-1]
+    (models / broken / "vk.key").unlink()
+    assert keys_main(["--key-cache", str(key_cache), "--models", str(models)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("warning: ") == 1
+    assert f"warning: circuit {broken} not loaded (CircuitMismatch): " in captured.err
+    assert f"{broken}: " not in captured.out and captured.out.count("key at") == len(SHIPPED) - 1
 
 
 def test_an_unwritable_cache_is_a_key_derivation_failure(registry, tmp_path):
@@ -85,8 +98,9 @@ def test_keys_command_on_a_terminal_draws_a_bar_on_stderr_and_still_prints_every
     monkeypatch.setattr(sys, "stderr", terminal)
     assert keys_main(["--key-cache", str(key_cache)]) == 0
     out = capsys.readouterr().out
-    assert "digits_cnn" in out and "wine_mlp" in out and out.count("key at") == 2
-    assert "proving keys" in terminal.getvalue() and "2/2" in terminal.getvalue()
+    n = len(SHIPPED)
+    assert all(f"{name}: " in out for name in SHIPPED) and out.count("key at") == n
+    assert "proving keys" in terminal.getvalue() and f"{n}/{n}" in terminal.getvalue()
 
 
 def test_keys_command_off_a_terminal_prints_plain_lines_and_no_bar(tmp_path, capsys):

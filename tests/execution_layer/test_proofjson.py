@@ -6,7 +6,7 @@ from execution_layer import Proof, proof_from_ezkl, proof_to_ezkl
 
 
 def test_round_trip_keeps_instances_and_bytes(proofs):
-    _, result = proofs["digits_cnn"]
+    _, result = proofs["digits_cnn"]  # any shipped model would do; the default one is always proved
     proof = result.proof
     data = proof_to_ezkl(proof)
     assert set(data) >= {"instances", "proof"}

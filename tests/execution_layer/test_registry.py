@@ -1,38 +1,53 @@
-"""Loading circuits: lookups, and loud failures when an artifact or the ezkl version does not match."""
+"""Loading circuits: lookups, and loud failures, one folder at a time, when an artifact or the ezkl
+version does not match: the bad folder is named with its reason and the good ones still load.
+
+The corrupted folder is wine_mlp (``VICTIM``) where a test edits what only that model has (its
+13-value input); elsewhere the tests follow whatever circuits are shipped."""
 
 from __future__ import annotations
 
 import json
 import pickle
-import shutil
+import re
 from dataclasses import fields, replace
+import shutil
 from pathlib import Path
 
 import pytest
 
 import execution_layer
 from execution_layer import (
+    BrokenCircuit,
     CircuitMismatch,
     CircuitNotFound,
     CircuitRegistry,
+    CircuitUnavailable,
     ExecutionError,
+    ForeignManifest,
+    NoCircuitLoads,
+    StaleManifest,
     VersionMismatch,
-    default_models_dir,
+    load_circuit,
 )
 from execution_layer._manifest import Artifacts, Manifest, sha256_file
+from tests.support.models import MODELS, SHIPPED, circuit_folder_names, copy_models
 
-MODELS = default_models_dir()
-NAMES = ["digits_cnn", "wine_mlp"]
+VICTIM = "wine_mlp"  # the folder corrupted where a test needs that model's own layout (13 inputs)
 
 
 @pytest.fixture
 def models_copy(tmp_path) -> Path:
     """A private copy of the shipped models folder (circuits and SRS) to corrupt."""
-    target = tmp_path / "models"
-    target.mkdir()
-    for name in ("digits_cnn", "wine_mlp", "srs"):
-        shutil.copytree(MODELS / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return target
+    return copy_models(tmp_path / "models")
+
+
+def broken_one(models_dir: Path, name: str, *, srs_path: Path | None = None) -> BrokenCircuit:
+    """Load ``models_dir``; check ``name`` is its only broken folder and every other shipped circuit
+    loaded; return the broken one."""
+    registry = CircuitRegistry.load(models_dir, srs_path=srs_path)
+    assert [b.name for b in registry.broken] == [name]
+    assert [c.name for c in registry] == [n for n in SHIPPED if n != name]
+    return registry.broken[0]
 
 
 def test_public_names_are_exported():
@@ -40,8 +55,13 @@ def test_public_names_are_exported():
         assert hasattr(execution_layer, name), name
 
 
+def test_the_registry_loads_every_shipped_folder_with_distinct_ids(registry):
+    assert [c.name for c in registry] == list(SHIPPED) and len({c.id for c in registry}) == len(SHIPPED)
+    assert registry.broken == ()
+
+
 def test_registry_lookups(registry):
-    assert len(registry) == 2 and len({c.id for c in registry}) == 2
+    # digits_cnn on purpose: it is the default model, and the shapes below are its own.
     assert registry.default.name == "digits_cnn"
     digits = registry.by_name("digits_cnn")
     assert registry.get(digits.id) is digits
@@ -67,21 +87,102 @@ def test_a_copy_loads_with_the_same_ids(registry, models_copy):
 
 @pytest.mark.parametrize("victim", ["model.onnx", "settings.json", "model.compiled", "vk.key", "samples.npy",
                                     "metadata.json"])
-def test_a_changed_artifact_raises_circuit_mismatch_naming_the_file(models_copy, victim):
-    path = models_copy / "wine_mlp" / victim
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_changed_artifact_breaks_only_its_folder_naming_the_file(models_copy, victim, name):
+    path = models_copy / name / victim
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
+    bad = broken_one(models_copy, name)
+    assert issubclass(bad.error, CircuitMismatch)
+    assert str(path) in bad.reason and "manifest pins" in bad.reason
     with pytest.raises(CircuitMismatch) as err:
-        CircuitRegistry.load(models_copy)
+        load_circuit(models_copy / name)
     assert err.value.path == str(path)
-    assert victim in str(err.value) and "manifest pins" in str(err.value)
 
 
-def test_a_missing_artifact_raises_circuit_mismatch(models_copy):
-    (models_copy / "digits_cnn" / "vk.key").unlink()
-    with pytest.raises(CircuitMismatch, match="vk.key"):
+def test_a_changed_onnx_file_says_the_manifest_is_stale_and_how_to_rebuild(models_copy):
+    folder = models_copy / VICTIM
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes() + b"\0")
+    bad = broken_one(models_copy, VICTIM)
+    assert bad.error is StaleManifest
+    assert f"this manifest is stale: rebuild with python -m execution_layer.build {folder}" in bad.reason
+
+
+def test_a_copied_folder_brings_a_foreign_manifest_that_is_named_with_the_fix(models_copy):
+    """A model author copies a folder to start a new model: the copy is refused on its own, the original
+    still loads, and the line says whose manifest it is and what to run."""
+    source = SHIPPED[0]
+    copy = models_copy / f"{source}_copy"
+    shutil.copytree(models_copy / source, copy)
+    registry = CircuitRegistry.load(models_copy)
+    assert [c.name for c in registry] == list(SHIPPED)
+    (bad,) = registry.broken
+    assert bad.name == copy.name and bad.error is ForeignManifest
+    assert (f"this manifest belongs to {source}, not {copy.name}: rebuild with python -m execution_layer.build "
+            f"{copy}") in bad.reason
+
+
+def test_asking_by_name_for_a_broken_circuit_says_why_and_an_unknown_name_lists_the_loaded(models_copy):
+    (models_copy / VICTIM / "vk.key").unlink()
+    registry = CircuitRegistry.load(models_copy)
+    with pytest.raises(CircuitUnavailable, match=rf"circuit {VICTIM} is not loaded: .*vk.key"):
+        registry.by_name(VICTIM)
+    with pytest.raises(CircuitNotFound, match="have: ") as err:
+        registry.by_name("nope")
+    assert not isinstance(err.value, CircuitUnavailable)
+
+
+def test_a_broken_folder_warning_is_one_line_naming_the_folder_the_reason_and_the_fix(models_copy):
+    (models_copy / VICTIM / "vk.key").unlink()
+    bad = broken_one(models_copy, VICTIM)
+    assert "\n" not in bad.warning
+    assert bad.warning.startswith(f"circuit {VICTIM} not loaded (CircuitMismatch): ")
+    assert f"git checkout {models_copy / VICTIM}" in bad.warning
+    assert f"python -m execution_layer.build {models_copy / VICTIM}" in bad.warning
+
+
+def test_a_broken_folder_warning_gives_the_fix_once_when_the_reason_has_it(models_copy):
+    folder = models_copy / VICTIM
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes() + b"\0")
+    bad = broken_one(models_copy, VICTIM)
+    assert bad.warning.count("python -m execution_layer.build") == 1
+
+
+def test_when_every_folder_is_broken_loading_fails_naming_each(models_copy):
+    for name in SHIPPED:
+        (models_copy / name / "vk.key").unlink()
+    with pytest.raises(NoCircuitLoads, match=rf"no circuit loads \({', '.join(SHIPPED)}\): ") as err:
         CircuitRegistry.load(models_copy)
+    assert [b.name for b in err.value.broken] == list(SHIPPED)
+    assert all(f"{name}: " in str(err.value) and f"{name}/vk.key" in str(err.value) for name in SHIPPED)
+
+
+def test_when_every_folder_fails_for_one_reason_it_is_said_once(models_copy):
+    (srs,) = (models_copy / "srs").glob("kzg*.srs")
+    srs.unlink()
+    with pytest.raises(NoCircuitLoads) as err:
+        CircuitRegistry.load(models_copy)
+    assert str(err.value).count(str(srs)) == 1 and "missing" in str(err.value)
+
+
+def test_a_folder_whose_name_starts_with_a_dot_is_not_a_circuit(models_copy):
+    """The build works in ``.<name>.build-*`` next to the folder; a crashed one must not load."""
+    shutil.copytree(models_copy / SHIPPED[0], models_copy / f".{SHIPPED[0]}.build-x")
+    registry = CircuitRegistry.load(models_copy)
+    assert [c.name for c in registry] == list(SHIPPED) and registry.broken == ()
+
+
+def test_a_registry_with_a_broken_folder_survives_pickling(models_copy):
+    (models_copy / VICTIM / "vk.key").unlink()
+    registry = CircuitRegistry.load(models_copy)
+    assert pickle.loads(pickle.dumps(registry)) == registry
+
+
+def test_a_missing_artifact_breaks_its_folder_with_circuit_mismatch(models_copy):
+    (models_copy / VICTIM / "vk.key").unlink()
+    bad = broken_one(models_copy, VICTIM)
+    assert bad.error is CircuitMismatch and "vk.key" in bad.reason and "missing" in bad.reason
 
 
 def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
@@ -91,11 +192,11 @@ def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
     data = bytearray(srs.read_bytes())
     data[-1] ^= 0x01
     other.write_bytes(bytes(data))
-    with pytest.raises(CircuitMismatch, match="other.srs"):
+    with pytest.raises(NoCircuitLoads, match="no circuit loads .*other.srs"):
         CircuitRegistry.load(models_copy, srs_path=other)
-    assert len(CircuitRegistry.load(models_copy, srs_path=srs)) == 2
+    assert len(CircuitRegistry.load(models_copy, srs_path=srs)) == len(SHIPPED)
     srs.unlink()
-    with pytest.raises(CircuitMismatch, match="missing"):
+    with pytest.raises(NoCircuitLoads, match="no circuit loads .*missing"):
         CircuitRegistry.load(models_copy)
 
 
@@ -113,13 +214,13 @@ def _repin(folder: Path, kind: str, *, fix_id: bool = True) -> None:
     manifest.write(folder / "manifest.json")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_manifest_read_and_written_again_is_byte_identical(name, tmp_path):
     Manifest.read(MODELS / name / "manifest.json").write(tmp_path / "manifest.json")
     assert (tmp_path / "manifest.json").read_bytes() == (MODELS / name / "manifest.json").read_bytes()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_pinning_a_shipped_folder_again_writes_its_manifest_byte_for_byte(name, tmp_path):
     """What the build writes for unchanged files is the committed manifest: same pins, same id, same bytes."""
     shipped = Manifest.read(MODELS / name / "manifest.json")
@@ -135,26 +236,25 @@ def test_pinning_a_shipped_folder_again_writes_its_manifest_byte_for_byte(name, 
 
 def test_an_edited_pin_breaks_the_circuit_id(models_copy):
     """Re-pinning a changed file in the manifest changes the id, which is itself checked."""
-    path = models_copy / "digits_cnn" / "model.onnx"
+    path = models_copy / VICTIM / "model.onnx"
     path.write_bytes(path.read_bytes() + b"\0")
-    _repin(models_copy / "digits_cnn", "onnx", fix_id=False)
-    with pytest.raises(CircuitMismatch, match="manifest.json"):
-        CircuitRegistry.load(models_copy)
+    _repin(models_copy / VICTIM, "onnx", fix_id=False)
+    bad = broken_one(models_copy, VICTIM)
+    assert bad.error is CircuitMismatch and "manifest.json" in bad.reason
 
 
 def test_another_ezkl_version_raises_version_mismatch(models_copy):
-    manifest_path = models_copy / "digits_cnn" / "manifest.json"
+    manifest_path = models_copy / VICTIM / "manifest.json"
     replace(Manifest.read(manifest_path), ezkl_version="22.0.0").write(manifest_path)
-    with pytest.raises(VersionMismatch) as err:
-        CircuitRegistry.load(models_copy)
-    message = str(err.value)
-    assert "22.0.0" in message and execution_layer.ezkl_version() in message and "digits_cnn" in message
+    bad = broken_one(models_copy, VICTIM)
+    message = bad.reason
+    assert bad.error is VersionMismatch
+    assert "22.0.0" in message and execution_layer.ezkl_version() in message and VICTIM in message
 
 
 def test_malformed_or_absent_manifests_are_clear_errors(models_copy, tmp_path):
-    (models_copy / "digits_cnn" / "manifest.json").write_text("{not json")
-    with pytest.raises(ExecutionError, match="malformed manifest"):
-        CircuitRegistry.load(models_copy)
+    (models_copy / VICTIM / "manifest.json").write_text("{not json")
+    assert "malformed manifest" in broken_one(models_copy, VICTIM).reason
     with pytest.raises(ExecutionError, match="no circuits"):
         CircuitRegistry.load(tmp_path / "empty")
 
@@ -183,9 +283,8 @@ def _edited_manifest(edit) -> dict:
 def test_a_manifest_off_the_layout_is_malformed_naming_the_field(models_copy, doc, words):
     path = models_copy / "wine_mlp" / "manifest.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ExecutionError) as err:
-        CircuitRegistry.load(models_copy)
-    assert f"{path}: malformed manifest" in str(err.value) and words in str(err.value)
+    reason = broken_one(models_copy, "wine_mlp").reason
+    assert f"{path}: malformed manifest" in reason and words in reason
 
 
 def test_a_metadata_json_that_does_not_parse_is_refused_at_load_naming_the_model(models_copy):
@@ -194,9 +293,8 @@ def test_a_metadata_json_that_does_not_parse_is_refused_at_load_naming_the_model
     doc["input"]["low"] = "-4"
     (folder / "metadata.json").write_text(json.dumps(doc))
     _repin(folder, "metadata")
-    with pytest.raises(ExecutionError, match="wine_mlp") as err:
-        CircuitRegistry.load(models_copy)
-    assert "input.low must be a number" in str(err.value)
+    reason = broken_one(models_copy, "wine_mlp").reason
+    assert "wine_mlp" in reason and "input.low must be a number" in reason
 
 
 def test_a_metadata_json_naming_another_model_than_the_manifest_is_refused(models_copy):
@@ -205,8 +303,7 @@ def test_a_metadata_json_naming_another_model_than_the_manifest_is_refused(model
     doc["name"] = "digits_cnn"
     (folder / "metadata.json").write_text(json.dumps(doc))
     _repin(folder, "metadata")
-    with pytest.raises(ExecutionError, match="names the model 'digits_cnn', the manifest 'wine_mlp'"):
-        CircuitRegistry.load(models_copy)
+    assert "names the model 'digits_cnn', the manifest 'wine_mlp'" in broken_one(models_copy, "wine_mlp").reason
 
 
 def _repin_settings(folder: Path, edit) -> None:
@@ -232,9 +329,8 @@ def _repin_settings(folder: Path, edit) -> None:
 def test_a_circuit_not_of_one_input_and_one_output_is_refused_at_load(models_copy, edit, words):
     """The verifier binds inputs by position, which only holds for one input tensor matching metadata.json."""
     _repin_settings(models_copy / "wine_mlp", edit)
-    with pytest.raises(ExecutionError, match="wine_mlp") as err:
-        CircuitRegistry.load(models_copy)
-    assert words in str(err.value)
+    reason = broken_one(models_copy, "wine_mlp").reason
+    assert "wine_mlp" in reason and words in reason
 
 
 def test_circuits_expose_the_origin_of_their_srs(registry):
@@ -252,8 +348,8 @@ def test_a_manifest_without_a_known_srs_origin_is_a_clear_error(models_copy, ori
     else:
         manifest["srs"]["origin"] = origin
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ExecutionError, match="srs.origin .* must be one of 'ceremony', 'self-generated'"):
-        CircuitRegistry.load(models_copy)
+    reason = broken_one(models_copy, "wine_mlp").reason
+    assert re.search("srs.origin .* must be one of 'ceremony', 'self-generated'", reason)
 
 
 def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
@@ -264,3 +360,18 @@ def test_the_srs_origin_is_not_part_of_the_circuit_id(models_copy, registry):
     loaded = CircuitRegistry.load(models_copy).by_name("wine_mlp")
     assert loaded.srs_origin == "ceremony" and not loaded.self_generated_srs
     assert loaded.id == registry.by_name("wine_mlp").id
+
+
+def test_the_tests_discover_circuit_folders_as_the_registry_does(models_copy):
+    """What ``SHIPPED`` and ``copy_models`` follow: an extra circuit folder is found (here a copy, which
+    the registry refuses for its foreign manifest: still a folder it tried), a dot folder and a model
+    folder not built yet (no manifest) are not."""
+    shutil.copytree(models_copy / SHIPPED[0], models_copy / "extra_model")
+    shutil.copytree(models_copy / SHIPPED[0], models_copy / ".hidden")
+    (models_copy / "unbuilt").mkdir()
+    shutil.copy(models_copy / SHIPPED[0] / "metadata.json", models_copy / "unbuilt" / "metadata.json")
+    found = circuit_folder_names(models_copy)
+    assert found == sorted([*SHIPPED, "extra_model"])
+    registry = CircuitRegistry.load(models_copy)
+    assert sorted([c.name for c in registry] + [b.name for b in registry.broken]) == found
+    assert circuit_folder_names(copy_models(models_copy.parent / "again", models_copy)) == found

@@ -28,6 +28,7 @@ def _bump(felt: str) -> str:
 
 @pytest.fixture
 def digits(registry, proofs):
+    # A specific model on purpose: the tampering below is written for one known layout (the default model).
     circuit = registry.by_name("digits_cnn")
     inputs, result = proofs["digits_cnn"]
     return circuit, inputs, result.proof
@@ -65,6 +66,7 @@ def test_proof_made_for_other_inputs_is_rejected(digits):
 
 
 def test_proof_checked_against_another_circuit_is_rejected(registry, proofs):
+    # Two specific shipped models on purpose: a proof of one checked against the other.
     digits = registry.by_name("digits_cnn")
     wine_inputs, wine = proofs["wine_mlp"]
     _rejected(verify(digits, wine.proof, wine_inputs), "proof is for circuit")

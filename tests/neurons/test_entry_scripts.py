@@ -25,6 +25,7 @@ import pytest
 from neurons.shared.config import miner_parser
 from neurons.shared.daemon import run_daemon
 from tests.support.devnet import NETUID, Devnet, make_devnet
+from tests.support.models import SHIPPED
 from tests.support.paths import PYTHON, REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.processes import Neuron, error_lines, isolated_env, run
@@ -134,7 +135,8 @@ def test_mistyped_devnet_state_path_is_refused_and_nothing_is_written(chain, env
 
 
 def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, tmp_path):
-    """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file."""
+    """A copy of the code (the shared models/ folder is never touched) with one byte added to an ONNX file
+    of the circuit the miner is asked to run (script_argv names digits_cnn): one line naming it and why."""
     import shutil
 
     copy = tmp_path / "checkout"
@@ -147,18 +149,19 @@ def test_miner_refuses_a_changed_circuit_file_naming_it(chain, env, key_cache, t
     argv[1] = str(copy / "neurons" / "miner.py")
     proc = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True, timeout=90)
     assert_one_clear_error(
-        proc, f"{changed}: sha256 is", "the manifest pins", "restore the shipped circuit files (git checkout models/"
+        proc, f"circuit digits_cnn is not loaded: {changed}: the ONNX file changed since the build",
+        "the manifest pins", "this manifest is stale: rebuild with python -m execution_layer.build",
     )
 
 
 def test_miner_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
     proc = run(script_argv("miner", chain, key_cache, ["--miner.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", f"have: {', '.join(SHIPPED)}")
 
 
 def test_validator_unknown_circuit_lists_the_shipped_ones(chain, env, key_cache):
     proc = run(script_argv("validator", chain, key_cache, ["--validator.circuits", "nope"]), env)
-    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", "have: digits_cnn, wine_mlp")
+    assert_one_clear_error(proc, "no circuit named 'nope' or with that id", f"have: {', '.join(SHIPPED)}")
 
 
 def test_miner_port_in_use_fails_before_the_slow_start_up(chain, env, key_cache):

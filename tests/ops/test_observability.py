@@ -22,7 +22,7 @@ from tests.support.processes import LOG_LINE, Neuron, isolated_env
 from tests.support.prometheus import sample, scrape
 from tests.support.wandb_runs import wandb_history
 
-CIRCUIT = "digits_cnn"
+CIRCUIT = "digits_cnn"  # a specific shipped model on purpose: the scraped series are labelled with it
 
 
 @dataclass(frozen=True)

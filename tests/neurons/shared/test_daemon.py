@@ -11,6 +11,7 @@ from execution_layer.types import CircuitMismatch, CircuitNotFound
 from neurons.chain import NotRegistered
 from neurons.shared.daemon import run_daemon, until_stopped
 from neurons.validating.state import StateError
+from tests.support.models import SHIPPED
 from utils.wandb_log import RunLoggerError
 
 
@@ -58,14 +59,14 @@ def test_a_changed_circuit_file_says_how_to_restore_it(caplog):
 
 @pytest.mark.parametrize(
     "message, hinted",
-    [("no circuit with id 'nope'", True), ("no circuit named 'x' or with that id (have: digits_cnn, wine_mlp)", False)],
+    [("no circuit with id 'nope'", True), (f"no circuit named 'x' or with that id (have: {', '.join(SHIPPED)})", False)],
     ids=["bare", "lists-them-already"],
 )
 def test_an_unknown_circuit_names_the_shipped_ones_once(message, hinted, caplog):
     with caplog.at_level(logging.ERROR, logger="miner"):
         assert run_daemon(failing_with(CircuitNotFound(message)), "miner") == 1
-    assert caplog.text.count("digits_cnn") == 1
-    assert ("the shipped circuits are digits_cnn, wine_mlp" in caplog.text) is hinted
+    assert caplog.text.count(SHIPPED[0]) == 1
+    assert (f"the shipped circuits are {', '.join(SHIPPED)}" in caplog.text) is hinted
 
 
 def test_a_clean_finish_is_exit_code_0():

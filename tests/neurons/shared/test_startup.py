@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from execution_layer import CircuitNotFound, CircuitRegistry, UntrustedSrs
+from execution_layer import CircuitNotFound, CircuitRegistry, CircuitUnavailable, UntrustedSrs
 from neurons.chain import NotRegistered, WalletMissing
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
 from tests.support.chain import FakeChain, neuron
+from tests.support.models import SHIPPED, copy_models
 from tests.support.paths import DOCS
 from tests.support.wallets import hotkey_of, make_wallet
 from utils.wandb_log import NullLogger
@@ -41,29 +42,63 @@ def test_select_circuits_defaults_to_every_shipped_circuit(registry):
 
 
 def test_select_circuits_by_name_or_id_in_the_order_given(registry):
-    wine, digits = registry.by_name("wine_mlp"), registry.by_name("digits_cnn")
-    assert select_circuits(registry, ("wine_mlp", digits.id), chain=chain_settings()) == [wine, digits]
+    wanted = list(reversed(registry.circuits))  # not the registry's order, so the order given is what shows
+    keys = [c.name if i % 2 == 0 else c.id for i, c in enumerate(wanted)]
+    assert select_circuits(registry, keys, chain=chain_settings()) == wanted
 
 
 def test_select_circuits_names_what_is_missing_and_what_there_is(registry):
-    with pytest.raises(CircuitNotFound, match=r"no circuit named 'nope' or with that id \(have: .*wine_mlp"):
+    with pytest.raises(CircuitNotFound, match=r"no circuit named 'nope' or with that id \(have: ") as err:
         select_circuits(registry, ("nope",), chain=chain_settings("finney"))
+    assert all(name in str(err.value) for name in SHIPPED)
+
+
+@pytest.fixture
+def one_broken(tmp_path) -> tuple[CircuitRegistry, str]:
+    """The shipped circuits loaded from a copy whose last folder lost its vk.key: (registry, broken name)."""
+    models = copy_models(tmp_path / "models")
+    (models / SHIPPED[-1] / "vk.key").unlink()
+    return CircuitRegistry.load(models), SHIPPED[-1]
+
+
+def test_a_broken_folder_is_one_warning_line_and_the_others_are_selected(one_broken, caplog):
+    registry, name = one_broken
+    with caplog.at_level(logging.WARNING, logger="neurons.shared.startup"):
+        chosen = select_circuits(registry, None, chain=chain_settings())
+    assert [c.name for c in chosen] == [n for n in SHIPPED if n != name]
+    (record,) = [r for r in caplog.records if r.name == "neurons.shared.startup"]
+    assert record.levelno == logging.WARNING and "\n" not in record.getMessage()
+    assert record.getMessage().startswith(f"circuit {name} not loaded (CircuitMismatch): ")
+    assert "vk.key" in record.getMessage() and "python -m execution_layer.build" in record.getMessage()
+
+
+def test_asking_by_name_for_a_broken_circuit_is_a_one_line_error_naming_why(one_broken):
+    registry, name = one_broken
+    with pytest.raises(CircuitUnavailable) as err:
+        select_circuits(registry, (name,), chain=chain_settings())
+    assert str(err.value).startswith(f"circuit {name} is not loaded: ") and "vk.key" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("network", ["finney", "test", "wss://entrypoint-finney.opentensor.ai:443",
                                      "ws://10.0.0.5:9944"])
 def test_self_generated_srs_circuits_are_refused_on_a_network_off_this_machine(registry, network):
     """Whoever generated the shipped SRS can forge proofs: one line says why and what to do."""
+    one = registry.circuits[-1].name
     with pytest.raises(UntrustedSrs) as refused:
-        select_circuits(registry, ("wine_mlp",), chain=chain_settings(network))
+        select_circuits(registry, (one,), chain=chain_settings(network))
     assert str(refused.value) == (
-        f"refusing to run on {network}: circuit wine_mlp uses a self-generated SRS, and whoever generated it "
+        f"refusing to run on {network}: circuit {one} uses a self-generated SRS, and whoever generated it "
         "can forge proofs; rebuild against the public ceremony SRS (docs/custom_circuit_integration.md), or "
         "pass --srs.allow_self_generated if this is a private test subnet"
     )
-    with pytest.raises(UntrustedSrs, match="circuits digits_cnn, wine_mlp use a self-generated SRS") as refused:
+    with pytest.raises(UntrustedSrs) as refused:
         select_circuits(registry, None, chain=chain_settings(network))
-    if network == "finney":  # the line troubleshooting.md shows is the one printed
+    names = [c.name for c in registry]
+    assert (f"circuits {', '.join(names)} use a self-generated SRS" if len(names) > 1
+            else f"circuit {one} uses") in str(refused.value)
+    if network == "finney" and names == ["digits_cnn", "wine_mlp"]:
+        # The line troubleshooting.md shows is the one printed for the models shipped when it was written.
         assert f"ERROR miner: {refused.value}\n" in (DOCS / "troubleshooting.md").read_text()
 
 
@@ -81,10 +116,12 @@ def test_ceremony_srs_circuits_run_anywhere(registry):
     and a mix is refused naming only the self-generated one."""
     ceremony = CircuitRegistry(tuple(dataclasses.replace(c, srs_origin="ceremony") for c in registry))
     assert select_circuits(ceremony, None, chain=chain_settings("finney")) == list(ceremony)
-    mixed = CircuitRegistry((ceremony.by_name("digits_cnn"), registry.by_name("wine_mlp")))
-    with pytest.raises(UntrustedSrs, match="circuit wine_mlp uses"):
+    first, last = ceremony.circuits[0], registry.circuits[-1]
+    assert first.name != last.name, "needs two shipped circuits"
+    mixed = CircuitRegistry((first, last))
+    with pytest.raises(UntrustedSrs, match=f"circuit {last.name} uses"):
         select_circuits(mixed, None, chain=chain_settings("finney"))
-    assert select_circuits(mixed, ("digits_cnn",), chain=chain_settings("finney")) == [ceremony.by_name("digits_cnn")]
+    assert select_circuits(mixed, (first.name,), chain=chain_settings("finney")) == [first]
 
 
 # --- registration ------------------------------------------------------------------
