@@ -28,7 +28,7 @@ from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
-from protocol import ProofRequest, encode
+from protocol import ROUTE_PROVE, ProofRequest, encode
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import FakeChain, neuron, serving
 from tests.support.inputs import fresh_input
@@ -282,7 +282,7 @@ async def test_miners_at_private_addresses_are_not_queried_unless_allowed_and_sc
     with caplog.at_level(logging.DEBUG, logger="validator"):
         report = await net.validator(allow_private_axons=False).run_round()
     assert [r.uid for r in report.records] == [1] and report.records[0].verified
-    assert net.routing.seen == [public]
+    assert set(net.routing.seen) == {public} and net.routing.seen_on(ROUTE_PROVE) == [public]
     assert report.scores[2] == report.scores[3] == 0.0 and report.scores[1] > 0
     skipped = [r for r in caplog.records if "non-routable" in r.getMessage()]
     assert len(skipped) == 1 and skipped[0].levelno == logging.DEBUG and "uids 2, 3" in skipped[0].getMessage()
@@ -303,7 +303,7 @@ async def test_every_serving_miner_is_challenged_once_per_round(nets):
     report = await net.validator(concurrency=2).run_round()
     assert sorted(r.uid for r in report.records) == [1, 2, 3, 4]
     assert all(r.verified for r in report.records)
-    assert sorted(net.routing.seen) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
+    assert sorted(net.routing.seen_on(ROUTE_PROVE)) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
 
 
 async def test_silent_miners_cost_a_round_about_one_timeout_not_one_per_batch(nets):
