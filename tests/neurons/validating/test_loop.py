@@ -35,6 +35,7 @@ from tests.support.inputs import fresh_input
 from tests.support.network import RoutingTransport
 from tests.support.provers import (
     CIRCUIT_A,
+    CIRCUIT_B,
     AsyncFakeProver,
     FakeCircuit,
     FakeVerifier,
@@ -825,3 +826,26 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
     assert not by_uid[2].verified and "other inputs" in by_uid[2].reason
     assert report.scores[2] == 0.0
     assert net.chain.submitted[0].uids == [1]
+
+
+# --- capabilities ---------------------------------------------------------------------
+
+
+async def test_a_circuit_the_miner_does_not_list_is_never_sent_and_scores_zero(nets):
+    """Tried: the validator has circuits A and B; miner 1 serves A only, as its capabilities
+    say (asked beside the first round). Then eight rounds draw from both circuits.
+    Must hold: no proof request for B reaches the miner; each B drawn is an ``http_error``
+    "not served" record (zero, as the 404 it would have been answered); every A is verified."""
+    circuit_b = FakeCircuit(CIRCUIT_B, "fake-b", timeout_s=1.0)
+    net = nets({1: honest}, circuits=(CIRCUIT, circuit_b))
+    validator = net.validator()
+    await validator.run_round()
+    await validator.capabilities.settle()
+    sent_before = len(net.routing.seen_on(ROUTE_PROVE))
+    records = [r for _ in range(8) for r in (await validator.run_round()).records]
+    drawn_a = [r for r in records if r.circuit_id == CIRCUIT_A]
+    drawn_b = [r for r in records if r.circuit_id == CIRCUIT_B]
+    assert drawn_a and drawn_b  # the seeded draws pick both
+    assert all(r.outcome is Outcome.HTTP_ERROR and "not sent" in r.reason for r in drawn_b)
+    assert all(r.verified for r in drawn_a)
+    assert len(net.routing.seen_on(ROUTE_PROVE)) - sent_before == len(drawn_a)
