@@ -6,7 +6,7 @@ start the metrics endpoint and run logger and bind the HTTP port (a taken port
 or wandb without a key fails here, before the slow steps), load and hash-check
 the circuits, derive or load the proving keys (progress in the log), split the
 ``--miner.workers`` into lanes (``neurons.mining.lanes``: one per circuit when there
-are enough workers; logged, and a WARNING when circuits share one), start the
+are enough workers; logged, with a line saying so when circuits share one), start the
 prover workers, serve HTTP, announce ip:port on chain (a refused announcement is
 counted in ``chain_errors{operation="serve_axon"}`` and retried). Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
@@ -234,15 +234,16 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
 
 
 def log_lanes(lanes: Sequence[LanePlan], names: Mapping[str, str]) -> None:
-    """One INFO line per lane (its circuits, workers and queue); a WARNING when circuits
-    share a lane, since a slow proof of one then delays or refuses the others."""
+    """One INFO line per lane (its circuits, workers and queue), and one more when circuits
+    share a lane: a slow proof of one then delays or refuses the others. INFO, not WARNING:
+    sharing is the default (one worker) and harmless for circuits equally fast."""
     for i, lane in enumerate(lanes, 1):
         log.info("lane %d: %s on %d worker(s), up to %d waiting", i,
                  ", ".join(names.get(c, c[:12]) for c in lane.circuits), lane.workers, lane.max_queue)
     shared = [lane for lane in lanes if len(lane.circuits) > 1]
     if shared:
         served = sum(len(lane.circuits) for lane in lanes)
-        log.warning(
+        log.info(
             "%d circuits share %d lane(s) of %d: a slow proof of one delays the others in its lane "
             "(503 busy, 408). Run --miner.workers %d (one lane per circuit) if memory allows; "
             "see docs/hardware.md", sum(len(lane.circuits) for lane in shared), len(shared), len(lanes), served,
