@@ -3,10 +3,11 @@
 Transport is HTTP with JSON bodies; every request and response is signed with
 bittensor's ``btauth/1`` headers (see ``neurons.mining.guard`` and ``neurons.validating.signing``).
 
-Routes (all under :data:`PROTOCOL_VERSION` 1):
+Routes (all under :data:`PROTOCOL_VERSION` 2; version 1 had no ``Capabilities.lanes``):
 
 - ``POST`` :data:`ROUTE_PROVE` — body :class:`ProofRequest`, answer :class:`ProofResponse`.
-- ``GET`` or ``POST`` :data:`ROUTE_CAPABILITIES` — empty body, answer :class:`Capabilities`.
+- ``GET`` or ``POST`` :data:`ROUTE_CAPABILITIES` — empty body, answer :class:`Capabilities`
+  (the circuits served, split into :class:`Lane` queues).
 - any refusal — :class:`ErrorResponse` with an :class:`ErrorCode`.
 
 A validator may keep a :class:`Receipt` of each verified answer: a signed,
@@ -35,7 +36,7 @@ from ._limits import (
     ROUTE_CAPABILITIES,
     ROUTE_PROVE,
 )
-from ._messages import Capabilities, ErrorCode, ErrorResponse, ProofRequest, ProofResponse
+from ._messages import Capabilities, ErrorCode, ErrorResponse, Lane, ProofRequest, ProofResponse
 from ._receipts import (
     MAX_RECEIPT_BYTES,
     RECEIPT_CONTEXT,
@@ -74,6 +75,7 @@ __all__ = [
     "new_request_id",
     "ProofRequest",
     "ProofResponse",
+    "Lane",
     "Capabilities",
     "ErrorCode",
     "ErrorResponse",

@@ -25,7 +25,9 @@ __all__ = [
     "MAX_DEADLINE_S",
 ]
 
-PROTOCOL_VERSION: Final = 1
+# 2: Capabilities gained ``lanes`` (a miner's per-circuit queues). A peer on another version
+# is answered ``unsupported_version`` (miner) or ``bad_response`` naming both versions (validator).
+PROTOCOL_VERSION: Final = 2
 
 ROUTE_PROVE: Final = "/v1/prove"
 ROUTE_CAPABILITIES: Final = "/v1/capabilities"

@@ -23,7 +23,7 @@ from ._limits import (
     PROTOCOL_VERSION,
 )
 
-__all__ = ["ProofRequest", "ProofResponse", "Capabilities", "ErrorCode", "ErrorResponse"]
+__all__ = ["ProofRequest", "ProofResponse", "Lane", "Capabilities", "ErrorCode", "ErrorResponse"]
 
 _Version = Annotated[StrictInt, Field(ge=1, le=65535)]
 
@@ -77,23 +77,60 @@ class ProofResponse(_Message):
         return self
 
 
+class Lane(_Message):
+    """One of a miner's queues: the circuits it proves, how many at once and how many wait.
+
+    A lane's proofs never wait for another lane's: a slow circuit in its own lane holds
+    only that lane's workers.
+    """
+
+    circuits: tuple[CircuitId, ...] = Field(min_length=1, max_length=MAX_CIRCUITS)
+    max_concurrent: Annotated[StrictInt, Field(ge=1, le=1024)]
+    max_queue: Annotated[StrictInt, Field(ge=0, le=65536)]
+
+
 class Capabilities(_Message):
     """Miner -> validator: what this miner serves and how much work it takes at once.
 
-    ``max_concurrent`` requests are proved in parallel and up to ``max_queue``
-    more wait; beyond that the miner answers ``busy`` at once.
+    ``lanes`` split ``circuits`` among the miner's queues: every served circuit is in
+    exactly one lane, whose ``max_concurrent`` requests are proved in parallel while up
+    to its ``max_queue`` more wait; beyond that the miner answers ``busy`` at once. The
+    top-level ``max_concurrent`` and ``max_queue`` are the sums over the lanes. A body
+    without ``lanes`` (protocol version 1, which had none) parses with ``lanes`` empty,
+    so a receiver can tell an older miner by its ``protocol_version`` instead of failing
+    on the shape; version 2 requires them whenever circuits are served.
     """
 
     protocol_version: _Version = PROTOCOL_VERSION
     circuits: tuple[CircuitId, ...] = Field(max_length=MAX_CIRCUITS)
     max_concurrent: Annotated[StrictInt, Field(ge=1, le=1024)]
     max_queue: Annotated[StrictInt, Field(ge=0, le=65536)]
+    lanes: tuple[Lane, ...] = Field(default=(), max_length=MAX_CIRCUITS)
 
     @model_validator(mode="after")
     def _unique_circuits(self) -> Capabilities:
         if len(set(self.circuits)) != len(self.circuits):
             raise ValueError("circuits must not repeat")
+        if not self.lanes:
+            if self.circuits and self.protocol_version >= 2:
+                raise ValueError("lanes are required from protocol version 2 on")
+            return self
+        in_lanes = [c for lane in self.lanes for c in lane.circuits]
+        if len(in_lanes) != len(set(in_lanes)) or set(in_lanes) != set(self.circuits):
+            raise ValueError("lanes must hold every served circuit exactly once")
+        if sum(lane.max_concurrent for lane in self.lanes) != self.max_concurrent:
+            raise ValueError("max_concurrent must be the sum of the lanes'")
+        if sum(lane.max_queue for lane in self.lanes) != self.max_queue:
+            raise ValueError("max_queue must be the sum of the lanes'")
         return self
+
+    def lane_of(self, circuit_id: str) -> Lane | None:
+        """The lane serving ``circuit_id``; None if it is not served, or for a body
+        without lanes."""
+        for lane in self.lanes:
+            if circuit_id in lane.circuits:
+                return lane
+        return None
 
 
 class ErrorCode(StrEnum):

@@ -22,20 +22,26 @@ unverified caller costs no signature.
    ``MAX_DEADLINE_S`` ahead (422 ``invalid_request``: a far deadline would
    let a request wait in the queue for long);
 4. the deadline can be met, judged by the recent proving time of this circuit
-   (its estimate) and the queue ahead, pessimistically assuming running proofs
-   just started (503 ``busy``, at once: no slot or worker is used). An idle
-   miner refuses too when the time left is below one proof's estimate, with
+   (its estimate) and the queue ahead in its lane, pessimistically assuming running
+   proofs just started (503 ``busy``, at once: no slot or worker is used). An idle
+   lane refuses too when the time left is below one proof's estimate, with
    two exceptions so it can never be locked out of a circuit: a circuit with
    no estimate yet is tried, and so is the first request after no proof of
    the circuit has started for ``probe_after_s`` (a probe; default
    :data:`PROBE_AFTER_S`). A faster proof replaces the estimate at once, a
    slower one moves it up gradually, an abandoned one raises it to the time
    it ran;
-5. the caller has fewer than ``max_per_caller`` requests proving or waiting
-   (so one validator cannot fill the queue and starve the others), and a
-   queue slot is free — at most ``max_concurrent`` prove and ``max_queue``
-   wait; anything more is answered at once (503 ``busy``);
-6. a worker frees up before the deadline (408 ``deadline_exceeded``).
+5. the caller has fewer than ``max_per_caller`` requests proving or waiting in
+   the circuit's lane (so one validator cannot fill a queue and starve the
+   others), and a slot of that lane is free — at most its workers prove and its
+   ``max_queue`` wait; anything more is answered at once (503 ``busy``);
+6. a worker of the lane frees up before the deadline (408 ``deadline_exceeded``).
+
+Lanes (``neurons.mining.lanes``): every served circuit is in one lane, a queue with
+workers of its own; rules 4 to 6 count only the request's lane, so a slow proof of
+one circuit never refuses or delays a circuit in another lane (by default, one lane
+per circuit once ``--miner.workers`` is at least the number of circuits). The lanes
+are announced in ``Capabilities.lanes``.
 
 Then the proof is made: ``InvalidInputs`` from the prover is 422
 ``invalid_inputs`` too, any other ``ExecutionError`` is 500 ``proving_failed``
@@ -60,7 +66,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Protocol
 
@@ -81,6 +87,7 @@ from neurons.mining.guard import (
     RequestGuard,
     sign_response,
 )
+from neurons.mining.lanes import LanePlan, plan_lanes
 from neurons.shared.nonces import NonceClock
 from neurons.shared.proofs import proof_response
 from protocol import (
@@ -92,6 +99,7 @@ from protocol import (
     Capabilities,
     ErrorCode,
     ErrorResponse,
+    Lane,
     ProofRequest,
     ProofResponse,
     ProtocolError,
@@ -157,53 +165,79 @@ async def _hang_up(request: Request) -> None:
         pass
 
 
-class _Admission:
-    """The bounded queue in front of the prover, and its proving-time estimate.
+class _Lane:
+    """One lane's bounded queue: ``workers`` proving, ``max_queue`` waiting, per-caller counts."""
 
-    ``probe_after_s``: an idle miner tries a request its estimate refuses once
+    def __init__(self, plan: LanePlan, max_per_caller: int) -> None:
+        self.circuits = plan.circuits
+        self.max_concurrent = plan.workers
+        self.max_queue = plan.max_queue
+        self.max_per_caller = max_per_caller
+        self.running = 0
+        self.waiting = 0
+        self.per_caller: dict[str, int] = {}
+        self.slots = asyncio.Semaphore(plan.workers)
+
+
+class _Admission:
+    """The miner's lanes (bounded queues in front of the prover) and its proving-time estimate.
+
+    Every circuit belongs to one lane (``neurons.mining.lanes``); the queue rules of the
+    module docstring (4 to 6) are counted in the request's lane alone, so work queued or
+    proving in another lane never refuses or delays it. ``max_per_caller`` (None: each
+    lane's worker count) caps one caller's requests per lane.
+    ``probe_after_s``: an idle lane tries a request its estimate refuses once
     no proof of that circuit has started for this long (see :meth:`expected_seconds`).
     """
 
     def __init__(
         self,
-        max_concurrent: int,
-        max_queue: int,
-        max_per_caller: int,
+        lanes: Sequence[LanePlan],
+        max_per_caller: int | None,
         notify: Callable[[], None],
         *,
         probe_after_s: float = PROBE_AFTER_S,
     ) -> None:
-        self.max_concurrent = max_concurrent
-        self.max_queue = max_queue
-        self.max_per_caller = max_per_caller
         self.probe_after_s = probe_after_s
-        self._per_caller: dict[str, int] = {}
-        self.running = 0
-        self.waiting = 0
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self.lanes = tuple(
+            _Lane(plan, plan.workers if max_per_caller is None else max_per_caller) for plan in lanes
+        )
+        self._lane_of = {c: lane for lane in self.lanes for c in lane.circuits}
         self._estimate: dict[str, float] = {}
         self._last_start: dict[str, float] = {}
         self._notify = notify
 
+    @property
+    def running(self) -> int:
+        """Requests proving, over all lanes."""
+        return sum(lane.running for lane in self.lanes)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a worker, over all lanes."""
+        return sum(lane.waiting for lane in self.lanes)
+
     def expected_seconds(self, circuit_id: str) -> float | None:
         """Time until a request arriving now would be proved, pessimistically assuming
-        running proofs just started; None means "try it" (rule 4 of the module docstring).
+        running proofs of its lane just started; None means "try it" (rule 4 of the
+        module docstring).
 
-        None when there is no estimate for the circuit yet, and, on an idle miner, when
+        None when there is no estimate for the circuit yet, and, on an idle lane, when
         no proof of the circuit has started for ``probe_after_s`` (a probe: one slow
         outlier must not lock the miner out of a circuit for good; the probe's time
-        replaces the estimate if faster). Otherwise an idle miner expects one proof.
+        replaces the estimate if faster). Otherwise an idle lane expects one proof.
         """
+        lane = self._lane_of[circuit_id]
         per_proof = self._estimate.get(circuit_id)
         if per_proof is None:
             return None
-        if self.running + self.waiting == 0:
+        if lane.running + lane.waiting == 0:
             last = self._last_start.get(circuit_id)
             if last is None or time.monotonic() - last >= self.probe_after_s:
                 return None
             return per_proof
-        rounds_ahead = self.waiting // self.max_concurrent
-        if self.running >= self.max_concurrent:
+        rounds_ahead = lane.waiting // lane.max_concurrent
+        if lane.running >= lane.max_concurrent:
             rounds_ahead += 1
         return per_proof * (rounds_ahead + 1)
 
@@ -227,45 +261,47 @@ class _Admission:
         self._estimate[circuit_id] = max(self._estimate.get(circuit_id, 0.0), seconds)
 
     @asynccontextmanager
-    async def slot(self, caller: str, wait_s: float) -> AsyncIterator[float]:
-        """Hold a worker slot for ``caller``; yields seconds waited. 503 if the caller
-        already has ``max_per_caller`` requests here or the queue is full,
-        TimeoutError past ``wait_s``."""
-        held = self._per_caller.get(caller, 0)
-        if held >= self.max_per_caller:
+    async def slot(self, caller: str, circuit_id: str, wait_s: float) -> AsyncIterator[float]:
+        """Hold a worker slot of ``circuit_id``'s lane for ``caller``; yields seconds waited.
+        503 if the caller already has ``max_per_caller`` requests in that lane or its
+        queue is full, TimeoutError past ``wait_s``."""
+        lane = self._lane_of[circuit_id]
+        held = lane.per_caller.get(caller, 0)
+        if held >= lane.max_per_caller:
             raise _Refused(
-                ErrorCode.BUSY, f"this caller already has {held} requests proving or waiting"
+                ErrorCode.BUSY,
+                f"this caller already has {held} requests proving or waiting for this circuit's lane",
             )
-        if self.running + self.waiting >= self.max_concurrent + self.max_queue:
-            raise _Refused(ErrorCode.BUSY, "queue is full")
-        self._per_caller[caller] = held + 1
+        if lane.running + lane.waiting >= lane.max_concurrent + lane.max_queue:
+            raise _Refused(ErrorCode.BUSY, "this circuit's lane is full")
+        lane.per_caller[caller] = held + 1
         try:
-            async with self._slot(wait_s) as waited:
+            async with self._slot(lane, wait_s) as waited:
                 yield waited
         finally:
-            left = self._per_caller[caller] - 1
+            left = lane.per_caller[caller] - 1
             if left:
-                self._per_caller[caller] = left
+                lane.per_caller[caller] = left
             else:
-                del self._per_caller[caller]
+                del lane.per_caller[caller]
 
     @asynccontextmanager
-    async def _slot(self, wait_s: float) -> AsyncIterator[float]:
-        self.waiting += 1
+    async def _slot(self, lane: _Lane, wait_s: float) -> AsyncIterator[float]:
+        lane.waiting += 1
         self._notify()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(max(wait_s, 0.0)):
-                await self._slots.acquire()
+                await lane.slots.acquire()
         finally:
-            self.waiting -= 1
-        self.running += 1
+            lane.waiting -= 1
+        lane.running += 1
         self._notify()
         try:
             yield time.perf_counter() - started
         finally:
-            self.running -= 1
-            self._slots.release()
+            lane.running -= 1
+            lane.slots.release()
             self._notify()
 
 
@@ -289,13 +325,20 @@ def build_miner_app(
     max_per_caller: int | None = None,
     check_inputs: InputCheck | None = None,
     probe_after_s: float = PROBE_AFTER_S,
+    lanes: Sequence[LanePlan] | None = None,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
     ``circuit_names`` (id -> name) only makes the logs readable.
     ``body_timeout_s`` bounds the wait for a request body (408 past it).
-    ``max_per_caller`` (default ``max_concurrent``) caps the requests one
-    hotkey may have proving or waiting at once. ``check_inputs`` (none: the prover's own
+    ``lanes`` split the served circuits among queues of their own (default:
+    ``plan_lanes(circuits, workers=max_concurrent, max_queue=max_queue)``: one lane per
+    circuit when there are enough workers); given, they must hold every served circuit
+    exactly once, and ``max_concurrent``/``max_queue`` are ignored (the lanes' sums are
+    announced). ``prove`` must then take up to the sum of the lanes' workers at once
+    (a ``ProverPool`` with that many workers), or one lane's proof would wait for another's.
+    ``max_per_caller`` (default: the lane's worker count) caps the requests one
+    hotkey may have proving or waiting at once in one lane. ``check_inputs`` (none: the prover's own
     check alone decides) refuses inputs that do not fit a circuit before they are queued.
     ``probe_after_s`` is the idle miner's probe period (see :data:`PROBE_AFTER_S`).
 
@@ -307,15 +350,27 @@ def build_miner_app(
     signature freshness and response nonces. Raises ``ValueError`` for a
     circuit id or queue size the protocol cannot announce.
     """
-    if max_per_caller is None:
-        max_per_caller = max_concurrent
-    if max_concurrent < 1 or max_queue < 0 or max_per_caller < 1:
+    if max_concurrent < 1 or max_queue < 0 or (max_per_caller is not None and max_per_caller < 1):
         raise ValueError("max_concurrent and max_per_caller must be >= 1 and max_queue >= 0")
     served = frozenset(circuits)
     names = dict(circuit_names or {})
+    if lanes is None:
+        lanes = plan_lanes(served, workers=max_concurrent, max_queue=max_queue)
+    lanes = tuple(lanes)
+    in_lanes = [c for lane in lanes for c in lane.circuits]
+    if len(in_lanes) != len(set(in_lanes)) or set(in_lanes) != served:
+        raise ValueError("lanes must hold every served circuit exactly once")
+    if any(lane.workers < 1 or lane.max_queue < 0 for lane in lanes):
+        raise ValueError("every lane needs workers >= 1 and max_queue >= 0")
     try:
         capabilities = Capabilities(
-            circuits=tuple(sorted(served)), max_concurrent=max_concurrent, max_queue=max_queue
+            circuits=tuple(sorted(served)),
+            max_concurrent=sum(lane.workers for lane in lanes) or max_concurrent,
+            max_queue=sum(lane.max_queue for lane in lanes) if lanes else max_queue,
+            lanes=tuple(
+                Lane(circuits=lane.circuits, max_concurrent=lane.workers, max_queue=lane.max_queue)
+                for lane in lanes
+            ),
         )
     except ValidationError as exc:
         raise ValueError(f"cannot announce these capabilities: {exc}") from None
@@ -333,8 +388,7 @@ def build_miner_app(
     nonces = NonceClock(clock)
     hooks = _SafeObserver(observer)
     admission = _Admission(
-        max_concurrent,
-        max_queue,
+        lanes,
         max_per_caller,
         lambda: hooks.queue_depth(admission.running, admission.waiting),
         probe_after_s=probe_after_s,
@@ -417,7 +471,7 @@ def build_miner_app(
                 f"deadline cannot be met: about {expected:.1f}s needed, {remaining:.1f}s left",
             )
         try:
-            async with admission.slot(hotkey, remaining) as queue_s:
+            async with admission.slot(hotkey, req.circuit_id, remaining) as queue_s:
                 left = req.deadline - clock()
                 if left <= 0:
                     raise _Refused(ErrorCode.DEADLINE_EXCEEDED, "deadline passed while queued")

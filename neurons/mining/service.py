@@ -4,8 +4,10 @@ Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
 start the metrics endpoint and run logger and bind the HTTP port (a taken port
 or wandb without a key fails here, before the slow steps), load and hash-check
-the circuits, derive or load the proving keys (progress in the log), start the
-prover worker, serve HTTP, announce ip:port on chain (a refused announcement is
+the circuits, derive or load the proving keys (progress in the log), split the
+``--miner.workers`` into lanes (``neurons.mining.lanes``: one per circuit when there
+are enough workers; logged, with a line saying so when circuits share one), start the
+prover workers, serve HTTP, announce ip:port on chain (a refused announcement is
 counted in ``chain_errors{operation="serve_axon"}`` and retried). Then
 it refreshes the metagraph every ``resync_interval`` seconds until SIGINT or
 SIGTERM, when it stops taking requests, lets the proof in hand finish, and exits.
@@ -27,13 +29,14 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import bittensor as bt
 
 from execution_layer import CircuitRegistry, EzklProver, ProveResult, make_prover
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, register_command
 from neurons.mining.app import build_miner_app
+from neurons.mining.lanes import LanePlan, plan_lanes
 from neurons.shared.addresses import routable
 from neurons.shared.admission import first_broken_rule
 from neurons.shared.connections import ConnectionLimits, ConnectionPolicy, Refusal
@@ -47,7 +50,7 @@ from utils.metrics import Metrics
 __all__ = [
     "MinerSettings", "settings_from_args", "run_miner",
     "MetagraphSnapshot", "resync_until_stopped", "STALE_AFTER_INTERVALS", "Registration", "DEVNET_AXON_IP",
-    "validator_addresses", "axon_connection_policy",
+    "validator_addresses", "axon_connection_policy", "log_lanes",
 ]
 
 log = logging.getLogger("miner")
@@ -181,6 +184,8 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
 
     names = {c.id: c.name for c in circuits}
+    lanes = plan_lanes(names, workers=s.workers, max_queue=s.max_queue)
+    log_lanes(lanes, names)
 
     async def prove(circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
         if s.extra_latency > 0:
@@ -197,7 +202,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     app = build_miner_app(
         wallet=me.wallet, prove=prove, circuits=[c.id for c in circuits],
         metagraph=lambda: snapshot.view, netuid=me.netuid, min_stake=s.min_stake,
-        max_queue=s.max_queue, max_concurrent=s.workers, observer=_MetricsObserver(obs.metrics, names),
+        max_queue=s.max_queue, max_concurrent=s.workers, lanes=lanes, observer=_MetricsObserver(obs.metrics, names),
         circuit_names=names, check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
     )
     policy = axon_connection_policy(snapshot, min_stake=s.min_stake, metrics=obs.metrics)
@@ -226,6 +231,23 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         )
         log.info("stopping: no new requests; finishing the proofs in hand")
     # Leaving ``serving`` re-raised whatever stopped the server, if anything did.
+
+
+def log_lanes(lanes: Sequence[LanePlan], names: Mapping[str, str]) -> None:
+    """One INFO line per lane (its circuits, workers and queue), and one more when circuits
+    share a lane: a slow proof of one then delays or refuses the others. INFO, not WARNING:
+    sharing is the default (one worker) and harmless for circuits equally fast."""
+    for i, lane in enumerate(lanes, 1):
+        log.info("lane %d: %s on %d worker(s), up to %d waiting", i,
+                 ", ".join(names.get(c, c[:12]) for c in lane.circuits), lane.workers, lane.max_queue)
+    shared = [lane for lane in lanes if len(lane.circuits) > 1]
+    if shared:
+        served = sum(len(lane.circuits) for lane in lanes)
+        log.info(
+            "%d circuits share %d lane(s) of %d: a slow proof of one delays the others in its lane "
+            "(503 busy, 408). Run --miner.workers %d (one lane per circuit) if memory allows; "
+            "see docs/hardware.md", sum(len(lane.circuits) for lane in shared), len(shared), len(lanes), served,
+        )
 
 
 def validator_addresses(view: MetagraphView, *, min_stake: float) -> frozenset[str]:

@@ -178,12 +178,16 @@ def miner_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--miner.max_queue", dest="max_queue", type=_non_negative, default=4,
-        help="Requests waiting for the prover beyond which the miner answers 503 at once.",
+        help="Requests waiting per lane (per circuit, with enough workers) beyond which the miner "
+        "answers 503 at once.",
     )
     g.add_argument(
         "--miner.workers", dest="workers", type=_count, default=1,
-        help="Prover worker processes. EZKL already uses every core for one proof, so more "
-        "than one rarely adds throughput.",
+        help="Prover worker processes, split into lanes: with at least one per circuit, each "
+        "circuit queues on workers of its own, so a slow circuit never delays or refuses a "
+        "fast one; with fewer, circuits share lanes (1: all share one). Each worker holds its "
+        "own prover in memory; EZKL uses every core for one proof, so lanes add isolation "
+        "rather than throughput (docs/hardware.md).",
     )
     g.add_argument(
         "--miner.min_stake", dest="min_stake", type=_stake, default=None,

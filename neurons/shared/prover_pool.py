@@ -9,7 +9,7 @@ callable's. :class:`ProverPool` is the miner's (``prove``), and
 ``neurons.validating.verifier_pool.VerifierPool`` the validator's (``verify``).
 
 One call per worker at a time; a call that finds every worker busy waits for
-one (first come, first served). Processes start on first use or at
+one (first come, first served); of the idle workers, one known to be ready is taken first. Processes start on first use or at
 :meth:`WorkerPool.warm_up`.
 
 Errors: whatever the callable raises comes back as raised (an exception that
@@ -338,6 +338,13 @@ class WorkerPool(Generic[W]):
         if self._closed:
             raise PoolClosed(f"the {self.label} pool is closed")
         if self._idle and not self._waiters:
+            # A worker known to be ready first: a replacement still loading its object (after
+            # an abandoned call) would make this call wait while a ready worker sits idle
+            # (with the miner's lanes, a light circuit's proof behind a heavy one's restart).
+            for worker in self._idle:
+                if worker.ready:
+                    self._idle.remove(worker)
+                    return worker
             return self._idle.popleft()
         waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

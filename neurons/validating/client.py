@@ -38,7 +38,9 @@ from neurons.validating.signing import ResponseUntrusted, sign_request, verify_r
 from protocol import (
     MAX_RESPONSE_BYTES,
     PROTOCOL_VERSION,
+    ROUTE_CAPABILITIES,
     ROUTE_PROVE,
+    Capabilities,
     ErrorResponse,
     ProofRequest,
     ProofResponse,
@@ -178,6 +180,27 @@ class MinerClient:
             outcome.body_bytes,
             outcome.http_status,
             detail=detail,
+        )
+
+    async def capabilities(
+        self, axon: tuple[str, int], miner_hotkey: str, *, budget_s: float = 3.0
+    ) -> QueryOutcome[Capabilities]:
+        """Ask the miner at ``axon`` what it serves and how much it takes at once (``GET``
+        :data:`ROUTE_CAPABILITIES`, empty body), waiting at most ``budget_s`` (capped by
+        ``timeout``). Checks as for a proof; an answer of another protocol version is
+        ``bad_response`` naming both versions (an older miner: it has no lanes to read)."""
+        outcome = await self._query(
+            axon, miner_hotkey, "GET", ROUTE_CAPABILITIES, b"", Capabilities, min(self.timeout, budget_s)
+        )
+        response = outcome.response
+        if response is None or response.protocol_version == PROTOCOL_VERSION:
+            return outcome
+        return QueryOutcome(
+            QueryStatus.BAD_RESPONSE, None, outcome.response_s, outcome.body_bytes, outcome.http_status,
+            detail=(
+                f"capabilities are protocol version {response.protocol_version}, "
+                f"this validator speaks {PROTOCOL_VERSION}"
+            ),
         )
 
     async def aclose(self) -> None:

@@ -18,7 +18,16 @@ all of a full subnet at once, so silent miners cost the round one timeout in
 all, not one per batch; waiting costs nothing, and verification is bounded by
 the verifier's worker processes, not by this), each with its
 own fresh input for a randomly chosen circuit (a challenge that raises is
-logged as a ``validator_error`` record; the round goes on). Unless
+logged as a ``validator_error`` record; the round goes on). The circuit is drawn
+from all of ours, as before; it is sent only if the miner serves it, as its
+``Capabilities`` (``neurons.validating.capabilities``: asked now and then beside the
+rounds, kept) say:
+a circuit it does not list is recorded ``http_error`` "not served" without a query
+(charged as the 404 ``unknown_circuit`` it would be answered, so serving fewer circuits
+never pays), and a miner whose capabilities are not known (not answered yet, or not
+at all) is challenged as if it served everything. Never more work than a miner takes at once: one challenge per miner per
+round, and rounds do not overlap, so at most one request of ours is in flight to a miner,
+within any lane's ``max_concurrent`` (at least 1). Unless
 ``allow_private_axons``, a miner whose axon IP is not globally routable
 (loopback, private, link-local, unspecified, reserved, multicast) is not
 queried: on a real network such an address is a misconfiguration at best and
@@ -55,6 +64,7 @@ from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, 
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
 from neurons.validating import readback, reports, scoring
+from neurons.validating.capabilities import CapabilityBook
 from neurons.validating.challenge import (
     ChallengeCircuit,
     InputSampler,
@@ -120,7 +130,8 @@ class Validator:
     below it, or without a permit, rounds are skipped (module docstring). The
     default 0 checks registration and permit only. ``receipts`` (a
     ``ReceiptFolder``; None keeps none) receives the signed receipt of every
-    accepted answer (``challenge_miner``).
+    accepted answer (``challenge_miner``). ``capabilities`` (default: a
+    ``CapabilityBook`` over ``client``) says what each miner serves.
     """
 
     def __init__(
@@ -148,6 +159,7 @@ class Validator:
         reports_max_bytes: int = 64 * 1024 * 1024,
         receipts: ReceiptFolder | None = None,
         clock: Callable[[], float] = time.time,
+        capabilities: CapabilityBook | None = None,
     ) -> None:
         if not circuits:
             raise ValueError("a validator needs at least one circuit")
@@ -157,6 +169,7 @@ class Validator:
         self.netuid = netuid
         self.circuits = list(circuits)
         self.client = client
+        self.capabilities = capabilities if capabilities is not None else CapabilityBook(client)
         self.verify = verify
         self.store = store
         self.guard = guard
@@ -241,6 +254,9 @@ class Validator:
             circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
             async with limit:
                 try:
+                    served = self.capabilities.served(neuron)
+                    if served is not None and circuit.id not in served.circuits:
+                        return self._not_served(neuron, circuit)
                     return await challenge_miner(
                         neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
                         guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
@@ -267,6 +283,14 @@ class Validator:
         self._publish(report)
         self.last_report = report
         return report
+
+    @staticmethod
+    def _not_served(neuron: NeuronInfo, circuit: ChallengeCircuit) -> ResponseRecord:
+        """The record of a circuit drawn for a miner whose capabilities do not list it: not
+        sent, and charged as the 404 ``unknown_circuit`` it would have been answered."""
+        reason = f"not served: the miner's capabilities do not list {circuit.name}; not sent"
+        log.info("uid %d %s: %s", neuron.uid, neuron.hotkey[:10], reason)
+        return ResponseRecord.failure(neuron, circuit, Outcome.HTTP_ERROR, reason)
 
     def _skip(self, index: int, metagraph: MetagraphView, standing: Standing) -> RoundReport:
         """A round in which we may not ask for work: nothing challenged, scored, saved or written."""

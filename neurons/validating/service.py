@@ -34,6 +34,7 @@ from neurons.chain import ChainAccess
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
 from neurons.shared.version import VERSION_KEY, __version__
+from neurons.validating.capabilities import CapabilityBook
 from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.receipts import ReceiptFolder
@@ -162,12 +163,14 @@ async def run_validator(
             await verifier.warm_up()
 
             client = await stack.enter_async_context(MinerClient(me.wallet))
+            capabilities = CapabilityBook(client)
+            stack.push_async_callback(capabilities.aclose)  # before the client closes
             validator = Validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
                 verify=verifier.verify, store=store, guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
-                reports_path=s.run_dir / "reports.jsonl", receipts=receipts,
+                reports_path=s.run_dir / "reports.jsonl", receipts=receipts, capabilities=capabilities,
             )
             log.info("validating with circuits %s; state in %s%s", ", ".join(c.name for c in circuits),
                      s.run_dir, "; private axons allowed" if s.allow_private_axons else "")

@@ -13,24 +13,26 @@ from protocol import (
     MAX_FELTS,
     MAX_INPUTS,
     MAX_PROOF_BYTES,
+    PROTOCOL_VERSION,
     Capabilities,
     ErrorCode,
     ErrorResponse,
     InvalidMessage,
+    Lane,
     MessageTooLarge,
     ProofRequest,
     ProofResponse,
     decode,
     encode,
 )
-from tests.support.provers import CIRCUIT_A, fake_result
+from tests.support.provers import CIRCUIT_A, CIRCUIT_B, fake_result
 
 REQ_ID = "0123456789abcdef0123456789abcdef"
 
 
 def request_json(**overrides: object) -> bytes:
     body = {
-        "protocol_version": 1,
+        "protocol_version": PROTOCOL_VERSION,
         "request_id": REQ_ID,
         "circuit_id": CIRCUIT_A,
         "inputs": [0.5, 1, -2.25],
@@ -140,14 +142,64 @@ def test_response_refuses_bad_fields(overrides, field):
 
 
 def test_capabilities_validate_ids_and_uniqueness():
-    caps = Capabilities(circuits=(CIRCUIT_A,), max_concurrent=1, max_queue=4)
+    caps = Capabilities(
+        circuits=(CIRCUIT_A,), max_concurrent=1, max_queue=4,
+        lanes=(Lane(circuits=(CIRCUIT_A,), max_concurrent=1, max_queue=4),),
+    )
     assert decode(Capabilities, encode(caps), max_bytes=10_000) == caps
+    lane = Lane(circuits=(CIRCUIT_A, CIRCUIT_A), max_concurrent=1, max_queue=0)
     with pytest.raises(ValueError):
-        Capabilities(circuits=(CIRCUIT_A, CIRCUIT_A), max_concurrent=1, max_queue=0)
+        Capabilities(circuits=(CIRCUIT_A, CIRCUIT_A), max_concurrent=1, max_queue=0, lanes=(lane,))
     with pytest.raises(ValueError):
         Capabilities(circuits=("nope",), max_concurrent=1, max_queue=0)
     with pytest.raises(ValueError):
         Capabilities(circuits=(), max_concurrent=0, max_queue=0)
+
+
+def _lane(*circuits: str, workers: int = 1, queue: int = 2) -> dict[str, object]:
+    return {"circuits": list(circuits), "max_concurrent": workers, "max_queue": queue}
+
+
+def _capabilities_json(lanes: list[dict[str, object]], **overrides: object) -> bytes:
+    body: dict[str, object] = {
+        "protocol_version": PROTOCOL_VERSION,
+        "circuits": [CIRCUIT_A, CIRCUIT_B],
+        "max_concurrent": sum(int(lane["max_concurrent"]) for lane in lanes),  # type: ignore[call-overload]
+        "max_queue": sum(int(lane["max_queue"]) for lane in lanes),  # type: ignore[call-overload]
+        "lanes": lanes,
+    }
+    body.update(overrides)
+    return json.dumps(body).encode()
+
+
+def test_capabilities_lanes_name_each_served_circuit_once():
+    caps = decode(Capabilities, _capabilities_json([_lane(CIRCUIT_A), _lane(CIRCUIT_B, workers=2)]),
+                  max_bytes=10_000)
+    assert caps.lane_of(CIRCUIT_B) == Lane(circuits=(CIRCUIT_B,), max_concurrent=2, max_queue=2)
+    assert caps.lane_of("c" * 64) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _capabilities_json([_lane(CIRCUIT_A)]),  # B served but in no lane
+        _capabilities_json([_lane(CIRCUIT_A, CIRCUIT_B), _lane(CIRCUIT_B)]),  # B in two lanes
+        _capabilities_json([_lane(CIRCUIT_A), _lane(CIRCUIT_B), _lane("c" * 64)]),  # a lane of nothing served
+        _capabilities_json([_lane(CIRCUIT_A), _lane(CIRCUIT_B)], max_concurrent=3),  # totals disagree
+        _capabilities_json([_lane(CIRCUIT_A), _lane(CIRCUIT_B)], max_queue=1),
+        _capabilities_json([]),  # version 2 serving circuits without lanes
+    ],
+)
+def test_capabilities_refuse_lanes_that_do_not_split_the_circuits(body):
+    with pytest.raises(InvalidMessage):
+        decode(Capabilities, body, max_bytes=10_000)
+
+
+def test_capabilities_of_protocol_version_1_parse_without_lanes():
+    """An older miner's body (no ``lanes``) is read, so its version can be named in the error."""
+    body = json.dumps({"protocol_version": 1, "circuits": [CIRCUIT_A], "max_concurrent": 1, "max_queue": 4})
+    caps = decode(Capabilities, body.encode(), max_bytes=10_000)
+    assert caps.protocol_version == 1 and caps.lanes == () and caps.lane_of(CIRCUIT_A) is None
 
 
 def test_every_error_code_has_one_status_and_round_trips():

@@ -33,6 +33,7 @@ __all__ = [
     "worker_identity",
     "hold",
     "SlowProver",
+    "TimedProver",
     "AsyncFakeProver",
     "FakeCircuit",
     "fake_sample",
@@ -137,6 +138,25 @@ class SlowProver(FakeProver):
             Path(self.marker).write_text(str(os.getpid()))
         time.sleep(max(0.0, float(inputs[0])))
         return super().prove(circuit_id, inputs)
+
+
+@dataclass(frozen=True)
+class TimedProver:
+    """A prover for worker processes that proves every circuit, taking ``seconds[circuit_id]``
+    (0 for any other): a heavy and a light circuit on one miner.
+
+    With ``marker_dir`` it first writes its pid to the file ``marker_dir/<circuit_id[:8]>``,
+    so a test can see that proof is under way in a worker.
+    """
+
+    seconds: dict[str, float]
+    marker_dir: str | None = None
+
+    def prove(self, circuit_id: str, inputs: Sequence[float]) -> ProveResult:
+        if self.marker_dir is not None:
+            Path(self.marker_dir, circuit_id[:8]).write_text(str(os.getpid()))
+        time.sleep(self.seconds.get(circuit_id, 0.0))
+        return fake_result(circuit_id, inputs)
 
 
 @dataclass

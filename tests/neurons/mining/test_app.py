@@ -33,6 +33,7 @@ from protocol import (
     ROUTE_PROVE,
     Capabilities,
     ErrorResponse,
+    Lane,
     ProofRequest,
     decode,
     encode,
@@ -159,7 +160,12 @@ async def test_capabilities_are_served_signed(cast, method):
     )
     caps = decode(Capabilities, resp.content, max_bytes=10_000)
     assert caps.circuits == tuple(sorted([CIRCUIT_A, CIRCUIT_B]))
-    assert (caps.max_concurrent, caps.max_queue) == (2, 5)
+    # Two workers for two circuits: a lane each, each with its own queue of 5.
+    assert caps.lanes == (
+        Lane(circuits=(CIRCUIT_A,), max_concurrent=1, max_queue=5),
+        Lane(circuits=(CIRCUIT_B,), max_concurrent=1, max_queue=5),
+    )
+    assert (caps.max_concurrent, caps.max_queue) == (2, 10)
 
 
 async def test_capabilities_need_authentication(cast):
@@ -241,7 +247,7 @@ async def test_auth_is_checked_before_the_body_is_parsed(cast):
         (request_json(extra_field=True), 422, "invalid_request"),
         (request_json(circuit_id="Z" * 64), 422, "invalid_request"),
         (request_json(circuit_id="c" * 64), 404, "unknown_circuit"),
-        (request_json(protocol_version=2), 422, "unsupported_version"),
+        (request_json(protocol_version=1), 422, "unsupported_version"),  # an older validator
         (b"not json", 422, "invalid_request"),
         (b"", 422, "invalid_request"),
     ],

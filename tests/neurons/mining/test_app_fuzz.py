@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurons.mining.app import build_miner_app
-from protocol import ROUTE_CAPABILITIES, ROUTE_PROVE, Capabilities, ErrorResponse, ProofResponse, decode
+from protocol import PROTOCOL_VERSION, ROUTE_CAPABILITIES, ROUTE_PROVE, Capabilities, ErrorResponse, ProofResponse, decode
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.properties import PROPERTY
 from tests.support.provers import CIRCUIT_A, CIRCUIT_B, AsyncFakeProver
@@ -68,7 +68,7 @@ def _inside(low: float = 0.0, high: float = 1.0):
 def _proof_request(draw) -> dict:
     """A ProofRequest-shaped dict, sometimes valid, usually broken in one or more ways."""
     body: dict = {
-        "protocol_version": 1,
+        "protocol_version": PROTOCOL_VERSION,
         "request_id": draw(_weighted((85, st.just("0123456789abcdef" * 2)), (15, st.sampled_from(["A" * 32, "ab", ""])))),
         "circuit_id": draw(_weighted((80, st.sampled_from([CIRCUIT_A, CIRCUIT_B])),
                                      (20, st.sampled_from(["c" * 64, "Z" * 64, "short"])))),
@@ -129,7 +129,7 @@ def _fits(body: bytes) -> bool:
         return False
     inputs, deadline = d["inputs"], d["deadline"]
     return (
-        d.get("protocol_version", 1) == 1 and d["circuit_id"] in (CIRCUIT_A, CIRCUIT_B)
+        d.get("protocol_version", PROTOCOL_VERSION) == PROTOCOL_VERSION and d["circuit_id"] in (CIRCUIT_A, CIRCUIT_B)
         and isinstance(inputs, list) and len(inputs) == 2
         and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in inputs)
         and isinstance(deadline, float) and 0 < deadline - time.time() <= 60.0

@@ -22,12 +22,14 @@ import pytest
 from execution_layer import CircuitNotFound, KeyDerivationFailed, verify
 from neurons.chain import ChainFailure, ChainUnreachable, NotRegistered, WriteResult
 from neurons.mining.app import build_miner_app
+from neurons.mining.lanes import plan_lanes
 from neurons.mining.service import (
     STALE_AFTER_INTERVALS,
     MetagraphSnapshot,
     Registration,
     _announce,
     axon_connection_policy,
+    log_lanes,
     resync_until_stopped,
     run_miner,
     settings_from_args,
@@ -496,3 +498,18 @@ async def test_a_permitted_validator_is_served_through_a_flood_of_idle_and_slow_
     assert refused(metrics, Refusal.CONNECTION_LIMIT) >= 600 + 16 - 512
     assert refused(metrics, Refusal.HEADER_TIMEOUT) >= 512  # every stranger admitted was closed in time
 
+
+
+def test_lanes_are_logged_and_circuits_sharing_a_lane_are_said_to_with_the_advice(caplog):
+    names = {"a" * 64: "lstm", "b" * 64: "wine_mlp"}
+    with caplog.at_level(logging.INFO, logger="miner"):
+        log_lanes(plan_lanes(names, workers=2, max_queue=4), names)
+    assert [r.getMessage() for r in caplog.records] == [
+        "lane 1: lstm on 1 worker(s), up to 4 waiting", "lane 2: wine_mlp on 1 worker(s), up to 4 waiting",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="miner"):
+        log_lanes(plan_lanes(names, workers=1, max_queue=4), names)
+    shared = [r for r in caplog.records if "share" in r.getMessage()]
+    assert len(shared) == 1 and shared[0].levelno == logging.INFO
+    assert "2 circuits share 1 lane(s)" in shared[0].getMessage() and "--miner.workers 2" in shared[0].getMessage()

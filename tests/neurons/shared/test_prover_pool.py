@@ -169,6 +169,28 @@ async def test_abandoning_one_call_leaves_the_other_workers_call_running(tmp_pat
         await pool.aclose()
 
 
+async def test_an_idle_ready_worker_serves_before_a_replacement_still_starting(tmp_path):
+    """Tried: of two workers, the one whose call was abandoned is replaced (and released
+    first); the other finishes its call. Must hold: the next call goes to the ready one,
+    not to the replacement still loading its object."""
+    pool = ProverPool(make_fake_prover, workers=2)
+    try:
+        await pool.warm_up()
+        doomed = asyncio.create_task(pool.run(hold, str(tmp_path / "doomed"), 600.0))
+        other = asyncio.create_task(pool.run(hold, str(tmp_path / "other"), 1.0))
+        await pid_in(tmp_path / "doomed")
+        other_pid = await pid_in(tmp_path / "other")
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        async with asyncio.timeout(30):
+            assert await other == other_pid
+            _, served_by = await pool.run(worker_identity)
+        assert served_by == other_pid
+    finally:
+        await pool.aclose()
+
+
 async def test_worker_sigkilled_mid_call_is_worker_crashed_and_the_next_call_is_served(tmp_path):
     """A worker killed from outside (OOM killer, an operator) fails its call with an error that
     says how it died; a replacement serves the next call."""

@@ -336,12 +336,12 @@ async def test_outputs_of_another_length_than_the_proofs_are_a_bad_response(cast
 
 
 async def test_a_response_of_another_protocol_version_is_a_bad_response(cast):
-    """Tried: a miner answers with a well-formed, signed response claiming protocol version 2.
+    """Tried: an older miner answers with a well-formed, signed response of protocol version 1.
     Must hold: ``bad_response`` naming both versions; the proof is not even verified."""
     verifier = FakeVerifier()
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        content = _tampered(genuine_body(request), protocol_version=2)
+        content = _tampered(genuine_body(request), protocol_version=1)
         headers = sign_response(
             cast.miner, route=request.url.path, request_nonce=request.headers["X-Bittensor-Nonce"],
             body=content, receiver=request.headers["X-Bittensor-Hotkey"], nonce_ns=time.time_ns(),
@@ -350,7 +350,7 @@ async def test_a_response_of_another_protocol_version_is_a_bad_response(cast):
 
     record = await challenge(cast, httpx.MockTransport(handler), verify=verifier)
     assert record.outcome is Outcome.BAD_RESPONSE
-    assert "protocol version 2" in record.reason and "speaks 1" in record.reason
+    assert "protocol version 1" in record.reason and "speaks 2" in record.reason
     assert verifier.calls == []
 
 

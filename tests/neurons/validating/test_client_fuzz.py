@@ -28,7 +28,7 @@ from neurons.shared.proofs import proof_response
 from neurons.validating.challenge import Outcome, challenge_miner
 from neurons.validating.client import MinerClient
 from neurons.validating.replay_guard import ReplayGuard
-from protocol import ProofRequest, encode
+from protocol import PROTOCOL_VERSION, ProofRequest, encode
 from tests.support.chain import neuron, serving
 from tests.support.network import RoutingTransport
 from tests.support.properties import PROPERTY
@@ -92,7 +92,7 @@ def _lie(name: str, genuine: dict):
     if name == "instances":
         first = genuine["instances"][0]
         return [["0" * 64] + first[1:]] + genuine["instances"][1:]
-    return {"protocol_version": 2, "request_id": "f" * 32, "circuit_id": "b" * 64,
+    return {"protocol_version": PROTOCOL_VERSION + 1, "request_id": "f" * 32, "circuit_id": "b" * 64,
             "proof": "eHh4eHh4eHh4eHh4eHh4eA==", "queue_s": 0.5, "prove_s": 0.5}[name]
 
 
@@ -115,7 +115,7 @@ def _body(request: httpx.Request, recipe) -> tuple[bytes, bool]:
     if recipe["extra_field"] is not None:
         key, value = recipe["extra_field"]
         body[key] = value
-    same = all(body.get(name) == genuine[name] for name in _MATERIAL) and body.get("protocol_version", 1) == 1
+    same = all(body.get(name) == genuine[name] for name in _MATERIAL) and body.get("protocol_version", PROTOCOL_VERSION) == PROTOCOL_VERSION
     return json.dumps(body).encode(), same
 
 

@@ -28,13 +28,14 @@ from neurons.validating.client import MinerClient
 from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.state import StateStore, ValidatorState
-from protocol import ProofRequest, encode
+from protocol import ROUTE_PROVE, ProofRequest, encode
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.chain import FakeChain, neuron, serving
 from tests.support.inputs import fresh_input
 from tests.support.network import RoutingTransport
 from tests.support.provers import (
     CIRCUIT_A,
+    CIRCUIT_B,
     AsyncFakeProver,
     FakeCircuit,
     FakeVerifier,
@@ -282,7 +283,7 @@ async def test_miners_at_private_addresses_are_not_queried_unless_allowed_and_sc
     with caplog.at_level(logging.DEBUG, logger="validator"):
         report = await net.validator(allow_private_axons=False).run_round()
     assert [r.uid for r in report.records] == [1] and report.records[0].verified
-    assert net.routing.seen == [public]
+    assert set(net.routing.seen) == {public} and net.routing.seen_on(ROUTE_PROVE) == [public]
     assert report.scores[2] == report.scores[3] == 0.0 and report.scores[1] > 0
     skipped = [r for r in caplog.records if "non-routable" in r.getMessage()]
     assert len(skipped) == 1 and skipped[0].levelno == logging.DEBUG and "uids 2, 3" in skipped[0].getMessage()
@@ -303,7 +304,7 @@ async def test_every_serving_miner_is_challenged_once_per_round(nets):
     report = await net.validator(concurrency=2).run_round()
     assert sorted(r.uid for r in report.records) == [1, 2, 3, 4]
     assert all(r.verified for r in report.records)
-    assert sorted(net.routing.seen) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
+    assert sorted(net.routing.seen_on(ROUTE_PROVE)) == sorted(axon_of(uid) for uid in (1, 2, 3, 4))
 
 
 async def test_silent_miners_cost_a_round_about_one_timeout_not_one_per_batch(nets):
@@ -843,3 +844,26 @@ async def test_real_proofs_honest_miner_verified_and_cheat_rejected(nets, real):
     assert not by_uid[2].verified and "other inputs" in by_uid[2].reason
     assert report.scores[2] == 0.0
     assert net.chain.submitted[0].uids == [1]
+
+
+# --- capabilities ---------------------------------------------------------------------
+
+
+async def test_a_circuit_the_miner_does_not_list_is_never_sent_and_scores_zero(nets):
+    """Tried: the validator has circuits A and B; miner 1 serves A only, as its capabilities
+    say (asked beside the first round). Then eight rounds draw from both circuits.
+    Must hold: no proof request for B reaches the miner; each B drawn is an ``http_error``
+    "not served" record (zero, as the 404 it would have been answered); every A is verified."""
+    circuit_b = FakeCircuit(CIRCUIT_B, "fake-b", timeout_s=1.0)
+    net = nets({1: honest}, circuits=(CIRCUIT, circuit_b))
+    validator = net.validator()
+    await validator.run_round()
+    await validator.capabilities.settle()
+    sent_before = len(net.routing.seen_on(ROUTE_PROVE))
+    records = [r for _ in range(8) for r in (await validator.run_round()).records]
+    drawn_a = [r for r in records if r.circuit_id == CIRCUIT_A]
+    drawn_b = [r for r in records if r.circuit_id == CIRCUIT_B]
+    assert drawn_a and drawn_b  # the seeded draws pick both
+    assert all(r.outcome is Outcome.HTTP_ERROR and "not sent" in r.reason for r in drawn_b)
+    assert all(r.verified for r in drawn_a)
+    assert len(net.routing.seen_on(ROUTE_PROVE)) - sent_before == len(drawn_a)
