@@ -32,9 +32,11 @@ to tamper with take one spare real proof made at start (of another input; see
 ``EzklSource``); one proof of the other shipped circuit, made once, is the
 ``wrong_circuit`` cheat.
 
-The chain is a small in-process ``ChainAccess`` (``SimChain``): the metagraph
-of the simulated subnet, and weight writes stored as the chain stores them
-(the SDK's ``normalize``), with no rate limit, so every round writes.
+The chain is the embedded devnet (``neurons.devnet``: subtensor's rules on SQLite,
+reached through the real SDK): every wallet registered, the validator staked and
+permitted, each miner's axon announced by its own hotkey; weights in plaintext
+with no rate limit, so every round writes, and the final weights are the row the
+chain stores.
 
 ``simulate`` is the same run with every seam injected: the CI test
 (``tests/bench/test_incentives.py``) passes fake proofs and a fake verifier.
@@ -54,17 +56,16 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import bittensor as bt
 import httpx
 import numpy as np
-from bittensor.intents import normalize
 
 from execution_layer.types import Proof, ProveResult, Verdict
-from neurons.chain import CommitReveal, MetagraphView, NeuronInfo, WriteResult
+from neurons.chain import Chain, MetagraphView, NeuronInfo
 from neurons.mining.app import build_miner_app
 from neurons.mining.guard import sign_response
 from neurons.shared.proofs import proof_response
@@ -81,7 +82,6 @@ __all__ = [
     "KINDS",
     "CHEAT_NEEDS",
     "ProofSource",
-    "SimChain",
     "MinerRow",
     "SimResult",
     "simulate",
@@ -126,56 +126,39 @@ class ProofSource(Protocol):
 
 
 @dataclass
-class SimChain:
-    """The simulated subnet's chain, in process: a metagraph and the weights written.
+class _Snapshot:
+    """The metagraph the simulated miners admit the validator by: the devnet's, read each round
+    (a miner's app needs a snapshot it can read without waiting, as the real miner keeps one)."""
 
-    ``neurons`` by uid; each ``submit`` of a ``bt.SetWeights`` is stored as the
-    chain stores it (the SDK's ``normalize``: u16, max-upscaled) in ``rows``
-    and appended to ``submitted``, and moves the block on by one. No rate
-    limit, no commit-reveal: the simulation is about the scores.
-    """
+    view: MetagraphView | None = None
 
-    netuid: int
-    neurons: dict[int, NeuronInfo]
-    block: int = 1000
-    submitted: list[bt.SetWeights] = field(default_factory=list)
-    rows: dict[int, dict[int, int]] = field(default_factory=dict)
+    def __call__(self) -> MetagraphView:
+        assert self.view is not None, "read the metagraph before a round"
+        return self.view
 
-    def view(self) -> MetagraphView:
-        return MetagraphView(netuid=self.netuid, block=self.block, tempo=360,
-                             neurons=tuple(self.neurons[u] for u in sorted(self.neurons)))
 
-    async def metagraph(self, netuid: int) -> MetagraphView:
-        return self.view()
+async def _devnet_subnet(root: Path, wallets: Sequence[bt.Wallet], axons: dict[int, tuple[str, int]]) -> Chain:
+    """A devnet subnet at ``root/chain.sqlite`` (the embedded chain with subtensor's rules): every
+    wallet registered in order (uid = index), the validator (uid 0) staked and permitted, each
+    miner's axon announced by its own hotkey. Weights in plaintext with no rate limit, so every
+    round's write lands and the final weights are the chain's row."""
+    from neurons.devnet import admin
+    from neurons.devnet.connect import connect_devnet
+    from neurons.devnet.runtime import SubnetParams
 
-    async def serve_axon(self, wallet: bt.Wallet, netuid: int, ip: str, port: int) -> WriteResult:
-        return WriteResult(ok=True, block=self.block)
-
-    async def submit(self, intent: bt.Intent, wallet: bt.Wallet) -> WriteResult:
-        assert isinstance(intent, bt.SetWeights)
-        me = next(n for n in self.neurons.values() if n.hotkey == wallet.hotkey.ss58_address)
-        self.submitted.append(intent)
-        self.rows[me.uid] = dict(zip(*normalize(list(intent.uids or []), list(intent.weights or []))))
-        self.neurons[me.uid] = replace(me, last_update=self.block)
-        self.block += 1
-        return WriteResult(ok=True, block=self.block - 1)
-
-    async def weights_of(self, netuid: int, uid: int) -> dict[int, float]:
-        row = self.rows.get(uid, {})
-        total = sum(row.values())
-        return {u: v / total for u, v in row.items()} if total else {}
-
-    async def weights_row(self, netuid: int, uid: int) -> dict[int, int]:
-        return dict(self.rows.get(uid, {}))
-
-    async def commit_reveal(self, netuid: int) -> CommitReveal:
-        return CommitReveal(enabled=False, reveal_period_epochs=1)
-
-    async def weights_version_key(self, netuid: int) -> int:
-        return 0
-
-    async def close(self) -> None:
-        return None
+    state, wallet_path = root / "chain.sqlite", root / "wallets"
+    admin.create_subnet(NETUID, state=state, block_time=0.25, params=SubnetParams(
+        tempo=100, weights_rate_limit=0, commit_reveal_weights_enabled=False, serving_rate_limit=0,
+    ))
+    for uid, wallet in enumerate(wallets):
+        assert await admin.register(NETUID, wallet.name, "default", state=state, wallet_path=wallet_path) == uid
+    await admin.stake(NETUID, wallets[0].name, "default", 1000.0, state=state, wallet_path=wallet_path)
+    admin.permit(NETUID, wallets[0].hotkey.ss58_address, state=state)
+    chain = await connect_devnet(state)
+    for uid, (ip, port) in axons.items():
+        served = await chain.serve_axon(wallets[uid], NETUID, ip, port)
+        assert served.ok, f"uid {uid}: {served.error}"
+    return chain
 
 
 # --- the network --------------------------------------------------------------------
@@ -212,7 +195,7 @@ class _Miner:
     """What a cheat needs to build its miner: its wallet, the chain, the proofs, the circuit."""
 
     wallet: bt.Wallet
-    chain: SimChain
+    metagraph: _Snapshot
     source: ProofSource
     circuit: ChallengeCircuit
     stranger: bt.Wallet  # a registered hotkey that is not this miner's
@@ -222,7 +205,7 @@ class _Miner:
 
 def _app(m: _Miner, prove: Callable[[str, Inputs], Awaitable[ProveResult]]) -> httpx.ASGITransport:
     return httpx.ASGITransport(build_miner_app(
-        wallet=m.wallet, prove=prove, circuits={m.circuit.id}, metagraph=m.chain.view, netuid=NETUID,
+        wallet=m.wallet, prove=prove, circuits={m.circuit.id}, metagraph=m.metagraph, netuid=NETUID,
         min_stake=0.0, max_queue=64, max_concurrent=64,
     ))
 
@@ -526,11 +509,6 @@ def _flat(x: np.ndarray) -> Inputs:
     return tuple(float(v) for v in np.asarray(x).reshape(-1))
 
 
-def _neuron(uid: int, hotkey: str, axon: tuple[str, int] | None, *, validator: bool = False) -> NeuronInfo:
-    return NeuronInfo(uid=uid, hotkey=hotkey, coldkey="5" + "C" * 47, stake=1e6 if validator else 0.0,
-                      validator_permit=validator, axon=axon, incentive=0.0, last_update=0)
-
-
 def _wallet(root: Path, name: str, seed: int) -> bt.Wallet:
     """A password-less wallet whose keys derive from ``seed`` (same seed, same hotkey)."""
     import hashlib
@@ -563,7 +541,7 @@ async def simulate(
     ``me``, then one per cheater kind. Every round: the honest miners' inputs
     are drawn and proved (``source.prepare``; timed as ``proving_s``), then
     ``Validator.run_round`` challenges everyone at once, scores, saves its state
-    under ``root`` and writes weights to the ``SimChain``. Statistics of
+    under ``root`` and writes weights to the devnet. Statistics of
     per-round scores skip the first ``WARMUP_ROUNDS`` (``warmup``: the
     default speed window filling). ``progress(round, seconds)`` after each round.
     """
@@ -575,14 +553,14 @@ async def simulate(
     kinds = ["honest"] * len(field) + (["me"] if me is not None else []) + list(cheaters)
     wallets = [_wallet(root / "wallets", f"w{uid}", seed * 1000 + uid) for uid in range(len(kinds) + 1)]
     stranger = _wallet(root / "wallets", "stranger", seed * 1000 + 999)
-    chain = SimChain(NETUID, {VALIDATOR_UID: _neuron(VALIDATOR_UID, wallets[0].hotkey.ss58_address,
-                                                     ("10.0.0.1", 8091), validator=True)})
+    axons = {i + 1: (f"10.0.1.{i + 1}", 8091) for i in range(len(kinds))}
+    chain = await _devnet_subnet(root, wallets, axons)
+    snapshot = _Snapshot()
     network = _Routes()
     for i, kind in enumerate(kinds):
         uid = i + 1
-        axon = (f"10.0.1.{uid}", 8091)
-        chain.neurons[uid] = _neuron(uid, wallets[uid].hotkey.ss58_address, axon)
-        m = _Miner(wallets[uid], chain, source, circuit, stranger, np.random.default_rng(seed + uid), [])
+        axon = axons[uid]
+        m = _Miner(wallets[uid], snapshot, source, circuit, stranger, np.random.default_rng(seed + uid), [])
         if kind in ("honest", "me"):
             network.routes[axon] = _Delayed(_app(m, _honest_prove(m)), speeds[i], jitter_s,
                                             np.random.default_rng(seed * 7919 + uid))
@@ -607,6 +585,7 @@ async def simulate(
     try:
         for index in range(1, rounds + 1):
             proving_s += sampler.prepare(circuit, rng)
+            snapshot.view = await chain.metagraph(NETUID)
             report = await validator.run_round()
             for r in report.records:
                 outcomes[r.uid][r.outcome.value] += 1
@@ -616,11 +595,11 @@ async def simulate(
                 per_round[uid].append(report.scores.get(uid))
             if progress is not None:
                 progress(index, time.perf_counter() - started)
+        shares = await chain.weights_of(NETUID, VALIDATOR_UID)  # the row the chain stores
     finally:
         await client.aclose()
+        await chain.close()
     elapsed = time.perf_counter() - started
-    last = chain.submitted[-1] if chain.submitted else None
-    shares = dict(zip(last.uids or [], last.weights or [])) if last is not None else {}
     total = sum(shares.values())
     weights = {uid: shares.get(uid, 0.0) / total if total else 0.0 for uid in per_round}
     warmup = min(WARMUP_ROUNDS, max(0, rounds - 1))
