@@ -10,7 +10,7 @@ again, :data:`KILLS` times. Each kill falls a seeded random delay after a
 seeded random anchor of :data:`ANCHORS`: the process start (start-up), a
 round's first line (challenging, verifying), a new temp file of the state
 (inside the save), the state file's replacement (setting weights, appending
-the report), a "weights set" line (appending the report, the next round; the
+the report), a "weights committed" line (a landed write: commit-reveal is the devnet's default) (appending the report, the next round; the
 restart then comes back inside the rate limit of that write). Then it runs
 :data:`FINAL_ROUNDS` more rounds and is stopped with SIGINT.
 
@@ -77,7 +77,7 @@ TEMPO = 20
 # 1-15 ms after its "verified" line the state is saved (its temp file exists for the
 # ~4 ms of write and fsync, then replaces state.json), and 0-25 ms after that (setting
 # weights when the rate limit allows) the report line is appended. Files are polled
-# every millisecond. A kill after a "weights set" line comes back inside the rate
+# every millisecond. A kill after a "weights committed" line comes back inside the rate
 # limit of that write.
 STATE_SAVED = "<state saved>"
 STATE_TEMP = "<state temp file>"
@@ -86,7 +86,8 @@ ANCHORS: dict[str, tuple[str | None, tuple[float, float]]] = {
     "challenging/verifying": ("challenging", (0.0, 1.4)),  # from the round's first line
     "saving": (STATE_TEMP, (0.0, 0.001)),  # from a new temp file of the state (a save takes ~4 ms)
     "weights/report": (STATE_SAVED, (0.0, 0.03)),  # from the state file's replacement
-    "after a weight write": ("weights set at block", (0.0, 1.5)),  # report, next round
+    # The devnet runs commit-reveal by default (as finney), so a landed write is a commit.
+    "after a weight write": ("weights committed at block", (0.0, 1.5)),  # report, next round
 }
 
 
