@@ -76,7 +76,7 @@ from neurons.validating.loop import Validator
 from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.scoring import ScoringConfig
 from neurons.validating.state import StateStore
-from protocol import MAX_RESPONSE_BYTES, ProofRequest, encode
+from protocol import MAX_RESPONSE_BYTES, ROUTE_PROVE, ProofRequest, encode
 
 __all__ = [
     "KINDS",
@@ -302,6 +302,8 @@ def _answering(respond: Callable[[_Miner, httpx.Request], Awaitable[httpx.Respon
                ) -> Callable[[_Miner], httpx.AsyncBaseTransport]:
     def build(m: _Miner) -> httpx.AsyncBaseTransport:
         async def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path != ROUTE_PROVE:  # e.g. the validator asking for capabilities
+                return httpx.Response(404, content=b'{"code": "not_found", "message": ""}')
             return await respond(m, request)
         return httpx.MockTransport(handler)
     return build
