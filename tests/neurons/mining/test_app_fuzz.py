@@ -23,10 +23,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurons.mining.app import build_miner_app
-from protocol import PROTOCOL_VERSION, ROUTE_CAPABILITIES, ROUTE_PROVE, Capabilities, ErrorResponse, ProofResponse, decode
+from protocol import (
+    PROTOCOL_VERSION,
+    ROUTE_CAPABILITIES,
+    ROUTE_PROVE,
+    Capabilities,
+    ErrorResponse,
+    ProofResponse,
+    decode,
+)
 from tests.support.cast import MIN_STAKE, NETUID
 from tests.support.properties import PROPERTY
 from tests.support.provers import CIRCUIT_A, CIRCUIT_B, AsyncFakeProver
+from tests.support.strategies import JSON_VALUES, PERCENT, weighted
 from tests.support.wallets import hotkey_of
 
 # Requests per CI run here; the validator's side (tests/neurons/validating/test_client_fuzz.py)
@@ -35,29 +44,8 @@ EXAMPLES = 4000
 FUZZ = settings(PROPERTY, max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.data_too_large])
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
-    max_leaves=12,
-)
 
 _FIELDS = ("protocol_version", "request_id", "circuit_id", "inputs", "deadline")
-
-
-_percent = st.integers(0, 99)
-
-
-def _weighted(*choices):
-    """One of ``(weight, strategy)`` pairs, by weight in percent (hypothesis has no weights of its own,
-    and ``sampled_from`` leans to its first elements)."""
-    def pick(roll: int):
-        for weight, strategy in choices:
-            if roll < weight:
-                return strategy
-            roll -= weight
-        return choices[-1][1]
-    return _percent.flatmap(pick)
 
 
 def _inside(low: float = 0.0, high: float = 1.0):
@@ -69,38 +57,38 @@ def _proof_request(draw) -> dict:
     """A ProofRequest-shaped dict, sometimes valid, usually broken in one or more ways."""
     body: dict = {
         "protocol_version": PROTOCOL_VERSION,
-        "request_id": draw(_weighted((85, st.just("0123456789abcdef" * 2)), (15, st.sampled_from(["A" * 32, "ab", ""])))),
-        "circuit_id": draw(_weighted((80, st.sampled_from([CIRCUIT_A, CIRCUIT_B])),
+        "request_id": draw(weighted((85, st.just("0123456789abcdef" * 2)), (15, st.sampled_from(["A" * 32, "ab", ""])))),
+        "circuit_id": draw(weighted((80, st.sampled_from([CIRCUIT_A, CIRCUIT_B])),
                                      (20, st.sampled_from(["c" * 64, "Z" * 64, "short"])))),
-        "inputs": draw(_weighted(
+        "inputs": draw(weighted(
             (50, st.lists(_inside(), min_size=2, max_size=2)),  # fits the circuit
             (25, st.lists(_inside(), min_size=0, max_size=6)),  # wrong length
             (25, st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=2)),  # out of range
         )),
-        "deadline": time.time() + draw(_weighted(
+        "deadline": time.time() + draw(weighted(
             (70, st.sampled_from([5.0, 30.0, 59.0])), (30, st.sampled_from([-5.0, 0.0, 61.0, 1e9])),
         )),
     }
-    broken = [] if draw(_percent) < 75 else draw(st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=2, unique=True))
+    broken = [] if draw(PERCENT) < 75 else draw(st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=2, unique=True))
     for name in broken:
         if draw(st.booleans()):
             del body[name]
         else:
-            body[name] = draw(_json)
+            body[name] = draw(JSON_VALUES)
     if draw(st.integers(0, 9)) == 0:
-        body[draw(st.text(min_size=1, max_size=8))] = draw(_json)
+        body[draw(st.text(min_size=1, max_size=8))] = draw(JSON_VALUES)
     return body
 
 
 # Weighted towards what gets deep into the app (signed POSTs of near-valid requests), so that the
 # prover and the input check are reached often, not once in a thousand.
-_bodies = _weighted(
+_bodies = weighted(
     (80, _proof_request().map(lambda d: json.dumps(d).encode())),
-    (10, _json.map(lambda v: json.dumps(v).encode())),
+    (10, JSON_VALUES.map(lambda v: json.dumps(v).encode())),
     (10, st.binary(max_size=300)),
 )
-_auth = _weighted((80, st.just("signed")), (20, st.sampled_from(["none", "garbage", "stranger", "wrong_path"])))
-_calls = _weighted((85, st.just(("POST", ROUTE_PROVE))), (15, st.sampled_from([
+_auth = weighted((80, st.just("signed")), (20, st.sampled_from(["none", "garbage", "stranger", "wrong_path"])))
+_calls = weighted((85, st.just(("POST", ROUTE_PROVE))), (15, st.sampled_from([
     ("GET", ROUTE_CAPABILITIES), ("POST", ROUTE_CAPABILITIES), ("POST", ROUTE_PROVE + "/"), ("GET", "/"),
     ("POST", "/v1/other"), ("GET", "/%00"), ("POST", "/v1/prove?x=1"), ("PUT", ROUTE_PROVE),
     ("DELETE", ROUTE_PROVE), ("OPTIONS", ROUTE_PROVE), ("PATCH", ROUTE_CAPABILITIES),

@@ -33,6 +33,7 @@ from tests.support.chain import neuron, serving
 from tests.support.network import RoutingTransport
 from tests.support.properties import PROPERTY
 from tests.support.provers import CIRCUIT_A, FakeCircuit, FakeVerifier, fake_result, fake_sample
+from tests.support.strategies import JSON_VALUES, weighted
 from tests.support.wallets import hotkey_of
 
 EXAMPLES = 6000  # with the miner's 4,000 requests: 10,000 per CI run
@@ -42,42 +43,22 @@ AXON = ("10.0.0.9", 8091)
 CIRCUIT = FakeCircuit(CIRCUIT_A, "fake-a", timeout_s=5.0)
 _FIELDS = ("protocol_version", "request_id", "circuit_id", "outputs", "proof", "instances", "queue_s", "prove_s")
 
-_percent = st.integers(0, 99)
-
-
-def _weighted(*choices):
-    """One of ``(weight, strategy)`` pairs, by weight in percent."""
-    def pick(roll: int):
-        for weight, strategy in choices:
-            if roll < weight:
-                return strategy
-            roll -= weight
-        return choices[-1][1]
-    return _percent.flatmap(pick)
-
-
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
-    max_leaves=12,
-)
 
 # How the hostile miner answers: (status, extra headers, signed?, body recipe)
 _answers = st.fixed_dictionaries({
-    "status": _weighted((75, st.just(200)), (25, st.sampled_from([201, 204, 301, 400, 403, 404, 408, 422, 500, 503]))),
-    "signed": _weighted((80, st.just("genuine")), (20, st.sampled_from(["none", "garbage", "other_body"]))),
-    "encoding": _weighted((90, st.just(None)), (10, st.sampled_from(["gzip", "br", "deflate", "IDENTITY", ""]))),
-    "body": _weighted(
+    "status": weighted((75, st.just(200)), (25, st.sampled_from([201, 204, 301, 400, 403, 404, 408, 422, 500, 503]))),
+    "signed": weighted((80, st.just("genuine")), (20, st.sampled_from(["none", "garbage", "other_body"]))),
+    "encoding": weighted((90, st.just(None)), (10, st.sampled_from(["gzip", "br", "deflate", "IDENTITY", ""]))),
+    "body": weighted(
         # The genuine answer with up to two fields dropped, replaced by any JSON, or replaced by a
         # plausible lie that still fits the schema (the ones only a check of meaning can catch).
-        (70, st.lists(st.tuples(st.sampled_from(_FIELDS), _weighted(
-            (50, st.just(("lie", None))), (25, st.just(("drop", None))), (25, _json.map(lambda v: ("json", v))),
+        (70, st.lists(st.tuples(st.sampled_from(_FIELDS), weighted(
+            (50, st.just(("lie", None))), (25, st.just(("drop", None))), (25, JSON_VALUES.map(lambda v: ("json", v))),
         )), max_size=2, unique_by=lambda pair: pair[0]).map(lambda edits: ("edit", edits))),
-        (15, _json.map(lambda v: ("json", v))),
+        (15, JSON_VALUES.map(lambda v: ("json", v))),
         (15, st.binary(max_size=300).map(lambda b: ("raw", b))),
     ),
-    "extra_field": _weighted((90, st.just(None)), (10, st.tuples(st.text(min_size=1, max_size=8), _json))),
+    "extra_field": weighted((90, st.just(None)), (10, st.tuples(st.text(min_size=1, max_size=8), JSON_VALUES))),
 })
 
 
