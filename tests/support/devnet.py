@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,8 +38,15 @@ from tests.support.paths import PYTHON
 from tests.support.wallets import make_wallet
 
 __all__ = [
-    "NETUID", "BLOCK_TIME", "StepClock", "Devnet", "make_devnet", "register", "stake",
+    "BLOCK_TIME",
+    "NETUID",
     "CountingSubstrate",
+    "Devnet",
+    "StepClock",
+    "make_devnet",
+    "older_state_file",
+    "register",
+    "stake",
 ]
 
 NETUID = 2
@@ -186,6 +194,26 @@ def make_devnet(
     for name in validators:
         net.permit(netuid, made[name])
     return net
+
+
+def older_state_file(path: Path, *, subnets_before: str, drop_tables: Sequence[str] = ()) -> None:
+    """A state file at ``path`` as a release from before the ``subnets`` column ``subnets_before``
+    wrote it: subnet 2 (tempo 4, weights rate limit 3, otherwise the defaults) made by today's
+    code, then that column and every later one dropped, and ``drop_tables`` dropped, so that
+    opening it must migrate what those releases lacked (``store._ADDED_COLUMNS``)."""
+    store = Store(path, create=True)
+    try:
+        with store.transaction() as conn:
+            runtime.create_subnet(conn, store.block(conn), 2,
+                                  runtime.SubnetParams(tempo=4, weights_rate_limit=3))
+    finally:
+        store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(subnets)")]
+        for column in columns[columns.index(subnets_before):]:
+            conn.execute(f"ALTER TABLE subnets DROP COLUMN {column}")
+        for table in drop_tables:
+            conn.execute(f"DROP TABLE {table}")
 
 
 async def _register(net: Devnet, wallets: list[bt.Wallet], staked: list[bt.Wallet], amount: float) -> None:

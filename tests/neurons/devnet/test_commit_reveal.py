@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from neurons.devnet import admin, runtime, timelock
 from neurons.devnet.cli import main as cli_main
 from neurons.devnet.store import Store
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.support.devnet import Devnet, StepClock, make_devnet
+from tests.support.devnet import Devnet, StepClock, make_devnet, older_state_file
 
 NETUID = 2
 TEMPO = 4
@@ -329,19 +328,8 @@ def test_a_state_file_from_before_commit_reveal_opens_with_the_chains_defaults(t
     """An older file's subnets lack the columns: opening adds them with the chain's defaults
     (commit-reveal on, reveal period 1, epoch index 0) and the new tables."""
     path = tmp_path / "old.sqlite"
-    Store(path, create=True).close()
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("DROP TABLE subnets")
-        conn.execute("DROP TABLE timelocked_commits")
-        conn.execute(
-            "CREATE TABLE subnets (netuid INTEGER PRIMARY KEY, tempo INTEGER NOT NULL, "
-            "weights_rate_limit INTEGER NOT NULL, min_allowed_weights INTEGER NOT NULL, "
-            "max_weights_limit INTEGER NOT NULL, weights_version_key INTEGER NOT NULL, "
-            "max_uids INTEGER NOT NULL, created_block INTEGER NOT NULL, "
-            "last_epoch_block INTEGER NOT NULL, owner_coldkey TEXT NOT NULL, "
-            "owner_hotkey TEXT NOT NULL, serving_rate_limit INTEGER NOT NULL DEFAULT 50)"
-        )
-        conn.execute("INSERT INTO subnets VALUES (2, 4, 3, 1, 65535, 0, 256, 1, 1, '', '', 50)")
+    older_state_file(path, subnets_before="commit_reveal_weights_enabled",
+                     drop_tables=["timelocked_commits"])
     with contextlib.closing(Store(path)) as store, store.read() as (conn, _block):
         row = conn.execute(
             "SELECT commit_reveal_weights_enabled, commit_reveal_period, epoch_index FROM subnets"

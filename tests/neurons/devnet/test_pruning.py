@@ -26,7 +26,7 @@ from neurons.devnet import runtime
 from neurons.devnet.cli import main
 from neurons.devnet.store import Store
 from neurons.devnet.substrate import DevnetSubstrate
-from tests.support.devnet import NETUID, StepClock, make_devnet, register
+from tests.support.devnet import NETUID, StepClock, make_devnet, older_state_file, register
 
 
 def _wallet(net, name):
@@ -101,7 +101,7 @@ def test_a_registration_on_a_full_subnet_replaces_the_lowest_scored_non_immune_n
 
     async def read():
         async with net.client() as client:
-            q = lambda item, params: client.query(("SubtensorModule", item), params)  # noqa: E731
+            q = lambda item, params: client.query(("SubtensorModule", item), params)
             return (await q("Uids", [NETUID, new]), await q("Uids", [NETUID, b]), await q("Keys", [NETUID, 3]),
                     await q("BlockAtRegistration", [NETUID, 3]), await q("LastUpdate", [NETUID]),
                     await q("Axons", [NETUID, b]), await q("Weights", [NETUID, 3]),
@@ -272,18 +272,7 @@ def test_the_immunity_hyperparameters_are_set_by_create_subnet_and_set_hyperpara
 def test_a_state_file_from_before_immunity_opens_with_the_chains_defaults(tmp_path):
     """An older subnets table lacks both columns: opening the file adds them with 4096 and 10."""
     path = tmp_path / "old.sqlite"
-    Store(path, create=True).close()
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("DROP TABLE subnets")
-        conn.execute(
-            "CREATE TABLE subnets (netuid INTEGER PRIMARY KEY, tempo INTEGER NOT NULL, "
-            "weights_rate_limit INTEGER NOT NULL, min_allowed_weights INTEGER NOT NULL, "
-            "max_weights_limit INTEGER NOT NULL, weights_version_key INTEGER NOT NULL, "
-            "max_uids INTEGER NOT NULL, created_block INTEGER NOT NULL, "
-            "last_epoch_block INTEGER NOT NULL, owner_coldkey TEXT NOT NULL, "
-            "owner_hotkey TEXT NOT NULL, serving_rate_limit INTEGER NOT NULL)"
-        )
-        conn.execute("INSERT INTO subnets VALUES (2, 4, 3, 1, 65535, 0, 256, 1, 1, '', '', 50)")
+    older_state_file(path, subnets_before="immunity_period")
     with contextlib.closing(Store(path)) as store, store.transaction() as conn:
         rows = conn.execute("SELECT netuid, immunity_period, min_non_immune_uids FROM subnets")
         assert rows.fetchall() == [(2, 4096, 10)]

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 
 import bittensor as bt
 
 from neurons.devnet.cli import main
 from neurons.devnet.runtime import SubnetParams
 from neurons.devnet.store import Store
-from tests.support.devnet import NETUID, StepClock, make_devnet
+from tests.support.devnet import NETUID, StepClock, make_devnet, older_state_file
 
 
 def _serve(port: int) -> bt.Call:
@@ -104,18 +103,7 @@ def test_a_state_file_from_before_the_serving_rate_limit_opens_with_the_chains_d
     """An older file's subnets table lacks the column: opening it adds the column (ALTER TABLE)
     with 50 for existing subnets, keeps their rows, and new subnets store their own value."""
     path = tmp_path / "old.sqlite"
-    Store(path, create=True).close()
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("DROP TABLE subnets")
-        conn.execute(
-            "CREATE TABLE subnets (netuid INTEGER PRIMARY KEY, tempo INTEGER NOT NULL, "
-            "weights_rate_limit INTEGER NOT NULL, min_allowed_weights INTEGER NOT NULL, "
-            "max_weights_limit INTEGER NOT NULL, weights_version_key INTEGER NOT NULL, "
-            "max_uids INTEGER NOT NULL, created_block INTEGER NOT NULL, "
-            "last_epoch_block INTEGER NOT NULL, owner_coldkey TEXT NOT NULL, "
-            "owner_hotkey TEXT NOT NULL)"
-        )
-        conn.execute("INSERT INTO subnets VALUES (2, 4, 3, 1, 65535, 0, 256, 1, 1, '', '')")
+    older_state_file(path, subnets_before="serving_rate_limit")
     assert main(["--state", str(path), "create-subnet", "--netuid", "3",
                  "--serving-rate-limit", "9"]) == 0
     with contextlib.closing(Store(path)) as store, store.transaction() as conn:
