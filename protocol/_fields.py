@@ -23,6 +23,9 @@ __all__ = [
     "FiniteFloat",
     "Seconds",
     "ProofBytes",
+    "BASE64_SERIALIZER",
+    "base64_validator",
+    "base64_schema",
     "Message",
     "new_request_id",
 ]
@@ -45,40 +48,49 @@ Seconds = Annotated[float, Strict(), Field(ge=0.0, allow_inf_nan=False)]
 Message = Annotated[str, Strict(), Field(max_length=MAX_MESSAGE_CHARS)]
 """Free human-readable text, bounded."""
 
-_MAX_B64_CHARS = 4 * ((MAX_PROOF_BYTES + 2) // 3)
+def _b64_chars(max_bytes: int) -> int:
+    return 4 * ((max_bytes + 2) // 3)
 
 
-def _decode_proof(value: Any) -> bytes:
-    """Accept raw bytes (Python side) or strict standard base64 text (wire side)."""
-    if isinstance(value, bytes):
-        raw = value
-    elif isinstance(value, str):
-        if len(value) > _MAX_B64_CHARS:
-            raise ValueError(f"proof exceeds {MAX_PROOF_BYTES} bytes")
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("proof is not valid standard base64") from None
-    else:
-        raise ValueError("proof must be a base64 string")
-    if not raw:
-        raise ValueError("proof is empty")
-    if len(raw) > MAX_PROOF_BYTES:
-        raise ValueError(f"proof exceeds {MAX_PROOF_BYTES} bytes")
-    return raw
+def base64_validator(what: str, max_bytes: int) -> PlainValidator:
+    """Accept 1 to ``max_bytes`` raw bytes (Python side) or strict standard base64 text (wire
+    side); errors name ``what``. With :data:`BASE64_SERIALIZER` and :func:`base64_schema` it
+    makes a bytes field that travels as base64."""
+
+    def decode(value: Any) -> bytes:
+        if isinstance(value, bytes):
+            raw = value
+        elif isinstance(value, str):
+            if len(value) > _b64_chars(max_bytes):
+                raise ValueError(f"{what} exceeds {max_bytes} bytes")
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"{what} is not valid standard base64") from None
+        else:
+            raise ValueError(f"{what} must be a base64 string")
+        if not raw:
+            raise ValueError(f"{what} is empty")
+        if len(raw) > max_bytes:
+            raise ValueError(f"{what} exceeds {max_bytes} bytes")
+        return raw
+
+    return PlainValidator(decode)
 
 
-def _encode_proof(value: bytes) -> str:
+def _encode_base64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+BASE64_SERIALIZER = PlainSerializer(_encode_base64, return_type=str)
+
+
+def base64_schema(max_bytes: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "contentEncoding": "base64", "maxLength": _b64_chars(max_bytes)})
+
+
 ProofBytes = Annotated[
-    bytes,
-    PlainValidator(_decode_proof),
-    PlainSerializer(_encode_proof, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "contentEncoding": "base64", "maxLength": _MAX_B64_CHARS}
-    ),
+    bytes, base64_validator("proof", MAX_PROOF_BYTES), BASE64_SERIALIZER, base64_schema(MAX_PROOF_BYTES)
 ]
 """Raw proof bytes; travels as standard base64 (with padding, no newlines)."""
 

@@ -28,15 +28,27 @@ what a receipt is.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, Strict, StrictInt, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+)
 
 from ._codec import InvalidMessage, decode
-from ._fields import CircuitId, Felt, FiniteFloat, ProofBytes
+from ._fields import (
+    BASE64_SERIALIZER,
+    CircuitId,
+    Felt,
+    FiniteFloat,
+    ProofBytes,
+    base64_schema,
+    base64_validator,
+)
 from ._limits import MAX_INSTANCE_GROUPS, MAX_OUTPUTS, MAX_RESPONSE_BYTES
 from ._messages import ProofRequest
 
@@ -64,7 +76,6 @@ nor the other way round."""
 # in the clear, plus the request: comfortably under three times the response limit.
 MAX_RECEIPT_BYTES: Final = 3 * MAX_RESPONSE_BYTES
 
-_MAX_RESPONSE_B64 = 4 * ((MAX_RESPONSE_BYTES + 2) // 3)
 
 _Hotkey = Annotated[str, Strict(), Field(pattern=r"^[1-9A-HJ-NP-Za-km-z]{46,48}$")]
 """An ss58 address (base58 characters; the checksum is the signature check's business)."""
@@ -79,29 +90,8 @@ _Nonce = Annotated[StrictInt, Field(ge=0)]
 _UnixTime = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
 
 
-def _decode_body(value: Any) -> bytes:
-    """Raw bytes (Python side) or strict standard base64 (wire side), at most the response limit."""
-    if isinstance(value, bytes):
-        raw = value
-    elif isinstance(value, str):
-        if len(value) > _MAX_RESPONSE_B64:
-            raise ValueError(f"response exceeds {MAX_RESPONSE_BYTES} bytes")
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("response is not valid standard base64") from None
-    else:
-        raise ValueError("response must be a base64 string")
-    if not raw or len(raw) > MAX_RESPONSE_BYTES:
-        raise ValueError(f"response must be 1 to {MAX_RESPONSE_BYTES} bytes")
-    return raw
-
-
 _ResponseBytes = Annotated[
-    bytes,
-    PlainValidator(_decode_body),
-    PlainSerializer(lambda value: base64.b64encode(value).decode("ascii"), return_type=str),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64", "maxLength": _MAX_RESPONSE_B64}),
+    bytes, base64_validator("response", MAX_RESPONSE_BYTES), BASE64_SERIALIZER, base64_schema(MAX_RESPONSE_BYTES)
 ]
 
 
