@@ -25,7 +25,7 @@ import numpy as np
 
 from execution_layer.types import BuildFailed, CalibrationFailed, ExecutionError, UnsupportedOp
 
-__all__ = ["quiet_native_logs", "call", "classify", "CALIBRATION_HINT", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
+__all__ = ["quiet_native_logs", "call", "classify", "CALIBRATION_HINT", "LOGROWS_CAP", "write_input", "SRS_HEADER_BYTES", "srs_logrows", "FIELD_MODULUS", "is_felt"]
 
 T = TypeVar("T")
 SRS_HEADER_BYTES = 4
@@ -62,10 +62,11 @@ def _clean(message: str) -> str:
 
 _TRACT_UNIMPLEMENTED = re.compile(r'Translating node #\d+ "(?P<node>[^"]*)" Unimplemented\((?P<op>[^)]*)\)')
 _CALIBRATION = "could not find any suitable parameters"
+LOGROWS_CAP = 17  # the largest circuit a build makes: 2**17 rows (keys of a few hundred MB and more)
 CALIBRATION_HINT = (
-    "try, in order: a larger SRS (more logrows: --srs FILE with a larger k, or --gen-srs --logrows 14 for "
-    "local use), other scales (--scales 4,6,8, or calibration_scales in metadata.json), or a narrower "
-    "input range (input.low/input.high in metadata.json): values over the range must fit the lookup tables"
+    "try, in order: other scales (--scales 4,6,8, or calibration_scales in metadata.json), a narrower input "
+    "range (input.low/input.high in metadata.json: values over the range must fit the lookup tables), or a "
+    f"smaller model (the build stops at 2**{LOGROWS_CAP} rows: {LOGROWS_CAP} logrows)"
 )
 
 

@@ -13,6 +13,8 @@ keys) looks like::
       "proof_bytes": 3072,
       "data": {"metadata": {"path": "metadata.json", "sha256": "..."},
                "samples": {"path": "samples.npy", "sha256": "..."}},
+      "measured": {"prove_s": 0.37, "prove_cpu_s": 0.85, "cores": 2, "max_error": 0.0011,
+                   "reference_error": 0.0009, "max_error_target": 0.00135},
       "circuit_id": "<sha256 hex>"
     }
 
@@ -22,6 +24,12 @@ files a proof depends on. ``data`` is pinned too but is not part of the id
 (it only feeds the sampler and the display). ``proof_bytes`` is the length
 of this circuit's proofs, measured at build: ezkl's verifier ignores trailing
 bytes, so the verifier pins the length.
+
+``measured`` is what the build measured (``execution_layer.timeouts.Measurement``:
+proving time, the machine's cores, the circuit's error against onnxruntime and
+the target it met). It is not part of the id either: a circuit's timeout follows
+from it by the rule in ``execution_layer.timeouts``, so changing that rule (a
+policy) changes no file and no id.
 
 ``srs.origin`` says where the SRS came from: ``"ceremony"`` (a public
 powers-of-tau ceremony, safe on a public network) or ``"self-generated"``
@@ -42,6 +50,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from execution_layer.timeouts import Measurement
 from execution_layer.types import CircuitMismatch, ExecutionError
 from models.metadata import METADATA
 
@@ -127,11 +136,12 @@ class Manifest:
     srs: SrsPin
     proof_bytes: int
     data: DataFiles
+    measured: Measurement
     circuit_id: str
 
     @classmethod
     def pin(cls, folder: Path, *, name: str, ezkl_version: str, srs_path: Path, logrows: int, srs_origin: str,
-            proof_bytes: int) -> Manifest:
+            proof_bytes: int, measured: Measurement) -> Manifest:
         """The manifest of the circuit built in ``folder``: hashes its files (at ``FILES``) and the SRS now."""
         folder = Path(folder)
 
@@ -148,6 +158,7 @@ class Manifest:
             srs=srs,
             proof_bytes=proof_bytes,
             data=DataFiles(**{f.name: pin_of(getattr(FILES, f.name)) for f in fields(DataFiles)}),
+            measured=measured,
             circuit_id=circuit_id(artifacts, srs.sha256),
         )
 
@@ -174,6 +185,9 @@ class Manifest:
         are 64 lowercase hex chars, ``proof_bytes`` and ``logrows`` positive,
         and ``srs.origin`` one of ``SRS_ORIGINS``.
         """
+        if isinstance(data, dict) and "measured" not in data and "circuit_id" in data:
+            raise ExecutionError(f"{where}: built before builds measured proving time and error (no 'measured'); "
+                                 "rebuild the circuit with python -m execution_layer.build")
         try:
             doc = _section(data, "manifest", cls)
             srs = _section(doc["srs"], "srs", SrsPin, origin_optional=True)
@@ -191,6 +205,7 @@ class Manifest:
                            sha256=_hash(srs, "srs.sha256"), origin=origin),
                 proof_bytes=_typed(doc, "proof_bytes", int),
                 data=DataFiles(**_pins(doc["data"], "data", DataFiles)),
+                measured=_measurement(doc["measured"]),
                 circuit_id=_hash(doc, "circuit_id"),
             )
             if manifest.proof_bytes <= 0 or manifest.srs.logrows <= 0:
@@ -262,6 +277,26 @@ def _pins(data: object, where: str, kind: type) -> dict[str, Pin]:
         pins[name] = Pin(path=_typed(pin, f"{where}.{name}.path", str),
                          sha256=_hash(pin, f"{where}.{name}.sha256"))
     return pins
+
+
+def _measurement(data: object) -> Measurement:
+    section = _section(data, "measured", Measurement)
+    reference = section["reference_error"]
+    try:
+        return Measurement(prove_s=_number(section, "measured.prove_s"),
+                           prove_cpu_s=_number(section, "measured.prove_cpu_s"), cores=_typed(section, "measured.cores", int),
+                           max_error=_number(section, "measured.max_error"),
+                           reference_error=None if reference is None else _number(section, "measured.reference_error"),
+                           max_error_target=_number(section, "measured.max_error_target"))
+    except ValueError as e:
+        raise _Malformed(f"measured: {e}") from None
+
+
+def _number(data: dict[str, Any], where: str) -> float:
+    value = data[where.rsplit(".", 1)[-1]]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"{where} must be a number, got {value!r}")
+    return float(value)
 
 
 _KINDS = {int: "an integer", str: "a string"}

@@ -1,51 +1,15 @@
-"""Build a model's circuit artifacts: ``python -m execution_layer.build models/<name>``.
-
-For model authors only; users never rebuild (compiled circuits are not
-byte-reproducible and ``settings.json`` carries a timestamp, so the artifacts
-are built once and committed).
-
-Atomic: the build works in a copy of the folder next to it
-(``.<name>.build-*``, which the registry skips) and swaps it in only when
-every step succeeded; a failed build leaves the folder as it was.
-
-Refused before ezkl runs: a metadata.json or samples.npy that does not parse;
-a model whose ai.onnx opset lies outside ``SUPPORTED_OPSETS`` (``UnsupportedOpset``);
-an SRS that does not exist (``SrsMissing``), unless ``--gen-srs`` asks to
-generate one. ezkl's own failures an author can act on are precise leaves of
-``BuildFailed`` (``UnsupportedOp`` naming the op and the node,
-``CalibrationFailed`` saying what to try; see ``execution_layer._ezkl``).
-
-Steps, in order:
-
-1. gen_settings with decomp_base=512, decomp_legs=4 (set before calibration:
-   ezkl's defaults force logrows >= 15), inputs and outputs public, params fixed;
-2. calibrate over data spanning the sampler's whole range: the held-out
-   samples, sampler draws, all-low, all-high, random corners and uniform draws
-   (ezkl's lookups only cover the calibrated range);
-3. pin logrows to the SRS's k (ezkl re-derives a smaller SRS on every call
-   otherwise, costing seconds per proof and per verification) and compile;
-4. create the SRS if missing and ``--gen-srs`` was given (LOCAL/TEST ONLY:
-   whoever generates an SRS can forge proofs), setup to derive vk.key, prove and verify the all-low and
-   all-high inputs (recording the proof length);
-5. write manifest.json pinning every file by sha256, the SRS and the ezkl version,
-   and recording the SRS's origin: ``"self-generated"`` when this build generated
-   it, else what ``--srs-origin`` states (``"ceremony"`` for the public ceremony
-   SRS; an SRS not declared so counts as self-generated). The daemons refuse to
-   run self-generated circuits on public networks.
-
-The command shows a tqdm bar with one step per stage (``STAGES``) when stderr
-is a terminal, with log lines printed above it; otherwise only the log lines.
-"""
-
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,26 +19,37 @@ import onnx
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from execution_layer import _ezkl, _manifest
+from execution_layer import _ezkl, _manifest, timeouts
 from execution_layer._manifest import FILES, Manifest
 from execution_layer.circuit import ezkl_version
-from execution_layer.types import BuildFailed, ExecutionError, SrsMissing, UnsupportedOpset
+from execution_layer.timeouts import Measurement
+from execution_layer.types import (BuildFailed, CircuitTooSlow, ExecutionError, FidelityMissed, SrsMissing,
+                                   UnsupportedOpset)
 from models.metadata import ModelError, ModelMetadata
 from models.sampling import Sampler
 
-__all__ = ["STAGES", "SUPPORTED_OPSETS", "build", "check_opset", "calibration_inputs", "main"]
+__all__ = ["STAGES", "SUPPORTED_OPSETS", "LOGROWS_CAP", "REFERENCE_FACTOR", "FIDELITY_ROWS", "PROVE_RUNS",
+           "build", "check_opset", "calibration_inputs", "srs_file", "main"]
 
 log = logging.getLogger(__name__)
 
 _DECOMP_BASE = 512
 _DECOMP_LEGS = 4
-_DEFAULT_LOGROWS = 11
-STAGES = ("gen_settings", "calibrate", "compile", "setup", "manifest")  # reported to ``on_stage``, in order
+LOGROWS_CAP = _ezkl.LOGROWS_CAP
+REFERENCE_FACTOR = 1.5  # the default target: within 1.5x of bare ezkl's error on the same model
+FIDELITY_ROWS = 32  # held-out inputs the error is measured over
+PROVE_RUNS = 3  # timed proofs of held-out inputs; their median is the circuit's proving time
+STAGES = ("gen_settings", "reference", "calibrate", "srs", "setup", "measure", "manifest")  # to ``on_stage``, in order
 # The ai.onnx opsets a model may use, both ends included: what both runtimes run. onnxruntime (the
 # validator's fidelity check, the demo) has no kernels below opset 7 (e.g. "Could not find an
 # implementation for Gemm(6)"); ezkl 23.0.5 reads ONNX with tract, which is "only tested against
 # operator set 9 to 18" (its own warning). The intersection is 9..18; the shipped models use 17.
 SUPPORTED_OPSETS = range(9, 19)
+
+
+def srs_file(srs_dir: Path, logrows: int) -> Path:
+    """Where the SRS of ``logrows`` lives: ``<srs_dir>/kzg<logrows>.srs`` (one file per size)."""
+    return Path(srs_dir) / f"kzg{logrows}.srs"
 
 
 def check_opset(onnx_path: Path) -> int:
@@ -108,25 +83,26 @@ def calibration_inputs(sampler: Sampler, rng: np.random.Generator, draws: int = 
     return np.concatenate([real, drawn, extremes, corners, uniform]).astype(np.float32)
 
 
-def build(folder: Path, srs_path: Path, *, logrows: int = _DEFAULT_LOGROWS, scales: list[int] | None = None,
+def build(folder: Path, srs_dir: Path | None = None, *, logrows: int | None = None,
+          scales: list[int] | None = None, max_error: float | None = None,
           srs_origin: str = _manifest.SRS_SELF_GENERATED, generate_srs: bool = False,
           on_stage: Callable[[str], None] | None = None) -> Manifest:
-    """Build the circuit in ``folder`` against ``srs_path``; returns the manifest written.
+    """Build the circuit in ``folder``; returns the manifest written (steps in the module docstring).
 
-    ``folder`` must be named as its metadata.json names the model, and hold ``model.onnx`` (ai.onnx opset in ``SUPPORTED_OPSETS``,
-    UnsupportedOpset otherwise), a ``metadata.json`` that parses
-    (``ModelMetadata``; BuildFailed otherwise) and a ``samples.npy`` that fits
-    its input spec (``Sampler``). ``scales`` defaults to metadata.json's
-    ``calibration_scales`` (when empty, ezkl's own choice). A missing
-    ``srs_path`` raises SrsMissing unless ``generate_srs``, which generates one
-    there at ``logrows`` (always ``"self-generated"``); ``logrows`` is used only
-    then. ``srs_origin`` is recorded in the manifest for an existing SRS (one of
-    ``_manifest.SRS_ORIGINS``); asking for ``"ceremony"`` when ``srs_path`` does
-    not exist raises BuildFailed. ``on_stage`` is called with each name in
-    ``STAGES`` as that stage begins ("setup" covers the test proofs too); a build
-    that fails stops calling it. All checks run before ezkl does; the build then
-    works in ``.<name>.build-*`` beside ``folder`` and replaces ``folder`` with it
-    only on success, so a failure of any kind leaves ``folder`` untouched.
+    ``folder`` must be named as its metadata.json names the model, and hold ``model.onnx`` (ai.onnx opset in
+    ``SUPPORTED_OPSETS``, UnsupportedOpset otherwise), a ``metadata.json`` that parses (``ModelMetadata``;
+    BuildFailed otherwise) and a ``samples.npy`` that fits its input spec (``Sampler``). ``srs_dir`` (default
+    ``<folder>/../srs``) holds the SRS files, ``kzg<k>.srs``. ``logrows`` pins the circuit's size (at least what
+    calibration needs; default: calibration's choice, at most ``LOGROWS_CAP``). ``scales`` are the candidate
+    scales, tried in order (default: metadata.json's ``calibration_scales``; empty: ezkl's choice).
+    ``max_error`` is the largest output error allowed against onnxruntime (default: ``REFERENCE_FACTOR`` times
+    bare ezkl's); no candidate meeting it raises FidelityMissed. A missing SRS of the chosen size raises
+    SrsMissing unless ``generate_srs`` (then it is ``"self-generated"``); ``srs_origin`` is recorded for an
+    existing SRS (one of ``_manifest.SRS_ORIGINS``; ``"ceremony"`` with ``generate_srs`` is refused). A proof
+    too slow for the timeout rule raises CircuitTooSlow. ``on_stage`` is called with each name in ``STAGES``
+    as that stage begins; a build that fails stops calling it. The build works in ``.<name>.build-*`` beside
+    ``folder`` and replaces ``folder`` with it only on success, so a failure of any kind leaves ``folder``
+    untouched.
     """
     folder = Path(folder).resolve()
     try:
@@ -139,38 +115,39 @@ def build(folder: Path, srs_path: Path, *, logrows: int = _DEFAULT_LOGROWS, scal
         raise BuildFailed(f"{folder / FILES.metadata} names the model {metadata.name!r} but the folder is "
                           f"{folder.name!r}: set \"name\": \"{folder.name}\" in metadata.json (or rename the folder)")
     if scales is None:
-        scales = list(metadata.calibration_scales) or None
+        scales = list(metadata.calibration_scales)
     if srs_origin not in _manifest.SRS_ORIGINS:
         raise BuildFailed(f"SRS origin {srs_origin!r} is not one of {', '.join(_manifest.SRS_ORIGINS)}")
+    if srs_origin == _manifest.SRS_CEREMONY and generate_srs:
+        raise BuildFailed("--gen-srs makes a self-generated SRS, never a ceremony one: drop one of the two")
+    if logrows is not None and not 1 <= logrows <= LOGROWS_CAP:
+        raise BuildFailed(f"logrows must lie in 1..{LOGROWS_CAP}, got {logrows}")
+    if max_error is not None and not max_error > 0:
+        raise BuildFailed(f"max_error must be > 0, got {max_error}")
     check_opset(folder / FILES.onnx)
-    srs_path = Path(srs_path)
-    if not srs_path.exists():
-        if srs_origin == _manifest.SRS_CEREMONY:
-            raise BuildFailed(f"no SRS at {srs_path}: put the public ceremony SRS there first (a generated "
-                              "one is never a ceremony SRS)")
-        if not generate_srs:
-            raise SrsMissing(
-                f"no SRS at {srs_path}: fetch the public ceremony SRS of the size you need to that path "
-                "(docs/custom_circuit_integration.md) and pass --srs-origin ceremony, or pass --gen-srs to "
-                f"generate one there at --logrows {logrows} (LOCAL/TEST USE ONLY: whoever generates an SRS can "
-                "forge proofs)"
-            )
-        log.warning("no SRS at %s: generating one at logrows %d (--gen-srs). LOCAL/TEST USE ONLY: whoever "
-                    "generates an SRS can forge proofs; a public network uses the public ceremony SRS",
-                    srs_path, logrows)
-        srs_path.parent.mkdir(parents=True, exist_ok=True)
-        _ezkl.call(BuildFailed, "gen_srs", ezkl.gen_srs, str(srs_path), logrows)
-    k = _ezkl.srs_logrows(srs_path)
+    srs_dir = Path(srs_dir) if srs_dir is not None else folder.parent / "srs"
 
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.build-", dir=folder.parent))
     try:
         shutil.copytree(folder, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        manifest = _build_in(work, srs_path, k, metadata=metadata, sampler=sampler, scales=scales,
-                             srs_origin=srs_origin, stage=on_stage or (lambda name: None))
+        options = _Options(srs_dir=srs_dir.resolve(), logrows=logrows, scales=scales, max_error=max_error,
+                           srs_origin=srs_origin, generate_srs=generate_srs)
+        manifest = _build_in(work, options, metadata=metadata, sampler=sampler,
+                             stage=on_stage or (lambda name: None))
         _swap_in(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already after a successful swap
     return manifest
+
+
+@dataclass(frozen=True)
+class _Options:
+    srs_dir: Path
+    logrows: int | None
+    scales: list[int]
+    max_error: float | None
+    srs_origin: str
+    generate_srs: bool
 
 
 def _swap_in(work: Path, folder: Path) -> None:
@@ -185,11 +162,7 @@ def _swap_in(work: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _build_in(folder: Path, srs_path: Path, k: int, *, metadata: ModelMetadata, sampler: Sampler,
-              scales: list[int] | None, srs_origin: str, stage: Callable[[str], None]) -> Manifest:
-    """The ezkl steps, writing into ``folder`` (the working copy), on an SRS of ``k`` logrows."""
-    spec = metadata.input
-    onnx_file, settings, compiled = (str(folder / name) for name in (FILES.onnx, FILES.settings, FILES.compiled))
+def _our_run_args() -> Any:  # ezkl.PyRunArgs
     run_args = ezkl.PyRunArgs()
     # ezkl 23.0.5's stub of PyRunArgs lists only some of the settable attributes; the native
     # class has these (and gen_settings reads them).
@@ -198,55 +171,199 @@ def _build_in(folder: Path, srs_path: Path, k: int, *, metadata: ModelMetadata, 
     run_args.input_visibility = "public"  # type: ignore[attr-defined]
     run_args.output_visibility = "public"  # type: ignore[attr-defined]
     run_args.param_visibility = "fixed"  # type: ignore[attr-defined]
+    return run_args
+
+
+def _reference_run_args() -> Any:  # ezkl.PyRunArgs: ezkl's defaults, but outputs public so a witness shows them
+    run_args = ezkl.PyRunArgs()
+    run_args.output_visibility = "public"  # type: ignore[attr-defined]
+    return run_args
+
+
+class _Fidelity:
+    """The held-out inputs and onnxruntime's outputs for them; measures a compiled circuit's error."""
+
+    def __init__(self, onnx_path: Path, sampler: Sampler, tmp: Path) -> None:
+        import onnxruntime
+
+        rows = sampler.samples.reshape(len(sampler.samples), *sampler.spec.shape)[:FIDELITY_ROWS]
+        self.rows = [np.asarray(r, dtype=np.float32) for r in rows]
+        try:
+            session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            self.expected = [np.asarray(session.run(None, {name: r})[0], dtype=np.float64).reshape(-1)
+                             for r in self.rows]
+        except Exception as e:  # onnxruntime's own exception classes (InvalidGraph, Fail, ...)
+            raise BuildFailed(f"onnxruntime cannot run the model, so its outputs cannot be checked: "
+                              f"{type(e).__name__}: {str(e)[:300]}") from None
+        self.tmp = tmp
+
+    def max_error(self, compiled: Path, settings: Path, stage: str) -> float:
+        """The largest absolute difference of the circuit's outputs from onnxruntime's over the rows."""
+        scale = int(json.loads(settings.read_text())["model_output_scales"][0])
+        worst = 0.0
+        for row, expected in zip(self.rows, self.expected):
+            _ezkl.write_input(self.tmp / "fid_in.json", row)
+            _ezkl.call(BuildFailed, stage, ezkl.gen_witness, str(self.tmp / "fid_in.json"), str(compiled),
+                       str(self.tmp / "fid_w.json"))
+            felts = json.loads((self.tmp / "fid_w.json").read_text())["outputs"][0]
+            got = np.array([ezkl.felt_to_float(f, scale) for f in felts], dtype=np.float64)
+            worst = max(worst, float(np.max(np.abs(got - expected))))
+        return worst
+
+
+def _calibrate(onnx_file: Path, settings: Path, data: Path, scales: list[int] | None, max_logrows: int,
+               stage: str) -> int:
+    """Calibrate ``settings`` in place (target "resources"); the logrows it chose."""
+    _ezkl.call(BuildFailed, stage, ezkl.calibrate_settings, str(data), str(onnx_file), str(settings),
+               "resources", scales=scales, max_logrows=max_logrows)
+    return int(json.loads(settings.read_text())["run_args"]["logrows"])
+
+
+def _set_logrows(settings: Path, logrows: int) -> None:
+    doc = json.loads(settings.read_text())
+    doc["run_args"]["logrows"] = logrows
+    settings.write_text(json.dumps(doc))
+
+
+def _build_in(folder: Path, o: _Options, *, metadata: ModelMetadata, sampler: Sampler,
+              stage: Callable[[str], None]) -> Manifest:
+    """The ezkl steps, writing into ``folder`` (the working copy)."""
+    spec = metadata.input
+    onnx_file, settings, compiled = (folder / name for name in (FILES.onnx, FILES.settings, FILES.compiled))
+    cap = o.logrows or LOGROWS_CAP
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        stage("gen_settings")
-        _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, onnx_file, settings, py_run_args=run_args)
         data = tmp / "calibration.json"
         rows = calibration_inputs(sampler, np.random.default_rng(0))
         data.write_text(json.dumps({"input_data": [[float(v) for v in rows.reshape(-1)]]}))
+        stage("gen_settings")
+        _ezkl.call(BuildFailed, "gen_settings", ezkl.gen_settings, str(onnx_file), str(settings),
+                   py_run_args=_our_run_args())
+        fidelity = _Fidelity(onnx_file, sampler, tmp)  # after ezkl read the model: its errors are the precise ones
+        base_settings = settings.read_text()
+
+        stage("reference")
+        reference = None
+        if o.max_error is None:
+            ref_settings, ref_compiled = tmp / "ref_settings.json", tmp / "ref.compiled"
+            _ezkl.call(BuildFailed, "gen_settings(reference)", ezkl.gen_settings, str(onnx_file), str(ref_settings),
+                       py_run_args=_reference_run_args())
+            ref_k = _calibrate(onnx_file, ref_settings, data, None, LOGROWS_CAP, "calibrate_settings(reference)")
+            _ezkl.call(BuildFailed, "compile_circuit(reference)", ezkl.compile_circuit, str(onnx_file),
+                       str(ref_compiled), str(ref_settings))
+            reference = fidelity.max_error(ref_compiled, ref_settings, "gen_witness(reference)")
+            log.info("bare ezkl (default run args): logrows %d, max error %.3g over %d held-out inputs",
+                     ref_k, reference, len(fidelity.rows))
+        target = o.max_error if o.max_error is not None else REFERENCE_FACTOR * max(reference or 0.0, 1e-9)
+
         stage("calibrate")
-        log.info("calibrating over %d inputs", len(rows))
-        _ezkl.call(BuildFailed, "calibrate_settings", ezkl.calibrate_settings, str(data), onnx_file, settings,
-                   "resources", scales=scales, max_logrows=k)
-        doc = json.loads(Path(settings).read_text())
-        needed = doc["run_args"]["logrows"]
-        if needed > k:
-            raise BuildFailed(f"{metadata.name} needs logrows {needed} but the SRS has {k}; "
-                              "rebuild every circuit against a larger SRS")
-        doc["run_args"]["logrows"] = k
-        Path(settings).write_text(json.dumps(doc))
-        stage("compile")
-        _ezkl.call(BuildFailed, "compile_circuit", ezkl.compile_circuit, onnx_file, compiled, settings)
+        log.info("calibrating over %d inputs; error target %.3g", len(rows), target)
+        tried: list[str] = []
+        candidates: list[list[int] | None] = [[c] for c in o.scales] if o.scales else [None]
+        for candidate in candidates:
+            settings.write_text(base_settings)
+            k = _calibrate(onnx_file, settings, data, candidate, cap,
+                           "calibrate_settings")
+            if o.logrows is not None:
+                k = o.logrows  # calibration fitted within it; pin the size asked for
+                _set_logrows(settings, k)
+            _ezkl.call(BuildFailed, "compile_circuit", ezkl.compile_circuit, str(onnx_file), str(compiled),
+                       str(settings))
+            error = fidelity.max_error(compiled, settings, "gen_witness(fidelity)")
+            scale = json.loads(settings.read_text())["run_args"]["input_scale"]
+            log.info("scale %s: logrows %d, max error %.3g (target %.3g)", scale, k, error, target)
+            tried.append(f"scale {scale}: error {error:.3g} at logrows {k}")
+            if error <= target:
+                break
+        else:
+            raise FidelityMissed(
+                f"{metadata.name}: no candidate scale meets the error target {target:.3g} "
+                f"({'bare ezkl error ' + format(reference, '.3g') + ' x ' + str(REFERENCE_FACTOR) if reference is not None else '--max-error'}): "
+                f"{'; '.join(tried)}; try larger scales (--scales, or calibration_scales in metadata.json) "
+                "or a looser target (--max-error)")
+
+        stage("srs")
+        srs_path = srs_file(o.srs_dir, k)
+        origin = o.srs_origin
+        if not srs_path.exists():
+            if not o.generate_srs:
+                raise SrsMissing(
+                    f"{metadata.name} needs logrows {k} and there is no SRS at {srs_path}: put the public ceremony "
+                    f"SRS of that size there (docs/custom_circuit_integration.md, 'SRS files') and pass --srs-origin "
+                    f"ceremony, or pass --gen-srs to generate one (LOCAL/TEST USE ONLY: whoever generates an SRS can "
+                    "forge proofs)")
+            log.warning("no SRS at %s: generating one at logrows %d (--gen-srs). LOCAL/TEST USE ONLY: whoever "
+                        "generates an SRS can forge proofs; a public network uses the public ceremony SRS",
+                        srs_path, k)
+            srs_path.parent.mkdir(parents=True, exist_ok=True)
+            _ezkl.call(BuildFailed, "gen_srs", ezkl.gen_srs, str(srs_path), k)
+            origin = _manifest.SRS_SELF_GENERATED
+        elif _ezkl.srs_logrows(srs_path) != k:
+            raise BuildFailed(f"{srs_path} holds an SRS of logrows {_ezkl.srs_logrows(srs_path)}, not {k}: "
+                              f"each size has its own file, kzg<k>.srs")
 
         stage("setup")
         t0 = time.perf_counter()
-        _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, str(folder / FILES.vk), str(tmp / "pk.key"),
-                   srs_path=str(srs_path))
-        log.info("setup in %.1fs", time.perf_counter() - t0)
-        vk = str(folder / FILES.vk)
+        vk, pk = folder / FILES.vk, tmp / "pk.key"
+        _ezkl.call(BuildFailed, "setup", ezkl.setup, str(compiled), str(vk), str(pk), srs_path=str(srs_path))
+        log.info("setup in %.1fs (proving key %.0f MB)", time.perf_counter() - t0, pk.stat().st_size / 1e6)
+
+        stage("measure")
+        # The extremes first (they also warm the caches the timed proofs then share with a miner's).
+        proof_bytes = 0
         for label, values in (("low", np.full(spec.shape, spec.low)), ("high", np.full(spec.shape, spec.high))):
-            _ezkl.write_input(tmp / "in.json", values)
-            _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), compiled,
-                       str(tmp / "w.json"), vk_path=vk, srs_path=str(srs_path))
-            _ezkl.call(BuildFailed, f"prove({label})", ezkl.prove, str(tmp / "w.json"), compiled,
-                       str(tmp / "pk.key"), str(tmp / "proof.json"), srs_path=str(srs_path))
-            _ezkl.call(BuildFailed, f"verify({label})", ezkl.verify, str(tmp / "proof.json"), settings, vk,
-                       srs_path=str(srs_path))
-        proof_bytes = len(json.loads((tmp / "proof.json").read_text())["proof"])
+            proof_bytes = _prove_and_verify(tmp, label, values, compiled, pk, vk, settings, srs_path)
+        walls: list[float] = []
+        cpus: list[float] = []
+        for i, values in enumerate(fidelity.rows[:PROVE_RUNS]):
+            w0, c0 = time.perf_counter(), time.process_time()
+            _prove(tmp, f"held-out {i}", values, compiled, pk, vk, srs_path)
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+            _verify(tmp, f"held-out {i}", settings, vk, srs_path)
+        measured = Measurement(prove_s=max(statistics.median(walls), 1e-3),
+                               prove_cpu_s=max(statistics.median(cpus), 1e-3), cores=os.cpu_count() or 1,
+                               max_error=error, reference_error=reference, max_error_target=target)
+        log.info("proof in %.2fs, %.2f CPU-s (median of %d); timeout %.0fs by the rule of execution_layer.timeouts",
+                 measured.prove_s, measured.prove_cpu_s, len(walls), timeouts.timeout_for(measured))
+        if (why := timeouts.too_slow(measured)) is not None:
+            raise CircuitTooSlow(f"{metadata.name}: {why}")
 
     stage("manifest")
     manifest = Manifest.pin(folder, name=metadata.name, ezkl_version=ezkl_version(), srs_path=srs_path,
-                            logrows=k, srs_origin=srs_origin, proof_bytes=proof_bytes)
+                            logrows=k, srs_origin=origin, proof_bytes=proof_bytes, measured=measured)
     manifest.write(folder / _manifest.MANIFEST)
     return manifest
 
 
-def _build_with_progress(folder: Path, srs: Path, **options: Any) -> Manifest:
+def _prove_and_verify(tmp: Path, label: str, values: np.ndarray, compiled: Path, pk: Path, vk: Path,
+                      settings: Path, srs_path: Path) -> int:
+    """Witness, prove and verify ``values`` as a miner and a validator would; the proof's length in bytes."""
+    _prove(tmp, label, values, compiled, pk, vk, srs_path)
+    _verify(tmp, label, settings, vk, srs_path)
+    return len(json.loads((tmp / "proof.json").read_text())["proof"])
+
+
+def _prove(tmp: Path, label: str, values: np.ndarray, compiled: Path, pk: Path, vk: Path, srs_path: Path) -> None:
+    """Witness and proof of ``values`` into ``tmp/proof.json``, as the miner's prover makes them."""
+    _ezkl.write_input(tmp / "in.json", values)
+    _ezkl.call(BuildFailed, f"gen_witness({label})", ezkl.gen_witness, str(tmp / "in.json"), str(compiled),
+               str(tmp / "w.json"), vk_path=str(vk), srs_path=str(srs_path))
+    _ezkl.call(BuildFailed, f"prove({label})", ezkl.prove, str(tmp / "w.json"), str(compiled), str(pk),
+               str(tmp / "proof.json"), srs_path=str(srs_path))
+
+
+def _verify(tmp: Path, label: str, settings: Path, vk: Path, srs_path: Path) -> None:
+    _ezkl.call(BuildFailed, f"verify({label})", ezkl.verify, str(tmp / "proof.json"), str(settings), str(vk),
+               srs_path=str(srs_path))
+
+
+def _build_with_progress(folder: Path, **options: Any) -> Manifest:
     """``build`` with a step-per-stage bar on a terminal (log lines routed above it); plain logs otherwise."""
     with tqdm(total=len(STAGES), desc=Path(folder).name, unit="step", disable=None) as bar:
         if bar.disable:
-            return build(folder, srs, **options)
+            return build(folder, **options)
         begun: list[str] = []
 
         def on_stage(name: str) -> None:
@@ -256,42 +373,52 @@ def _build_with_progress(folder: Path, srs: Path, **options: Any) -> Manifest:
             bar.set_postfix_str(name)
 
         with logging_redirect_tqdm():
-            manifest = build(folder, srs, on_stage=on_stage, **options)
+            manifest = build(folder, on_stage=on_stage, **options)
         bar.update(1)
         bar.set_postfix_str("done")
         return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m execution_layer.build", description="Build a model's circuit artifacts (for model authors).")
+    parser = argparse.ArgumentParser(
+        prog="python -m execution_layer.build",
+        description="Build a model's circuit artifacts (for model authors): calibrate at the circuit's natural "
+        "size, check its outputs against onnxruntime, measure its proving time, pin everything in manifest.json.")
     parser.add_argument("folder", type=Path, help="the model folder, e.g. models/digits_cnn")
-    parser.add_argument("--srs", type=Path, default=None,
-                        help="KZG SRS (default: <models>/srs/kzg<logrows>.srs); a missing one is refused unless "
-                        "--gen-srs")
+    parser.add_argument("--srs-dir", dest="srs_dir", type=Path, default=None,
+                        help="folder of the SRS files, one per size, kzg<logrows>.srs (default: srs/ beside the "
+                        "model folder); the one of the size calibration chooses must exist unless --gen-srs")
     parser.add_argument("--gen-srs", dest="gen_srs", action="store_true",
-                        help="generate the SRS at --srs (or the default path) at --logrows if it is missing: "
-                        "LOCAL/TEST USE ONLY, whoever generates an SRS can forge proofs")
+                        help="generate the SRS of the chosen size if it is missing: LOCAL/TEST USE ONLY, whoever "
+                        "generates an SRS can forge proofs")
     parser.add_argument("--srs-origin", dest="srs_origin", choices=_manifest.SRS_ORIGINS,
                         default=_manifest.SRS_SELF_GENERATED,
-                        help="where an existing --srs comes from, recorded in the manifest: 'ceremony' for the "
+                        help="where an existing SRS file comes from, recorded in the manifest: 'ceremony' for the "
                         "public ceremony SRS (required for finney/test), else 'self-generated' (a generated "
                         "SRS is always self-generated)")
-    parser.add_argument("--logrows", type=int, default=_DEFAULT_LOGROWS,
-                        help="k of the SRS --gen-srs generates, and of the default --srs path")
+    parser.add_argument("--logrows", type=int, default=None,
+                        help=f"pin the circuit's size (default: the smallest calibration finds, at most {LOGROWS_CAP})")
     parser.add_argument("--scales", default=None,
-                        help="comma-separated scales calibration may try (default: metadata.json's calibration_scales)")
+                        help="comma-separated candidate scales, tried in order until one meets the error target "
+                        "(default: metadata.json's calibration_scales; empty there: ezkl's choice)")
+    parser.add_argument("--max-error", dest="max_error", type=float, default=None,
+                        help="largest output error allowed against onnxruntime over the held-out samples "
+                        f"(default: {REFERENCE_FACTOR} x the error of bare ezkl, measured first, on the same model)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     _ezkl.quiet_native_logs()
-    srs = args.srs or args.folder.resolve().parent / "srs" / f"kzg{args.logrows}.srs"
     try:
         scales = [int(s) for s in args.scales.split(",")] if args.scales else None
-        manifest = _build_with_progress(args.folder, srs, logrows=args.logrows, scales=scales,
-                                        srs_origin=args.srs_origin, generate_srs=args.gen_srs)
+        manifest = _build_with_progress(args.folder, srs_dir=args.srs_dir, logrows=args.logrows, scales=scales,
+                                        max_error=args.max_error, srs_origin=args.srs_origin,
+                                        generate_srs=args.gen_srs)
     except (ExecutionError, OSError, ValueError, KeyError) as e:
         print(f"build failed: {e}", file=sys.stderr)
         return 1
-    print(f"{manifest.name}: circuit {manifest.circuit_id} (SRS: {manifest.srs.origin})")
+    m = manifest.measured
+    print(f"{manifest.name}: circuit {manifest.circuit_id} at logrows {manifest.srs.logrows} (SRS {manifest.srs.file}: "
+          f"{manifest.srs.origin}); proof {m.prove_s:.2f}s ({m.prove_cpu_s:.2f} CPU-s), timeout {timeouts.timeout_for(m):.0f}s; max error "
+          f"{m.max_error:.3g} (target {m.max_error_target:.3g})")
     return 0
 
 

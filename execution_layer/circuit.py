@@ -21,8 +21,9 @@ import ezkl
 import numpy as np
 from numpy.typing import ArrayLike
 
-from execution_layer import _ezkl, _manifest
+from execution_layer import _ezkl, _manifest, timeouts
 from execution_layer._manifest import Manifest
+from execution_layer.timeouts import Measurement
 from execution_layer.types import CircuitMismatch, ExecutionError, ForeignManifest, StaleManifest, VersionMismatch
 from models.metadata import InputSpec, ModelError, ModelMetadata
 
@@ -53,6 +54,7 @@ class Circuit:
     vk_sha256: str
     proof_bytes: int
     srs_origin: str  # "ceremony" or "self-generated" (see execution_layer._manifest)
+    measured: Measurement  # what the build measured (manifest.json's "measured")
 
     @property
     def self_generated_srs(self) -> bool:
@@ -69,8 +71,14 @@ class Circuit:
 
     @property
     def timeout_s(self) -> float:
-        """How long a miner has to answer a challenge on this circuit."""
-        return self.metadata.timeout_s
+        """How long a miner has to answer a challenge on this circuit: ``execution_layer.timeouts``'
+        rule applied to the build's measured proving time (policy: no file of the circuit holds it)."""
+        return timeouts.timeout_for(self.measured)
+
+    @property
+    def prove_s(self) -> float:
+        """Seconds one proof took when the circuit was built (median; on ``measured.cores`` cores)."""
+        return self.measured.prove_s
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -255,4 +263,5 @@ def load_circuit(directory: Path, srs_path: Path | None = None, *, srs_sha256: s
         vk_sha256=artifacts.vk.sha256,
         proof_bytes=manifest.proof_bytes,
         srs_origin=manifest.srs.origin,
+        measured=manifest.measured,
     )

@@ -1,6 +1,6 @@
 """Derive or check the proving key of every shipped circuit, with progress.
 
-``python -m execution_layer.keys [--key-cache DIR] [--models DIR] [--srs FILE]``
+``python -m execution_layer.keys [--key-cache DIR] [--models DIR] [--srs-dir DIR]``
 
 Keys go to ``<cache>/<circuit id>/pk.key``; the cache is ``--key-cache``, else
 ``$POI_KEY_CACHE``, else ``~/.cache/proof-of-inference/keys``. Keys already
@@ -38,12 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"cache root (default ${ENV_VAR} or {DEFAULT_KEY_CACHE})")
     parser.add_argument("--models", type=Path, default=default_models_dir(),
                         help="folder holding the model folders and srs/ (default: the repository's models/)")
-    parser.add_argument("--srs", type=Path, default=None,
-                        help="SRS file the circuits were built with (default: srs/<the file each manifest pins> in --models)")
+    parser.add_argument("--srs-dir", dest="srs_dir", type=Path, default=None,
+                        help="folder of the SRS files the circuits were built with, kzg<logrows>.srs (default: srs/ in --models)")
     args = parser.parse_args(argv)
     cache = default_key_cache(args.key_cache)
     try:
-        registry = CircuitRegistry.load(args.models, srs_path=args.srs)
+        registry = CircuitRegistry.load(args.models, srs_dir=args.srs_dir)
         for bad in registry.broken:
             print(f"warning: {bad.warning}", file=sys.stderr)
         with tqdm(total=len(registry), desc="proving keys", unit="circuit", disable=None) as bar:

@@ -80,6 +80,6 @@ class EzklProver:
 
 
 def make_prover(models_dir: Path | None = None, key_cache: Path | None = None,
-                srs_path: Path | None = None) -> EzklProver:
+                srs_dir: Path | None = None) -> EzklProver:
     """Top-level factory (picklable by reference) for building a prover in a worker process."""
-    return EzklProver(CircuitRegistry.load(models_dir, srs_path=srs_path), key_cache=key_cache)
+    return EzklProver(CircuitRegistry.load(models_dir, srs_dir=srs_dir), key_cache=key_cache)

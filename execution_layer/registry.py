@@ -35,15 +35,16 @@ class CircuitRegistry:
     broken: tuple[BrokenCircuit, ...] = ()
 
     @classmethod
-    def load(cls, models_dir: Path | None = None, srs_path: Path | None = None) -> "CircuitRegistry":
+    def load(cls, models_dir: Path | None = None, srs_dir: Path | None = None) -> "CircuitRegistry":
         """Load every folder of ``models_dir`` holding a ``manifest.json``, verifying all hashes.
 
         Folders are tried in name order, each on its own (folders whose name starts
         with a dot, such as a build in progress, are skipped). One that fails with an
         ``ExecutionError`` (CircuitMismatch, StaleManifest, ForeignManifest,
         VersionMismatch, ...) lands in ``broken`` with its reason; the others load.
-        ``srs_path`` overrides where the SRS is read from (each circuit's manifest
-        pins its hash; it is always checked). Raises ExecutionError when there is no
+        Each circuit's SRS is the file its manifest names (``kzg<k>.srs``, one per
+        size) in ``srs_dir``, by default ``<models_dir>/srs``; its hash is pinned and
+        always checked, each file hashed once. Raises ExecutionError when there is no
         circuit folder at all, NoCircuitLoads when every folder is broken (naming
         each, and a reason they share only once).
         """
@@ -57,7 +58,7 @@ class CircuitRegistry:
         broken: list[BrokenCircuit] = []
         for folder in folders:
             try:
-                circuits.append(_load_one(folder, srs_path, srs_hashes))
+                circuits.append(_load_one(folder, srs_dir or models_dir / "srs", srs_hashes))
             except ExecutionError as e:
                 broken.append(BrokenCircuit(folder=folder, error=type(e), reason=str(e)))
         if not circuits:
@@ -104,12 +105,9 @@ class CircuitRegistry:
         return any(c.id == circuit_id for c in self.circuits)
 
 
-def _load_one(folder: Path, srs_path: Path | None, srs_hashes: dict[Path, str]) -> Circuit:
+def _load_one(folder: Path, srs_dir: Path, srs_hashes: dict[Path, str]) -> Circuit:
     """Load one folder, hashing each SRS file once across the registry (``srs_hashes``)."""
-    if srs_path:
-        srs = Path(srs_path).resolve()
-    else:
-        srs = (folder.parent / "srs" / Manifest.read(folder / _manifest.MANIFEST).srs.file).resolve()
+    srs = (Path(srs_dir) / Manifest.read(folder / _manifest.MANIFEST).srs.file).resolve()
     if srs not in srs_hashes and srs.is_file():
         srs_hashes[srs] = _manifest.sha256_file(srs)
     return load_circuit(folder, srs, srs_sha256=srs_hashes.get(srs))

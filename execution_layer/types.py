@@ -28,6 +28,8 @@ __all__ = [
     "UnsupportedOpset",
     "CalibrationFailed",
     "SrsMissing",
+    "FidelityMissed",
+    "CircuitTooSlow",
     "BrokenCircuit",
     "KeyDerivationFailed",
     "ProvingFailed",
@@ -113,6 +115,14 @@ class UnsupportedOpset(BuildFailed):
 
 class CalibrationFailed(BuildFailed):
     """ezkl's calibration found no scale and logrows that fit the model over its input range."""
+
+
+class FidelityMissed(BuildFailed):
+    """No candidate scale gives outputs within the error target against onnxruntime."""
+
+
+class CircuitTooSlow(BuildFailed):
+    """The circuit proves too slowly for the timeout rule's ceiling (``execution_layer.timeouts``)."""
 
 
 class SrsMissing(BuildFailed):

@@ -11,13 +11,16 @@ circuit's metadata is exactly what was built. The model author writes it;
     {
       "name": "digits_cnn",                 # the folder's name
       "description": "...",
-      "timeout_s": 10.0,                    # > 0: a miner's answer later than this is late
       "held_out_accuracy": 0.9472,          # in [0, 1], measured by train.py
       "input": {"shape": [1, 1, 8, 8], "dtype": "float32",
                 "low": 0.0, "high": 1.0, "noise_std": 0.05},
       "labels": ["0", ..., "9"],            # one per output, may be empty
       "calibration_scales": [10]            # scales the build may try; empty: ezkl chooses
     }
+
+There is no timeout here: the build measures proving time and the timeout
+follows from it (``execution_layer.timeouts``); a ``timeout_s`` key, as older
+folders had, is refused with that explanation.
 
 Every key is required and no other key is allowed: a typo fails loudly
 (``ModelError``) instead of being ignored. ``write`` writes the layout above,
@@ -105,7 +108,6 @@ class ModelMetadata:
 
     name: str
     description: str
-    timeout_s: float
     held_out_accuracy: float
     input: InputSpec
     labels: tuple[str, ...]
@@ -114,8 +116,6 @@ class ModelMetadata:
     def __post_init__(self) -> None:
         if not self.name:
             raise ModelError("name must not be empty")
-        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise ModelError(f"timeout_s must be > 0, got {self.timeout_s}")
         if not 0.0 <= self.held_out_accuracy <= 1.0:
             raise ModelError(f"held_out_accuracy must lie in [0, 1], got {self.held_out_accuracy}")
 
@@ -123,7 +123,6 @@ class ModelMetadata:
         return {
             "name": self.name,
             "description": self.description,
-            "timeout_s": self.timeout_s,
             "held_out_accuracy": self.held_out_accuracy,
             "input": self.input.to_json(),
             "labels": list(self.labels),
@@ -133,6 +132,9 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, data: object) -> ModelMetadata:
         """Parse a metadata.json document; raise ModelError if it is malformed."""
+        if isinstance(data, dict) and "timeout_s" in data:
+            raise ModelError("timeout_s is no longer written by hand: the build measures proving time and the "
+                             "timeout follows from it (execution_layer/timeouts.py); delete the key and rebuild")
         data = _object(data, "metadata", tuple(cls.__dataclass_fields__))
         labels, scales = data["labels"], data["calibration_scales"]
         if not isinstance(labels, list) or not isinstance(scales, list):
@@ -140,7 +142,6 @@ class ModelMetadata:
         return cls(
             name=_string(data["name"], "name"),
             description=_string(data["description"], "description"),
-            timeout_s=_number(data["timeout_s"], "timeout_s"),
             held_out_accuracy=_number(data["held_out_accuracy"], "held_out_accuracy"),
             input=InputSpec.from_json(data["input"]),
             labels=tuple(_string(label, "labels") for label in labels),

@@ -6,7 +6,7 @@ hash-pinned model folder (its settings, verifying key and SRS). Imports only
 client can run it without any neuron code.
 
 - ``check_receipt(data, circuits) -> ReceiptVerdict``: every check, every failure named;
-- ``python -m receipts verify FILE [--models DIR] [--srs PATH]``: the same, for people
+- ``python -m receipts verify FILE [--models DIR] [--srs-dir DIR]``: the same, for people
   (exit 0 verified, 1 rejected, 2 could not check).
 """
 

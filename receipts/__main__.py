@@ -1,4 +1,4 @@
-"""``python -m receipts verify FILE [--models DIR] [--srs PATH]``: check a receipt offline.
+"""``python -m receipts verify FILE [--models DIR] [--srs-dir DIR]``: check a receipt offline.
 
 Prints ``verified`` or ``rejected`` with every failed check and its reason, and
 what the receipt says (circuit, miner, validator, times, the decoded outputs).
@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         "default: this checkout's models/",
     )
     check.add_argument(
-        "--srs", type=Path, default=None,
-        help="the SRS file; default: <models>/srs/<the file each manifest names> (its hash is pinned)",
+        "--srs-dir", dest="srs_dir", type=Path, default=None,
+        help="folder of the SRS files (kzg<logrows>.srs, one per size); default: <models>/srs "
+        "(each file's hash is pinned)",
     )
     return parser
 
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         print(f"cannot check: {args.file}: {error.strerror or error}", file=out)
         return EXIT_CANNOT_CHECK
     try:
-        circuits = CircuitRegistry.load(args.models or default_models_dir(), args.srs)
+        circuits = CircuitRegistry.load(args.models or default_models_dir(), args.srs_dir)
     except (ExecutionError, OSError) as error:
         print(f"cannot check: the model folders do not load: {error}", file=out)
         return EXIT_CANNOT_CHECK

@@ -79,7 +79,7 @@ class MinerSettings:
     extra_latency: float
     resync_interval: float
     key_cache: Path | None
-    srs_path: Path | None
+    srs_dir: Path | None
 
 
 def settings_from_args(args: argparse.Namespace) -> MinerSettings:
@@ -102,7 +102,7 @@ def settings_from_args(args: argparse.Namespace) -> MinerSettings:
         extra_latency=args.extra_latency,
         resync_interval=args.resync_interval,
         key_cache=args.key_cache.expanduser() if args.key_cache else None,
-        srs_path=args.srs_path,
+        srs_dir=args.srs_dir,
     )
 
 
@@ -168,7 +168,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     listener = bind(s.axon_ip, s.axon_port)
     stack.callback(listener.close)  # the server closes it too; this covers a failed start-up
 
-    registry = CircuitRegistry.load(srs_path=s.srs_path)
+    registry = CircuitRegistry.load(srs_dir=s.srs_dir)
     circuits = select_circuits(registry, s.circuits, chain=s.chain)
     prover = EzklProver(registry, key_cache=s.key_cache)
     for c in circuits:
@@ -177,7 +177,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     del prover  # the worker process builds its own; keys are on disk now
 
     pool = ProverPool(
-        functools.partial(make_prover, key_cache=s.key_cache, srs_path=s.srs_path), workers=s.workers
+        functools.partial(make_prover, key_cache=s.key_cache, srs_dir=s.srs_dir), workers=s.workers
     )
     stack.push_async_callback(pool.aclose)
     await pool.warm_up()

@@ -119,9 +119,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         f"against the pinned verifying key). Default: $POI_KEY_CACHE, else {DEFAULT_KEY_CACHE}.",
     )
     g.add_argument(
-        "--srs.path", dest="srs_path", type=Path, default=None,
-        help="KZG SRS file the circuits were built against; always checked against the "
-        "manifests' pinned hash. Default: the SRS shipped in models/srs.",
+        "--srs.dir", dest="srs_dir", type=Path, default=None,
+        help="Folder of the KZG SRS files the circuits were built against, one per size "
+        "(kzg<logrows>.srs, as each manifest names it); always checked against the manifests' "
+        "pinned hashes. Default: models/srs.",
     )
     g.add_argument(
         "--srs.allow_self_generated", dest="srs_allow_self_generated", action="store_true",

@@ -129,7 +129,7 @@ def _execution_hint(error: ExecutionError) -> str:
     ):
         return (
             "; restore the shipped circuit files (git checkout models/, or git pull for a new "
-            "release), or pass the SRS they were built with in --srs.path"
+            "release), or pass the folder of the SRS files they were built with in --srs.dir"
         )
     if isinstance(error, CircuitUnavailable):
         return ""  # the message names the broken folder and why (execution_layer.registry)

@@ -57,7 +57,7 @@ class ValidatorSettings:
     round_interval: float
     rounds: int
     circuits: tuple[str, ...] | None
-    srs_path: Path | None
+    srs_dir: Path | None
     state_dir: Path
     min_stake: float = 0.0  # --validator.min_stake, else the chain's default (the miner's)
     private_axons_flag: bool = False  # --validator.allow_private_axons
@@ -88,7 +88,7 @@ def settings_from_args(args: argparse.Namespace) -> ValidatorSettings:
         round_interval=args.round_interval,
         rounds=args.rounds,
         circuits=tuple(args.circuits) if args.circuits else None,
-        srs_path=args.srs_path,
+        srs_dir=args.srs_dir,
         state_dir=args.state_dir.expanduser(),
         min_stake=args.min_stake if args.min_stake is not None else chain.default_min_stake,
         private_axons_flag=args.allow_private_axons,
@@ -156,9 +156,9 @@ async def run_validator(
                     signer=bt.resolve_signer(me.wallet, role="hotkey"),
                 )
 
-            registry = CircuitRegistry.load(srs_path=s.srs_path)
+            registry = CircuitRegistry.load(srs_dir=s.srs_dir)
             circuits = select_circuits(registry, s.circuits, chain=s.chain)
-            verifier = VerifierPool(srs_path=s.srs_path, workers=s.verify_workers)
+            verifier = VerifierPool(srs_dir=s.srs_dir, workers=s.verify_workers)
             stack.push_async_callback(verifier.aclose)
             await verifier.warm_up()
 

@@ -31,12 +31,12 @@ class RegistryVerifier:
     """Checks proofs against the circuits of one registry (runs inside a worker)."""
 
     models_dir: Path | None = None
-    srs_path: Path | None = None
+    srs_dir: Path | None = None
 
     def __post_init__(self) -> None:
         from execution_layer import CircuitRegistry
 
-        self._registry = CircuitRegistry.load(self.models_dir, srs_path=self.srs_path)
+        self._registry = CircuitRegistry.load(self.models_dir, srs_dir=self.srs_dir)
 
     def verify(self, circuit_id: str, proof: Proof, expected_inputs: Sequence[float]) -> Verdict:
         """Never raises for a bad proof: every failure is a rejected ``Verdict``.
@@ -60,20 +60,20 @@ class RegistryVerifier:
             return Verdict(False, reason[:300], None, 0.0)
 
 
-def make_registry_verifier(models_dir: Path | None = None, srs_path: Path | None = None) -> RegistryVerifier:
+def make_registry_verifier(models_dir: Path | None = None, srs_dir: Path | None = None) -> RegistryVerifier:
     """Top-level factory (picklable) for the worker processes."""
-    return RegistryVerifier(models_dir=models_dir, srs_path=srs_path)
+    return RegistryVerifier(models_dir=models_dir, srs_dir=srs_dir)
 
 
 class VerifierPool(WorkerPool[RegistryVerifier]):
-    """``RegistryVerifier`` in ``workers`` worker processes, over ``models_dir`` and ``srs_path``
+    """``RegistryVerifier`` in ``workers`` worker processes, over ``models_dir`` and ``srs_dir``
     (the defaults: the shipped models and their SRS)."""
 
     def __init__(
-        self, models_dir: Path | None = None, srs_path: Path | None = None, *, workers: int = 1
+        self, models_dir: Path | None = None, srs_dir: Path | None = None, *, workers: int = 1
     ) -> None:
         super().__init__(
-            functools.partial(make_registry_verifier, models_dir, srs_path), workers, label="verifier"
+            functools.partial(make_registry_verifier, models_dir, srs_dir), workers, label="verifier"
         )
 
     async def verify(self, circuit_id: str, proof: Proof, inputs: Sequence[float]) -> Verdict:

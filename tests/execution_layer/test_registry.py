@@ -41,10 +41,10 @@ def models_copy(tmp_path) -> Path:
     return copy_models(tmp_path / "models")
 
 
-def broken_one(models_dir: Path, name: str, *, srs_path: Path | None = None) -> BrokenCircuit:
+def broken_one(models_dir: Path, name: str, *, srs_dir: Path | None = None) -> BrokenCircuit:
     """Load ``models_dir``; check ``name`` is its only broken folder and every other shipped circuit
     loaded; return the broken one."""
-    registry = CircuitRegistry.load(models_dir, srs_path=srs_path)
+    registry = CircuitRegistry.load(models_dir, srs_dir=srs_dir)
     assert [b.name for b in registry.broken] == [name]
     assert [c.name for c in registry] == [n for n in SHIPPED if n != name]
     return registry.broken[0]
@@ -159,7 +159,12 @@ def test_when_every_folder_is_broken_loading_fails_naming_each(models_copy):
 
 
 def test_when_every_folder_fails_for_one_reason_it_is_said_once(models_copy):
-    (srs,) = (models_copy / "srs").glob("kzg*.srs")
+    """Tried: the circuits of one SRS size alone, that SRS file gone. Holds: the shared reason is said once."""
+    srs_name = Manifest.read(models_copy / SHIPPED[0] / "manifest.json").srs.file
+    for name in SHIPPED:
+        if Manifest.read(models_copy / name / "manifest.json").srs.file != srs_name:
+            shutil.rmtree(models_copy / name)
+    srs = models_copy / "srs" / srs_name
     srs.unlink()
     with pytest.raises(NoCircuitLoads) as err:
         CircuitRegistry.load(models_copy)
@@ -186,16 +191,18 @@ def test_a_missing_artifact_breaks_its_folder_with_circuit_mismatch(models_copy)
 
 
 def test_another_srs_raises_circuit_mismatch(models_copy, tmp_path):
-    """The SRS is always hash-checked, also when its path is given explicitly."""
-    (srs,) = (models_copy / "srs").glob("kzg*.srs")
-    other = tmp_path / "other.srs"
-    data = bytearray(srs.read_bytes())
-    data[-1] ^= 0x01
-    other.write_bytes(bytes(data))
-    with pytest.raises(NoCircuitLoads, match="no circuit loads .*other.srs"):
-        CircuitRegistry.load(models_copy, srs_path=other)
-    assert len(CircuitRegistry.load(models_copy, srs_path=srs)) == len(SHIPPED)
-    srs.unlink()
+    """The SRS files are always hash-checked, also in a folder given explicitly (srs_dir): tried, a
+    folder holding every size's file with one bit flipped; holds, no circuit loads and each names its file."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for srs in (models_copy / "srs").glob("kzg*.srs"):
+        data = bytearray(srs.read_bytes())
+        data[-1] ^= 0x01
+        (other / srs.name).write_bytes(bytes(data))
+    with pytest.raises(NoCircuitLoads, match="no circuit loads .*other/kzg"):
+        CircuitRegistry.load(models_copy, srs_dir=other)
+    assert len(CircuitRegistry.load(models_copy, srs_dir=models_copy / "srs")) == len(SHIPPED)
+    shutil.rmtree(models_copy / "srs")
     with pytest.raises(NoCircuitLoads, match="no circuit loads .*missing"):
         CircuitRegistry.load(models_copy)
 
@@ -227,7 +234,7 @@ def test_pinning_a_shipped_folder_again_writes_its_manifest_byte_for_byte(name, 
     manifest = Manifest.pin(
         MODELS / name, name=shipped.name, ezkl_version=shipped.ezkl_version,
         srs_path=MODELS / "srs" / shipped.srs.file, logrows=shipped.srs.logrows, srs_origin=shipped.srs.origin,
-        proof_bytes=shipped.proof_bytes,
+        proof_bytes=shipped.proof_bytes, measured=shipped.measured,
     )
     assert manifest == shipped and manifest.pinned_id == shipped.circuit_id
     manifest.write(tmp_path / "manifest.json")

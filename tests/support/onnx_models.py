@@ -36,7 +36,7 @@ def model_folder(parent: Path, name: str, model: onnx.ModelProto, *, low: float 
     folder.mkdir(parents=True)
     onnx.save(model, str(folder / "model.onnx"))
     (folder / "metadata.json").write_text(json.dumps({
-        "name": name, "description": "a tiny test model", "timeout_s": 10.0, "held_out_accuracy": 0.5,
+        "name": name, "description": "a tiny test model", "held_out_accuracy": 0.5,
         "input": {"shape": [1, INPUTS], "dtype": "float32", "low": low, "high": high, "noise_std": 0.0},
         "labels": [], "calibration_scales": [],
     }))
