@@ -25,7 +25,7 @@ import pytest
 from neurons.shared.config import miner_parser
 from neurons.shared.daemon import run_daemon
 from tests.support.devnet import NETUID, Devnet, make_devnet
-from tests.support.models import SHIPPED
+from tests.support.models import MODELS, SHIPPED
 from tests.support.paths import PYTHON, REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.processes import Neuron, error_lines, isolated_env, run
@@ -68,8 +68,10 @@ def assert_one_clear_error(proc: subprocess.CompletedProcess, *fragments: str) -
 
 def _cases(chain: Devnet, tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
     """name -> (extra flags, fragments the one error line must hold); for both scripts."""
-    junk_srs = tmp / "junk.srs"
-    junk_srs.write_bytes(b"not the SRS the circuits were built with")
+    junk_srs_dir = tmp / "junk_srs"  # every SRS file the manifests name, none of them the right one
+    junk_srs_dir.mkdir()
+    for srs in (MODELS / "srs").glob("kzg*.srs"):
+        (junk_srs_dir / srs.name).write_bytes(b"not the SRS the circuits were built with")
     return {
         "unknown network": (
             ["--subtensor.network", "nowhere"],
@@ -100,8 +102,8 @@ def _cases(chain: Devnet, tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
             ["subnet 7 does not exist on devnet", f"create-subnet --netuid 7 --state {chain.state}"],
         ),
         "SRS does not match the manifests": (
-            ["--srs.path", str(junk_srs)],
-            [f"{junk_srs}: sha256 is", "the manifest pins", "--srs.path"],
+            ["--srs.dir", str(junk_srs_dir)],
+            [f"{junk_srs_dir}/kzg", ": sha256 is", "the manifest pins", "--srs.dir"],
         ),
     }
 

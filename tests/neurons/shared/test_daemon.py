@@ -54,7 +54,7 @@ def test_a_changed_circuit_file_says_how_to_restore_it(caplog):
     error = CircuitMismatch("models/wine_mlp/model.compiled", "ab" * 32, "cd" * 32)
     with caplog.at_level(logging.ERROR, logger="miner"):
         assert run_daemon(failing_with(error), "miner") == 1
-    assert "git checkout models/" in caplog.text and "--srs.path" in caplog.text
+    assert "git checkout models/" in caplog.text and "--srs.dir" in caplog.text
 
 
 @pytest.mark.parametrize(
