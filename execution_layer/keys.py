@@ -32,8 +32,8 @@ from tqdm import tqdm
 
 from execution_layer._keycache import DEFAULT_KEY_CACHE, ENV_VAR, default_key_cache, ensure_keys
 from execution_layer.circuit import Circuit
-from execution_layer.timeouts import HEAVY_S
 from execution_layer.registry import CircuitRegistry, default_models_dir
+from execution_layer.timeouts import HEAVY_S
 from execution_layer.types import ExecutionError
 
 __all__ = ["main"]
