@@ -16,17 +16,25 @@ Options:
   --with-pm2     also install pm2 (npm install -g pm2), which runs the daemons
   --no-system    do not apt-get system packages (python3-venv, python3-dev, gcc)
   --no-keys      skip proving-key derivation (the miner derives them at start)
+  --all-keys     also derive the heavy circuits' keys (by default only the light
+                 circuits' keys, which the local subnet uses, are derived; a miner
+                 serving a heavy circuit derives its key at start)
+  --circuits "NAME ..."  derive exactly these circuits' keys (names or ids)
   --python PATH  Python 3.11+ interpreter to build the virtualenv with (default: python3)
   -h, --help     show this help
 USAGE
 }
 
-with_pm2=0; system=1; keys=1; python=python3
+with_pm2=0; system=1; keys=1; all_keys=0; circuits=""; python=python3
 while [ $# -gt 0 ]; do
   case "$1" in
     --with-pm2) with_pm2=1 ;;
     --no-system) system=0 ;;
     --no-keys) keys=0 ;;
+    --all-keys) all_keys=1 ;;
+    --circuits)
+      [ $# -ge 2 ] || { echo "setup.sh: --circuits needs names (see ./setup.sh --help)" >&2; exit 2; }
+      circuits="$2"; shift ;;
     --python)
       [ $# -ge 2 ] || { echo "setup.sh: --python needs a path (see ./setup.sh --help)" >&2; exit 2; }
       python="$2"; shift ;;
@@ -73,8 +81,17 @@ if ! pip_log=$(.venv/bin/python -m pip install -q -r requirements.txt 2>&1); the
 fi
 
 if [ "$keys" = 1 ]; then
-  step "Deriving and checking proving keys"
-  .venv/bin/python -m execution_layer.keys
+  if [ -n "$circuits" ]; then
+    step "Deriving and checking proving keys: $circuits"
+    # shellcheck disable=SC2086  # one name per word, on purpose
+    .venv/bin/python -m execution_layer.keys --circuits $circuits
+  elif [ "$all_keys" = 1 ]; then
+    step "Deriving and checking proving keys (every circuit)"
+    .venv/bin/python -m execution_layer.keys
+  else
+    step "Deriving and checking proving keys (light circuits; --all-keys for every one)"
+    .venv/bin/python -m execution_layer.keys --skip-heavy
+  fi
 fi
 
 if [ "$with_pm2" = 1 ]; then

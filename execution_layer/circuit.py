@@ -76,6 +76,11 @@ class Circuit:
         return timeouts.timeout_for(self.measured)
 
     @property
+    def heavy(self) -> bool:
+        """A proof takes over ``timeouts.HEAVY_S`` on the minimum miner: opt-in for the local subnet and setup."""
+        return timeouts.is_heavy(self.measured)
+
+    @property
     def prove_s(self) -> float:
         """Seconds one proof took when the circuit was built (median; on ``measured.cores`` cores)."""
         return self.measured.prove_s

@@ -1,6 +1,13 @@
 """Derive or check the proving key of every shipped circuit, with progress.
 
-``python -m execution_layer.keys [--key-cache DIR] [--models DIR] [--srs-dir DIR]``
+``python -m execution_layer.keys [--circuits NAME ...] [--skip-heavy] [--key-cache DIR] [--models DIR] [--srs-dir DIR]``
+
+Which keys: every circuit that loads, or those ``--circuits`` names (names or
+ids; an unknown or broken one is an error naming what there is), and without
+the heavy ones (``Circuit.heavy``: a proof over ``timeouts.HEAVY_S`` on the
+minimum miner) under ``--skip-heavy``, which names what it skipped. ``setup.sh``
+runs it with ``--skip-heavy`` unless ``--all-keys``: a miner that serves a
+heavy circuit derives its key at start, with progress in its log.
 
 Keys go to ``<cache>/<circuit id>/pk.key``; the cache is ``--key-cache``, else
 ``$POI_KEY_CACHE``, else ``~/.cache/proof-of-inference/keys``. Keys already
@@ -26,6 +33,7 @@ from tqdm import tqdm
 from execution_layer._keycache import DEFAULT_KEY_CACHE, ENV_VAR, default_key_cache, ensure_keys
 from execution_layer.circuit import Circuit
 from execution_layer.registry import CircuitRegistry, default_models_dir
+from execution_layer.timeouts import HEAVY_S
 from execution_layer.types import ExecutionError
 
 __all__ = ["main"]
@@ -40,20 +48,42 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding the model folders and srs/ (default: the repository's models/)")
     parser.add_argument("--srs-dir", dest="srs_dir", type=Path, default=None,
                         help="folder of the SRS files the circuits were built with, kzg<logrows>.srs (default: srs/ in --models)")
+    parser.add_argument("--circuits", nargs="+", default=None, metavar="NAME",
+                        help="names or ids of the circuits whose keys to derive (default: every circuit that loads)")
+    parser.add_argument("--skip-heavy", dest="skip_heavy", action="store_true",
+                        help="leave out heavy circuits (a proof over "
+                        f"{HEAVY_S:.0f} s on the minimum miner; their keys take longest): a miner serving one "
+                        "derives its key at start")
     args = parser.parse_args(argv)
     cache = default_key_cache(args.key_cache)
     try:
         registry = CircuitRegistry.load(args.models, srs_dir=args.srs_dir)
         for bad in registry.broken:
             print(f"warning: {bad.warning}", file=sys.stderr)
-        with tqdm(total=len(registry), desc="proving keys", unit="circuit", disable=None) as bar:
-            for circuit in registry:
+        circuits = _chosen(registry, args.circuits)
+        if args.skip_heavy:
+            heavy = [c for c in circuits if c.heavy]
+            if heavy:
+                print(f"skipping the heavy circuits {', '.join(c.name for c in heavy)} (--skip-heavy): a miner "
+                      "serving one derives its key at start, or derive them now with "
+                      f"python -m execution_layer.keys --circuits {' '.join(c.name for c in heavy)}", flush=True)
+            circuits = [c for c in circuits if not c.heavy]
+        with tqdm(total=len(circuits), desc="proving keys", unit="circuit", disable=None) as bar:
+            for circuit in circuits:
                 _derive_one(circuit, cache, bar)
                 bar.update(1)
     except ExecutionError as e:
         print(f"keys: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _chosen(registry: CircuitRegistry, wanted: list[str] | None) -> list[Circuit]:
+    """The circuits ``wanted`` names (names or ids), in registry order; every loaded one when None."""
+    if wanted is None:
+        return list(registry)
+    chosen = {(registry.get(w) if w in registry else registry.by_name(w)).id for w in wanted}
+    return [c for c in registry if c.id in chosen]
 
 
 def _derive_one(circuit: Circuit, cache: Path, bar: tqdm) -> None:

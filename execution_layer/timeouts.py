@@ -21,6 +21,9 @@ The rule (``timeout_for``)::
   proof, network time and the run-to-run noise of proving (about ±10 % here).
 - ``FLOOR_S`` keeps a cheap circuit's timeout clear of network jitter (a 0.4 s proof
   gets 10 s, as the first circuits had).
+- ``HEAVY_S``: a circuit whose proof takes longer than this on the minimum miner is
+  *heavy*: the README's local subnet and ``setup.sh`` leave heavy circuits out unless
+  asked (``--heavy``, ``--all-keys``), so a newcomer's first run stays quick.
 - ``CEILING_S``: a validator round waits for its slowest circuit, so a circuit whose
   timeout would exceed it is refused by the build (``too_slow``), with the numbers and
   what to change.
@@ -31,12 +34,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["MINIMUM_CORES", "MARGIN", "FLOOR_S", "CEILING_S", "Measurement", "timeout_for", "too_slow"]
+__all__ = ["MINIMUM_CORES", "MARGIN", "FLOOR_S", "CEILING_S", "HEAVY_S", "Measurement", "timeout_for", "too_slow",
+           "is_heavy"]
 
 MINIMUM_CORES = 2
 MARGIN = 3.0
 FLOOR_S = 10.0
 CEILING_S = 30.0
+HEAVY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -91,3 +96,8 @@ def too_slow(measured: Measurement) -> str | None:
             f"would be {timeout:.0f} s, over the {CEILING_S:.0f} s a circuit may take "
             f"(at most {CEILING_S / MARGIN:.1f} s of proving on the minimum miner): make the circuit smaller "
             "(a smaller model, or smaller scales: --scales; see docs/custom_circuit_integration.md)")
+
+
+def is_heavy(measured: Measurement) -> bool:
+    """Whether a proof takes longer than ``HEAVY_S`` on the minimum miner."""
+    return measured.prove_s_on_minimum > HEAVY_S

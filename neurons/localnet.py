@@ -322,6 +322,28 @@ def _stop(procs: list[_Proc], timeout: float = 30.0) -> None:
             p.popen.wait()
 
 
+def _circuit_args(heavy: bool) -> list[str]:
+    """The circuits the daemons are told to run: every one with ``--heavy``, else the light ones
+    (``Circuit.heavy``: a proof over ``timeouts.HEAVY_S`` on the minimum miner); [] means the daemons' default."""
+    from execution_layer import CircuitRegistry  # loads and hashes the models: only when the subnet starts
+
+    registry = CircuitRegistry.load()
+    left_out = [c.name for c in registry if c.heavy]
+    if heavy or not left_out:
+        log.info("circuits: %s", ", ".join(c.name for c in registry))
+        return []
+    light = [c.name for c in registry if not c.heavy]
+    if not light:
+        raise LocalnetError(f"every circuit is heavy ({', '.join(left_out)}): pass --heavy to run them")
+    log.info("circuits: %s; heavy ones left out: %s (pass --heavy to include them: their proofs take seconds "
+             "and the first start derives their keys)", ", ".join(light), ", ".join(left_out))
+    return light
+
+
+def _flag(name: str, values: list[str]) -> list[str]:
+    return [name, *values] if values else []
+
+
 async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
     workdir: Path = args.workdir.resolve()
     ports = [args.base_port + i for i in range(args.miners)]
@@ -334,6 +356,7 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
     log.info("devnet and wallets in %s", workdir)
     uids = await _create_chain(workdir, args.miners, args.block_time)
     key_cache = args.key_cache.expanduser() if args.key_cache else None
+    circuits = _circuit_args(args.heavy)
 
     procs: list[_Proc] = []
     try:
@@ -343,7 +366,9 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
             if i == args.miners and args.slow_latency > 0 and args.miners > 1:
                 extra += ["--miner.extra_latency", str(args.slow_latency)]
                 log.info("%s answers %.1fs late on purpose (--slow-miner-latency)", name, args.slow_latency)
-            procs.append(_spawn(name, "neurons/miner.py", _common_args(workdir, name, key_cache, args.logging_debug) + extra, workdir))
+            procs.append(_spawn(name, "neurons/miner.py",
+                                _common_args(workdir, name, key_cache, args.logging_debug) + extra
+                                + _flag("--miner.circuits", circuits), workdir))
         log.info("started %d miners; waiting for them to load circuits and announce", args.miners)
         await _wait_for_axons(workdir, procs, uids, timeout=args.start_timeout)
 
@@ -352,7 +377,8 @@ async def _run_localnet(args: argparse.Namespace, stop: asyncio.Event) -> int:
             _VALIDATOR, "neurons/validator.py",
             _common_args(workdir, _VALIDATOR, key_cache, args.logging_debug)
             + ["--state.dir", str(workdir / "state" / _VALIDATOR)]
-            + ["--validator.rounds", str(rounds), "--validator.round_interval", str(args.round_interval)],
+            + ["--validator.rounds", str(rounds), "--validator.round_interval", str(args.round_interval)]
+            + _flag("--validator.circuits", circuits),
             workdir,
         )
         procs.insert(0, validator)  # stopped first

@@ -74,7 +74,7 @@ class MinerSettings:
     external_port: int | None
     circuits: tuple[str, ...] | None
     max_queue: int
-    workers: int
+    workers: int | None  # None: one per served circuit
     min_stake: float
     extra_latency: float
     resync_interval: float
@@ -170,6 +170,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
 
     registry = CircuitRegistry.load(srs_dir=s.srs_dir)
     circuits = select_circuits(registry, s.circuits, chain=s.chain)
+    workers = s.workers or len(circuits)
     prover = EzklProver(registry, key_cache=s.key_cache)
     for c in circuits:
         log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])
@@ -177,14 +178,14 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     del prover  # the worker process builds its own; keys are on disk now
 
     pool = ProverPool(
-        functools.partial(make_prover, key_cache=s.key_cache, srs_dir=s.srs_dir), workers=s.workers
+        functools.partial(make_prover, key_cache=s.key_cache, srs_dir=s.srs_dir), workers=workers
     )
     stack.push_async_callback(pool.aclose)
     await pool.warm_up()
-    log.info("prover ready: %d worker(s), circuits %s", s.workers, ", ".join(c.name for c in circuits))
+    log.info("prover ready: %d worker(s), circuits %s", workers, ", ".join(c.name for c in circuits))
 
     names = {c.id: c.name for c in circuits}
-    lanes = plan_lanes(names, workers=s.workers, max_queue=s.max_queue)
+    lanes = plan_lanes(names, workers=workers, max_queue=s.max_queue)
     log_lanes(lanes, names)
 
     async def prove(circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
@@ -202,7 +203,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     app = build_miner_app(
         wallet=me.wallet, prove=prove, circuits=[c.id for c in circuits],
         metagraph=lambda: snapshot.view, netuid=me.netuid, min_stake=s.min_stake,
-        max_queue=s.max_queue, max_concurrent=s.workers, lanes=lanes, observer=_MetricsObserver(obs.metrics, names),
+        max_queue=s.max_queue, max_concurrent=workers, lanes=lanes, observer=_MetricsObserver(obs.metrics, names),
         circuit_names=names, check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
     )
     policy = axon_connection_policy(snapshot, min_stake=s.min_stake, metrics=obs.metrics)
@@ -236,7 +237,8 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
 def log_lanes(lanes: Sequence[LanePlan], names: Mapping[str, str]) -> None:
     """One INFO line per lane (its circuits, workers and queue), and one more when circuits
     share a lane: a slow proof of one then delays or refuses the others. INFO, not WARNING:
-    sharing is the default (one worker) and harmless for circuits equally fast."""
+    sharing happens only when --miner.workers is set below the circuit count, and is harmless for
+    circuits equally fast."""
     for i, lane in enumerate(lanes, 1):
         log.info("lane %d: %s on %d worker(s), up to %d waiting", i,
                  ", ".join(names.get(c, c[:12]) for c in lane.circuits), lane.workers, lane.max_queue)

@@ -183,9 +183,9 @@ def miner_parser() -> argparse.ArgumentParser:
         "answers 503 at once.",
     )
     g.add_argument(
-        "--miner.workers", dest="workers", type=_count, default=1,
-        help="Prover worker processes, split into lanes: with at least one per circuit, each "
-        "circuit queues on workers of its own, so a slow circuit never delays or refuses a "
+        "--miner.workers", dest="workers", type=_count, default=None,
+        help="Prover worker processes, split into lanes. Default: one per served circuit, so "
+        "each circuit queues on a worker of its own and a slow circuit never delays or refuses a "
         "fast one; with fewer, circuits share lanes (1: all share one). Each worker holds its "
         "own prover in memory; EZKL uses every core for one proof, so lanes add isolation "
         "rather than throughput (docs/hardware.md).",
@@ -284,6 +284,11 @@ def localnet_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rounds", type=_count, default=3,
         help="Validator rounds to run before printing the results and exiting.",
+    )
+    p.add_argument(
+        "--heavy", action="store_true",
+        help="Also run the heavy circuits (a proof over 2 s on a 2-core miner, such as the recurrent "
+        "and attention models); by default the local subnet runs the light ones only, to stay quick.",
     )
     p.add_argument(
         "--forever", action="store_true",

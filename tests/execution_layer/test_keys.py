@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from execution_layer import DEFAULT_KEY_CACHE, KeyDerivationFailed, default_key_cache, ensure_keys
+from execution_layer import DEFAULT_KEY_CACHE, KeyDerivationFailed, default_key_cache, ensure_keys, timeouts
 from execution_layer.keys import main as keys_main  # the CLI
 from tests.support.models import SHIPPED, copy_models
 
@@ -109,3 +109,25 @@ def test_keys_command_off_a_terminal_prints_plain_lines_and_no_bar(tmp_path, cap
     captured = capsys.readouterr()
     assert "deriving proving key" in captured.out and "proving key ready" in captured.out
     assert "proving keys" not in captured.err and "\r" not in captured.err
+
+
+def test_keys_command_derives_only_the_circuits_named(key_cache, capsys):
+    """Tried: --circuits with one shipped name. Holds: only that circuit's key line is printed."""
+    assert keys_main(["--key-cache", str(key_cache), "--circuits", SHIPPED[0]]) == 0
+    out = capsys.readouterr().out
+    assert f"{SHIPPED[0]}: " in out and all(f"{name}: " not in out for name in SHIPPED[1:])
+
+
+def test_keys_command_refuses_an_unknown_circuit_naming_the_loaded(key_cache, capsys):
+    assert keys_main(["--key-cache", str(key_cache), "--circuits", "no_such_model"]) == 1
+    assert "no circuit named 'no_such_model' (have: " in capsys.readouterr().err
+
+
+def test_skip_heavy_leaves_out_the_heavy_circuits_and_says_how_to_derive_them(key_cache, capsys, monkeypatch):
+    """Tried: every circuit heavy (the threshold lowered to 0). Holds: no key derived or checked, and the
+    line names each skipped circuit and the command that derives them."""
+    monkeypatch.setattr(timeouts, "HEAVY_S", 0.0)
+    assert keys_main(["--key-cache", str(key_cache), "--skip-heavy"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipping the heavy circuits {', '.join(SHIPPED)} (--skip-heavy)" in out
+    assert f"python -m execution_layer.keys --circuits {' '.join(SHIPPED)}" in out and "… key at" not in out

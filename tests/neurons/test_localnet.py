@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from neurons.devnet.admin import Reveal
 from neurons.localnet import _incentive_origin, _reveal_line, _weights_origin
 from tests.support.chain import metagraph_of, neuron
@@ -65,3 +67,23 @@ def test_a_commit_not_yet_revealed_is_named_pending():
     assert _reveal_line(None, _view(17), VALIDATOR, [_round(1, 17)]) == (
         "  (commit-reveal: the commit of block 17 (round 1) is not revealed yet)"
     )
+
+
+def test_the_local_subnet_leaves_heavy_circuits_out_unless_asked(monkeypatch, caplog):
+    """Tried: one shipped circuit counted heavy. Holds: the daemons are told the light ones only, the log
+    names the one left out and --heavy; with --heavy (or nothing heavy) the daemons' default, every circuit."""
+    from execution_layer import CircuitRegistry, timeouts
+    from neurons import localnet
+
+    registry = CircuitRegistry.load()
+    heavy = registry.circuits[0]
+    monkeypatch.setattr(timeouts, "is_heavy", lambda measured: measured == heavy.measured)
+    caplog.set_level("INFO", logger="localnet")
+    assert localnet._circuit_args(heavy=False) == [c.name for c in registry if c.name != heavy.name]
+    assert f"heavy ones left out: {heavy.name} (pass --heavy" in caplog.text
+    assert localnet._circuit_args(heavy=True) == []
+    monkeypatch.setattr(timeouts, "is_heavy", lambda measured: False)
+    assert localnet._circuit_args(heavy=False) == []
+    monkeypatch.setattr(timeouts, "is_heavy", lambda measured: True)
+    with pytest.raises(localnet.LocalnetError, match="every circuit is heavy .*pass --heavy"):
+        localnet._circuit_args(heavy=False)

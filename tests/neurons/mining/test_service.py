@@ -326,7 +326,10 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(miner_wallets, registry, key_cache):
+async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(miner_wallets, registry, key_cache,
+                                                                              caplog):
+    """Also: with no --miner.workers, one worker per served circuit, each circuit in a lane of its own."""
+    caplog.set_level(logging.INFO, logger="neurons.mining.service")
     root, miner, validator = miner_wallets
     port = free_port()
     chain = chain_with(miner, validator)
@@ -338,6 +341,8 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     try:
         await wait_for(lambda: chain.axon_calls or task.done())
         assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.2", port)]
+        assert f"prover ready: {len(registry)} worker(s)" in caplog.text
+        assert "share" not in caplog.text and caplog.text.count("on 1 worker(s)") == len(registry)
 
         circuit = registry.by_name("wine_mlp")
         inputs = fresh_input(circuit, np.random.default_rng(5))
