@@ -233,9 +233,6 @@ class PinWatcher:
         for c, entry in result.mismatched:
             log.warning("circuit %s (id %s) is pinned by %s with vk sha256 %s but ours is %s: %s; %s",
                         c.name, c.id[:16], where, entry.vk_sha256[:16], c.vk_sha256[:16], consequence, todo)
-        if self.enforce and not ok:
-            log.error("none of our circuits is in %s on netuid %d: nothing is %s until the pin or the "
-                      "model folders change", where, self.netuid, self._role)
 
     def _no_pin(self, pin: PinRead) -> str:
         if pin.owner_hotkey is None:
