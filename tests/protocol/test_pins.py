@@ -30,6 +30,8 @@ def test_the_set_is_sorted_and_its_digest_ignores_the_order_given():
     a, b = _circuit(1), _circuit(2)
     assert PinSet.of([a, b]) == PinSet.of([b, a, b])
     assert PinSet.of([a, b]).digest == PinSet.of([b, a]).digest != PinSet.of([a]).digest
+    many = [_circuit(i) for i in range(10)]
+    assert list(PinSet.of(reversed(many)).circuits) == sorted(many, key=lambda c: c.circuit_id)
 
 
 def test_the_first_field_is_the_sha256_of_the_canonical_text():
