@@ -64,9 +64,9 @@ import bittensor as bt
 import numpy as np
 
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
-from neurons.shared.pins import PinWatcher
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
+from neurons.shared.pins import PinWatcher
 from neurons.validating import readback, reports, scoring
 from neurons.validating.capabilities import CapabilityBook
 from neurons.validating.challenge import (
