@@ -10,7 +10,9 @@ owner's hotkey is known (it is read once, at the first poll that finds one).
 What the watcher decides, per local circuit (:meth:`PinWatcher.allows`):
 
 - no pin published (the owner committed nothing, or something that is no pinned set):
-  every circuit runs, as before pins existed; one WARNING, once (again only if that changes);
+  every circuit runs, as before pins existed; said once (again only if that changes), as a
+  WARNING where pins are enforced and as INFO elsewhere (a devnet subnet has no owner by
+  default: a clean local run warns of nothing);
 - a pin published: a circuit whose id and vk sha256 are in it runs. One outside it is,
   where pins are enforced (``enforce``: public networks, ``ChainSettings.enforces_pins``),
   neither served nor challenged; elsewhere (the devnet, a local node) it still runs. Either
@@ -213,8 +215,9 @@ class PinWatcher:
     def _apply(self, pin: PinRead) -> None:
         if pin.pins is None:
             self._allowed = frozenset(c.id for c in self.circuits)
-            log.warning("%s; every circuit is %s as before: the subnet owner publishes the pin with `%s`",
-                        self._no_pin(pin), self._role, publish_command(self.netuid, self.network))
+            log.log(logging.WARNING if self.enforce else logging.INFO,
+                    "%s; every circuit is %s as before: the subnet owner publishes the pin with `%s`",
+                    self._no_pin(pin), self._role, publish_command(self.netuid, self.network))
             return
         result = compare(self.circuits, pin.pins)
         ok = {c.id for c in result.pinned}

@@ -123,6 +123,15 @@ def test_with_no_pin_published_every_circuit_runs_and_it_is_said_once(registry, 
     assert "python -m neurons.pins publish" in lines[0]
 
 
+def test_with_no_pin_where_pins_are_not_enforced_the_line_is_info_not_a_warning(registry, caplog):
+    a, b = _two(registry)
+    watcher = _watcher(_fake(registry), [a, b], enforce=False)
+    with caplog.at_level(logging.INFO, logger="neurons.shared.pins"):
+        run(watcher.refresh())
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert watcher.allows(a.id) and watcher.allows(b.id)
+
+
 def test_enforced_a_circuit_outside_the_pin_is_not_run_and_is_one_line_naming_it(registry, caplog):
     a, b = _two(registry)
     chain = _fake(registry, a)
