@@ -14,6 +14,10 @@ A validator may keep a :class:`Receipt` of each verified answer: a signed,
 self-contained document for outside clients (``protocol._receipts``, checked by
 ``python -m receipts``).
 
+The subnet owner pins the circuits the subnet runs in an on-chain commitment: a
+:class:`PinSet` (``protocol._pins``: circuit ids and vk hashes, ``encode_pin`` /
+``decode_pin``).
+
 Responses are signed by the miner with method :data:`RESPONSE_METHOD` and the
 target :func:`response_target` (the route plus the request's nonce), receiver
 the caller's hotkey, so a response cannot be replayed for another request.
@@ -49,9 +53,17 @@ from ._receipts import (
     encode_receipt,
     receipt_signing_payload,
 )
+from ._pins import MAX_PINNED, PIN_FORMAT, PinFormatError, PinnedCircuit, PinSet, decode_pin, encode_pin
 from ._signing import RESPONSE_METHOD, response_target
 
 __all__ = [
+    "PIN_FORMAT",
+    "MAX_PINNED",
+    "PinFormatError",
+    "PinnedCircuit",
+    "PinSet",
+    "encode_pin",
+    "decode_pin",
     "PROTOCOL_VERSION",
     "ROUTE_PROVE",
     "ROUTE_CAPABILITIES",

@@ -1,14 +1,18 @@
-"""``python -m receipts verify FILE [--models DIR] [--srs-dir DIR]``: check a receipt offline.
+"""``python -m receipts verify FILE [--models DIR] [--srs-dir DIR] [--network NET --netuid N]``: check a receipt.
 
+Offline by default. With ``--network`` (and ``--netuid``) it also reads the subnet owner's
+circuit pin from that chain and rejects a receipt whose circuit is not in it ("not pinned").
 Prints ``verified`` or ``rejected`` with every failed check and its reason, and
 what the receipt says (circuit, miner, validator, times, the decoded outputs).
 Exit status: 0 verified, 1 rejected, 2 could not check (unreadable file, model
-folders that do not load — their hashes or ezkl version — or bad arguments).
+folders that do not load — their hashes or ezkl version —, a chain that cannot be
+read, or bad arguments).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import TextIO
 
 from execution_layer import CircuitRegistry, ExecutionError, default_models_dir
+from neurons.chain import ChainFailure
 from receipts._check import ReceiptVerdict, check_receipt
+from receipts._pin import read_onchain_pin
 
 __all__ = ["main", "EXIT_VERIFIED", "EXIT_REJECTED", "EXIT_CANNOT_CHECK"]
 
@@ -48,13 +54,27 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of the SRS files (kzg<logrows>.srs, one per size); default: <models>/srs "
         "(each file's hash is pinned)",
     )
+    check.add_argument(
+        "--network", default=None,
+        help="also check the receipt's circuit against the circuits the subnet owner pinned on this "
+        "chain (finney, test, local, a ws(s):// URL, or devnet); needs --netuid. A circuit outside "
+        "the pin, or no pin published, rejects the receipt as not pinned. Default: no chain is read",
+    )
+    check.add_argument("--netuid", type=int, default=None, help="the subnet whose pin to check (with --network)")
+    check.add_argument(
+        "--devnet-state", dest="devnet_state", type=Path, default=None,
+        help="the devnet state file, for --network devnet (default: the devnet's default path)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     out = out if out is not None else sys.stdout
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.network is None) != (args.netuid is None):
+        parser.error("--network and --netuid go together: give both to check the pin, or neither")
     try:
         data = args.file.read_bytes()
     except OSError as error:
@@ -65,7 +85,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (ExecutionError, OSError) as error:
         print(f"cannot check: the model folders do not load: {error}", file=out)
         return EXIT_CANNOT_CHECK
-    verdict = check_receipt(data, circuits)
+    pin = None
+    if args.network is not None:
+        try:
+            pin = asyncio.run(read_onchain_pin(args.network, args.netuid, devnet_state=args.devnet_state))
+        except ChainFailure as error:
+            print(f"cannot check: the pin of netuid {args.netuid} on {args.network} cannot be read: {error}",
+                  file=out)
+            return EXIT_CANNOT_CHECK
+    verdict = check_receipt(data, circuits, pin=pin)
     print(_report(args.file, verdict), file=out)
     return EXIT_VERIFIED if verdict.verified else EXIT_REJECTED
 

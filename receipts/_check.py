@@ -17,6 +17,8 @@ do run, so a tampered receipt says everything that is wrong with it):
    version answering the request's id and circuit.
 6. ``circuit`` — the receipt's ``circuit_id`` is the request's, and the circuit is
    known to ``circuits`` (the model folder). Without it the proof is not checked.
+   ``pin`` — only when given an on-chain pin (``--network``): the circuit is in it, with
+   the model folder's vk sha256; else "not pinned" and why (none published counts too).
 7. ``proof`` / ``instances`` — the receipt's copies equal the signed response's;
    ``proof`` also when the SNARK, checked with ``execution_layer.verify`` against
    the *request's* inputs (input binding included), is rejected.
@@ -24,7 +26,7 @@ do run, so a tampered receipt says everything that is wrong with it):
    decoded from the proof, exactly.
 
 What this does not check: that the validator or the miner were registered on a
-subnet, or when — that needs a chain. A verdict says "this validator vouches,
+subnet, or when — that needs a chain (the pin, given one, is read as of now, not as of the receipt). A verdict says "this validator vouches,
 and this miner signed, and the proof holds", nothing more.
 """
 
@@ -50,11 +52,12 @@ from protocol import (
     receipt_signing_payload,
     response_target,
 )
+from receipts._pin import OnChainPin
 
 __all__ = ["CHECKS", "Failure", "ReceiptVerdict", "Circuits", "check_receipt"]
 
 CHECKS = (
-    "receipt", "validator signature", "miner signature", "timestamps", "response", "circuit",
+    "receipt", "validator signature", "miner signature", "timestamps", "response", "circuit", "pin",
     "proof", "instances", "outputs",
 )
 """Every check's name, in the order they run."""
@@ -111,11 +114,14 @@ class _NoReplayStore:
         return True
 
 
-def check_receipt(data: bytes, circuits: Circuits, *, verify_proof: _VerifyFn = verify) -> ReceiptVerdict:
+def check_receipt(
+    data: bytes, circuits: Circuits, *, verify_proof: _VerifyFn = verify, pin: OnChainPin | None = None
+) -> ReceiptVerdict:
     """Check the receipt file bytes ``data``; see the module docstring for the checks.
 
     Never raises for anything in ``data``: every problem is a failure.
-    ``verify_proof`` is ``execution_layer.verify`` (injectable for tests).
+    ``verify_proof`` is ``execution_layer.verify`` (injectable for tests); ``pin`` the on-chain
+    pin to check the circuit against (None: no such check).
     """
     try:
         receipt = decode_receipt(data)
@@ -153,6 +159,11 @@ def check_receipt(data: bytes, circuits: Circuits, *, verify_proof: _VerifyFn = 
         except CircuitNotFound:
             fail("circuit", f"circuit {receipt.circuit_id} is not among the model folders given (--models)")
 
+    if pin is not None:
+        reason = _pin_reason(receipt.circuit_id, circuit, pin)
+        if reason:
+            fail("pin", reason)
+
     proved: tuple[float, ...] | None = None
     if circuit is not None:
         proof = Proof(circuit_id=receipt.circuit_id, instances=receipt.instances, proof=receipt.proof)
@@ -166,6 +177,18 @@ def check_receipt(data: bytes, circuits: Circuits, *, verify_proof: _VerifyFn = 
             if claimed is not None and tuple(claimed) != tuple(proved):
                 fail("outputs", f"the {whose}'s outputs are not the proof's ({_first_difference(claimed, proved)})")
     return ReceiptVerdict(tuple(failures), receipt, proved, circuit.name if circuit is not None else None)
+
+
+def _pin_reason(circuit_id: str, circuit: Circuit | None, pin: OnChainPin) -> str | None:
+    if pin.pins is None:
+        return f"not pinned: {pin.why}"
+    entry = pin.pins.find(circuit_id)
+    if entry is None:
+        return f"not pinned: circuit {circuit_id} is not in {pin.where} (digest {pin.pins.digest[:16]})"
+    if circuit is not None and entry.vk_sha256 != circuit.vk_sha256:
+        return (f"not pinned: {pin.where} pins circuit {circuit_id} with vk sha256 {entry.vk_sha256}, "
+                f"the model folder's is {circuit.vk_sha256}")
+    return None
 
 
 def _validator_signature(receipt: Receipt) -> str | None:

@@ -1,7 +1,7 @@
 """Chain access: everything the neurons read from or write to a Bittensor chain.
 
 - ``errors``: ``ChainFailure`` and one leaf per reason;
-- ``types``: ``NeuronInfo``, ``MetagraphView``, ``WriteResult``, ``CommitReveal`` and the
+- ``types``: ``NeuronInfo``, ``MetagraphView``, ``WriteResult``, ``CommitReveal``, ``Commitment`` and the
   ``ChainAccess`` protocol the roles depend on;
 - ``client``: ``connect`` and ``Chain``, over the bittensor 11 SDK's ``Client``;
 - ``wallets``: loading wallets, the register command, the default paths.
@@ -20,7 +20,7 @@ from neurons.chain.errors import (
     UnknownSubnet,
     WalletMissing,
 )
-from neurons.chain.types import ChainAccess, CommitReveal, MetagraphView, NeuronInfo, WriteResult
+from neurons.chain.types import ChainAccess, Commitment, CommitReveal, MetagraphView, NeuronInfo, WriteResult
 from neurons.chain.wallets import (
     DEFAULT_DEVNET_STATE,
     DEFAULT_WALLET_PATH,
@@ -41,6 +41,7 @@ __all__ = [
     "MetagraphView",
     "WriteResult",
     "CommitReveal",
+    "Commitment",
     "ChainAccess",
     "Chain",
     "NETWORKS",

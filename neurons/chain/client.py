@@ -29,7 +29,7 @@ from neurons.chain.errors import (
     UnknownNetwork,
     UnknownSubnet,
 )
-from neurons.chain.types import CommitReveal, MetagraphView, NeuronInfo, WriteResult
+from neurons.chain.types import Commitment, CommitReveal, MetagraphView, NeuronInfo, WriteResult
 
 __all__ = ["NETWORKS", "Chain", "connect"]
 
@@ -41,6 +41,9 @@ NETWORKS = ("devnet", "finney", "test", "local")
 _CONNECTION_ERRORS = (RpcConnectionError, OSError, asyncio.TimeoutError)
 _LOCAL_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 _T = TypeVar("_T")
+# subtensor's DefaultSubnetOwner: the all-zero account (ss58 format 42), what SubnetOwnerHotkey
+# reads for a subnet that has no owner.
+_NO_OWNER = "5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM"
 
 
 async def connect(
@@ -217,6 +220,29 @@ class Chain:
         period = await self._read(lambda: self.client.hyperparameters.reveal_period(netuid))
         return CommitReveal(enabled=bool(enabled), reveal_period_epochs=int(period))
 
+    async def subnet_owner_hotkey(self, netuid: int) -> str | None:
+        """``SubnetOwnerHotkey[netuid]`` (one storage read); None when it is the chain's default,
+        the all-zero account (no such subnet, or one without an owner)."""
+        value = await self._read(lambda: self.client.query(_st("SubnetOwnerHotkey"), [netuid]))
+        return None if not value or str(value) == _NO_OWNER else str(value)
+
+    async def commitment(self, netuid: int, hotkey: str) -> Commitment | None:
+        """``hotkey``'s ``Commitments.CommitmentOf`` entry on ``netuid`` through the SDK's
+        ``client.identity.commitment`` (one storage read); None when it committed nothing."""
+        found = await self._read(lambda: self.client.identity.commitment(netuid, hotkey))
+        if found is None:
+            return None
+        return Commitment(hotkey=hotkey, block=int(found.block), fields=tuple(found.fields))
+
+    async def set_commitment(self, wallet: bt.Wallet, netuid: int, fields: list[Any]) -> WriteResult:
+        """Commit ``fields`` (``CommitmentInfo.fields``, one-key dicts of bytes such as
+        ``{"Sha256": b"…"}``) for the wallet's hotkey on ``netuid``: the Commitments pallet's
+        ``set_commitment``, a raw call signed by the hotkey (no SDK intent wraps it). The chain
+        allows it to a hotkey registered on the subnet, at most 3 fields and 3,100 bytes per
+        epoch; its refusal is ``ok=False`` with the chain's reason."""
+        call = bt.calls.Commitments.set_commitment(netuid=netuid, info={"fields": fields})
+        return await self._write(call, wallet, op="set_commitment", signer="hotkey")
+
     async def serve_axon(self, wallet: bt.Wallet, netuid: int, ip: str, port: int) -> WriteResult:
         """Publish ``ip:port`` for the wallet's hotkey (the caller supplies the external IP)."""
         try:
@@ -278,8 +304,10 @@ class Chain:
         call = bt.calls.SubtensorModule.add_stake(hotkey=hotkey, netuid=netuid, amount_staked=rao)
         return await self._write(call, wallet, op="add_stake")
 
-    async def _write(self, intent: Any, wallet: bt.Wallet, *, op: str | None = None) -> WriteResult:
-        """Execute one intent (or, with ``op``, submit one raw coldkey call).
+    async def _write(
+        self, intent: Any, wallet: bt.Wallet, *, op: str | None = None, signer: str = "coldkey"
+    ) -> WriteResult:
+        """Execute one intent (or, with ``op``, submit one raw call signed by ``signer``).
 
         Every failure becomes ``WriteResult(ok=False)``; only connection errors
         are retried. An SDK preflight's ``RATE_LIMITED`` refusal is flagged
@@ -289,7 +317,7 @@ class Chain:
             op = intent.op
             submit = lambda: self.client.execute(intent, wallet)  # noqa: E731
         else:
-            submit = lambda: self.client.submit_call(intent, wallet)  # noqa: E731
+            submit = lambda: self.client.submit_call(intent, wallet, signer=signer)  # noqa: E731
         try:
             result = await self._retry(submit)
         except ChainUnreachable as error:

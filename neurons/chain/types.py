@@ -4,11 +4,11 @@ and the narrow :class:`ChainAccess` protocol the roles depend on."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import bittensor as bt
 
-__all__ = ["NeuronInfo", "MetagraphView", "WriteResult", "CommitReveal", "ChainAccess"]
+__all__ = ["NeuronInfo", "MetagraphView", "WriteResult", "CommitReveal", "Commitment", "ChainAccess"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,17 @@ class CommitReveal:
     reveal_period_epochs: int
 
 
+@dataclass(frozen=True)
+class Commitment:
+    """A hotkey's ``Commitments.CommitmentOf`` entry on a subnet: the ``block`` it was set at
+    and its ``fields`` exactly as the SDK decodes them (one-key dicts such as
+    ``{"Sha256": "0x…"}``; unit variants as their name)."""
+
+    hotkey: str
+    block: int
+    fields: tuple[Any, ...]
+
+
 class ChainAccess(Protocol):
     """What the neurons need from a chain; ``Chain`` is the real one, tests may fake it."""
 
@@ -113,5 +124,17 @@ class ChainAccess(Protocol):
         ...
 
     async def weights_version_key(self, netuid: int) -> int: ...
+
+    async def subnet_owner_hotkey(self, netuid: int) -> str | None:
+        """The subnet owner's hotkey (``SubnetOwnerHotkey``), None when the subnet has none."""
+        ...
+
+    async def commitment(self, netuid: int, hotkey: str) -> Commitment | None:
+        """``hotkey``'s commitment on ``netuid`` (one storage read), None when it made none."""
+        ...
+
+    async def set_commitment(self, wallet: bt.Wallet, netuid: int, fields: list[Any]) -> WriteResult:
+        """Commit ``fields`` for the wallet's hotkey on ``netuid``; a refusal is a result."""
+        ...
 
     async def close(self) -> None: ...

@@ -14,7 +14,8 @@ and ``set_weights`` (refused while commit-reveal is on, as subtensor's dispatch 
 :func:`run_epochs`; the plaintext comes from ``timelock``, not drand); validator permits
 by stake rank at each epoch (``MaxAllowedValidators``, ``StakeThreshold``), with the devnet
 admin's override; a Yuma-consensus epoch every ``tempo`` blocks (``yuma.epoch``); the admin's
-``replace_neuron`` (deregistration) and ``swap_hotkey``.
+``replace_neuron`` (deregistration) and ``swap_hotkey``; the Commitments pallet's
+``set_commitment`` (plain fields; no timelocked ones).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ __all__ = [
     "MAX_COMMIT_BYTES",
     "record_plaintext",
     "commit_bytes",
+    "MAX_COMMITMENT_FIELDS",
+    "COMMITMENT_MAX_SPACE",
 ]
 
 U16_MAX = 65535
@@ -1016,6 +1019,112 @@ def _apply_weights(
     return [_event("WeightsSet", {"netuid": netuid, "uid": uid})]
 
 
+# --- Commitments pallet ---------------------------------------------------------
+
+# subtensor runtime/src/lib.rs MaxCommitFieldsInner: fields one CommitmentInfo may hold.
+MAX_COMMITMENT_FIELDS = 3
+COMMITMENT_MAX_SPACE = st.COMMITMENT_MAX_SPACE
+# set_commitment charges at least this many bytes (``min_used_space``).
+_COMMITMENT_MIN_SPACE = 100
+# commitments/types.rs: Raw0..Raw128, BigRaw up to MAX_BIGRAW_COMMITMENT_SIZE_BYTES, the hashes.
+_RAW_MAX = 128
+_BIGRAW_MAX = 512
+_HASH_VARIANTS = frozenset({"BlakeTwo256", "Sha256", "Keccak256", "ShaThree256"})
+
+
+def _set_commitment(
+    conn: sqlite3.Connection, block: int, params: Mapping[str, Any], origin: str
+) -> list[Event]:
+    """subtensor ``pallets/commitments/src/lib.rs::set_commitment``. Checks, in order: the
+    origin is a hotkey registered on the subnet (the runtime's ``AllowCommitments``:
+    ``AccountNotAllowedCommit``, also for a subnet that does not exist), at most 3 fields
+    (``TooManyFieldsInCommitmentInfo``), then the space: each call uses the fields' bytes, at
+    least 100, out of 3100 per account per epoch (``SubnetEpochIndex``; a new epoch starts
+    from 0), else ``SpaceLimitExceeded``. Then ``CommitmentOf`` holds the fields, the block and
+    a deposit of 0 (the runtime's deposits are free), and ``LastCommitment`` the block.
+
+    Fields as the SDK composes them (one-key dicts: ``RawN`` with exactly N <= 128 bytes,
+    ``BigRaw`` up to 512, a 32-byte hash variant, ``None``); anything else is ``InvalidCall``,
+    as the SDK's encoder would refuse it. ``TimelockEncrypted`` and ``ResetBondsFlag`` are not
+    modelled (no drand; no bonds reset): ``DevnetUnsupported``."""
+    netuid = int(params["netuid"])
+    if st.uid_of(conn, netuid, origin) is None:
+        raise DispatchError(
+            "AccountNotAllowedCommit",
+            f"{origin} is not registered on netuid {netuid}: only a registered hotkey may commit; "
+            f"{_register_hint(netuid)}",
+        )
+    fields = [_commitment_field(f) for f in _commitment_fields(params["info"])]
+    if len(fields) > MAX_COMMITMENT_FIELDS:
+        raise DispatchError(
+            "TooManyFieldsInCommitmentInfo",
+            f"{len(fields)} fields; a commitment holds at most {MAX_COMMITMENT_FIELDS}",
+        )
+    required = max(_COMMITMENT_MIN_SPACE, sum(len(data) for _, data in fields))
+    epoch = int(_require_subnet(conn, netuid)["epoch_index"])
+    row = conn.execute(
+        "SELECT last_epoch, used_space FROM commitment_usage WHERE netuid = ? AND hotkey = ?",
+        (netuid, origin),
+    ).fetchone()
+    used = 0 if row is None or int(row[0]) != epoch else int(row[1])
+    if used + required > COMMITMENT_MAX_SPACE:
+        raise DispatchError(
+            "SpaceLimitExceeded",
+            f"this commitment needs {required} bytes and {used} of the {COMMITMENT_MAX_SPACE} per "
+            f"epoch are used; retry after the next epoch of netuid {netuid}",
+        )
+    conn.execute(
+        "INSERT INTO commitment_usage (netuid, hotkey, last_epoch, used_space) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(netuid, hotkey) DO UPDATE SET last_epoch = excluded.last_epoch, "
+        "used_space = excluded.used_space",
+        (netuid, origin, epoch, used + required),
+    )
+    stored = json.dumps([[variant, data.hex()] for variant, data in fields])
+    conn.execute(
+        "INSERT INTO commitments (netuid, hotkey, block, fields) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(netuid, hotkey) DO UPDATE SET block = excluded.block, fields = excluded.fields",
+        (netuid, origin, block, stored),
+    )
+    return [_event("Commitment", {"netuid": netuid, "who": origin}, module="Commitments")]
+
+
+def _commitment_fields(info: Any) -> list[Any]:
+    if not isinstance(info, Mapping) or not isinstance(info.get("fields"), (list, tuple)):
+        raise DispatchError("InvalidCall", "info must be a CommitmentInfo: {'fields': [...]}")
+    return list(info["fields"])
+
+
+def _commitment_field(entry: Any) -> tuple[str, bytes]:
+    """(variant, bytes) of one ``Data`` field as composed; DispatchError when malformed."""
+    if entry == "None":
+        return "None", b""
+    if not isinstance(entry, Mapping) or len(entry) != 1:
+        raise DispatchError("InvalidCall", f"a commitment field must be one Data variant, got {entry!r:.60}")
+    ((variant, value),) = entry.items()
+    if variant in ("TimelockEncrypted", "ResetBondsFlag"):
+        raise DispatchError("DevnetUnsupported", f"the devnet does not model {variant} commitments")
+    if variant == "None":
+        return "None", b""
+    try:
+        data = commit_bytes(value)
+    except (TypeError, ValueError):
+        raise DispatchError("InvalidCall", f"the {variant} field holds no bytes") from None
+    if variant.startswith("Raw") and variant[3:].isdigit():
+        size = int(variant[3:])
+        if size > _RAW_MAX or len(data) != size:
+            raise DispatchError("InvalidCall", f"{variant} takes exactly {size} bytes (at most "
+                                f"{_RAW_MAX}), got {len(data)}")
+    elif variant == "BigRaw":
+        if len(data) > _BIGRAW_MAX:
+            raise DispatchError("InvalidCall", f"BigRaw takes at most {_BIGRAW_MAX} bytes, got {len(data)}")
+    elif variant in _HASH_VARIANTS:
+        if len(data) != 32:
+            raise DispatchError("InvalidCall", f"{variant} takes exactly 32 bytes, got {len(data)}")
+    else:
+        raise DispatchError("InvalidCall", f"{variant!r} is no commitment Data variant")
+    return str(variant), data
+
+
 _CALLS: dict[tuple[str, str], _Handler] = {
     ("SubtensorModule", "burned_register"): _burned_register,
     ("SubtensorModule", "add_stake"): _add_stake,
@@ -1024,6 +1133,7 @@ _CALLS: dict[tuple[str, str], _Handler] = {
     ("SubtensorModule", "set_weights"): _set_weights,
     ("SubtensorModule", "commit_timelocked_mechanism_weights"): _commit_timelocked,
     ("SubtensorModule", "commit_timelocked_weights"): _commit_timelocked,
+    ("Commitments", "set_commitment"): _set_commitment,
 }
 
 SUPPORTED_CALLS = frozenset(_CALLS)
@@ -1054,8 +1164,8 @@ def _full_hint(conn: sqlite3.Connection, block: int, netuid: int, subnet: Mappin
     )
 
 
-def _event(name: str, attributes: dict[str, Any]) -> Event:
-    return {"event": {"module_id": "SubtensorModule", "event_id": name, "attributes": attributes}}
+def _event(name: str, attributes: dict[str, Any], *, module: str = "SubtensorModule") -> Event:
+    return {"event": {"module_id": module, "event_id": name, "attributes": attributes}}
 
 
 def _require_subnet(conn: sqlite3.Connection, netuid: int) -> dict[str, Any]:

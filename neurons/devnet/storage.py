@@ -8,6 +8,7 @@ catch it) instead of silently reading a default.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,9 @@ __all__ = [
     "FREE_BALANCE",
     "IMMUNE_OWNER_UIDS_LIMIT",
     "timelocked_commits",
+    "commitment_record",
+    "ZERO_ACCOUNT",
+    "COMMITMENT_MAX_SPACE",
 ]
 
 _RAO_PER_TAO = 10**9
@@ -39,6 +43,10 @@ FREE_BALANCE = 1_000_000 * _RAO_PER_TAO  # devnet coldkeys are rich; balances ar
 # pallets/subtensor/src/lib.rs DefaultImmuneOwnerUidsLimit: how many of the subnet owner's uids
 # pruning spares (runtime.immunity). No devnet call sets it.
 IMMUNE_OWNER_UIDS_LIMIT = 1
+# The all-zero AccountId32 (ss58 format 42): subtensor's DefaultSubnetOwner.
+ZERO_ACCOUNT = "5C4hrfjw9DjXZTzV3MwzrrAr9P1MJhSrvWGWqi1eSuyUpnhM"
+# subtensor pallets/commitments/src/lib.rs DefaultMaxSpace: bytes per (netuid, account) per epoch.
+COMMITMENT_MAX_SPACE = 3100
 
 
 def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: list[Any]) -> Any:
@@ -52,8 +60,16 @@ def query(conn: sqlite3.Connection, block: int, module: str, name: str, params: 
         return {"nonce": 0, "data": {"free": FREE_BALANCE, "reserved": 0, "frozen": 0}}
     if module == "Timestamp" and name == "Now":
         return None  # filled in by the substrate adapter (needs wall time)
+    if module == "Commitments":
+        return _commitments_query(conn, name, p)
     if module != "SubtensorModule":
         raise KeyError(f"{module}.{name}")
+    if name in ("SubnetOwnerHotkey", "SubnetOwner"):
+        # ValueQuery with DefaultSubnetOwner (the all-zero account): a missing subnet, or a
+        # devnet subnet made without an owner, reads that account.
+        subnet = subnet_row(conn, int(p[0]))
+        column = "owner_hotkey" if name == "SubnetOwnerHotkey" else "owner_coldkey"
+        return (subnet[column] if subnet is not None else "") or ZERO_ACCOUNT
     if name == "Uids":
         return uid_of(conn, int(p[0]), str(p[1]))
     if name == "Keys":
@@ -154,8 +170,13 @@ _SUBNET_COLUMNS = {
 def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any]) -> list[tuple[Any, Any]]:
     """A whole storage map as ``(key, value)`` pairs; KeyError when not modelled."""
     p = list(params or [])
-    if module == "Commitments" and name in ("CommitmentOf", "RevealedCommitments"):
-        return []
+    if module == "Commitments" and name == "CommitmentOf":
+        rows = conn.execute(
+            "SELECT hotkey, block, fields FROM commitments WHERE netuid = ? ORDER BY hotkey", (int(p[0]),)
+        ).fetchall()
+        return [(hotkey, commitment_record(block, fields)) for hotkey, block, fields in rows]
+    if module == "Commitments" and name == "RevealedCommitments":
+        return []  # timelocked commitments are not modelled: nothing is ever revealed
     if module != "SubtensorModule":
         raise KeyError(f"{module}.{name}")
     # TokenSymbol is deliberately absent: Client.connect then skips its on-disk
@@ -187,6 +208,41 @@ def query_map(conn: sqlite3.Connection, module: str, name: str, params: list[Any
         ).fetchall()
         return [(uid, weights_row(conn, int(p[0]), uid)) for (uid,) in uids]
     raise KeyError(f"{module}.{name}")
+
+
+def _commitments_query(conn: sqlite3.Connection, name: str, p: list[Any]) -> Any:
+    """The Commitments pallet's items (pallets/commitments/src/lib.rs), all OptionQuery but
+    ``MaxSpace``: None where nothing was committed."""
+    if name == "MaxSpace":
+        return COMMITMENT_MAX_SPACE  # no devnet call sets it
+    if name in ("RevealedCommitments", "LastBondsReset"):
+        return None  # no timelocked commitments, no ResetBondsFlag on the devnet
+    netuid, hotkey = int(p[0]), str(p[1])
+    if name in ("CommitmentOf", "LastCommitment"):
+        row = conn.execute(
+            "SELECT block, fields FROM commitments WHERE netuid = ? AND hotkey = ?", (netuid, hotkey)
+        ).fetchone()
+        if row is None:
+            return None
+        return commitment_record(*row) if name == "CommitmentOf" else int(row[0])
+    if name == "UsedSpaceOf":
+        row = conn.execute(
+            "SELECT last_epoch, used_space FROM commitment_usage WHERE netuid = ? AND hotkey = ?",
+            (netuid, hotkey),
+        ).fetchone()
+        return None if row is None else {"last_epoch": int(row[0]), "used_space": int(row[1])}
+    raise KeyError(f"Commitments.{name}")
+
+
+def commitment_record(block: int, fields: str) -> dict[str, Any]:
+    """A ``CommitmentOf`` value (``Registration``) as the RPC decodes it: ``deposit`` (0: the
+    runtime's commitment deposits are free), ``block``, ``info.fields`` with each ``Data`` field a
+    one-key dict of ``0x`` hex (``{"Raw4": "0x00010203"}``), unit variants as their name."""
+    decoded = [
+        variant if variant == "None" else {variant: "0x" + data}
+        for variant, data in json.loads(fields)
+    ]
+    return {"deposit": 0, "block": int(block), "info": {"fields": decoded}}
 
 
 def timelocked_commits(

@@ -120,6 +120,23 @@ CREATE TABLE IF NOT EXISTS timelocked_commits (
     reveal_round INTEGER NOT NULL,
     plaintext TEXT
 );
+-- subtensor pallets/commitments CommitmentOf (+ LastCommitment: ``block``): (netuid, account) ->
+-- the fields as [[variant, hex], ...] (JSON), the block they were set at; the deposit is 0.
+CREATE TABLE IF NOT EXISTS commitments (
+    netuid INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (netuid, hotkey)
+);
+-- subtensor pallets/commitments UsedSpaceOf: bytes committed in the epoch ``last_epoch``.
+CREATE TABLE IF NOT EXISTS commitment_usage (
+    netuid INTEGER NOT NULL,
+    hotkey TEXT NOT NULL,
+    last_epoch INTEGER NOT NULL,
+    used_space INTEGER NOT NULL,
+    PRIMARY KEY (netuid, hotkey)
+);
 -- Devnet only (the chain keeps no such record): what became of each commit at its reveal.
 CREATE TABLE IF NOT EXISTS reveals (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

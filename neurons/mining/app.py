@@ -14,7 +14,8 @@ unverified caller costs no signature.
 
 1. body is a valid ``ProofRequest`` (422 ``invalid_request``) of this protocol
    version (422 ``unsupported_version``);
-2. the circuit is served here (404 ``unknown_circuit``), and the inputs fit it
+2. the circuit is served here and, with ``pinned``, in the subnet owner's pin (404
+   ``unknown_circuit``), and the inputs fit it
    (``check_inputs``: the right number of finite values inside the circuit's
    input range, else 422 ``invalid_inputs`` — the caller's mistake, answered
    before any queue slot or worker is taken);
@@ -326,6 +327,7 @@ def build_miner_app(
     check_inputs: InputCheck | None = None,
     probe_after_s: float = PROBE_AFTER_S,
     lanes: Sequence[LanePlan] | None = None,
+    pinned: Callable[[str], bool] | None = None,
 ) -> FastAPI:
     """The miner's ASGI app (see the module docstring for routes and status codes).
 
@@ -341,6 +343,9 @@ def build_miner_app(
     hotkey may have proving or waiting at once in one lane. ``check_inputs`` (none: the prover's own
     check alone decides) refuses inputs that do not fit a circuit before they are queued.
     ``probe_after_s`` is the idle miner's probe period (see :data:`PROBE_AFTER_S`).
+    ``pinned`` (none: every served circuit) says, at each request, whether a served circuit may
+    be proved now (the subnet owner's pin, ``neurons.shared.pins.PinWatcher.allows``): one it
+    refuses is answered 404 ``unknown_circuit`` and left out of the capabilities.
 
     ``prove`` is cancelled when the request's deadline passes or its caller hangs up
     mid-proof; it must then stop the work (``ProverPool.prove`` kills the worker).
@@ -421,7 +426,7 @@ def build_miner_app(
             admitted = await guard.admit(request)
         except GuardRejected as exc:
             return refuse(ROUTE_CAPABILITIES, exc.code, str(exc))
-        return respond(ROUTE_CAPABILITIES, capabilities, to=admitted)
+        return respond(ROUTE_CAPABILITIES, _pinned_capabilities(capabilities, pinned), to=admitted)
 
     async def prove_route(request: Request) -> Response:
         try:
@@ -451,6 +456,11 @@ def build_miner_app(
             )
         if req.circuit_id not in served:
             raise _Refused(ErrorCode.UNKNOWN_CIRCUIT, f"circuit {req.circuit_id} is not served here")
+        if pinned is not None and not pinned(req.circuit_id):
+            raise _Refused(
+                ErrorCode.UNKNOWN_CIRCUIT,
+                f"circuit {req.circuit_id} is not in the subnet owner's pin: not served here",
+            )
         if check_inputs is not None:
             try:
                 check_inputs(req.circuit_id, req.inputs)
@@ -565,6 +575,21 @@ def build_miner_app(
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
     return app
+
+
+def _pinned_capabilities(capabilities: Capabilities, pinned: Callable[[str], bool] | None) -> Capabilities:
+    """``capabilities`` without the circuits ``pinned`` refuses now (lanes left empty dropped)."""
+    if pinned is None or all(pinned(c) for c in capabilities.circuits):
+        return capabilities
+    lanes = [lane.model_copy(update={"circuits": tuple(c for c in lane.circuits if pinned(c))})
+             for lane in capabilities.lanes]
+    lanes = [lane for lane in lanes if lane.circuits]
+    return Capabilities(
+        circuits=tuple(c for c in capabilities.circuits if pinned(c)),
+        max_concurrent=sum(lane.max_concurrent for lane in lanes) or capabilities.max_concurrent,
+        max_queue=sum(lane.max_queue for lane in lanes),
+        lanes=tuple(lanes),
+    )
 
 
 class _SafeObserver:

@@ -4,7 +4,9 @@ Start-up, in order: load the wallet (clear error when missing), connect to the
 chain, check the hotkey is registered (the error names the btcli command),
 start the metrics endpoint and run logger and bind the HTTP port (a taken port
 or wandb without a key fails here, before the slow steps), load and hash-check
-the circuits, derive or load the proving keys (progress in the log), split the
+the circuits, read the subnet owner's circuit pin (``neurons.shared.pins``: off this
+machine a circuit outside it is not served; each resync reads it again, so a new pin
+applies without a restart), derive or load the proving keys (progress in the log), split the
 ``--miner.workers`` into lanes (``neurons.mining.lanes``: one per circuit when there
 are enough workers; logged, with a line saying so when circuits share one), start the
 prover workers, serve HTTP, announce ip:port on chain (a refused announcement is
@@ -42,6 +44,7 @@ from neurons.shared.admission import first_broken_rule
 from neurons.shared.connections import ConnectionLimits, ConnectionPolicy, Refusal
 from neurons.shared.daemon import until_stopped
 from neurons.shared.http_server import bind, serving
+from neurons.shared.pins import PinWatcher
 from neurons.shared.prover_pool import ProverPool
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import Registered, observability, registered_neuron, select_circuits
@@ -171,6 +174,9 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
     registry = CircuitRegistry.load(srs_dir=s.srs_dir)
     circuits = select_circuits(registry, s.circuits, chain=s.chain)
     workers = s.workers or len(circuits)
+    pins = PinWatcher(circuits, chain=me.chain, netuid=me.netuid, network=me.network,
+                      enforce=s.chain.enforces_pins, role="served")
+    await pins.refresh()  # said at start; each resync reads it again
     prover = EzklProver(registry, key_cache=s.key_cache)
     for c in circuits:
         log.info("circuit %s (%s): checking the proving key", c.name, c.id[:12])
@@ -205,6 +211,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         metagraph=lambda: snapshot.view, netuid=me.netuid, min_stake=s.min_stake,
         max_queue=s.max_queue, max_concurrent=workers, lanes=lanes, observer=_MetricsObserver(obs.metrics, names),
         circuit_names=names, check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
+        pinned=pins.allows,
     )
     policy = axon_connection_policy(snapshot, min_stake=s.min_stake, metrics=obs.metrics)
     async with serving(app, listener, policy=policy) as server_task:
@@ -222,6 +229,7 @@ async def _serve(s: MinerSettings, me: Registered, stack: contextlib.AsyncExitSt
         await follow(me.view)
 
         async def resync() -> None:
+            await pins.refresh()  # one storage read; never raises (a failed read keeps the last pin)
             fresh = await me.chain.metagraph(me.netuid)
             snapshot.update(fresh)
             await follow(fresh)

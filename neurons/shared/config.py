@@ -27,6 +27,8 @@ __all__ = [
     "validator_parser",
     "localnet_parser",
     "markdown_reference",
+    "add_chain_args",
+    "add_wallet_args",
 ]
 
 DEFAULT_NETUID = 2
@@ -84,7 +86,9 @@ def _add_chain(parser: argparse.ArgumentParser) -> None:
         "--subtensor.network", dest="network", default=DEFAULT_NETWORK,
         help="Chain to use: finney (main network), test (testnet), local (a subtensor node on "
         "ws://127.0.0.1:9944), a ws:// or wss:// endpoint, or devnet (the embedded local "
-        "network kept in a SQLite file, no node needed).",
+        "network kept in a SQLite file, no node needed). Off this machine (finney, test, a remote "
+        "node) a circuit outside the subnet owner's on-chain pin is neither served nor challenged; "
+        "on devnet, local or a loopback URL it is logged and still runs (python -m neurons.pins).",
     )
     g.add_argument(
         "--subtensor.devnet_state", dest="devnet_state", type=Path,
@@ -108,6 +112,10 @@ def _add_wallet(parser: argparse.ArgumentParser) -> None:
         "--wallet.path", dest="wallet_path", type=Path, default=DEFAULT_WALLET_PATH,
         help="Folder that holds the wallets.",
     )
+
+
+add_chain_args = _add_chain  # for the tools that share the daemons' chain flags (neurons.pins)
+add_wallet_args = _add_wallet
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -67,6 +67,13 @@ class ChainSettings:
         """
         return self.on_this_machine or self.allow_self_generated_srs
 
+    @property
+    def enforces_pins(self) -> bool:
+        """A circuit outside the subnet owner's on-chain pin is neither served nor challenged
+        (``neurons.shared.pins``): on a network not on this machine (finney, test, a remote
+        node). On the devnet or a local node an unpinned circuit is logged and still runs."""
+        return not self.on_this_machine
+
 
 @dataclass(frozen=True)
 class WalletSettings:

@@ -21,7 +21,10 @@ own fresh input for a randomly chosen circuit (a challenge that raises is
 logged as a ``validator_error`` record; the round goes on). The circuit is drawn
 from all of ours, as before; it is sent only if the miner serves it, as its
 ``Capabilities`` (``neurons.validating.capabilities``: asked now and then beside the
-rounds, kept) say:
+rounds, kept) say. With ``pins`` (a ``neurons.shared.pins.PinWatcher``), each round first
+polls the subnet owner's circuit pin (one storage read) and draws only from the circuits it
+allows (on public networks: the pinned ones; a new pin applies from that round on); when it
+allows none, the round is skipped as for our standing. As for capabilities:
 a circuit it does not list is recorded ``http_error`` "not served" without a query
 (charged as the 404 ``unknown_circuit`` it would be answered, so serving fewer circuits
 never pays), and a miner whose capabilities are not known (not answered yet, or not
@@ -63,6 +66,7 @@ import numpy as np
 from neurons.chain import ChainAccess, ChainFailure, MetagraphView, NeuronInfo, WriteResult
 from neurons.shared.addresses import routable
 from neurons.shared.daemon import until_stopped
+from neurons.shared.pins import PinWatcher
 from neurons.validating import readback, reports, scoring
 from neurons.validating.capabilities import CapabilityBook
 from neurons.validating.challenge import (
@@ -160,6 +164,7 @@ class Validator:
         receipts: ReceiptFolder | None = None,
         clock: Callable[[], float] = time.time,
         capabilities: CapabilityBook | None = None,
+        pins: PinWatcher | None = None,
     ) -> None:
         if not circuits:
             raise ValueError("a validator needs at least one circuit")
@@ -170,6 +175,7 @@ class Validator:
         self.circuits = list(circuits)
         self.client = client
         self.capabilities = capabilities if capabilities is not None else CapabilityBook(client)
+        self.pins = pins
         self.verify = verify
         self.store = store
         self.guard = guard
@@ -231,6 +237,8 @@ class Validator:
     async def run_round(self) -> RoundReport:
         index = self.rounds_done + 1
         metagraph = await self.chain.metagraph(self.netuid)
+        if self.pins is not None:
+            await self.pins.refresh()  # one storage read; never raises (a failed read keeps the last pin)
         self._note_start(metagraph)
         # Before the standing gate: a write made while permitted is judged even in a round
         # we skip (its likely reason is then often the lost permit).
@@ -239,9 +247,13 @@ class Validator:
         self.metrics.validator_permitted.set(1 if standing.permitted else 0)
         if not standing.permitted:
             self._permitted_since = None
-            return self._skip(index, metagraph, standing)
+            return self._skip(index, metagraph, standing.reason or "not permitted", standing.advice or "")
         if self._permitted_since is None:
             self._permitted_since = self.clock()
+        circuits = [c for c in self.circuits if self.pins is None or self.pins.allows(c.id)]
+        if not circuits:
+            return self._skip(index, metagraph, "none of our circuits is in the subnet owner's pin",
+                              "update the model folders to the subnet's release (python -m neurons.pins show)")
         self._align(metagraph)
         targets = self._targets(metagraph)
         order = self.rng.permutation(len(targets))
@@ -251,7 +263,7 @@ class Validator:
         limit = asyncio.Semaphore(self.concurrency)
 
         async def one(neuron: NeuronInfo) -> ResponseRecord:
-            circuit = self.circuits[int(self.rng.integers(len(self.circuits)))]
+            circuit = circuits[int(self.rng.integers(len(circuits)))]
             async with limit:
                 try:
                     served = self.capabilities.served(neuron)
@@ -292,17 +304,18 @@ class Validator:
         log.info("uid %d %s: %s", neuron.uid, neuron.hotkey[:10], reason)
         return ResponseRecord.failure(neuron, circuit, Outcome.HTTP_ERROR, reason)
 
-    def _skip(self, index: int, metagraph: MetagraphView, standing: Standing) -> RoundReport:
-        """A round in which we may not ask for work: nothing challenged, scored, saved or written."""
+    def _skip(self, index: int, metagraph: MetagraphView, reason: str, advice: str) -> RoundReport:
+        """A round in which we may not ask for work (our standing), or have nothing to ask
+        (no circuit of ours is pinned): nothing challenged, scored, saved or written."""
         # Every miner would answer 403 and the chain would ignore our weights:
         # challenging would only charge miners for our own standing.
         log.warning(
             "round %d at block %d: not challenging miners nor setting weights: %s; %s",
-            index, metagraph.block, standing.reason, standing.advice,
+            index, metagraph.block, reason, advice,
         )
         self.rounds_done = index
         report = RoundReport(index, metagraph.block, (), {}, dict(self.state.averages), None,
-                             skipped=standing.reason)
+                             skipped=reason)
         self._publish(report)
         self.last_report = report
         return report

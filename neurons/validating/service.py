@@ -7,7 +7,9 @@ run logger and create the state folder and, with ``--validator.receipts``, the
 receipts folder (a taken port, wandb without a key or an unusable ``--state.dir``
 fails here, as one line, before the slow steps),
 load and hash-check the circuits (refusing, off this machine, circuits built on a
-self-generated SRS unless ``--srs.allow_self_generated``), start the verifier worker(s). Then
+self-generated SRS unless ``--srs.allow_self_generated``), read the subnet owner's circuit pin
+(``neurons.shared.pins``: off this machine only pinned circuits are challenged; each round
+reads it again), start the verifier worker(s). Then
 ``neurons.validating.loop.Validator`` runs rounds until SIGINT/SIGTERM or
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting.
@@ -31,6 +33,7 @@ import bittensor as bt
 
 from execution_layer import CircuitRegistry
 from neurons.chain import ChainAccess
+from neurons.shared.pins import PinWatcher
 from neurons.shared.settings import ChainSettings, ObservabilitySettings, WalletSettings
 from neurons.shared.startup import observability, registered_neuron, select_circuits
 from neurons.shared.version import VERSION_KEY, __version__
@@ -158,6 +161,9 @@ async def run_validator(
 
             registry = CircuitRegistry.load(srs_dir=s.srs_dir)
             circuits = select_circuits(registry, s.circuits, chain=s.chain)
+            pins = PinWatcher(circuits, chain=me.chain, netuid=me.netuid, network=me.network,
+                              enforce=s.chain.enforces_pins, role="challenged")
+            await pins.refresh()  # said at start; each round polls again
             verifier = VerifierPool(srs_dir=s.srs_dir, workers=s.verify_workers)
             stack.push_async_callback(verifier.aclose)
             await verifier.warm_up()
@@ -171,6 +177,7 @@ async def run_validator(
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
                 reports_path=s.run_dir / "reports.jsonl", receipts=receipts, capabilities=capabilities,
+                pins=pins,
             )
             log.info("validating with circuits %s; state in %s%s", ", ".join(c.name for c in circuits),
                      s.run_dir, "; private axons allowed" if s.allow_private_axons else "")

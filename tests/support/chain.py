@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bittensor.intents import normalize
 
-from neurons.chain import ChainUnreachable, CommitReveal, MetagraphView, NeuronInfo, WriteResult
+from neurons.chain import ChainUnreachable, Commitment, CommitReveal, MetagraphView, NeuronInfo, WriteResult
 
 if TYPE_CHECKING:
     import bittensor as bt
@@ -61,7 +61,10 @@ class FakeChain:
     ``fail_ops`` names operations that always fail while present (a write in
     it returns the failed result a lost connection gives); ``hang_ops``
     names operations that never answer (a stalled connection), counting
-    callers in ``hung``.
+    callers in ``hung``. ``owner_hotkey`` is the subnet owner's hotkey (None: no owner) and
+    ``commitments`` the Commitments pallet's entries by hotkey; ``set_commitment`` stores the
+    fields as the RPC would decode them (bytes as ``0x`` hex) at the current block, and
+    counts every commitment read in ``commitment_reads``.
     """
 
     netuid: int
@@ -84,6 +87,9 @@ class FakeChain:
     submitted: list[bt.SetWeights] = field(default_factory=list)
     axon_calls: list[tuple[str, str, int]] = field(default_factory=list)
     closed: bool = False
+    owner_hotkey: str | None = None
+    commitments: dict[str, Commitment] = field(default_factory=dict)
+    commitment_reads: int = 0
 
     async def _read(self, op: str) -> None:
         if op in self.hang_ops:
@@ -171,6 +177,21 @@ class FakeChain:
     async def weights_version_key(self, netuid: int) -> int:
         await self._read("weights_version_key")
         return self.version_key
+
+    async def subnet_owner_hotkey(self, netuid: int) -> str | None:
+        await self._read("subnet_owner_hotkey")
+        return self.owner_hotkey
+
+    async def commitment(self, netuid: int, hotkey: str) -> Commitment | None:
+        await self._read("commitment")
+        self.commitment_reads += 1
+        return self.commitments.get(hotkey)
+
+    async def set_commitment(self, wallet: object, netuid: int, fields: list) -> WriteResult:
+        hotkey = wallet.hotkey.ss58_address  # type: ignore[attr-defined]
+        decoded = tuple({k: "0x" + bytes(v).hex() for k, v in f.items()} for f in fields)
+        self.commitments[hotkey] = Commitment(hotkey=hotkey, block=self.current_block, fields=decoded)
+        return WriteResult(ok=True, block=self.current_block)
 
     async def close(self) -> None:
         self.closed = True

@@ -187,12 +187,13 @@ class AsyncFakeProver:
 @dataclass(frozen=True)
 class FakeCircuit:
     """What the validator needs of an ``execution_layer.Circuit``: id, name, timeout; ``size`` for
-    ``fake_sample``."""
+    ``fake_sample``; ``vk_sha256`` for the circuit pin (``neurons.shared.pins``)."""
 
     id: str
     name: str
     timeout_s: float = 2.0
     size: int = 4
+    vk_sha256: str = "c" * 64
 
     @property
     def spec(self) -> InputSpec:

@@ -666,3 +666,32 @@ async def test_app_under_uvicorn_serves_the_real_client_over_tcp(cast):
     assert refused.status is QueryStatus.HTTP_ERROR and refused.http_status == 403
     assert big.status_code == 413
     assert len(miner.prover.calls) == 1
+
+
+# --- the subnet owner's circuit pin ---------------------------------------------------
+
+
+async def test_a_circuit_outside_the_pin_is_refused_404_before_proving_and_left_out_of_capabilities(cast):
+    """Tried: the miner serves A and B; the pin (``pinned``) allows A only. Must hold: a request
+    for B is 404 ``unknown_circuit`` naming the pin, the prover never runs for it; A is proved;
+    the capabilities list A alone, in a lane of its own."""
+    allowed = {CIRCUIT_A}
+    miner = Miner(cast, pinned=lambda cid: cid in allowed, max_concurrent=2)
+    refused = await miner.prove(circuit_id=CIRCUIT_B)
+    assert refused.http_status == 404 and refused.error.code.value == "unknown_circuit"
+    assert "not in the subnet owner's pin" in refused.error.message
+    assert miner.prover.calls == []
+    assert (await miner.prove(circuit_id=CIRCUIT_A)).status is QueryStatus.OK
+    caps = (await miner.client.capabilities(AXON, hotkey_of(cast.miner))).response
+    assert caps.circuits == (CIRCUIT_A,)
+    assert [lane.circuits for lane in caps.lanes] == [(CIRCUIT_A,)] and caps.max_concurrent == 1
+
+
+async def test_a_pin_that_changes_while_serving_applies_to_the_next_request(cast):
+    allowed = {CIRCUIT_A}
+    miner = Miner(cast, pinned=lambda cid: cid in allowed)
+    assert (await miner.prove(circuit_id=CIRCUIT_B)).http_status == 404
+    allowed.add(CIRCUIT_B)
+    assert (await miner.prove(circuit_id=CIRCUIT_B)).status is QueryStatus.OK
+    caps = (await miner.client.capabilities(AXON, hotkey_of(cast.miner))).response
+    assert set(caps.circuits) == {CIRCUIT_A, CIRCUIT_B}

@@ -368,6 +368,61 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     assert port_is_free(port) and not chain.closed
 
 
+async def test_on_a_public_network_the_miner_refuses_an_unpinned_circuit_until_the_owner_pins_it(
+    miner_wallets, registry, key_cache, caplog
+):
+    """Tried: a miner on finney's profile (pins enforced; the shipped self-generated SRS allowed)
+    serving wine_mlp while the owner's pin holds another circuit; then the owner publishes
+    wine_mlp. Must hold: one WARNING names wine_mlp at start; its request is 404 before any
+    proving; after the next resync (no restart) the same request is proved."""
+    from neurons.chain import Commitment
+    from neurons.shared.pins import pin_set_of
+    from protocol import encode_pin
+
+    root, miner, validator = miner_wallets
+    port = free_port()
+    chain = chain_with(miner, validator)
+    owner = hotkey_of(validator)
+    chain.owner_hotkey = owner
+    wine = registry.by_name("wine_mlp")
+    other = next(c for c in registry if c.id != wine.id)
+
+    def publish(*circuits):
+        fields = encode_pin(pin_set_of(circuits))
+        chain.current_block += 1
+        chain.commitments[owner] = Commitment(owner, chain.current_block, tuple(
+            {k: "0x" + v.hex() for k, v in f.items()} for f in fields))
+
+    publish(other)
+    stop = asyncio.Event()
+    settings_ = miner_settings(root, "--subtensor.network", "finney", "--axon.external_ip", "1.2.3.4",
+                               "--srs.allow_self_generated", port=port, key_cache=key_cache)
+    inputs = fresh_input(wine, np.random.default_rng(5))
+
+    async def ask():
+        request = ProofRequest(request_id=new_request_id(), circuit_id=wine.id,
+                               inputs=tuple(float(v) for v in inputs.reshape(-1)), deadline=time.time() + 30)
+        async with MinerClient(validator) as client:
+            return await client.prove(("127.0.0.1", port), hotkey_of(miner), request)
+
+    with caplog.at_level(logging.WARNING, logger="neurons.shared.pins"):
+        task = asyncio.create_task(run_miner(settings_, stop=stop, chain=chain))
+        try:
+            await wait_for(lambda: chain.axon_calls or task.done())
+            refused = await ask()
+            assert refused.http_status == 404 and "not in the subnet owner's pin" in refused.error.message
+            publish(wine)
+            reads = chain.commitment_reads
+            await wait_for(lambda: chain.commitment_reads > reads or task.done())
+            outcome = await ask()
+            assert outcome.status is QueryStatus.OK, outcome.detail
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "wine_mlp" in lines[0] and "not served" in lines[0]
+
+
 async def test_run_miner_frees_its_port_when_it_fails_after_starting(miner_wallets, key_cache):
     root, miner, validator = miner_wallets
     port = free_port()

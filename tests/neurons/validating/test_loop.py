@@ -867,3 +867,71 @@ async def test_a_circuit_the_miner_does_not_list_is_never_sent_and_scores_zero(n
     assert all(r.outcome is Outcome.HTTP_ERROR and "not sent" in r.reason for r in drawn_b)
     assert all(r.verified for r in drawn_a)
     assert len(net.routing.seen_on(ROUTE_PROVE)) - sent_before == len(drawn_a)
+
+
+# --- the subnet owner's circuit pin ---------------------------------------------------
+
+
+def _pin_watcher(net, *pinned, enforce=True):
+    """A PinWatcher over the validator's circuits, the FakeChain's owner pinning ``pinned``."""
+    from neurons.chain import Commitment
+    from neurons.shared.pins import PinWatcher, pin_set_of
+    from protocol import encode_pin
+
+    owner = net.chain.neurons[VALIDATOR_UID].hotkey
+    net.chain.owner_hotkey = owner
+    fields = tuple({k: "0x" + v.hex() for k, v in f.items()} for f in encode_pin(pin_set_of(pinned)))
+    net.chain.commitments[owner] = Commitment(owner, net.chain.current_block, fields)
+    return PinWatcher(net.circuits, chain=net.chain, netuid=NETUID, network="finney" if enforce else "devnet",
+                      enforce=enforce, role="challenged")
+
+
+async def test_on_a_public_network_a_circuit_outside_the_pin_is_never_challenged(nets):
+    """Tried: the validator has circuits A and B, the owner's pin holds A only, pins enforced
+    (finney). Eight rounds. Must hold: every challenge is on A, none is recorded for B (not
+    even as "not served"), and every A is verified."""
+    circuit_b = FakeCircuit(CIRCUIT_B, "fake-b", timeout_s=1.0)
+    net = nets({1: honest}, circuits=(CIRCUIT, circuit_b))
+    validator = net.validator(pins=_pin_watcher(net, CIRCUIT))
+    records = [r for _ in range(8) for r in (await validator.run_round()).records]
+    assert len(records) == 8
+    assert all(r.circuit_id == CIRCUIT_A and r.verified for r in records)
+
+
+async def test_on_the_devnet_an_unpinned_circuit_is_still_challenged(nets):
+    circuit_b = FakeCircuit(CIRCUIT_B, "fake-b", timeout_s=1.0)
+    net = nets({1: honest}, circuits=(CIRCUIT, circuit_b))
+    validator = net.validator(pins=_pin_watcher(net, CIRCUIT, enforce=False))
+    records = [r for _ in range(8) for r in (await validator.run_round()).records]
+    assert {r.circuit_id for r in records} == {CIRCUIT_A, CIRCUIT_B}
+
+
+async def test_a_pin_changed_mid_run_applies_from_the_next_round(nets):
+    """Tried: the pin holds B (the miner serves A only), so rounds challenge B; then the owner
+    publishes A. Must hold: from the next round on every challenge is on A, without a restart."""
+    from neurons.chain import Commitment
+    from neurons.shared.pins import pin_set_of
+    from protocol import encode_pin
+
+    circuit_b = FakeCircuit(CIRCUIT_B, "fake-b", timeout_s=1.0)
+    net = nets({1: honest}, circuits=(CIRCUIT, circuit_b))
+    validator = net.validator(pins=_pin_watcher(net, circuit_b))
+    before = [r for _ in range(3) for r in (await validator.run_round()).records]
+    assert {r.circuit_id for r in before} == {CIRCUIT_B}
+    owner = net.chain.owner_hotkey
+    fields = tuple({k: "0x" + v.hex() for k, v in f.items()} for f in encode_pin(pin_set_of([CIRCUIT])))
+    net.chain.commitments[owner] = Commitment(owner, net.chain.current_block + 5, fields)
+    after = [r for _ in range(4) for r in (await validator.run_round()).records]
+    assert {r.circuit_id for r in after} == {CIRCUIT_A} and all(r.verified for r in after)
+
+
+async def test_when_no_circuit_of_ours_is_pinned_the_round_is_skipped_and_says_why(nets, caplog):
+    net = nets({1: honest})
+    other = FakeCircuit(CIRCUIT_B, "fake-b")
+    net.seed_averages({1: 0.5})
+    validator = net.validator(pins=_pin_watcher(net, other))
+    with caplog.at_level(logging.WARNING):
+        report = await validator.run_round()
+    assert report.skipped == "none of our circuits is in the subnet owner's pin"
+    assert report.records == () and report.weights is None and report.averages == {1: 0.5}
+    assert not net.routing.seen_on(ROUTE_PROVE)
