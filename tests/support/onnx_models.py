@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from models.metadata import InputSpec, ModelMetadata
 
 __all__ = ["INPUTS", "OUTPUTS", "gemm_then", "with_batch", "two_inputs", "two_outputs", "typed_input",
            "unrunnable", "model_folder"]
@@ -83,11 +84,10 @@ def model_folder(parent: Path, name: str, model: onnx.ModelProto, *, low: float 
     folder = parent / name
     folder.mkdir(parents=True)
     onnx.save(model, str(folder / "model.onnx"))
-    (folder / "metadata.json").write_text(json.dumps({
-        "name": name, "description": "a tiny test model", "timeout_s": 10.0, "held_out_accuracy": 0.5,
-        "input": {"shape": [1, INPUTS], "dtype": "float32", "low": low, "high": high, "noise_std": 0.0},
-        "labels": [], "calibration_scales": [],
-    }))
+    ModelMetadata(  # through ModelMetadata, as the product writes it, never by hand
+        name=name, description="a tiny test model", timeout_s=10.0, held_out_accuracy=0.5,
+        input=InputSpec(shape=(1, INPUTS), low=low, high=high, noise_std=0.0), labels=(), calibration_scales=(),
+    ).write(folder / "metadata.json")
     rng = np.random.default_rng(0)
     np.save(folder / "samples.npy", rng.uniform(low, high, size=(4, INPUTS)).astype(np.float32))
     return folder
