@@ -60,7 +60,8 @@ def _nothing_written(models: Path) -> bool:
 
 def test_a_bare_onnx_file_becomes_a_folder_that_builds_and_proves(tmp_path, models, capsys):
     """A dynamic batch (as exporters write it) is set to 1 in the folder's model.onnx: ezkl cannot
-    size a circuit over an unnamed symbol. The build command printed is run exactly as printed."""
+    size a circuit over an unnamed symbol. The build command printed is run as printed, plus
+    ``--gen-srs`` (a test generates whatever SRS the circuit's size needs, in tmp)."""
     source = _onnx(tmp_path, with_batch(gemm_then("Relu")))
     assert _new(models, source, "--labels", "up,down", "--description", "a tiny gemm") == 0
     out = capsys.readouterr().out
@@ -76,7 +77,7 @@ def test_a_bare_onnx_file_becomes_a_folder_that_builds_and_proves(tmp_path, mode
     assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [1, INPUTS]
     assert [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim] == [1, OUTPUTS]
 
-    assert build_main([command[3]]) == 0
+    assert build_main([command[3], "--gen-srs"]) == 0
     registry = CircuitRegistry.load(models)
     circuit = registry.by_name("tiny")
     inputs = Sampler.load(circuit.samples_path, circuit.spec).draw(np.random.default_rng(7))
