@@ -56,7 +56,7 @@ import numpy as np
 import onnx
 
 from execution_layer._manifest import FILES
-from execution_layer.build import check_opset
+from execution_layer.build import SUPPORTED_OPSETS, check_opset
 from execution_layer.registry import default_models_dir
 from execution_layer.types import ExecutionError
 from models.metadata import InputSpec, ModelError, ModelMetadata
@@ -310,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         "ready for python -m execution_layer.build; no torch needed.",
     )
     parser.add_argument("name", help="the model's name: the folder <models>/NAME (a Python identifier)")
-    parser.add_argument("--onnx", type=Path, required=True,
-                        help="the ONNX model (one float32 input, one output, ai.onnx opset 9 to 18); copied as is, "
+    parser.add_argument("--onnx", type=Path, required=True, metavar="FILE",
+                        help=f"the ONNX model (one float32 input, one output, ai.onnx opset {SUPPORTED_OPSETS[0]} "
+                        f"to {SUPPORTED_OPSETS[-1]}); copied as is, "
                         "or with --shape written into its dynamic input dims")
     parser.add_argument("--low", type=float, required=True,
                         help="lowest value an input may hold (inputs are clipped to [low, high] and the circuit "
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", type=_shape, default=None,
                         help="input shape, comma-separated (e.g. 1,13); default: the graph's input shape with "
                         "dynamic dims (the batch) set to 1; must keep the graph's fixed dims")
-    parser.add_argument("--samples", type=Path, default=None,
+    parser.add_argument("--samples", type=Path, default=None, metavar="FILE.npy",
                         help=".npy of real held-out inputs, one row per input (each row the input's size, values "
                         "in [low, high]): the validators' sampler pool; default: --draws uniform draws in "
                         "[low, high] (real samples give a better sampler and calibration)")
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=DEFAULT_DRAWS,
                         help=f"uniform rows to write without --samples (default {DEFAULT_DRAWS})")
     parser.add_argument("--seed", type=int, default=0, help="seed of those uniform draws (default 0)")
-    parser.add_argument("--models", type=Path, default=default_models_dir(),
+    parser.add_argument("--models", type=Path, default=default_models_dir(), metavar="DIR",
                         help="folder holding the model folders and srs/ (default: the repository's models/)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing <models>/NAME whole (its circuit files and manifest too)")
