@@ -13,7 +13,7 @@ The only package that imports ezkl. Public API:
 - ``quiet_native_logs()``: for entry scripts; ezkl logs hundreds of INFO lines per
   proof through stdlib logging (loggers ``ezkl.*``, ``halo2_proofs.*``).
 
-CLIs: ``python -m execution_layer.build``, ``.keys``, ``.demo``.
+CLIs: ``python -m execution_layer.new`` (a model folder from an ONNX file), ``.build``, ``.keys``, ``.demo``.
 
 Processes that prove must be started with the ``spawn`` method: forking a
 process whose ezkl threads have already run can deadlock.

@@ -90,11 +90,11 @@ def test_bad_proof_bytes_are_rejected(digits, mangle):
     _rejected(verify(circuit, dataclasses.replace(proof, proof=mangle(proof.proof)), inputs))
 
 
-@pytest.mark.parametrize("extra", [b"\0", b"\0" * 3072], ids=["one-byte", "doubled"])
+@pytest.mark.parametrize("extra", [lambda b: b"\0", lambda b: b], ids=["one-byte", "doubled"])
 def test_trailing_bytes_are_refused_by_the_length_pin_naming_both_lengths(digits, extra):
     """ezkl ignores bytes after the proof, so the length check must be what refuses them."""
     circuit, inputs, proof = digits
-    longer = dataclasses.replace(proof, proof=proof.proof + extra)
+    longer = dataclasses.replace(proof, proof=proof.proof + extra(proof.proof))
     got = len(longer.proof)
     _rejected(verify(circuit, longer, inputs), f"proof is {got} bytes", f"are {circuit.proof_bytes}")
 

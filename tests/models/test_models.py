@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 
 import numpy as np
@@ -26,13 +27,20 @@ def _shipped(name: str) -> ModelMetadata:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_metadata_matches_the_folder_and_the_onnx_graph(name):
+    """Labels are one per output value, or none (a folder made by ``execution_layer.new`` may have none)."""
     metadata = _shipped(name)
-    assert metadata.name == name
-    assert metadata.held_out_accuracy >= 0.85 and metadata.description
+    assert metadata.name == name and metadata.description
     graph = onnx.load(MODELS / name / "model.onnx").graph
     dims = tuple(d.dim_value for d in graph.input[0].type.tensor_type.shape.dim)
     assert dims == metadata.input.shape
-    assert graph.output[0].type.tensor_type.shape.dim[-1].dim_value == len(metadata.labels)
+    outputs = [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim]
+    assert not metadata.labels or math.prod(outputs) == len(metadata.labels)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_a_trained_model_reaches_its_accuracy_bar(name):
+    """Measured by its train.py; a folder imported from an ONNX file states what its author measured."""
+    assert _shipped(name).held_out_accuracy >= 0.85
 
 
 @pytest.mark.parametrize("name", NAMES)

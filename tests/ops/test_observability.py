@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from execution_layer import CircuitRegistry
 from tests.support.devnet import make_devnet
 from tests.support.paths import PYTHON
 from tests.support.ports import free_port
@@ -123,7 +124,10 @@ def test_info_logs_are_one_line_per_event_from_our_code_only(run, which):
     parsed = [LOG_LINE.fullmatch(line) for line in text.splitlines()]
     assert all(parsed), "\n".join(line for line, m in zip(text.splitlines(), parsed) if not m)
     assert {m["component"] for m in parsed} == {which}
-    assert {m["level"] for m in parsed} == {"INFO"}, text
+    # A broken folder under models/ is warned about (and fails test_every_circuit_folder_shipped_loads...):
+    # not this test's concern.
+    broken = {bad.warning for bad in CircuitRegistry.load().broken}
+    assert {m["level"] for m in parsed if m["message"] not in broken} == {"INFO"}, text
     loggers = {m["logger"] for m in parsed if m["logger"]}
     assert all(name.split(".")[0] in ("neurons", "execution_layer", "utils") for name in loggers), loggers
     first = parsed[0]["message"]

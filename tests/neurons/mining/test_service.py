@@ -329,7 +329,7 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:
 async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(miner_wallets, registry, key_cache,
                                                                               caplog):
     """Also: with no --miner.workers, one worker per served circuit, each circuit in a lane of its own."""
-    caplog.set_level(logging.INFO, logger="neurons.mining.service")
+    caplog.set_level(logging.INFO, logger="miner")
     root, miner, validator = miner_wallets
     port = free_port()
     chain = chain_with(miner, validator)

@@ -11,7 +11,7 @@ from execution_layer.types import CircuitMismatch, CircuitNotFound
 from neurons.chain import NotRegistered
 from neurons.shared.daemon import run_daemon, until_stopped
 from neurons.validating.state import StateError
-from tests.support.models import SHIPPED
+from tests.support.models import circuit_folder_names
 from utils.wandb_log import RunLoggerError
 
 
@@ -57,16 +57,19 @@ def test_a_changed_circuit_file_says_how_to_restore_it(caplog):
     assert "git checkout models/" in caplog.text and "--srs.dir" in caplog.text
 
 
+FOLDERS = circuit_folder_names()  # what the hint lists: every circuit folder, loading or not
+
+
 @pytest.mark.parametrize(
     "message, hinted",
-    [("no circuit with id 'nope'", True), (f"no circuit named 'x' or with that id (have: {', '.join(SHIPPED)})", False)],
+    [("no circuit with id 'nope'", True), (f"no circuit named 'x' or with that id (have: {', '.join(FOLDERS)})", False)],
     ids=["bare", "lists-them-already"],
 )
 def test_an_unknown_circuit_names_the_shipped_ones_once(message, hinted, caplog):
     with caplog.at_level(logging.ERROR, logger="miner"):
         assert run_daemon(failing_with(CircuitNotFound(message)), "miner") == 1
-    assert caplog.text.count(SHIPPED[0]) == 1
-    assert (f"the shipped circuits are {', '.join(SHIPPED)}" in caplog.text) is hinted
+    assert caplog.text.count(FOLDERS[0]) == 1
+    assert (f"the shipped circuits are {', '.join(FOLDERS)}" in caplog.text) is hinted
 
 
 def test_a_clean_finish_is_exit_code_0():
