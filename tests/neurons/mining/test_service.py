@@ -335,14 +335,15 @@ async def test_run_miner_serves_real_proofs_announces_resyncs_and_stops_cleanly(
     chain = chain_with(miner, validator)
     stop = asyncio.Event()
     task = asyncio.create_task(run_miner(
-        miner_settings(root, "--subtensor.network", "devnet", port=port, key_cache=key_cache),
+        miner_settings(root, "--subtensor.network", "devnet", "--miner.circuits", "wine_mlp", "digits_cnn",
+                       port=port, key_cache=key_cache),
         stop=stop, chain=chain,
     ))
     try:
         await wait_for(lambda: chain.axon_calls or task.done())
         assert chain.axon_calls == [(hotkey_of(miner), "127.0.0.2", port)]
-        assert f"prover ready: {len(registry)} worker(s)" in caplog.text
-        assert "share" not in caplog.text and caplog.text.count("on 1 worker(s)") == len(registry)
+        assert "prover ready: 2 worker(s)" in caplog.text
+        assert "share" not in caplog.text and caplog.text.count("on 1 worker(s)") == 2
 
         circuit = registry.by_name("wine_mlp")
         inputs = fresh_input(circuit, np.random.default_rng(5))
