@@ -250,7 +250,7 @@ async def ask_miner(
     inputs: Sequence[float],
     client: MinerClient,
     verify: VerifyFn,
-    guard: ReplayGuard,
+    guard: ReplayGuard | None,
     clock: Callable[[], float] = time.time,
     budget_s: float | None = None,
 ) -> Asked:
@@ -259,8 +259,11 @@ async def ask_miner(
 
     The request is the one a challenge sends: a new request id and a deadline of the
     circuit's timeout from now, so a miner cannot tell who asked. ``budget_s`` (a client's
-    deadline) shortens only how long the answer is awaited (past it: ``no_response``). Never
-    raises for anything a miner does; a verifier that raises is ``validator_error``.
+    deadline) shortens only how long the answer is awaited (past it: ``no_response``). With
+    ``guard`` None the proof bytes are not checked against (nor recorded in) the replay guard:
+    for inputs the validator did not draw, a proof seen before is still a proof of these
+    inputs (a client asking the same input twice may get the same bytes). Never raises for
+    anything a miner does; a verifier that raises is ``validator_error``.
     """
     assert neuron.axon is not None, "only serving miners are asked"
     requested_at = clock()
@@ -291,7 +294,7 @@ async def ask_miner(
     measured: _Measured = {
         "response_s": query.response_s, "proof_bytes": len(proof.proof), "prove_s": response.prove_s,
     }
-    if not guard.admit_proof(proof):
+    if guard is not None and not guard.admit_proof(proof):
         return failed(Outcome.REPLAYED, "replayed proof", query, **measured)
 
     try:

@@ -18,9 +18,14 @@
    for its lane, and waits for a slot there, as a client request (before challenges), at
    most until the deadline;
 5. the request is ``challenge.ask_miner``: an ordinary ``ProofRequest`` (the circuit's
-   timeout as its deadline) through the same ``MinerClient``, checked exactly as a
-   challenge (signature, echo, replay guard, proof against the client's input, outputs,
-   lateness), its answer awaited at most until the client's deadline;
+   timeout as its deadline) through the same ``MinerClient``, checked as a challenge is
+   (signature, echo, proof against the client's input, outputs, lateness), its answer
+   awaited at most until the client's deadline. One check is left out on purpose: the
+   replay guard's "proof bytes seen before". It stops a miner passing off another's proof
+   of a *fresh* validator input; a client's input is not fresh (it may ask the same one
+   twice, and a deterministic or caching prover then sends the same bytes), and a proof of
+   it bound by the SNARK to exactly these inputs is what the client asked for, whoever
+   made it first;
 6. accepted: the signed receipt (``receipts.build_receipt``; also kept in the receipts
    folder when there is one) and :class:`Answered`. Failed: the next candidate, while
    time is left and fewer than ``max_attempts`` were asked; then :class:`Unanswered`
@@ -48,7 +53,6 @@ from neurons.validating.capabilities import CapabilityBook
 from neurons.validating.challenge import ChallengeCircuit, Outcome, ResponseRecord, VerifyFn, ask_miner
 from neurons.validating.client import MinerClient
 from neurons.validating.receipts import ReceiptFolder, ReceiptError, build_receipt
-from neurons.validating.replay_guard import ReplayGuard
 from neurons.validating.slots import MinerSlots, NoSlot, lane_key
 from neurons.validating.standing import standing_in
 from protocol import encode_receipt
@@ -59,7 +63,7 @@ __all__ = ["MinerDirectory", "Attempt", "Answered", "Unanswered", "Unavailable",
 log = logging.getLogger(__name__)
 
 # Outcomes that say the miner cheated or broke the protocol: a WARNING, not INFO.
-_SUSPECT = frozenset({Outcome.REJECTED, Outcome.REPLAYED, Outcome.BAD_SIGNATURE, Outcome.BAD_RESPONSE})
+_SUSPECT = frozenset({Outcome.REJECTED, Outcome.BAD_SIGNATURE, Outcome.BAD_RESPONSE})
 
 
 class MinerDirectory(Protocol):
@@ -135,7 +139,6 @@ class Dispatcher:
         capabilities: CapabilityBook,
         client: MinerClient,
         verify: VerifyFn,
-        guard: ReplayGuard,
         slots: MinerSlots,
         signer: bt.Signer,
         min_stake: float = 0.0,
@@ -154,7 +157,6 @@ class Dispatcher:
         self.capabilities = capabilities
         self.client = client
         self.verify = verify
-        self.guard = guard
         self.slots = slots
         self._signer = signer
         self.min_stake = min_stake
@@ -201,7 +203,7 @@ class Dispatcher:
                     left = until - self._monotonic()
                     asked = await ask_miner(
                         neuron=chosen.neuron, circuit=circuit, inputs=inputs, client=self.client,
-                        verify=self.verify, guard=self.guard, clock=self._clock, budget_s=left,
+                        verify=self.verify, guard=None, clock=self._clock, budget_s=left,
                     )
             except NoSlot:
                 return Unanswered(self._exhausted(circuit, failures, busy=True), tuple(failures))

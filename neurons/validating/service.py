@@ -13,7 +13,7 @@ self-generated SRS unless ``--srs.allow_self_generated``), start the verifier wo
 ``--validator.rounds``; with a fixed number of rounds the last averages are
 pushed to the chain before exiting. The API (``neurons.validating.api`` over
 ``neurons.validating.dispatch``) is served from then on, in the same event loop,
-sharing the loop's miner client, capabilities, replay guard, verifier and miner slots.
+sharing the loop's miner client, capabilities, verifier and miner slots.
 
 Axons on loopback or private addresses are queried only on the devnet (where
 every neuron announces such an address) or with
@@ -226,10 +226,10 @@ async def run_validator(
             client = await stack.enter_async_context(MinerClient(me.wallet))
             capabilities = CapabilityBook(client)
             stack.push_async_callback(capabilities.aclose)  # before the client closes
-            guard, slots = ReplayGuard(), MinerSlots()
+            slots = MinerSlots()
             validator = Validator(
                 wallet=me.wallet, chain=me.chain, netuid=me.netuid, circuits=circuits, client=client,
-                verify=verifier.verify, store=store, guard=guard,
+                verify=verifier.verify, store=store, guard=ReplayGuard(),
                 version_key=VERSION_KEY, metrics=obs.metrics, run_logger=obs.run_logger,
                 concurrency=s.concurrency, allow_private_axons=s.allow_private_axons, min_stake=s.min_stake,
                 reports_path=s.run_dir / "reports.jsonl", receipts=receipts, capabilities=capabilities,
@@ -240,7 +240,7 @@ async def run_validator(
             if api_auth is not None and api_sock is not None:
                 dispatcher = Dispatcher(
                     hotkey=me.hotkey, directory=validator, capabilities=capabilities, client=client,
-                    verify=verifier.verify, guard=guard, slots=slots,
+                    verify=verifier.verify, slots=slots,
                     signer=bt.resolve_signer(me.wallet, role="hotkey"), min_stake=s.min_stake,
                     allow_private_axons=s.allow_private_axons, receipts=receipts, metrics=obs.metrics,
                     max_attempts=s.api.max_attempts,
