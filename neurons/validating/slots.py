@@ -14,8 +14,9 @@ The priority rule, decided when a slot frees up (and when a request asks for one
 2. else the longest-waiting client request;
 3. else the longest-waiting challenge.
 
-A request is granted a free slot at once only when nobody of its rank or higher waits
-(a challenge never overtakes a waiting client request). Waiting is bounded by each
+A request is granted a free slot at once when nobody waits; slots are handed to waiters as
+they free up (or as the lane announces more room), so a request arriving later never
+overtakes one that waits. Waiting is bounded by each
 caller's ``timeout`` (:class:`NoSlot`); a waiter that is cancelled or times out leaves
 the queue (a slot granted to it at that instant is passed on). Use it from one event loop.
 """
@@ -95,6 +96,7 @@ class MinerSlots:
         if lane is None:
             lane = self._lanes[key] = _Lane(max(capacity, 1))
         lane.capacity = max(capacity, 1)  # the miner's latest word on its lane
+        self._grant(lane)  # more room than before lets waiters in now
         await self._acquire(lane, client, timeout)
         try:
             yield
@@ -105,8 +107,7 @@ class MinerSlots:
                 self._lanes.pop(key, None)
 
     async def _acquire(self, lane: _Lane, client: bool, timeout: float) -> None:
-        ahead = any(w.client or not client for w in lane.waiting)
-        if lane.held < lane.capacity and not ahead:
+        if lane.held < lane.capacity and not lane.waiting:
             lane.held += 1
             return
         waiter = _Waiter(client, self._clock(), asyncio.get_running_loop().create_future())

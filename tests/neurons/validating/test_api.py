@@ -132,11 +132,25 @@ async def test_a_circuit_this_validator_did_not_load_is_404_naming_the_loaded_on
     await rig.aclose()
 
 
-async def test_a_body_over_the_limit_is_413_unread(cast):
+HUGE = b"[" + b"0.0," * 70_000 + b"0.0]"
+
+
+async def test_a_body_declared_over_the_limit_is_413_unread(cast):
     rig = await ready(cast)
-    huge = b"[" + b"0.0," * 70_000 + b"0.0]"
-    response = await post(rig, huge, key_headers())
+    response = await post(rig, HUGE, key_headers())
     assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert response.json()["message"] == f"body is {len(HUGE)} bytes, at most 262144 allowed"
+    await rig.aclose()
+
+
+async def test_a_streamed_body_over_the_limit_is_413_once_it_passes_the_limit(cast):
+    async def chunks():
+        for start in range(0, len(HUGE), 65536):
+            yield HUGE[start:start + 65536]
+
+    rig = await ready(cast)
+    response = await post(rig, chunks(), key_headers())  # no Content-Length: chunked
+    assert response.status_code == 413 and response.json()["message"] == "body exceeds 262144 bytes"
     await rig.aclose()
 
 

@@ -84,20 +84,20 @@ async def test_never_more_holders_than_the_lane_takes():
     assert peak[0] == 2 and slots.held(KEY) == 0 and slots.waiting(KEY) == 0
 
 
-async def test_a_challenge_does_not_take_a_free_slot_while_a_client_waits_for_the_lane():
-    slots = MinerSlots()
+async def test_a_lane_that_announces_more_room_lets_its_waiters_in_at_once():
+    slots, order = MinerSlots(), []
     release = asyncio.Event()
-    order: list[str] = []
     holder = asyncio.ensure_future(_enter(slots, order, "a", client=True, release=release))
     await _settle()
-    client = asyncio.ensure_future(_enter(slots, order, "b", client=True, release=release))
+    waiter = asyncio.ensure_future(_enter(slots, order, "b", client=True, release=release))
     await _settle()
-    assert slots.free(KEY, 1) == 0
-    with pytest.raises(NoSlot):
-        async with slots.hold(KEY, 1, client=False, timeout=0.05):
-            pass
+    assert order == ["a"] and slots.free(KEY, 1) == 0
+    late = asyncio.ensure_future(_enter(slots, order, "c", client=False, release=release, capacity=2))
+    await _settle()
+    assert order == ["a", "b"]  # the waiter first, not the request that brought the news
     release.set()
-    await asyncio.gather(holder, client)
+    await asyncio.gather(holder, waiter, late)
+    assert order == ["a", "b", "c"]
 
 
 async def test_a_request_that_times_out_leaves_the_queue_and_frees_nothing_it_did_not_hold():
