@@ -321,3 +321,15 @@ async def test_an_unknown_route_is_404_and_get_is_405(cast):
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
     await rig.aclose()
+
+
+async def test_with_a_receipts_folder_the_answers_receipt_is_also_kept_there(cast, tmp_path):
+    from tests.support.receipts import receipt_folder
+
+    rig = await ready(cast)
+    rig.dispatcher.receipts = receipt_folder(cast, tmp_path / "receipts")
+    response = await post(rig, infer_body(), key_headers())
+    assert response.status_code == 200
+    (path,) = (tmp_path / "receipts").glob("*.json")
+    assert path.read_text() == response.json()["receipt"]
+    await rig.aclose()
