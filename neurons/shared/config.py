@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from execution_layer import DEFAULT_KEY_CACHE
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
+from protocol import MAX_API_ATTEMPTS
 from utils.log import add_logging_args
 from utils.wandb_log import add_wandb_args
 
@@ -312,9 +313,10 @@ def _add_api(parser: argparse.ArgumentParser) -> None:
         help="Requests of one caller in the API at the same time; one more is answered 429.",
     )
     g.add_argument(
-        "--api.max_attempts", dest="api_max_attempts", type=_count, default=3,
+        "--api.max_attempts", dest="api_max_attempts", type=_bounded(int, 1, MAX_API_ATTEMPTS, f"a whole number from 1 to {MAX_API_ATTEMPTS}"),
+        default=3,
         help="Miners asked at most for one request (the next when one fails or is late), within the "
-        "client's deadline; then 503 naming each miner tried and why it failed.",
+        f"client's deadline; then 503 naming each miner tried and why it failed. At most {MAX_API_ATTEMPTS}.",
     )
 
 

@@ -288,3 +288,10 @@ async def test_an_api_port_in_use_is_one_line_naming_the_api_port_flag(validator
                                    "--api.allow", hotkey_of(validator_wallets[1])),
                 chain=chain), timeout=60)
     assert chain.submitted == []
+
+
+def test_more_api_attempts_than_an_answer_can_list_is_a_usage_error():
+    """An answer lists at most 16 miners tried (protocol.MAX_API_ATTEMPTS)."""
+    assert settings("--api.max_attempts", "16").api.max_attempts == 16
+    with pytest.raises(SystemExit):
+        settings("--api.max_attempts", "17")
