@@ -241,7 +241,7 @@ async def test_the_clients_deadline_is_honoured_across_attempts(cast):
     response = await post(rig, infer_body(deadline_s=0.4), key_headers())
     took = time.monotonic() - started
     assert response.status_code == 503 and response.json()["code"] == "no_miner"
-    assert 0.35 < took < 1.0, took  # not the circuit's 1 s timeout, nor two of them
+    assert 0.35 < took < 1.2, took  # not the circuit's 1 s timeout and its grace (1.25 s), nor two of them
     assert [a["outcome"] for a in response.json()["attempts"]] == ["no_response"]
     await rig.aclose()
 
