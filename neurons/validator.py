@@ -24,11 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     args = validator_parser().parse_args(argv)
     configure_logging("validator", args.logging_debug)
     from neurons.validating.service import run_validator, settings_from_args
+    from neurons.validating.api_auth import AllowlistError
+    from neurons.validating.api_keys import ApiKeyFileError
     from neurons.validating.state import StateError
 
     settings = settings_from_args(args)
     return run_daemon(
-        lambda stop: run_validator(settings, stop=stop), "validator", operator_errors=(StateError,)
+        lambda stop: run_validator(settings, stop=stop), "validator", operator_errors=(StateError, AllowlistError, ApiKeyFileError)
     )
 
 

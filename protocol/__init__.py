@@ -10,6 +10,10 @@ Routes (all under :data:`PROTOCOL_VERSION` 2; version 1 had no ``Capabilities.la
   (the circuits served, split into :class:`Lane` queues).
 - any refusal — :class:`ErrorResponse` with an :class:`ErrorCode`.
 
+A validator may serve outside clients on :data:`ROUTE_INFER` (its verified-inference API,
+off by default): :class:`InferRequest` in, :class:`InferResponse` or :class:`ApiError` out
+(``protocol._api``). Miners never see these: the validator asks them with ``ProofRequest``.
+
 A validator may keep a :class:`Receipt` of each verified answer: a signed,
 self-contained document for outside clients (``protocol._receipts``, checked by
 ``python -m receipts``).
@@ -23,6 +27,16 @@ target :func:`response_target` (the route plus the request's nonce), receiver
 the caller's hotkey, so a response cannot be replayed for another request.
 """
 
+from ._api import (
+    MAX_API_ATTEMPTS,
+    MAX_API_REQUEST_BYTES,
+    ROUTE_INFER,
+    ApiAttempt,
+    ApiError,
+    ApiErrorCode,
+    InferRequest,
+    InferResponse,
+)
 from ._codec import InvalidMessage, MessageTooLarge, ProtocolError, decode, encode
 from ._fields import CircuitId, Felt, FiniteFloat, ProofBytes, RequestId, new_request_id
 from ._limits import (
@@ -106,4 +120,12 @@ __all__ = [
     "receipt_signing_payload",
     "encode_receipt",
     "decode_receipt",
+    "ROUTE_INFER",
+    "MAX_API_REQUEST_BYTES",
+    "MAX_API_ATTEMPTS",
+    "InferRequest",
+    "InferResponse",
+    "ApiAttempt",
+    "ApiErrorCode",
+    "ApiError",
 ]

@@ -56,7 +56,10 @@ class Metrics:
     when it landed), ``weights_unconfirmed`` (1 while the last read-back did
     not find our weights as written: the alert), ``blocks_since_weights``,
     ``validator_permitted`` (1 while our own neuron may ask miners for work:
-    registered, permit, enough stake; 0 while rounds are skipped). Both:
+    registered, permit, enough stake; 0 while rounds are skipped), ``api_requests``
+    (label ``outcome``: ok or the refusal's ``protocol.ApiErrorCode`` value) and
+    ``api_attempts`` (label ``outcome``: a challenge ``Outcome`` value per miner asked
+    for a client; never part of scoring). Both:
     ``chain_errors`` (label ``operation``: metagraph / serve_axon /
     set_weights / round). The table in docs/pm2.md lists them for operators.
     """
@@ -135,6 +138,20 @@ class Metrics:
             "blocks_since_weights",
             "Validator: blocks since this validator's weights last landed on chain "
             "(since it started, while none has landed).",
+            namespace=ns,
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "api_requests",
+            "Validator API: client requests answered, by outcome (ok or the error code).",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.api_attempts = Counter(
+            "api_attempts",
+            "Validator API: miners asked for client requests, by outcome (not scored).",
+            ["outcome"],
             namespace=ns,
             registry=r,
         )

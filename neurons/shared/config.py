@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from execution_layer import DEFAULT_KEY_CACHE
 from neurons.chain import DEFAULT_DEVNET_STATE, DEFAULT_WALLET_PATH
+from protocol import MAX_API_ATTEMPTS
 from utils.log import add_logging_args
 from utils.wandb_log import add_wandb_args
 
@@ -277,8 +278,55 @@ def validator_parser() -> argparse.ArgumentParser:
         "--state.dir", dest="state_dir", type=Path, default=Path(DEFAULT_STATE_DIR),
         help="Folder for the validator's persistent state (scores, reports).",
     )
+    _add_api(p)
     _add_common(p)
     return p
+
+
+def _add_api(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("api (verified inference for clients: docs/verified_inference_api.md)")
+    g.add_argument(
+        "--api.port", dest="api_port", type=_port_or_off, default=0,
+        help="Serve the verified-inference API (POST /v1/infer) on this port; 0 turns it off. Needs "
+        "--api.allow, --api.allow_file or --api.keys: nobody may call it unauthenticated.",
+    )
+    g.add_argument(
+        "--api.host", dest="api_host", default="127.0.0.1", metavar="IP",
+        help="The address the API binds (default: this machine only). For public use keep it on "
+        "127.0.0.1 and put a TLS reverse proxy in front (docs/verified_inference_api.md).",
+    )
+    g.add_argument(
+        "--api.allow", dest="api_allow", nargs="*", default=(), metavar="HOTKEY",
+        help="Hotkeys (ss58) that may call the API with requests signed by bittensor.http_auth.",
+    )
+    g.add_argument(
+        "--api.allow_file", dest="api_allow_file", type=Path, default=None, metavar="FILE",
+        help="A file of hotkeys that may call the API: one ss58 address a line, # comments.",
+    )
+    g.add_argument(
+        "--api.keys", dest="api_keys", type=Path, default=None, metavar="FILE",
+        help="API keys that may call it (Authorization: Bearer KEY): a file of their SHA-256 hashes, made "
+        "with `python -m neurons.validating.api_keys add FILE NAME` (prints the key once). Read at start.",
+    )
+    g.add_argument(
+        "--api.rate_limit", dest="api_rate_limit", type=_bounded(float, 0.001, None, "a rate (above 0)"),
+        default=60.0, metavar="PER_MINUTE",
+        help="Requests a minute each caller (key or hotkey) may make; more are answered 429 with Retry-After.",
+    )
+    g.add_argument(
+        "--api.burst", dest="api_burst", type=_count, default=10,
+        help="Requests a caller may make at once above its rate limit, from a rested start.",
+    )
+    g.add_argument(
+        "--api.max_concurrent", dest="api_max_concurrent", type=_count, default=4,
+        help="Requests of one caller in the API at the same time; one more is answered 429.",
+    )
+    g.add_argument(
+        "--api.max_attempts", dest="api_max_attempts", type=_bounded(int, 1, MAX_API_ATTEMPTS, f"a whole number from 1 to {MAX_API_ATTEMPTS}"),
+        default=3,
+        help="Miners asked at most for one request (the next when one fails or is late), within the "
+        f"client's deadline; then 503 naming each miner tried and why it failed. At most {MAX_API_ATTEMPTS}.",
+    )
 
 
 def localnet_parser() -> argparse.ArgumentParser:

@@ -75,14 +75,15 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, flag: str = "--axon.port") -> socket.socket:
     """A TCP socket bound to ``host:port`` and listening, for ``start_server``.
 
     Listening is what claims the port on Linux (two SO_REUSEADDR sockets may
     both be bound to it until one listens). Connections made before the
     server starts wait in the backlog. Raises ``OSError`` with one line naming
     the address and what to do when the port is taken or the address is not
-    ours. The caller owns the socket until ``start_server`` takes it.
+    ours; ``flag`` is the option that chooses the port, named in that line. The caller owns
+    the socket until ``start_server`` takes it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -94,7 +95,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise OSError(
             f"cannot listen on {host}:{port} ({error.strerror or error}); stop what holds the "
-            "port or choose another with --axon.port"
+            f"port or choose another with {flag}"
         ) from None
     return sock
 

@@ -32,6 +32,10 @@ With ``receipts`` (a ``ReceiptFolder``), an accepted answer's signed receipt is
 written there, in a worker thread so the round's other challenges go on; keeping it
 never changes the record (a failed write is one WARNING).
 
+:func:`ask_miner` is the same request and the same checks for inputs given by someone
+else (the validator's API: ``neurons.validating.dispatch``): a challenge is
+``ask_miner`` on a fresh sample.
+
 The validator's inputs come from ``sample(circuit, rng)``; the real one is
 ``InputSampler``: ``models.sampling`` over the circuit's pinned sample pool
 and metadata.json input spec. A ``Circuit`` does not sample itself.
@@ -56,14 +60,14 @@ from models.sampling import Sampler
 from neurons.chain import NeuronInfo
 from neurons.shared.proofs import proof_of
 from neurons.shared.prover_pool import WorkerCrashed
-from neurons.validating.client import MinerClient, QueryStatus
+from neurons.validating.client import MinerClient, QueryOutcome, QueryStatus
 from neurons.validating.receipts import ReceiptFolder
 from neurons.validating.replay_guard import ReplayGuard
-from protocol import ErrorCode, ErrorResponse, ProofRequest
+from protocol import ErrorCode, ErrorResponse, ProofRequest, ProofResponse
 
 __all__ = [
     "Outcome", "ResponseRecord", "challenge_miner", "VerifyFn", "SampleFn", "InputSampler",
-    "ChallengeCircuit", "late_grace",
+    "ChallengeCircuit", "late_grace", "Asked", "ask_miner",
 ]
 
 log = logging.getLogger(__name__)
@@ -211,36 +215,87 @@ async def challenge_miner(
     receipts: ReceiptFolder | None = None,
 ) -> ResponseRecord:
     """Challenge ``neuron`` on ``circuit`` with a fresh ``sample(circuit, rng)``; see the module docstring."""
-    assert neuron.axon is not None, "only serving miners are challenged"
     # Samplers add noise to real samples, so a repeat is astronomically rare;
     # the guard makes "never the same input twice" a guarantee, not a hope.
     inputs = guard.fresh_input(circuit.id, lambda: sample(circuit, rng))
+    asked = await ask_miner(
+        neuron=neuron, circuit=circuit, inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
+        client=client, verify=verify, guard=guard, clock=clock,
+    )
+    record = asked.record
+    if receipts is not None and record.verified and record.outputs is not None:
+        await asyncio.to_thread(
+            receipts.keep, request=asked.request, query=asked.query, requested_at=asked.requested_at,
+            outputs=record.outputs,
+        )
+    return record
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One proof request to one miner and its checked answer: the record, and what a receipt
+    of an accepted answer is built from (the request as sent, the query with its raw body and
+    signature headers, and when it was sent)."""
+
+    record: ResponseRecord
+    request: ProofRequest
+    query: QueryOutcome[ProofResponse]
+    requested_at: float
+
+
+async def ask_miner(
+    *,
+    neuron: NeuronInfo,
+    circuit: ChallengeCircuit,
+    inputs: Sequence[float],
+    client: MinerClient,
+    verify: VerifyFn,
+    guard: ReplayGuard | None,
+    clock: Callable[[], float] = time.time,
+    budget_s: float | None = None,
+) -> Asked:
+    """Ask ``neuron`` to prove ``circuit`` on ``inputs`` and check its answer as a challenge is
+    checked (every check and outcome of the module docstring, after the input is drawn).
+
+    The request is the one a challenge sends: a new request id and a deadline of the
+    circuit's timeout from now, so a miner cannot tell who asked. ``budget_s`` (a client's
+    deadline) shortens only how long the answer is awaited (past it: ``no_response``). With
+    ``guard`` None the proof bytes are not checked against (nor recorded in) the replay guard:
+    for inputs the validator did not draw, a proof seen before is still a proof of these
+    inputs (a client asking the same input twice may get the same bytes). Never raises for
+    anything a miner does; a verifier that raises is ``validator_error``.
+    """
+    assert neuron.axon is not None, "only serving miners are asked"
     requested_at = clock()
     request = ProofRequest(
         circuit_id=circuit.id,
-        inputs=tuple(float(v) for v in np.asarray(inputs).reshape(-1)),
+        inputs=tuple(float(v) for v in inputs),
         request_id=uuid.uuid4().hex,
         deadline=requested_at + circuit.timeout_s,
     )
 
-    def failed(kind: Outcome, reason: str, **measured: Unpack[_Measured]) -> ResponseRecord:
+    def failed(
+        kind: Outcome, reason: str, query: QueryOutcome[ProofResponse], **measured: Unpack[_Measured]
+    ) -> Asked:
         log.info("uid %d %s: %s failed (%s): %s", neuron.uid, neuron.hotkey[:10], circuit.name, kind, reason)
-        return ResponseRecord.failure(neuron, circuit, kind, reason, **measured)
+        return Asked(ResponseRecord.failure(neuron, circuit, kind, reason, **measured), request, query, requested_at)
 
-    query = await client.prove(neuron.axon, neuron.hotkey, request, grace_s=late_grace(circuit.timeout_s))
+    query = await client.prove(
+        neuron.axon, neuron.hotkey, request, grace_s=late_grace(circuit.timeout_s), budget_s=budget_s
+    )
     if query.response is None:
         kind = _FROM_QUERY.get(query.status, Outcome.BAD_RESPONSE)
         if _refuses_us(query.http_status, query.error):
             kind = Outcome.FORBIDDEN
-        return failed(kind, f"{query.status}: {query.detail}", response_s=query.response_s)
+        return failed(kind, f"{query.status}: {query.detail}", query, response_s=query.response_s)
     response = query.response  # answers this request and circuit: MinerClient.prove checks the echo
     proof = proof_of(response)
     # Measurements of a response that carried a proof, for every later failure.
     measured: _Measured = {
         "response_s": query.response_s, "proof_bytes": len(proof.proof), "prove_s": response.prove_s,
     }
-    if not guard.admit_proof(proof):
-        return failed(Outcome.REPLAYED, "replayed proof", **measured)
+    if guard is not None and not guard.admit_proof(proof):
+        return failed(Outcome.REPLAYED, "replayed proof", query, **measured)
 
     try:
         verdict = await _verify_retrying_a_crash(verify, circuit.id, proof, request.inputs)
@@ -254,30 +309,29 @@ async def challenge_miner(
             neuron.uid, neuron.hotkey[:10], circuit.name, type(error).__name__, error,
         )
         return failed(
-            Outcome.VALIDATOR_ERROR, f"validator error: verifier raised {type(error).__name__}", **measured
+            Outcome.VALIDATOR_ERROR, f"validator error: verifier raised {type(error).__name__}", query, **measured
         )
     if not verdict.accepted:
-        return failed(Outcome.REJECTED, f"proof rejected: {verdict.reason}", **measured)
+        return failed(Outcome.REJECTED, f"proof rejected: {verdict.reason}", query, **measured)
     contradiction = _contradiction(response.outputs, verdict.outputs)
     if contradiction is not None:
-        return failed(Outcome.BAD_RESPONSE, contradiction, **measured)
+        return failed(Outcome.BAD_RESPONSE, contradiction, query, **measured)
     if query.response_s > circuit.timeout_s:
-        return failed(Outcome.LATE, f"late: {query.response_s:.2f}s > {circuit.timeout_s:.2f}s", **measured)
+        return failed(
+            Outcome.LATE, f"late: {query.response_s:.2f}s > {circuit.timeout_s:.2f}s", query, **measured
+        )
     log.debug(
         "uid %d %s: %s verified in %.3fs (response %.2fs, %d proof bytes)",
         neuron.uid, neuron.hotkey[:10], circuit.name, verdict.verify_s,
         query.response_s, len(proof.proof),
     )
-    if receipts is not None and verdict.outputs is not None:
-        await asyncio.to_thread(
-            receipts.keep, request=request, query=query, requested_at=requested_at, outputs=verdict.outputs
-        )
-    return ResponseRecord(
+    record = ResponseRecord(
         uid=neuron.uid, hotkey=neuron.hotkey, circuit_id=circuit.id, circuit_name=circuit.name,
         verified=True, outcome=Outcome.ACCEPTED, reason=None, response_s=query.response_s,
         proof_bytes=len(proof.proof), outputs=verdict.outputs, prove_s=response.prove_s,
         verify_s=verdict.verify_s,
     )
+    return Asked(record, request, query, requested_at)
 
 
 # How long past a circuit's timeout an answer is still awaited, to be reported as ``late``

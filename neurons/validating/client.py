@@ -149,14 +149,22 @@ class MinerClient:
         )
 
     async def prove(
-        self, axon: tuple[str, int], miner_hotkey: str, request: ProofRequest, *, grace_s: float = 0.0
+        self,
+        axon: tuple[str, int],
+        miner_hotkey: str,
+        request: ProofRequest,
+        *,
+        grace_s: float = 0.0,
+        budget_s: float | None = None,
     ) -> QueryOutcome[ProofResponse]:
         """Ask the miner at ``axon`` (hotkey ``miner_hotkey``) to prove ``request``.
 
         The answer is awaited until ``grace_s`` past the request's deadline (capped by
-        ``timeout``), so a caller can tell a late answer (``response_s`` past the
-        deadline) from none at all."""
+        ``timeout``, and by ``budget_s`` when given), so a caller can tell a late answer
+        (``response_s`` past the deadline) from none at all."""
         budget = min(self.timeout, request.deadline - self._clock() + max(grace_s, 0.0))
+        if budget_s is not None:
+            budget = min(budget, budget_s)
         outcome = await self._query(
             axon, miner_hotkey, "POST", ROUTE_PROVE, encode(request), ProofResponse, budget
         )

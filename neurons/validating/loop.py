@@ -30,7 +30,12 @@ a circuit it does not list is recorded ``http_error`` "not served" without a que
 never pays), and a miner whose capabilities are not known (not answered yet, or not
 at all) is challenged as if it served everything. Never more work than a miner takes at once: one challenge per miner per
 round, and rounds do not overlap, so at most one request of ours is in flight to a miner,
-within any lane's ``max_concurrent`` (at least 1). Unless
+within any lane's ``max_concurrent`` (at least 1). Client requests of the validator's API
+share that room, and go first: every challenge holds a slot of the miner's lane
+(``neurons.validating.slots.MinerSlots``, shared with ``neurons.validating.dispatch``)
+while it is in flight, and waits while client requests hold or wait for the lane's
+slots, for at most ``MAX_YIELD_S`` (then it takes the next free slot: clients delay a
+challenge, never starve it). Unless
 ``allow_private_axons``, a miner whose axon IP is not globally routable
 (loopback, private, link-local, unspecified, reserved, multicast) is not
 queried: on a real network such an address is a misconfiguration at best and
@@ -81,6 +86,7 @@ from neurons.validating.challenge import (
 from neurons.validating.client import MinerClient
 from neurons.validating.receipts import ReceiptFolder
 from neurons.validating.replay_guard import ReplayGuard
+from neurons.validating.slots import MinerSlots, lane_key
 from neurons.validating.standing import Standing, standing_in
 from neurons.validating.state import StateStore, ValidatorState, WeightsCheck, WrittenWeights
 from utils.metrics import Metrics, weights_stale
@@ -165,6 +171,7 @@ class Validator:
         clock: Callable[[], float] = time.time,
         capabilities: CapabilityBook | None = None,
         pins: PinWatcher | None = None,
+        slots: MinerSlots | None = None,
     ) -> None:
         if not circuits:
             raise ValueError("a validator needs at least one circuit")
@@ -176,6 +183,7 @@ class Validator:
         self.client = client
         self.capabilities = capabilities if capabilities is not None else CapabilityBook(client)
         self.pins = pins
+        self.slots = slots if slots is not None else MinerSlots()
         self.verify = verify
         self.store = store
         self.guard = guard
@@ -201,6 +209,8 @@ class Validator:
         # The block of our first metagraph read: the reference for "weights stale"
         # while none of our weights has landed yet.
         self.started_block: int | None = None
+        # The last round's metagraph: whom the API (neurons.validating.dispatch) may ask.
+        self.metagraph: MetagraphView | None = None
 
     # ------------------------------------------------------------------ rounds
 
@@ -240,6 +250,7 @@ class Validator:
         if self.pins is not None:
             await self.pins.refresh()  # one storage read; never raises (a failed read keeps the last pin)
         self._note_start(metagraph)
+        self.metagraph = metagraph
         # Before the standing gate: a write made while permitted is judged even in a round
         # we skip (its likely reason is then often the lost permit).
         await self.check_weights(metagraph)
@@ -269,11 +280,18 @@ class Validator:
                     served = self.capabilities.served(neuron)
                     if served is not None and circuit.id not in served.circuits:
                         return self._not_served(neuron, circuit)
-                    return await challenge_miner(
-                        neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
-                        guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
-                        receipts=self.receipts,
-                    )
+                    lane = served.lane_of(circuit.id) if served is not None else None
+                    # Client (API) requests to this lane go first; see neurons.validating.slots.
+                    async with self.slots.hold(
+                        lane_key(neuron.uid, neuron.hotkey, lane.circuits if lane is not None else None),
+                        lane.max_concurrent if lane is not None else 1,
+                        client=False, timeout=self.slots.max_yield_s + 3 * circuit.timeout_s,
+                    ):
+                        return await challenge_miner(
+                            neuron=neuron, circuit=circuit, client=self.client, verify=self.verify,
+                            guard=self.guard, sample=self.sample, rng=self.rng, clock=self.clock,
+                            receipts=self.receipts,
+                        )
                 except Exception as error:
                     # The task boundary of one challenge: whatever broke here must
                     # not cost the other miners their round, nor this miner its score.
@@ -295,6 +313,13 @@ class Validator:
         self._publish(report)
         self.last_report = report
         return report
+
+    def score_of(self, neuron: NeuronInfo) -> float:
+        """Our moving average for ``neuron``: 0 for a uid we have no average for, or whose hotkey
+        is not the one that earned it (a new miner in the uid starts from zero)."""
+        if self.state.hotkeys.get(neuron.uid) != neuron.hotkey:
+            return 0.0
+        return self.state.averages.get(neuron.uid, 0.0)
 
     @staticmethod
     def _not_served(neuron: NeuronInfo, circuit: ChallengeCircuit) -> ResponseRecord:

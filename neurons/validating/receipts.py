@@ -152,11 +152,25 @@ class ReceiptFolder:
             receipt = build_receipt(
                 signer=self._signer, request=request, query=query, requested_at=requested_at, outputs=outputs
             )
-            return self._write(receipt)
         except Exception as error:  # the task boundary: a receipt is a by-product, never a failure
             log.warning(
                 "receipt of request %s (circuit %s) not kept: %s: %s",
                 request.request_id, request.circuit_id[:12], type(error).__name__, error,
+            )
+            return None
+        return self.store(receipt)
+
+    def store(self, receipt: Receipt) -> Path | None:
+        """Write a receipt already built (the API builds one for its answer); its path, or None.
+
+        Never raises: a receipt that cannot be written is one WARNING naming it.
+        """
+        try:
+            return self._write(receipt)
+        except Exception as error:  # the task boundary: keeping a receipt never fails its answer
+            log.warning(
+                "receipt of request %s (circuit %s) not kept: %s: %s",
+                receipt.request.request_id, receipt.circuit_id[:12], type(error).__name__, error,
             )
             return None
 

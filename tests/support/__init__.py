@@ -10,6 +10,8 @@
   ``fake_result``;
 - ``inputs``: ``fresh_input``, a real circuit's input drawn as the validator draws it;
 - ``network``: ``RoutingTransport`` (validator to miners, in process);
+- ``api``: ``api_rig`` (the validator's API, dispatcher and real miner apps in process), ``signed``,
+  ``infer_body``;
 - ``observers``: ``RecordingObserver`` (the miner app's metrics events);
 - ``devnet``: ``make_devnet`` (the one devnet builder), ``StepClock``, SDK ``register``/``stake``,
   ``CountingSubstrate`` (what a caller reads from the chain);

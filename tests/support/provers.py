@@ -205,6 +205,15 @@ class FakeCircuit:
     def samples_path(self) -> Path:
         return Path("/nonexistent/samples.npy")  # fake_sample draws; nothing reads a pool
 
+    def check_inputs(self, inputs: Sequence[float]) -> tuple[float, ...]:
+        """As ``Circuit.check_inputs``: ``size`` finite values in [-1, 1], else ValueError naming why."""
+        values = tuple(float(v) for v in inputs)
+        if len(values) != self.size:
+            raise ValueError(f"{self.name} takes {self.size} values, got {len(values)}")
+        if not all(-1.0 <= v <= 1.0 for v in values):  # NaN fails both comparisons
+            raise ValueError(f"{self.name}: inputs must lie in [-1.0, 1.0]")
+        return values
+
 
 def fake_sample(circuit: FakeCircuit, rng: np.random.Generator) -> np.ndarray:
     """The validator's ``sample`` for a ``FakeCircuit``: ``size`` uniform values in [-1, 1) drawn with ``rng``."""

@@ -252,3 +252,46 @@ def test_a_subnet_version_key_above_ours_is_one_warning_naming_both_and_what_to_
         assert "requires weights version key 10101" in line and "sends 10100" in line and "git pull" in line
     else:
         assert lines == []
+
+
+# --- the API's flags and start-up ------------------------------------------------------------
+
+
+def test_the_api_is_off_by_default_and_its_flags_set_port_host_callers_and_limits(tmp_path):
+    assert not settings().api.enabled and settings().api.host == "127.0.0.1"
+    s = settings("--api.port", "8092", "--api.host", "0.0.0.0", "--api.allow", "5" + "F" * 47,
+                 "--api.keys", str(tmp_path / "keys"), "--api.rate_limit", "30", "--api.burst", "3",
+                 "--api.max_concurrent", "2", "--api.max_attempts", "5")
+    assert s.api.enabled and (s.api.port, s.api.host, s.api.allow) == (8092, "0.0.0.0", ("5" + "F" * 47,))
+    assert s.api.keys_file == tmp_path / "keys" and s.api.max_attempts == 5
+    assert (s.api.limits.per_minute, s.api.limits.burst, s.api.limits.max_concurrent) == (30, 3, 2)
+
+
+async def test_an_api_port_with_nobody_allowed_stops_the_validator_before_the_slow_start(validator_wallets, tmp_path):
+    from neurons.validating.api_auth import AllowlistError
+
+    chain = chain_with_local_miner(validator_wallets, free_port())
+    with pytest.raises(AllowlistError, match=r"nobody may call the API: give --api.allow"):
+        await asyncio.wait_for(run_validator(
+            validator_settings(validator_wallets, tmp_path, "devnet", "wine_mlp", "--api.port", str(free_port())),
+            chain=chain), timeout=60)
+    assert chain.submitted == []
+
+
+async def test_an_api_port_in_use_is_one_line_naming_the_api_port_flag(validator_wallets, tmp_path):
+    chain = chain_with_local_miner(validator_wallets, free_port())
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{port} .*choose another with --api.port"):
+            await asyncio.wait_for(run_validator(
+                validator_settings(validator_wallets, tmp_path, "devnet", "wine_mlp", "--api.port", str(port),
+                                   "--api.allow", hotkey_of(validator_wallets[1])),
+                chain=chain), timeout=60)
+    assert chain.submitted == []
+
+
+def test_more_api_attempts_than_an_answer_can_list_is_a_usage_error():
+    """An answer lists at most 16 miners tried (protocol.MAX_API_ATTEMPTS)."""
+    assert settings("--api.max_attempts", "16").api.max_attempts == 16
+    with pytest.raises(SystemExit):
+        settings("--api.max_attempts", "17")
