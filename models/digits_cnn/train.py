@@ -8,8 +8,9 @@ held-out images, the sampler's pool) and ``metadata.json`` (the same, with the
 measured held-out accuracy) into ``folder``, by default this package's folder.
 Afterwards rebuild the circuit: ``python -m execution_layer.build models/digits_cnn``.
 
-metadata.json's ``calibration_scales`` is ``[10]``: scale 10 keeps the circuit
-under 2,048 rows (logrows 11); scales 11-12 need logrows 12. Its description
+metadata.json's ``calibration_scales`` is ``[13, 14]``: scale 13 is the first whose
+outputs are within 1.5x of bare ezkl's error (scales 10-12 were 2.6-7.9x worse), at
+logrows 12 (docs/custom_circuit_integration.md, "Real models"). Its description
 states ``_CHANNELS`` (the channel count): change both together.
 """
 
