@@ -20,11 +20,18 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from execution_layer import _ezkl, _manifest, timeouts
+from execution_layer._folders import swap_in
 from execution_layer._manifest import FILES, Manifest
 from execution_layer.circuit import ezkl_version
 from execution_layer.timeouts import Measurement
-from execution_layer.types import (BuildFailed, CircuitTooSlow, ExecutionError, FidelityMissed, SrsMissing,
-                                   UnsupportedOpset)
+from execution_layer.types import (
+    BuildFailed,
+    CircuitTooSlow,
+    ExecutionError,
+    FidelityMissed,
+    SrsMissing,
+    UnsupportedOpset,
+)
 from models.metadata import ModelError, ModelMetadata
 from models.sampling import Sampler
 
@@ -134,7 +141,7 @@ def build(folder: Path, srs_dir: Path | None = None, *, logrows: int | None = No
                            srs_origin=srs_origin, generate_srs=generate_srs)
         manifest = _build_in(work, options, metadata=metadata, sampler=sampler,
                              stage=on_stage or (lambda name: None))
-        _swap_in(work, folder)
+        swap_in(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already after a successful swap
     return manifest
@@ -148,18 +155,6 @@ class _Options:
     max_error: float | None
     srs_origin: str
     generate_srs: bool
-
-
-def _swap_in(work: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``work`` (same parent): two renames, putting ``folder`` back if the second fails."""
-    old = folder.parent / f".{folder.name}.old-{work.name.rsplit('-', 1)[-1]}"
-    folder.rename(old)
-    try:
-        work.rename(folder)
-    except BaseException:
-        old.rename(folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _our_run_args() -> Any:  # ezkl.PyRunArgs

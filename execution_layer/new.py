@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import numpy as np
 import onnx
 
+from execution_layer._folders import swap_in
 from execution_layer._manifest import FILES
 from execution_layer.build import SUPPORTED_OPSETS, check_opset
 from execution_layer.registry import default_models_dir
@@ -267,17 +268,7 @@ def _write(folder: Path, model_bytes: bytes, metadata: ModelMetadata, pool: np.n
         metadata.write(work / FILES.metadata)
         np.save(work / FILES.samples, np.asarray(pool, dtype=np.float32))
         work.chmod(0o755)  # mkdtemp makes it 0700; a model folder is an ordinary folder
-        if not folder.exists():
-            work.rename(folder)
-            return
-        old = folder.parent / f".{folder.name}.old-{work.name.rsplit('-', 1)[-1]}"
-        folder.rename(old)
-        try:
-            work.rename(folder)
-        except BaseException:
-            old.rename(folder)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already once renamed into place
 
