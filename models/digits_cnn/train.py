@@ -16,14 +16,10 @@ states ``_CHANNELS`` (the channel count): change both together.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from models import _training
-from models.metadata import METADATA, ModelMetadata
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,20 +43,7 @@ def _build_model() -> nn.Module:
 
 
 def main(folder: Path = _FOLDER) -> None:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    metadata = ModelMetadata.read(folder / METADATA)
-    _training.seed_everything(_SEED)
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).reshape(-1, *metadata.input.shape[1:]).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, random_state=_SEED, stratify=y
-    )
-    model = _training.fit(_build_model(), x_train, y_train, epochs=60, lr=0.01, batch=32, seed=_SEED)
-    acc = _training.accuracy(model, x_test, y_test)
-    print(f"{metadata.name}: held-out accuracy {acc:.4f} on {len(y_test)} images")
-    _training.export(model, folder, metadata=replace(metadata, held_out_accuracy=round(acc, 4)), samples=x_test)
+    _training.train_on_digits(_build_model, folder, seed=_SEED, epochs=60)
 
 
 if __name__ == "__main__":
