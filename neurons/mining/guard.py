@@ -53,6 +53,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from neurons.chain import MetagraphView, NeuronInfo
 from neurons.shared.admission import Broken, first_broken_rule
+from neurons.shared.signed_requests import request_target
 from protocol import MAX_REQUEST_BYTES, RESPONSE_METHOD, ErrorCode, response_target
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
     "claimed_hotkey",
     "read_capped",
     "check_declared_size",
-    "request_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -287,15 +287,6 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     except ClientDisconnect:
         raise Unauthenticated("client disconnected before the body was complete") from None
     return b"".join(chunks)
-
-
-def request_target(request: Request) -> str:
-    """The request target as the client signed it: raw path plus ``?query`` when present."""
-    raw = request.scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else request.url.path
-    path = path.split("?", 1)[0]
-    query = request.scope.get("query_string", b"")
-    return f"{path}?{query.decode('latin-1')}" if query else path
 
 
 def claimed_nonce(headers: Mapping[str, str]) -> str | None:

@@ -43,6 +43,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from neurons.shared.signed_requests import request_target
 from neurons.validating.api_auth import ApiAuthenticator, ApiAuthError, NotAllowed
 from neurons.validating.api_limits import CallerLimits
 from neurons.validating.challenge import ChallengeCircuit
@@ -140,7 +141,7 @@ def build_api_app(
         except TimeoutError:
             raise _Refused(ApiErrorCode.TIMEOUT, f"body not received within {body_timeout_s:g}s") from None
         try:
-            caller = auth.authenticate(method=request.method, path=_target(request), headers=request.headers, body=body)
+            caller = auth.authenticate(method=request.method, path=request_target(request), headers=request.headers, body=body)
         except ApiAuthError as exc:
             code = ApiErrorCode.FORBIDDEN if isinstance(exc, NotAllowed) else ApiErrorCode.UNAUTHENTICATED
             raise _Refused(code, str(exc)) from None
@@ -217,12 +218,3 @@ async def _read_capped(request: Request, max_bytes: int) -> bytes:
     except ClientDisconnect:
         raise _Refused(ApiErrorCode.INVALID_REQUEST, "client disconnected before the body was complete") from None
     return b"".join(chunks)
-
-
-def _target(request: Request) -> str:
-    """The request target as the client signed it: raw path plus ``?query`` when present."""
-    raw = request.scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else request.url.path
-    path = path.split("?", 1)[0]
-    query = request.scope.get("query_string", b"")
-    return f"{path}?{query.decode('latin-1')}" if query else path
