@@ -62,7 +62,7 @@ import numpy as np
 import onnxruntime
 
 from execution_layer import _ezkl
-from execution_layer.build import calibration_inputs
+from execution_layer.build import calibration_inputs, srs_file
 from execution_layer.types import BuildFailed, CalibrationFailed, ExecutionError
 from models.metadata import METADATA, ModelError, ModelMetadata
 from models.sampling import Sampler
@@ -249,7 +249,7 @@ def _native_stdout_silenced() -> Iterator[None]:
 
 def srs_for(srs_dir: Path, logrows: int) -> Path:
     """``srs_dir/kzg<logrows>.srs``, generated when missing (self-generated: for timing only)."""
-    path = srs_dir / f"kzg{logrows}.srs"
+    path = srs_file(srs_dir, logrows)
     if not path.exists():
         log.info("generating a timing-only SRS at logrows %d in %s", logrows, path)
         srs_dir.mkdir(parents=True, exist_ok=True)
