@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.circuit_sweep import DEFAULTS, GridRow, SweepError, _Model, main, parse_row, sweep_row
+from bench.circuit_sweep import DEFAULTS, GridRow, SweepError, SweepModel, main, parse_row, sweep_row
 from tests.support.onnx_models import gemm_then, model_folder
 
 
@@ -53,7 +53,7 @@ def test_a_one_row_sweep_writes_every_column_with_ezkl_defaults_first_and_leaves
 
 def test_a_row_that_cannot_calibrate_is_reported_as_such_instead_of_raising(tmp_path):
     """ezkl's default range checks (16384 entries) cannot be spread over 2^10 rows."""
-    model = _Model.read(model_folder(tmp_path, "tiny", gemm_then()))
+    model = SweepModel.read(model_folder(tmp_path, "tiny", gemm_then()))
     (work := tmp_path / "work").mkdir()
     result = sweep_row(model, DEFAULTS, work=work, srs_dir=tmp_path / "srs", max_logrows=10)
     assert not result.calibrated
