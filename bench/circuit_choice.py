@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,24 +61,24 @@ class Budget:
     """How much each measurement does.
 
     ``error_samples``: the first N held-out samples the error is measured over (both rows);
-    ``prove_runs`` / ``heavy_prove_runs``: proofs per row (median) for light / heavy circuits
-    (``Circuit.heavy``); ``calibration_samples``: the defaults row calibrates over the first
-    N held-out samples and the input range's two extremes (the build's own bare-ezkl
-    reference calibrates over its 32 held-out samples and the extremes); ``max_logrows``:
+    ``prove_runs``: proofs per row (the median is shown); ``calibration_samples``: the
+    defaults row calibrates over the first N held-out samples and the input range's two
+    extremes, as the build's own bare-ezkl reference does with its 32 (the build
+    calibrates the chosen circuit over every held-out sample, 200 sampler draws, the
+    extremes and 32 corner and uniform rows: minutes for the heavy models); ``max_logrows``:
     the cap on the defaults row's logrows; ``default_circuits``: the circuits measured when
     ``PartOptions.circuits`` is None (None: every shipped one).
     """
 
     error_samples: int = FIDELITY_ROWS
     prove_runs: int = 3
-    heavy_prove_runs: int = 1
-    calibration_samples: int = 4
+    calibration_samples: int = FIDELITY_ROWS
     max_logrows: int = LOGROWS_CAP
     default_circuits: tuple[str, ...] | None = None
 
 
 FULL = Budget()
-QUICK = Budget(error_samples=2, prove_runs=1, heavy_prove_runs=1, calibration_samples=1, max_logrows=12,
+QUICK = Budget(error_samples=2, prove_runs=1, calibration_samples=1, max_logrows=12,
                default_circuits=("wine_mlp",))
 
 
@@ -90,6 +90,8 @@ class _Choice:
     defaults: RowResult
     chosen: RowResult
     identical: bool
+    calibration_rows: int  # the defaults row's calibration data
+    build_rows: int  # the build's calibration data for the chosen circuit
     seconds: float
 
 
@@ -105,7 +107,12 @@ class _Memory:
     pk_bytes: int
 
 
-def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget | None = None) -> Section:
+def _print(line: str) -> None:
+    print(f"   {line}", flush=True)
+
+
+def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget | None = None,
+        progress: Callable[[str], None] = _print) -> Section:
     """Measure the circuits ``options.circuits`` names (else ``budget.default_circuits``, else every shipped one).
 
     ``models_dir`` is the folder of model folders (default: the repository's models/);
@@ -114,6 +121,7 @@ def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget 
     ``options.work`` and are removed as each circuit is done; ``options.key_cache`` is not
     used: every key here is derived afresh, as that is what is measured. Raises the
     registry's errors (CircuitNotFound, CircuitUnavailable) for a circuit that does not load.
+    ``progress`` gets a line as each row and child is done (the full run takes minutes).
     """
     budget = budget or (QUICK if options.quick else FULL)
     models_dir = Path(models_dir) if models_dir is not None else REPO / "models"
@@ -128,9 +136,13 @@ def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget 
         if not (srs_dir / shipped.name).exists():
             (srs_dir / shipped.name).symlink_to(shipped.resolve())
 
-    choices = [_choose(c, budget, work=work, srs_dir=srs_dir) for c in circuits]
+    choices = [_choose(c, budget, work=work, srs_dir=srs_dir, progress=progress) for c in circuits]
     baseline = _child("load", None, models_dir=models_dir, key_cache=None)
-    memories = [_memory(c, models_dir=models_dir, work=work) for c in circuits]
+    memories = []
+    for circuit in circuits:
+        memories.append(memory := _memory(circuit, models_dir=models_dir, work=work))
+        progress(f"{circuit.name}: key derived in {memory.setup_s:.1f} s (peak {memory.derive.peak_rss_mb:.0f} MB), "
+                 f"one proof in {memory.prove_s:.2f} s (peak {memory.prove.peak_rss_mb:.0f} MB)")
     return _section(choices, memories, baseline, budget)
 
 
@@ -138,24 +150,35 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _choose(circuit: Circuit, budget: Budget, *, work: Path, srs_dir: Path) -> _Choice:
+def _done(name: str, r: RowResult) -> str:
+    if r.failure is not None:
+        return f"{name}, {r.row.label}: {r.failure}"
+    return (f"{name}, {r.row.label}: logrows {r.logrows}, setup {r.setup_s or 0:.1f} s, prove {r.prove_s or 0:.2f} s, "
+            f"error {r.max_abs_error or 0:.2e}")
+
+
+def _choose(circuit: Circuit, budget: Budget, *, work: Path, srs_dir: Path,
+            progress: Callable[[str], None]) -> _Choice:
     started = time.perf_counter()
     model = SweepModel.read(circuit.directory)
+    build_rows = len(model.calibration)  # calibration_inputs, as the build made the chosen circuit's
     spec = model.metadata.input
     real = model.sampler.samples.reshape(len(model.sampler.samples), spec.size)[:budget.calibration_samples]
     extremes = np.stack([np.full(spec.size, spec.low), np.full(spec.size, spec.high)])
     model = dataclasses.replace(model, calibration=np.concatenate([real, extremes]).astype(np.float32))
-    runs = budget.heavy_prove_runs if circuit.heavy else budget.prove_runs
     with tempfile.TemporaryDirectory(prefix=f"{circuit.name}-defaults-", dir=work) as tmp:
         defaults = sweep_row(model, DEFAULTS, work=Path(tmp), srs_dir=srs_dir, samples=budget.error_samples,
-                             prove_runs=runs, max_logrows=budget.max_logrows)
+                             prove_runs=budget.prove_runs, max_logrows=budget.max_logrows)
+    progress(_done(circuit.name, defaults))
     with tempfile.TemporaryDirectory(prefix=f"{circuit.name}-chosen-", dir=work) as tmp:
         chosen = measure_settings(model, circuit.settings_path, label="chosen", work=Path(tmp),
-                                  srs_dir=circuit.srs_path.parent, samples=budget.error_samples, prove_runs=runs)
+                                  srs_dir=circuit.srs_path.parent, samples=budget.error_samples, prove_runs=budget.prove_runs)
         # The vk, not model.compiled: ezkl's compiled bytes differ from one compile to the next (measured),
         # while the vk derived from them is the circuit's identity (the manifest pins it).
         identical = chosen.failure is None and _digest(Path(tmp) / "vk.key") == _digest(circuit.vk_path)
-    return _Choice(circuit, defaults, chosen, identical, time.perf_counter() - started)
+    progress(_done(circuit.name, chosen))
+    return _Choice(circuit, defaults, chosen, identical, len(model.calibration), build_rows,
+                   time.perf_counter() - started)
 
 
 def _child(mode: str, name: str | None, *, models_dir: Path, key_cache: Path | None) -> ChildRun:
@@ -201,6 +224,12 @@ def _chosen_note(choice: _Choice) -> str:
     return f"{rebuilt}; manifest: error {m.max_error:.2e} over {FIDELITY_ROWS}, prove {m.prove_s:.2f} s"
 
 
+def _times(a: float, b: float, more: str, less: str) -> str:
+    """``a`` against ``b`` in words: "6.5× <more>", "1.6× <less>" or "about the same" within 10%."""
+    ratio = a / b
+    return "about the same" if 1 / 1.1 <= ratio <= 1.1 else f"{ratio:.1f}× {more}" if ratio > 1 else f"{1 / ratio:.1f}× {less}"
+
+
 def _buys(choice: _Choice) -> str:
     """One line: what the chosen run args buy against ezkl's defaults, from the two rows as measured."""
     d, c, name = choice.defaults, choice.chosen, choice.circuit.name
@@ -212,11 +241,26 @@ def _buys(choice: _Choice) -> str:
     steps = d.logrows - c.logrows
     rows = (f"2^{steps} fewer rows ({d.logrows} → {c.logrows})" if steps > 0 else
             f"the same rows (logrows {c.logrows})" if steps == 0 else f"2^{-steps} more rows ({d.logrows} → {c.logrows})")
-    error = ("error equal" if d.max_abs_error == c.max_abs_error else
+    error = ("equal error" if d.max_abs_error == c.max_abs_error else
              f"error {c.max_abs_error / d.max_abs_error:.2f}× the defaults'" if d.max_abs_error else "error: defaults exact")
-    return (f"- **{name}**: {rows}, {d.prove_s / c.prove_s:.1f}× faster proofs ({d.prove_s:.2f} s → {c.prove_s:.2f} s), "
-            f"{d.pk_bytes / c.pk_bytes:.1f}× smaller proving key ({d.pk_mb:.0f} → {c.pk_mb:.0f} MB), {error} "
-            f"({c.max_abs_error:.2e} against {d.max_abs_error:.2e}).")
+    return (f"- **{name}**: {rows}, proofs {_times(d.prove_s, c.prove_s, 'faster', 'slower')} "
+            f"({d.prove_s:.2f} s → {c.prove_s:.2f} s), proving key {_times(d.pk_bytes, c.pk_bytes, 'smaller', 'larger')} "
+            f"({d.pk_mb:.0f} → {c.pk_mb:.0f} MB), {error} ({d.max_abs_error:.2e} → {c.max_abs_error:.2e}).")
+
+
+def _findings(choices: Sequence[_Choice]) -> str:
+    """What the table means: why the light circuits shrink and where the choice cannot shrink a circuit."""
+    same = [c.circuit.name for c in choices if c.defaults.logrows is not None and c.defaults.logrows == c.chosen.logrows]
+    lines = ["ezkl's default range checks (`decomp_base` 16384 × 2 legs) are a 16,384-entry lookup table, which "
+             "calibration for \"resources\" lays out at logrows 15 when uncapped (capped lower, it spreads the table "
+             "over more columns, and proofs slow down); the build's 512 × 4 is a 512-entry table, so a small "
+             "circuit's size follows its own work instead. Rows are what proofs and keys cost: halving them "
+             "about halves both."]
+    if same:
+        lines.append(f"Where both rows have the same logrows ({', '.join(same)}), the model's own work sets the size "
+                     "and the choice is only the scale and the range-check layout: there it buys error (or nothing), "
+                     "not speed; proof times within about 10 % of each other are the machine's noise.")
+    return " ".join(lines) + "\n"
 
 
 def _section(choices: Sequence[_Choice], memories: Sequence[_Memory], baseline: ChildRun, budget: Budget) -> Section:
@@ -224,16 +268,24 @@ def _section(choices: Sequence[_Choice], memories: Sequence[_Memory], baseline: 
               "proving key MB", "proof bytes", "max abs error", "note"]
     rows = []
     for choice in choices:
-        rows.append(_row_cells(choice.circuit.name, choice.defaults, ""))
+        reference = choice.circuit.measured.reference_error
+        rows.append(_row_cells(choice.circuit.name, choice.defaults, "" if reference is None else
+                               f"the build's bare-ezkl reference (manifest): error {reference:.2e}"))
         rows.append(_row_cells(choice.circuit.name, choice.chosen, _chosen_note(choice)))
-    heavy = [c.circuit.name for c in choices if c.circuit.heavy]
-    reduced = (f"To fit the budget, the defaults rows calibrate over the first {budget.calibration_samples} held-out "
-               f"sample(s) and the input range's two extremes (the build's own bare-ezkl reference calibrates over "
-               f"{FIDELITY_ROWS} and the extremes; ezkl's defaults try every scale and rebase multiplier they know, "
-               f"a forward pass per row each) with logrows capped at {budget.max_logrows}; both rows' errors are over "
-               f"the first {budget.error_samples} held-out samples; prove s is the median of {budget.prove_runs} "
-               f"proof(s)" + (f", {budget.heavy_prove_runs} for the heavy circuits ({', '.join(heavy)})" if heavy else "")
-               + ".")
+    calibration = sorted({c.calibration_rows for c in choices})
+    build = sorted({c.build_rows for c in choices})
+    cap_note = " (the build's cap)" if budget.max_logrows == LOGROWS_CAP else ""
+    rows_note = " (the build's fidelity rows)" if budget.error_samples == FIDELITY_ROWS else ""
+    reduced = (f"Reduced to fit the budget: the defaults rows calibrate over {'/'.join(map(str, calibration))} rows "
+               f"(the first {budget.calibration_samples} held-out samples and the input range's two extremes, as the "
+               f"build's own bare-ezkl reference does), where the build calibrated each chosen circuit over "
+               f"{'/'.join(map(str, build))} (every held-out sample, 200 sampler draws, the extremes, 32 corner and "
+               f"uniform rows): ezkl's defaults try every scale and rebase multiplier they know, a forward pass per "
+               f"row each. Logrows capped at {budget.max_logrows}"
+               f"{cap_note}; both rows' errors over the first "
+               f"{budget.error_samples} held-out samples"
+               f"{rows_note}; prove s the median of "
+               f"{budget.prove_runs} proof(s) of one held-out sample.")
     body = [
         "Per shipped circuit, two rows measured by the same code (`bench.circuit_sweep`): **ezkl defaults** "
         "(a bare `PyRunArgs` with the project's visibility, then ezkl's own `calibrate_settings(..., \"resources\")`) "
@@ -244,6 +296,7 @@ def _section(choices: Sequence[_Choice], memories: Sequence[_Memory], baseline: 
         markdown_table(header, rows),
         "What the choice buys, as measured above:\n",
         "\n".join(_buys(c) for c in choices) + "\n",
+        _findings(choices),
         reduced + "\n",
     ]
     mem_header = ["circuit", "logrows", "key derivation s", "derive child: wall s", "derive child: peak RSS MB",
@@ -276,7 +329,8 @@ def _section(choices: Sequence[_Choice], memories: Sequence[_Memory], baseline: 
     data: dict[str, object] = {
         "budget": dataclasses.asdict(budget),
         "choices": [{"circuit": c.circuit.name, "heavy": c.circuit.heavy, "seconds": c.seconds,
-                     "same_vk_as_shipped": c.identical, "manifest_measured": dataclasses.asdict(c.circuit.measured),
+                     "same_vk_as_shipped": c.identical,
+                     "defaults_calibration_rows": c.calibration_rows, "build_calibration_rows": c.build_rows, "manifest_measured": dataclasses.asdict(c.circuit.measured),
                      "defaults": _row_data(c.defaults), "chosen": _row_data(c.chosen)} for c in choices],
         "memory": [{"circuit": m.circuit.name, "logrows": m.circuit.logrows, "setup_s": m.setup_s,
                     "derive_wall_s": m.derive.wall_s, "derive_peak_rss_mb": m.derive.peak_rss_mb, "prove_s": m.prove_s,
