@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -146,10 +145,6 @@ def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget 
     return _section(choices, memories, baseline, budget)
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _done(name: str, r: RowResult) -> str:
     if r.failure is not None:
         return f"{name}, {r.row.label}: {r.failure}"
@@ -175,7 +170,7 @@ def _choose(circuit: Circuit, budget: Budget, *, work: Path, srs_dir: Path,
                                   srs_dir=circuit.srs_path.parent, samples=budget.error_samples, prove_runs=budget.prove_runs)
         # The vk, not model.compiled: ezkl's compiled bytes differ from one compile to the next (measured),
         # while the vk derived from them is the circuit's identity (the manifest pins it).
-        identical = chosen.failure is None and _digest(Path(tmp) / "vk.key") == _digest(circuit.vk_path)
+        identical = chosen.failure is None and (Path(tmp) / "vk.key").read_bytes() == circuit.vk_path.read_bytes()
     progress(_done(circuit.name, chosen))
     return _Choice(circuit, defaults, chosen, identical, len(model.calibration), build_rows,
                    time.perf_counter() - started)

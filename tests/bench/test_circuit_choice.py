@@ -10,24 +10,7 @@ import pytest
 
 from bench.circuit_choice import MINER_MEMORY_MB, TITLE, main, run
 from bench.report import PartOptions
-
-
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
-def _tables(body: str) -> list[list[dict[str, str]]]:
-    """Every markdown table in ``body``, as rows of {header: cell}."""
-    tables, lines = [], body.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
-            header, rows = _cells(line), []
-            for row in lines[i + 2:]:
-                if not row.startswith("|"):
-                    break
-                rows.append(dict(zip(header, _cells(row))))
-            tables.append(rows)
-    return tables
+from tests.support.markdown import tables
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +22,7 @@ def section(tmp_path_factory):
 def test_the_quick_run_measures_wine_mlp_with_both_rows_the_same_columns_and_positive_numbers(section):
     result, _ = section
     assert result.title == TITLE
-    choice, memory = _tables(result.body)
+    choice, memory = tables(result.body)
     assert [(r["circuit"], r["run args"]) for r in choice] == [("wine_mlp", "ezkl defaults"), ("wine_mlp", "chosen")]
     defaults, chosen = choice
     for row in choice:

@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.circuit_sweep import DEFAULTS, GridRow, SweepError, SweepModel, main, parse_row, sweep_row
+from tests.support.markdown import cells
 from tests.support.onnx_models import gemm_then, model_folder
-
-
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -32,11 +29,11 @@ def test_a_one_row_sweep_writes_every_column_with_ezkl_defaults_first_and_leaves
                  "--max-logrows", "12", "--srs-dir", str(tmp_path / "srs"), "--out", str(out)])
     assert code == 0
     header, rule, *rows = out.read_text().splitlines()
-    assert _cells(header) == ["row", "calibrated", "logrows", "input scale", "param scale", "decomp", "cols",
+    assert cells(header) == ["row", "calibrated", "logrows", "input scale", "param scale", "decomp", "cols",
                               "calibrate s", "setup s", "witness s", "prove s", "pk MB", "proof bytes",
                               "max abs error", "note"]
     assert len(rows) == 2
-    table = [dict(zip(_cells(header), _cells(row))) for row in rows]
+    table = [dict(zip(cells(header), cells(row))) for row in rows]
     assert [r["row"] for r in table] == ["ezkl defaults", "scales=7,decomp=512x4"]
     assert [r["calibrated"] for r in table] == ["yes", "yes"]
     ours = table[1]
