@@ -62,9 +62,11 @@ class Budget:
     ``error_samples``: the first N held-out samples the error is measured over (both rows);
     ``prove_runs``: proofs per row (the median is shown); ``calibration_samples``: the
     defaults row calibrates over the first N held-out samples and the input range's two
-    extremes, as the build's own bare-ezkl reference does with its 32 (the build
-    calibrates the chosen circuit over every held-out sample, 200 sampler draws, the
-    extremes and 32 corner and uniform rows: minutes for the heavy models); ``max_logrows``:
+    extremes, as the build's own bare-ezkl reference does with its 32, not over the rows
+    the build calibrates the chosen circuit with (every held-out sample, 200 sampler draws,
+    the extremes, 32 corner and uniform rows): ezkl's defaults try every scale and rebase
+    multiplier they know, a forward pass per row each (the build's note: an hour for the
+    GRU over all its rows); ``max_logrows``:
     the cap on the defaults row's logrows; ``default_circuits``: the circuits measured when
     ``PartOptions.circuits`` is None (None: every shipped one).
     """
@@ -115,10 +117,11 @@ def run(options: PartOptions, *, models_dir: Path | None = None, budget: Budget 
     """Measure the circuits ``options.circuits`` names (else ``budget.default_circuits``, else every shipped one).
 
     ``models_dir`` is the folder of model folders (default: the repository's models/);
-    ``budget`` defaults to ``QUICK`` when ``options.quick``, else ``FULL``. Scratch files
-    (SRS files of sizes not shipped, proving keys, the children's key caches) go under
-    ``options.work`` and are removed as each circuit is done; ``options.key_cache`` is not
-    used: every key here is derived afresh, as that is what is measured. Raises the
+    ``budget`` defaults to ``QUICK`` when ``options.quick``, else ``FULL``. Scratch files go
+    under ``options.work``: each row's keys and the children's key caches are removed as
+    each is done; the defaults rows' SRS folder (the shipped SRS files linked, other sizes
+    generated there) stays for the caller to remove. ``options.key_cache`` is not used:
+    every key here is derived afresh, as that is what is measured. Raises the
     registry's errors (CircuitNotFound, CircuitUnavailable) for a circuit that does not load.
     ``progress`` gets a line as each row and child is done (the full run takes minutes).
     """
