@@ -1,7 +1,7 @@
 """Execution-layer benchmark (not a test): ``python bench/bench_execution.py``.
 
 Per shipped model it prints: median prove time (our ``EzklProver.prove``, witness
-included), median verify time, proof bytes, proving-key MB, peak RSS of a
+included), median verify time, proof bytes, proving-key MB, peak RSS (MB, 10^6 bytes) of a
 child process that loads the registry and proves once (ezkl is native, so the
 child's ru_maxrss is measured), onnxruntime inference µs, and the ratio of our
 ``prove()`` to a bare ``ezkl.gen_witness`` + ``ezkl.prove`` on the same files,
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from execution_layer import (  # noqa: E402
     _ezkl,  # noqa: E402
     verify,
 )
+from bench.children import ChildFailed, run_child  # noqa: E402
 from execution_layer._keycache import ENV_VAR  # noqa: E402
 from models.sampling import Sampler  # noqa: E402
 
@@ -60,11 +60,10 @@ def bare_prove(circuit, pk: Path, inputs, tmp: Path) -> float:
 
 
 def child_peak_rss_mb(name: str, key_cache: Path) -> float:
-    proc = subprocess.Popen([sys.executable, __file__, "--child", name, "--key-cache", str(key_cache)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child for {name} failed with status {status}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    try:
+        return run_child([sys.executable, __file__, "--child", name, "--key-cache", str(key_cache)]).peak_rss_mb
+    except ChildFailed as e:
+        raise SystemExit(f"child for {name} failed: {e}") from None
 
 
 def child(name: str, key_cache: Path) -> None:

@@ -59,16 +59,16 @@ from typing import Any
 
 import ezkl
 import numpy as np
-import onnxruntime
 
 from execution_layer import _ezkl
 from execution_layer.build import calibration_inputs, srs_file
+from execution_layer.output_error import max_output_error, onnx_outputs
 from execution_layer.types import BuildFailed, CalibrationFailed, ExecutionError
 from models.metadata import METADATA, ModelError, ModelMetadata
 from models.sampling import Sampler
 
-__all__ = ["GridRow", "RowResult", "COLUMNS", "DEFAULTS", "DEFAULT_GRID", "SweepError", "parse_row",
-           "sweep_row", "sweep", "format_table", "main"]
+__all__ = ["GridRow", "RowResult", "SweepModel", "COLUMNS", "DEFAULTS", "DEFAULT_GRID", "SweepError", "parse_row",
+           "sweep_row", "measure_settings", "srs_for", "sweep", "format_table", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,15 @@ class RowResult:
     setup_s: float | None = None
     witness_s: float | None = None
     prove_s: float | None = None
-    pk_mb: float | None = None
+    pk_bytes: int | None = None
     proof_bytes: int | None = None
     max_abs_error: float | None = None
     samples: int = 0
+
+    @property
+    def pk_mb(self) -> float | None:
+        """The proving key's size in MB (10^6 bytes, as docs/hardware.md counts)."""
+        return None if self.pk_bytes is None else self.pk_bytes / 1e6
 
 
 # (header, how a result shows in that column); the table's columns, in order.
@@ -189,17 +194,17 @@ def parse_row(text: str) -> GridRow:
 
 
 @dataclass(frozen=True)
-class _Model:
-    """The parts of a model folder a row needs, read once."""
+class SweepModel:
+    """The parts of a model folder a row needs, read once (``SweepModel.read``)."""
 
     onnx: Path
     metadata: ModelMetadata
     sampler: Sampler
     calibration: np.ndarray
-    session: Any = field(repr=False)  # onnxruntime.InferenceSession
 
     @classmethod
-    def read(cls, folder: Path, *, calibration_samples: int | None = None, calibration_draws: int = 200) -> _Model:
+    def read(cls, folder: Path, *, calibration_samples: int | None = None,
+             calibration_draws: int = 200) -> SweepModel:
         """The model in ``folder``; calibration data as the build makes it, optionally from fewer rows."""
         try:
             metadata = ModelMetadata.read(folder / METADATA)
@@ -209,15 +214,14 @@ class _Model:
         onnx_path = folder / _ONNX
         if not onnx_path.is_file():
             raise SweepError(f"{folder}: no {_ONNX}: train the model first (python -m models.{folder.name}.train)")
-        session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         pool = Sampler(metadata.input, sampler.samples[:calibration_samples]) if calibration_samples else sampler
         calibration = calibration_inputs(pool, np.random.default_rng(0), draws=calibration_draws)
-        return cls(onnx_path, metadata, sampler, calibration, session)
+        return cls(onnx_path, metadata, sampler, calibration)
 
-    def reference(self, values: np.ndarray) -> np.ndarray:
-        name = self.session.get_inputs()[0].name
-        out = self.session.run(None, {name: values.reshape(self.metadata.input.shape).astype(np.float32)})
-        return np.asarray(out[0], dtype=np.float64).reshape(-1)
+    def held_out(self, samples: int | None = None) -> list[np.ndarray]:
+        """The first ``samples`` held-out samples (all when None), each in the model's input shape."""
+        pool = self.sampler.samples if samples is None else self.sampler.samples[:samples]
+        return [np.asarray(v, dtype=np.float32).reshape(self.metadata.input.shape) for v in pool]
 
 
 def _run_args(row: GridRow) -> ezkl.PyRunArgs:
@@ -257,7 +261,7 @@ def srs_for(srs_dir: Path, logrows: int) -> Path:
     return path
 
 
-def sweep_row(model: _Model, row: GridRow, *, work: Path, srs_dir: Path, samples: int | None = None,
+def sweep_row(model: SweepModel, row: GridRow, *, work: Path, srs_dir: Path, samples: int | None = None,
               prove_runs: int = 3, max_logrows: int = _MAX_LOGROWS) -> RowResult:
     """Build ``model`` with ``row``'s run args in ``work`` (an empty folder) and measure it.
 
@@ -290,10 +294,35 @@ def sweep_row(model: _Model, row: GridRow, *, work: Path, srs_dir: Path, samples
         return RowResult(row, calibrated=False, failure=str(e)[:160])
 
     doc = json.loads(Path(settings).read_text())
-    run_args = doc["run_args"]
-    if row.logrows is not None and run_args["logrows"] < row.logrows:
-        run_args["logrows"] = row.logrows
+    if row.logrows is not None and doc["run_args"]["logrows"] < row.logrows:
+        doc["run_args"]["logrows"] = row.logrows
         Path(settings).write_text(json.dumps(doc))
+    return _measured(model, row, doc, calibrate_s=calibrate_s, work=work, srs_dir=srs_dir, samples=samples,
+                     prove_runs=prove_runs)
+
+
+def measure_settings(model: SweepModel, settings: Path, *, label: str, work: Path, srs_dir: Path,
+                     samples: int | None = None, prove_runs: int = 3) -> RowResult:
+    """Measure the circuit an existing ``settings`` file describes, as ``sweep_row`` measures a row.
+
+    For a circuit whose run args were chosen elsewhere (a shipped circuit's settings.json,
+    as its build calibrated and pinned it): the settings are copied into ``work`` (an
+    empty folder), then the same steps as every row after calibration: compile, setup
+    with ``srs_dir``'s SRS of the settings' logrows, prove and verify, the error over the
+    held-out samples. The result's row is ``GridRow(label)`` and its ``calibrate_s`` None
+    (nothing was calibrated here). An ezkl failure gives a row with ``failure`` set; it
+    does not raise. ``work`` keeps ``model.compiled``, ``vk.key`` and ``pk.key`` for the caller.
+    """
+    doc = json.loads(Path(settings).read_text())
+    (work / "settings.json").write_text(json.dumps(doc))
+    return _measured(model, GridRow(label), doc, calibrate_s=None, work=work, srs_dir=srs_dir, samples=samples,
+                     prove_runs=prove_runs)
+
+
+def _measured(model: SweepModel, row: GridRow, doc: dict[str, Any], *, calibrate_s: float | None, work: Path,
+              srs_dir: Path, samples: int | None, prove_runs: int) -> RowResult:
+    """The row of ``work/settings.json`` (``doc``): its run args, then ``_measure``'s numbers or its failure."""
+    run_args = doc["run_args"]
     result = RowResult(row, calibrated=True, logrows=run_args["logrows"], input_scale=run_args["input_scale"],
                        param_scale=run_args["param_scale"], decomp_base=run_args["decomp_base"],
                        decomp_legs=run_args["decomp_legs"], num_inner_cols=run_args["num_inner_cols"],
@@ -304,7 +333,7 @@ def sweep_row(model: _Model, row: GridRow, *, work: Path, srs_dir: Path, samples
         return replace(result, failure=str(e)[:160])
 
 
-def _measure(model: _Model, result: RowResult, settings_doc: dict[str, Any], *, work: Path, srs_dir: Path,
+def _measure(model: SweepModel, result: RowResult, settings_doc: dict[str, Any], *, work: Path, srs_dir: Path,
              samples: int | None, prove_runs: int) -> RowResult:
     settings, compiled = str(work / "settings.json"), str(work / "model.compiled")
     vk, pk = str(work / "vk.key"), work / "pk.key"
@@ -315,8 +344,7 @@ def _measure(model: _Model, result: RowResult, settings_doc: dict[str, Any], *, 
     _ezkl.call(BuildFailed, "setup", ezkl.setup, compiled, vk, str(pk), srs_path=srs)
     setup_s = time.perf_counter() - t0
 
-    pool = model.sampler.samples
-    pool = pool[: samples] if samples is not None else pool
+    pool = model.held_out(samples)
     data, witness, proof = work / "input.json", work / "witness.json", work / "proof.json"
     witness_times, prove_times = [], []
     for _ in range(prove_runs):
@@ -331,16 +359,10 @@ def _measure(model: _Model, result: RowResult, settings_doc: dict[str, Any], *, 
     _ezkl.call(ExecutionError, "verify", ezkl.verify, str(proof), settings, vk, srs_path=srs)
     proof_bytes = len(json.loads(proof.read_text())["proof"])
 
-    output_scale = int(settings_doc["model_output_scales"][0])
-    error = 0.0
-    for values in pool:
-        _ezkl.write_input(data, values)
-        _ezkl.call(ExecutionError, "gen_witness", ezkl.gen_witness, str(data), compiled, str(witness))
-        felts = [f for column in json.loads(witness.read_text())["outputs"] for f in column]
-        circuit = np.array([ezkl.felt_to_float(f, output_scale) for f in felts])
-        error = max(error, float(np.max(np.abs(circuit - model.reference(values)))))
+    reference = onnx_outputs(model.onnx, pool)  # per row, a few ms: every row compares with the same outputs
+    error = max_output_error(Path(compiled), Path(settings), pool, reference, work=work, stage="gen_witness")
     return replace(result, setup_s=setup_s, witness_s=statistics.median(witness_times),
-                    prove_s=statistics.median(prove_times), pk_mb=pk.stat().st_size / 2**20,
+                    prove_s=statistics.median(prove_times), pk_bytes=pk.stat().st_size,
                     proof_bytes=proof_bytes, max_abs_error=error, samples=len(pool))
 
 
@@ -355,7 +377,7 @@ def sweep(folder: Path, grid: Sequence[GridRow], *, srs_dir: Path, samples: int 
     SweepError for a folder that is not a usable model; rows themselves never raise
     (see ``sweep_row``).
     """
-    model = _Model.read(Path(folder), calibration_samples=calibration_samples, calibration_draws=calibration_draws)
+    model = SweepModel.read(Path(folder), calibration_samples=calibration_samples, calibration_draws=calibration_draws)
     results = []
     for row in (DEFAULTS, *grid):
         log.info("%s: %s", model.metadata.name, row.label)

@@ -23,6 +23,7 @@ from execution_layer import _ezkl, _manifest, timeouts
 from execution_layer._folders import swap_in
 from execution_layer._manifest import FILES, Manifest
 from execution_layer.circuit import ezkl_version
+from execution_layer.output_error import max_output_error, onnx_outputs
 from execution_layer.timeouts import Measurement
 from execution_layer.types import (
     BuildFailed,
@@ -179,32 +180,14 @@ class _Fidelity:
     """The held-out inputs and onnxruntime's outputs for them; measures a compiled circuit's error."""
 
     def __init__(self, onnx_path: Path, sampler: Sampler, tmp: Path) -> None:
-        import onnxruntime
-
         rows = sampler.samples.reshape(len(sampler.samples), *sampler.spec.shape)[:FIDELITY_ROWS]
         self.rows = [np.asarray(r, dtype=np.float32) for r in rows]
-        try:
-            session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-            name = session.get_inputs()[0].name
-            self.expected = [np.asarray(session.run(None, {name: r})[0], dtype=np.float64).reshape(-1)
-                             for r in self.rows]
-        except Exception as e:  # onnxruntime's own exception classes (InvalidGraph, Fail, ...)
-            raise BuildFailed(f"onnxruntime cannot run the model, so its outputs cannot be checked: "
-                              f"{type(e).__name__}: {str(e)[:300]}") from None
+        self.expected = onnx_outputs(onnx_path, self.rows)
         self.tmp = tmp
 
     def max_error(self, compiled: Path, settings: Path, stage: str) -> float:
         """The largest absolute difference of the circuit's outputs from onnxruntime's over the rows."""
-        scale = int(json.loads(settings.read_text())["model_output_scales"][0])
-        worst = 0.0
-        for row, expected in zip(self.rows, self.expected):
-            _ezkl.write_input(self.tmp / "fid_in.json", row)
-            _ezkl.call(BuildFailed, stage, ezkl.gen_witness, str(self.tmp / "fid_in.json"), str(compiled),
-                       str(self.tmp / "fid_w.json"))
-            felts = json.loads((self.tmp / "fid_w.json").read_text())["outputs"][0]
-            got = np.array([ezkl.felt_to_float(f, scale) for f in felts], dtype=np.float64)
-            worst = max(worst, float(np.max(np.abs(got - expected))))
-        return worst
+        return max_output_error(compiled, settings, self.rows, self.expected, work=self.tmp, stage=stage)
 
 
 def _calibrate(onnx_file: Path, settings: Path, data: Path, scales: list[int] | None, max_logrows: int,

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.circuit_sweep import DEFAULTS, GridRow, SweepError, _Model, main, parse_row, sweep_row
+from bench.circuit_sweep import DEFAULTS, GridRow, SweepError, SweepModel, main, parse_row, sweep_row
+from tests.support.markdown import cells
 from tests.support.onnx_models import gemm_then, model_folder
-
-
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -32,11 +29,11 @@ def test_a_one_row_sweep_writes_every_column_with_ezkl_defaults_first_and_leaves
                  "--max-logrows", "12", "--srs-dir", str(tmp_path / "srs"), "--out", str(out)])
     assert code == 0
     header, rule, *rows = out.read_text().splitlines()
-    assert _cells(header) == ["row", "calibrated", "logrows", "input scale", "param scale", "decomp", "cols",
+    assert cells(header) == ["row", "calibrated", "logrows", "input scale", "param scale", "decomp", "cols",
                               "calibrate s", "setup s", "witness s", "prove s", "pk MB", "proof bytes",
                               "max abs error", "note"]
     assert len(rows) == 2
-    table = [dict(zip(_cells(header), _cells(row))) for row in rows]
+    table = [dict(zip(cells(header), cells(row))) for row in rows]
     assert [r["row"] for r in table] == ["ezkl defaults", "scales=7,decomp=512x4"]
     assert [r["calibrated"] for r in table] == ["yes", "yes"]
     ours = table[1]
@@ -53,7 +50,7 @@ def test_a_one_row_sweep_writes_every_column_with_ezkl_defaults_first_and_leaves
 
 def test_a_row_that_cannot_calibrate_is_reported_as_such_instead_of_raising(tmp_path):
     """ezkl's default range checks (16384 entries) cannot be spread over 2^10 rows."""
-    model = _Model.read(model_folder(tmp_path, "tiny", gemm_then()))
+    model = SweepModel.read(model_folder(tmp_path, "tiny", gemm_then()))
     (work := tmp_path / "work").mkdir()
     result = sweep_row(model, DEFAULTS, work=work, srs_dir=tmp_path / "srs", max_logrows=10)
     assert not result.calibrated
