@@ -15,7 +15,7 @@ import bittensor as bt
 
 from neurons.chain import NeuronInfo
 
-__all__ = ["seeded_wallet", "neuron_info"]
+__all__ = ["neuron_info", "seeded_wallet"]
 
 
 def seeded_wallet(root: Path, name: str, seed: int, *, label: str = "bench") -> bt.Wallet:

@@ -51,8 +51,8 @@ from neurons.mining.guard import CallerPolicy, RequestGuard, sign_response
 from neurons.mining.lanes import plan_lanes
 from neurons.shared.http_server import bind, serving
 from neurons.shared.nonces import NonceClock
-from neurons.shared.prover_pool import ProverPool, WorkerPool
 from neurons.shared.proofs import proof_response
+from neurons.shared.prover_pool import ProverPool, WorkerPool
 from neurons.validating.client import MinerClient, QueryOutcome
 from neurons.validating.signing import sign_request, verify_response
 from protocol import (
@@ -66,7 +66,7 @@ from protocol import (
     new_request_id,
 )
 
-__all__ = ["TITLE", "TARGET_RATIO", "run"]
+__all__ = ["TARGET_RATIO", "TITLE", "run"]
 
 TITLE = "The miner path"
 TARGET_RATIO = 1.05
@@ -359,6 +359,18 @@ class _Bench:
 
         return _median_ms(await _time_each_async(self.sizes.piece_reps, one))
 
+    async def _send_until(self, end: float, client: MinerClient, axon: tuple[str, int], circuit: Circuit,
+                          answered: list[float], refused: Counter[str], other: Counter[str]) -> None:
+        """One validator asking back to back until ``end``; each outcome counted where it belongs."""
+        while time.perf_counter() < end:
+            outcome = await self.ask(client, axon, circuit, self.fresh(circuit))
+            if outcome.ok:
+                answered.append(outcome.response_s)
+            elif outcome.error is not None:
+                refused[f"{outcome.http_status} {outcome.error.code.value}: {_reason(outcome.error.message)}"] += 1
+            else:
+                other[f"{outcome.status.value}: {outcome.detail[:80]}"] += 1
+
     async def load(self, circuit: Circuit, clients: Sequence[MinerClient], axon: tuple[str, int]) -> list[dict[str, Any]]:
         """N validators sending back to back, N doubling until the miner refuses."""
         rows = []
@@ -368,20 +380,9 @@ class _Bench:
             refused: Counter[str] = Counter()
             other: Counter[str] = Counter()
             end = time.perf_counter() + self.sizes.load_s
-
-            async def validator(client: MinerClient) -> None:
-                while time.perf_counter() < end:
-                    outcome = await self.ask(client, axon, circuit, self.fresh(circuit))
-                    if outcome.ok:
-                        answered.append(outcome.response_s)
-                    elif outcome.error is not None:
-                        refused[f"{outcome.http_status} {outcome.error.code.value}: "
-                                f"{_reason(outcome.error.message)}"] += 1
-                    else:
-                        other[f"{outcome.status.value}: {outcome.detail[:80]}"] += 1
-
+            sends = [self._send_until(end, client, axon, circuit, answered, refused, other) for client in clients[:n]]
             started = time.perf_counter()
-            await asyncio.gather(*(validator(c) for c in clients[:n]))
+            await asyncio.gather(*sends)
             wall = time.perf_counter() - started
             rows.append({"n": n, "wall_s": wall, "answered": len(answered), "refused": dict(refused),
                          "failed": dict(other), "proofs_per_s": len(answered) / wall,
