@@ -49,6 +49,7 @@ from neurons.chain import MetagraphView
 from neurons.mining.app import build_miner_app
 from neurons.mining.guard import CallerPolicy, RequestGuard, sign_response
 from neurons.mining.lanes import plan_lanes
+from neurons.shared.config import miner_parser
 from neurons.shared.http_server import bind, serving
 from neurons.shared.nonces import NonceClock
 from neurons.shared.proofs import proof_response
@@ -73,7 +74,6 @@ TITLE = "The miner path"
 TARGET_RATIO = 1.05
 NETUID = 2
 HOST = "127.0.0.1"
-MAX_QUEUE = 4  # the --miner.max_queue default
 _LOAD_CIRCUIT = "wine_mlp"
 _MAX_VALIDATORS = 16  # the load test doubles N up to this many validators
 
@@ -201,7 +201,7 @@ class _Bench:
         self.view = view
         workers = len(self.circuits)
         names = {c.id: c.name for c in self.circuits}
-        lanes = plan_lanes(names, workers=workers, max_queue=MAX_QUEUE)
+        lanes = plan_lanes(names, workers=workers, max_queue=_max_queue())
         pool: ProverPool[EzklProver] = ProverPool(
             functools.partial(make_prover, key_cache=self.options.key_cache), workers=workers)
         # A plain worker process (no prover in it): bare ezkl runs there, so both sides prove in a
@@ -226,7 +226,7 @@ class _Bench:
         def miner_app(prove: Callable[[str, tuple[float, ...]], Awaitable[ProveResult]]) -> Any:
             return build_miner_app(
                 wallet=self.miner, prove=prove, circuits=list(names), metagraph=lambda: view, netuid=NETUID,
-                min_stake=0.0, max_queue=MAX_QUEUE, max_concurrent=workers, lanes=lanes, circuit_names=names,
+                min_stake=0.0, max_queue=_max_queue(), max_concurrent=workers, lanes=lanes, circuit_names=names,
                 check_inputs=lambda cid, inputs: registry.get(cid).check_inputs(inputs),
             )
 
@@ -514,7 +514,7 @@ class _Bench:
         return (f"\n### Under concurrent load ({_LOAD_CIRCUIT})\n\n"
                 f"N validators (each a registered validator hotkey with its own `MinerClient`) send proof requests "
                 f"back to back for a fixed time, N doubling until the miner refuses. The lane of {_LOAD_CIRCUIT} "
-                f"has 1 worker and {MAX_QUEUE} waiting places (the `--miner.max_queue` default), and each caller "
+                f"has 1 worker and {_max_queue()} waiting places (the `--miner.max_queue` default), and each caller "
                 "may hold one request in it (the lane's worker count). Each request's deadline is the circuit's timeout, "
                 "as a validator's challenge sets it (the rounds above use the protocol's longest, 60 s, so a busy "
                 "machine slows them instead of failing them).\n\n"
@@ -600,3 +600,10 @@ def _ezkl_version() -> str:
     from importlib.metadata import version
 
     return version("ezkl")
+
+
+def _max_queue() -> int:
+    """The miner's ``--miner.max_queue`` default, read from its parser (the bench serves as a default miner)."""
+    default = miner_parser().get_default("max_queue")
+    assert isinstance(default, int)
+    return default
