@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import bittensor as bt  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.loopback import neuron_info, seeded_wallet  # noqa: E402
 from execution_layer import DEFAULT_KEY_CACHE, CircuitRegistry, EzklProver  # noqa: E402
 from models.sampling import Sampler  # noqa: E402
 from neurons.chain import MetagraphView, NeuronInfo  # noqa: E402
@@ -55,18 +55,6 @@ from neurons.validating.verifier_pool import VerifierPool  # noqa: E402
 
 NETUID = 2
 HOST = "127.0.0.1"
-
-
-def _wallet(root: Path, name: str, seed: int) -> bt.Wallet:
-    cold = hashlib.sha256(f"bench-cold-{seed}".encode()).hexdigest()
-    hot = hashlib.sha256(f"bench-hot-{seed}".encode()).hexdigest()
-    bt.wallets.regen_coldkey(seed="0x" + cold, name=name, path=str(root), use_password=False)
-    return bt.wallets.regen_hotkey(seed="0x" + hot, name=name, hotkey="default", path=str(root))
-
-
-def _neuron(uid: int, hotkey: str, *, validator: bool, axon: tuple[str, int] | None = None) -> NeuronInfo:
-    return NeuronInfo(uid=uid, hotkey=hotkey, coldkey="5" + "C" * 47, stake=10_000.0 if validator else 0.0,
-                      validator_permit=validator, axon=axon, incentive=0.0, last_update=0)
 
 
 class _Directory:
@@ -89,14 +77,14 @@ async def run(circuit_name: str, rounds: int, warmup: int, key_cache: Path) -> d
         return [float(v) for v in np.asarray(sampler.draw(rng)).reshape(-1)]
 
     with tempfile.TemporaryDirectory() as tmp:
-        validator, miner = _wallet(Path(tmp), "validator", 1), _wallet(Path(tmp), "miner", 2)
+        validator, miner = seeded_wallet(Path(tmp), "validator", 1), seeded_wallet(Path(tmp), "miner", 2)
         miner_port_sock = bind(HOST, 0)
         api_sock = bind(HOST, 0, flag="--api.port")
         miner_axon = (HOST, miner_port_sock.getsockname()[1])
         api_url = f"http://{HOST}:{api_sock.getsockname()[1]}/v1/infer"
         view = MetagraphView(NETUID, 100, 360, (
-            _neuron(0, validator.hotkey.ss58_address, validator=True),
-            _neuron(1, miner.hotkey.ss58_address, validator=False, axon=miner_axon),
+            neuron_info(0, validator.hotkey.ss58_address, validator=True),
+            neuron_info(1, miner.hotkey.ss58_address, validator=False, axon=miner_axon),
         ))
 
         async def prove(circuit_id: str, inputs: tuple[float, ...]):  # type: ignore[no-untyped-def]

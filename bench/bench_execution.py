@@ -30,9 +30,9 @@ from execution_layer import (  # noqa: E402
     DEFAULT_KEY_CACHE,
     CircuitRegistry,
     EzklProver,
-    _ezkl,  # noqa: E402
     verify,
 )
+from bench.bare_ezkl import bare_prove  # noqa: E402
 from bench.children import ChildFailed, run_child  # noqa: E402
 from execution_layer._keycache import ENV_VAR  # noqa: E402
 from models.sampling import Sampler  # noqa: E402
@@ -46,17 +46,6 @@ def onnx_us(circuit, inputs, runs: int = 2000) -> float:
         circuit.run_onnx(inputs)
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e6
-
-
-def bare_prove(circuit, pk: Path, inputs, tmp: Path) -> float:
-    """gen_witness + prove straight on files, input JSON written beforehand (not timed)."""
-    _ezkl.write_input(tmp / "in.json", inputs)
-    t = time.perf_counter()
-    ezkl.gen_witness(str(tmp / "in.json"), str(circuit.compiled_path), str(tmp / "w.json"),
-                     vk_path=str(circuit.vk_path), srs_path=str(circuit.srs_path))
-    ezkl.prove(str(tmp / "w.json"), str(circuit.compiled_path), str(pk), str(tmp / "p.json"),
-               srs_path=str(circuit.srs_path))
-    return time.perf_counter() - t
 
 
 def child_peak_rss_mb(name: str, key_cache: Path) -> float:

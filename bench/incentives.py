@@ -64,6 +64,7 @@ import bittensor as bt
 import httpx
 import numpy as np
 
+from bench.loopback import seeded_wallet
 from execution_layer.types import Proof, ProveResult, Verdict
 from neurons.chain import Chain, MetagraphView, NeuronInfo
 from neurons.mining.app import build_miner_app
@@ -511,16 +512,6 @@ def _flat(x: np.ndarray) -> Inputs:
     return tuple(float(v) for v in np.asarray(x).reshape(-1))
 
 
-def _wallet(root: Path, name: str, seed: int) -> bt.Wallet:
-    """A password-less wallet whose keys derive from ``seed`` (same seed, same hotkey)."""
-    import hashlib
-
-    cold = hashlib.sha256(f"incentives-cold-{seed}".encode()).hexdigest()
-    hot = hashlib.sha256(f"incentives-hot-{seed}".encode()).hexdigest()
-    bt.wallets.regen_coldkey(seed="0x" + cold, name=name, path=str(root), use_password=False)
-    return bt.wallets.regen_hotkey(seed="0x" + hot, name=name, hotkey="default", path=str(root))
-
-
 async def simulate(
     *,
     field: Sequence[float],
@@ -553,8 +544,9 @@ async def simulate(
     rng = np.random.default_rng(seed)
     speeds = list(field) + ([me] if me is not None else [])
     kinds = ["honest"] * len(field) + (["me"] if me is not None else []) + list(cheaters)
-    wallets = [_wallet(root / "wallets", f"w{uid}", seed * 1000 + uid) for uid in range(len(kinds) + 1)]
-    stranger = _wallet(root / "wallets", "stranger", seed * 1000 + 999)
+    wallets = [seeded_wallet(root / "wallets", f"w{uid}", seed * 1000 + uid, label="incentives")
+               for uid in range(len(kinds) + 1)]
+    stranger = seeded_wallet(root / "wallets", "stranger", seed * 1000 + 999, label="incentives")
     axons = {i + 1: (f"10.0.1.{i + 1}", 8091) for i in range(len(kinds))}
     chain = await _devnet_subnet(root, wallets, axons)
     snapshot = _Snapshot()

@@ -19,6 +19,8 @@ request head complete within a few seconds and at most ``MAX_HEADER_BYTES``
 ``MAX_CONNECTIONS``, part of them kept for trusted addresses (503 otherwise).
 Idle keep-alive connections are closed after ``KEEP_ALIVE_S``. Bodies are
 bounded in bytes and time by the app's guard (``neurons.mining.guard``).
+Every accepted connection has Nagle's algorithm off (``TCP_NODELAY``), so an
+answer's body never waits for the peer to acknowledge its head.
 
 It speaks h11 through ``GuardedH11Protocol``, a subclass of uvicorn's, because
 uvicorn alone cannot hold these lines: its one concurrency cap counts idle

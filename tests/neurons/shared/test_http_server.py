@@ -52,3 +52,23 @@ async def test_serving_frees_the_port_and_keeps_the_error_when_its_block_raises(
             assert not port_is_free(port) and not task.done()
             raise RuntimeError("boom")
     assert port_is_free(port)
+
+
+async def test_every_accepted_connection_has_nagles_algorithm_off():
+    """uvicorn writes a response's head and body apart: with Nagle on, the body waited for the
+    peer's delayed ACK (40 ms) on every kept-alive request. The server's side of each
+    connection must have TCP_NODELAY set (asyncio sets it only for sockets made with
+    IPPROTO_TCP, which ``bind``'s is not)."""
+    server, task = await start_server(FastAPI(), bind("127.0.0.1", 0))
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")  # answered (404): the connection is uvicorn's now
+        connections = list(server.server_state.connections)
+        assert len(connections) == 1
+        sock = connections[0].transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        writer.close()
+    finally:
+        await asyncio.wait_for(stop_server(server, task), timeout=10)
