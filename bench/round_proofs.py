@@ -90,21 +90,20 @@ def _folder(cache: Path, circuit: Circuit, seed: int) -> Path:
     return cache / circuit.id / f"ezkl{ezkl_version()}-seed{seed}"
 
 
+def _cached(folder: Path, k: int, inputs: Sequence[float]) -> CachedProof | None:
+    """Draw ``k``'s cached proof, or None when missing, unreadable or of other inputs."""
+    try:
+        cached = CachedProof.from_json(json.loads((folder / f"{k}.json").read_text()))
+    except (OSError, ValueError, KeyError):
+        return None
+    return cached if input_key(cached.inputs) == input_key(inputs) else None
+
+
 def load_proofs(cache: Path, circuit: Circuit, seed: int, count: int) -> list[CachedProof] | None:
     """The cached proofs of the first ``count`` draws, or None while any is missing."""
     folder = _folder(cache, circuit, seed)
-    wanted = draws(circuit, seed, count)
-    found = []
-    for k, inputs in enumerate(wanted):
-        path = folder / f"{k}.json"
-        try:
-            cached = CachedProof.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError):
-            return None
-        if input_key(cached.inputs) != input_key(inputs):
-            return None
-        found.append(cached)
-    return found
+    found = [_cached(folder, k, inputs) for k, inputs in enumerate(draws(circuit, seed, count))]
+    return None if any(p is None for p in found) else [p for p in found if p is not None]
 
 
 # --- proving, in worker processes (one ezkl thread each: more proofs per second in all) ---
@@ -137,15 +136,7 @@ def ensure_proofs(
     folder = _folder(cache, circuit, seed)
     folder.mkdir(parents=True, exist_ok=True)
     wanted = draws(circuit, seed, count)
-    missing = []
-    for k, inputs in enumerate(wanted):
-        try:
-            cached = CachedProof.from_json(json.loads((folder / f"{k}.json").read_text()))
-            if input_key(cached.inputs) == input_key(inputs):
-                continue
-        except (OSError, ValueError, KeyError):
-            pass
-        missing.append(k)
+    missing = [k for k, inputs in enumerate(wanted) if _cached(folder, k, inputs) is None]
     if missing:
         EzklProver([circuit], key_cache=key_cache).ensure_keys(circuit.id)
         progress(f"proving {len(missing)} of {count} {circuit.name} inputs (cache {folder})")
