@@ -419,13 +419,13 @@ def _section(data: dict[str, Any]) -> Section:
         "sending them to the verifier workers, the chain reads and the weight write (the embedded devnet answers "
         "those reads inside the validator process, so the node's share of them counts here too; tempo 360 keeps "
         "epochs out of the round), scoring, the state file and the report line. Verification is the verifier "
-        "workers' CPU. Two fixes in `neurons/validating` closed most of the gap (measured on the loaded "
-        "development machine, 256 uids): the miner client's HTTP went from httpx's transport (httpcore over anyio "
+        "workers' CPU. Two fixes in `neurons/validating` closed most of the gap (measured with this bench, 256 "
+        "uids, on the development machine at load 0.7, before and after in one sitting): the miner client's HTTP went from httpx's transport (httpcore over anyio "
         "and h11, one pool shared by every miner, its cost growing with the connections open) to "
         "`neurons.validating.transport` (HTTP/1.1 on asyncio streams, one connection per query), and then skipped "
         "`httpx.AsyncClient`'s layers (URL merging, a cookie jar, redirects) it never used: validator CPU per round "
-        "0.80 s -> 0.48 s -> 0.36 s, share outside verification 27% -> 17% -> 15%, and the median valid answer as "
-        "the validator sees it 0.88 s -> 0.24 s (the loop was busy with its own HTTP before). What is left is "
+        "0.59 s -> 0.27 s, share outside verification 27% -> 15%, and the median valid answer as the validator "
+        "sees it 0.32 s -> 0.08 s (the loop was busy with its own HTTP before). What is left is "
         "about a third HTTP (building requests, asyncio's connections), then signing and checking signatures "
         "(the SDK's `http_auth`), the report line (`dataclasses.asdict` of 255 records), scoring and the chain.\n",
         f"Proof precompute (cached in the proof cache beside the key cache): {data['precompute_s']:.0f} s this run.\n",
