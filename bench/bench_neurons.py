@@ -42,56 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.local_subnet import Neuron, free_port, make_subnet, neuron_env  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants, read from ``/proc/<pid>/stat``."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    tree = [pid]
-    for p in tree:
-        tree.extend(children.get(p, []))
-    return tree
-
-
-def pss_and_cpu(pids: list[int]) -> tuple[int, float]:
-    """Summed proportional set size (bytes) and CPU-seconds of ``pids``; vanished ones count 0."""
-    pss, cpu = 0, 0.0
-    for p in pids:
-        try:
-            rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
-            pss += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, StopIteration, IndexError):
-            pass
-    return pss, cpu
-
-
-class Sampler(threading.Thread):
-    """Samples a process tree every 0.1 s: peak PSS, CPU-seconds so far, most processes seen."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.cpu, self.processes = pid, 0, 0.0, 0
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            tree = process_tree(self.pid)
-            pss, cpu = pss_and_cpu(tree)
-            self.peak, self.cpu = max(self.peak, pss), max(self.cpu, cpu)
-            self.processes = max(self.processes, len(tree))
-            time.sleep(0.1)
-
+from bench.processes import Sampler, process_tree  # noqa: E402
 
 class CountingRelay:
     """A TCP relay on ``listen_port`` to ``target_port`` on localhost that counts bytes each way."""
