@@ -335,10 +335,14 @@ async def ask_miner(
 
 
 # How long past a circuit's timeout an answer is still awaited, to be reported as ``late``
-# rather than as no answer: a quarter of the timeout, at most 2 s (it lengthens only the
-# wait for a miner that is already too slow).
+# rather than as no answer: a quarter of the timeout, at most 0.5 s. It lengthens every
+# round that has a silent miner (the round waits for it until timeout + grace), and a round
+# should take at most one timeout + its slowest valid answer + 1 s (docs/performance.md; at
+# 2 s the 256-uid round took 12.07 s against 11.1). Half a second still tells apart the
+# honest slow miner, whose own 408 ``deadline_exceeded`` leaves it at the deadline, from a
+# silent one; a valid answer later than that scores zero as ``late`` would.
 _LATE_GRACE_FRACTION = 0.25
-_LATE_GRACE_MAX_S = 2.0
+_LATE_GRACE_MAX_S = 0.5
 
 
 def late_grace(timeout_s: float) -> float:
