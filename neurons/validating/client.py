@@ -121,7 +121,7 @@ class MinerClient:
     they hold (each miner is its own host, so it must be at least the number of
     miners queried at the same time: a round of 256 must not wait on itself).
     Without an injected ``transport``, queries go through
-    ``neurons.validating.transport.MinerTransport`` (HTTP/1.1 on asyncio streams, one
+    ``neurons.validating.transport.MinerTransport`` (aiohttp behind httpx's transport interface, one
     connection per query): httpx's own transport cost most of a round's CPU outside
     verification.
     """
