@@ -13,8 +13,10 @@ real but the chain (the metagraph is a hand-made view with the validators regist
 Per circuit, round by round with a fresh input each round and the order alternating:
 "ours" is the client's ``response_s`` (request sent to last byte read, signature and
 body checked) and "bare" is ``bench.bare_ezkl.bare_prove`` (``ezkl.gen_witness`` +
-``ezkl.prove`` straight on files, input JSON written before the clock), timed inside a plain
-worker process so that both sides prove in a process of their own. Then each piece
+``ezkl.prove`` straight on files, input JSON written before the clock), timed inside the
+miner's own ``ProverPool`` workers, picked as ours are: the same processes prove both sides
+(a side that always proved in one process of its own moved the ratio by up to 10% from run
+to run, that process's own speed, not the path's). Then each piece
 of the difference is timed on its own with the real code (signing, the guard, pydantic,
 JSON/base64, worker IPC with a trivial callable, the response checks); "HTTP + the rest"
 is what the measured pieces leave of the difference. Last, requests per second on one
@@ -87,7 +89,7 @@ class _Sizes:
     load_ns: tuple[int, ...]
 
 
-_FULL = _Sizes(light_rounds=10, heavy_rounds=3, piece_reps=50, load_s=10.0, load_ns=(1, 2, 4, 8, 16))
+_FULL = _Sizes(light_rounds=16, heavy_rounds=3, piece_reps=50, load_s=10.0, load_ns=(1, 2, 4, 8, 16))
 _QUICK = _Sizes(light_rounds=2, heavy_rounds=2, piece_reps=5, load_s=2.0, load_ns=(1, 8))
 
 
@@ -120,7 +122,8 @@ def _stashed(store: dict[str, object], circuit_id: str, inputs: tuple[float, ...
     return result
 
 
-def _bare(store: dict[str, object], circuit: Circuit, pk: Path, inputs: tuple[float, ...], tmp: Path) -> float:
+def _bare(worker: object, circuit: Circuit, pk: Path, inputs: tuple[float, ...], tmp: Path) -> float:
+    """Bare ezkl in a pool's worker; the worker's own object (a prover) is not used."""
     return bare_prove(circuit, pk, inputs, tmp)
 
 
@@ -204,11 +207,11 @@ class _Bench:
         lanes = plan_lanes(names, workers=workers, max_queue=_max_queue())
         pool: ProverPool[EzklProver] = ProverPool(
             functools.partial(make_prover, key_cache=self.options.key_cache), workers=workers)
-        # A plain worker process (no prover in it): bare ezkl runs there, so both sides prove in a
-        # worker process alike (the bench's own process holds uvicorn, httpx and the rest), and
-        # the IPC measurement uses it.
+        # A plain worker process (no prover in it) for the IPC measurement. Bare ezkl runs in the
+        # prover pool's own workers (``self.pool``), so both sides prove in the same processes.
         side: WorkerPool[dict[str, object]] = WorkerPool(dict, workers=1, label="side")
         self.side = side
+        self.pool = pool
         calls = self.calls
 
         async def prove(circuit_id: str, inputs: tuple[float, ...]) -> ProveResult:
@@ -277,14 +280,15 @@ class _Bench:
 
             warm = self.fresh(circuit)  # unmeasured: the worker's first proof, the page cache
             await ours(warm)
-            await self.side.run(_bare, circuit, pk, warm, Path(tmp))
+            for _ in range(len(self.circuits)):  # every worker's first bare proof of it, unmeasured
+                await self.pool.run(_bare, circuit, pk, warm, Path(tmp))
             for i in range(rounds):
                 inputs = self.fresh(circuit)
                 if i % 2 == 0:
                     outcome = await ours(inputs)
-                    bare_s = await self.side.run(_bare, circuit, pk, inputs, Path(tmp))
+                    bare_s = await self.pool.run(_bare, circuit, pk, inputs, Path(tmp))
                 else:
-                    bare_s = await self.side.run(_bare, circuit, pk, inputs, Path(tmp))
+                    bare_s = await self.pool.run(_bare, circuit, pk, inputs, Path(tmp))
                     outcome = await ours(inputs)
                 assert outcome.response is not None
                 pool_s, result = self.calls.last[-1]
@@ -416,8 +420,8 @@ class _Bench:
         body = [
             "What a validator waits for (`MinerClient`'s `response_s`: request signed and sent → answer read, "
             "signature and body checked) against bare `ezkl.gen_witness` + `ezkl.prove` on files for the same "
-            "circuit and input (input JSON written before the clock; timed inside a plain worker process, as "
-            "ours proves in one), interleaved round by round (order alternating, fresh input each round). One "
+            "circuit and input (input JSON written before the clock; timed inside the miner's own prover "
+            "workers, so both sides prove in the same processes), interleaved round by round (order alternating, fresh input each round). One "
             "process holds the rest: the real miner app over TCP on loopback, proving in `ProverPool` workers "
             "wired as the miner service wires them (one worker, one lane per circuit), and the validator's "
             "real `MinerClient`; only the chain is a hand-made metagraph.\n",
@@ -547,10 +551,10 @@ class _Bench:
         lines.append(
             f"- Each piece of ours on the way (signatures, the guard, pydantic, JSON and base64, worker IPC) costs "
             f"at most {largest:.2f} ms a request: none is worth changing. What is left is the Python HTTP stack "
-            f"(uvicorn and h11 on the miner, httpx on the validator) and `EzklProver.prove`'s temp files and "
+            f"(uvicorn and h11 on the miner; aiohttp under httpx's interface on the validator) and `EzklProver.prove`'s temp files and "
             f"JSON (~2-3 ms); the whole path with a prover that answers at once takes {instant:.1f} ms. "
             "The row \"ezkl's two calls in the worker − bare\" is the comparison's noise floor: the same two "
-            "calls on the same files, in two processes.")
+            "calls on the same files, in the same worker processes.")
         lines.append(
             "- Found with this benchmark and fixed: the miner's HTTP server had Nagle's algorithm on "
             "(asyncio turns it off only for sockets made with `IPPROTO_TCP`, and `bind`'s is not), so on a "
