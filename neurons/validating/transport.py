@@ -1,9 +1,9 @@
 """The validator's HTTP transport to miners: aiohttp's client, one connection per query.
 
 ``MinerClient``'s old transport (``httpx``'s own: httpcore over anyio and h11, both pure
-Python) cost the validator about 3.5 ms of CPU per query at a round's concurrency, most of
-its CPU outside verification. aiohttp's client parses HTTP in C and costs about 0.6 ms for
-the same query (measured side by side against one local server, docs/performance.md), so
+Python) cost the validator about 2.4 ms of CPU per query at a round's concurrency, most of
+its CPU outside verification. aiohttp's client parses HTTP in C and costs about 0.45 ms for
+the same query (measured side by side against one local server: ``bench/http_clients.py``), so
 the validator speaks to miners through it, behind httpx's transport interface: requests and
 responses stay ``httpx`` objects, and failures stay httpx's exceptions, so ``MinerClient``
 classifies them as before:
@@ -28,7 +28,8 @@ The aiohttp session is made on first use, inside the running event loop, and clo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
@@ -65,15 +66,9 @@ class MinerTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         headers = [(name, value) for name, value in request.headers.multi_items()
                    if name.lower() not in _OWN_HEADERS]
-        try:
+        with _as_httpx_errors(request):
             response = await self._open().request(request.method, str(url), data=body, headers=headers,
                                                   allow_redirects=False)
-        except aiohttp.ClientConnectorError as error:
-            raise httpx.ConnectError(f"{type(error).__name__}: {error}", request=request) from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as error:
-            raise httpx.RemoteProtocolError(_said(error), request=request) from None
-        except aiohttp.ClientError as error:
-            raise httpx.ReadError(f"{type(error).__name__}: {error}", request=request) from None
         return httpx.Response(response.status, headers=list(response.raw_headers), stream=_Body(response, request),
                               request=request, extensions={"http_version": b"HTTP/1.1"})
 
@@ -81,6 +76,19 @@ class MinerTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@contextlib.contextmanager
+def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's failures, sending or reading, as the httpx exceptions the module docstring lists."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as error:
+        raise httpx.ConnectError(f"{type(error).__name__}: {error}", request=request) from None
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as error:
+        raise httpx.RemoteProtocolError(_said(error), request=request) from None
+    except aiohttp.ClientError as error:
+        raise httpx.ReadError(f"{type(error).__name__}: {error}", request=request) from None
 
 
 def _said(error: aiohttp.ClientError) -> str:
@@ -98,13 +106,9 @@ class _Body(httpx.AsyncByteStream):
         self._response, self._request = response, request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _as_httpx_errors(self._request):
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as error:
-            raise httpx.RemoteProtocolError(_said(error), request=self._request) from None
-        except aiohttp.ClientError as error:
-            raise httpx.ReadError(f"{type(error).__name__}: {error}", request=self._request) from None
 
     async def aclose(self) -> None:
         self._response.close()
